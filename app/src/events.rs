@@ -1,0 +1,100 @@
+//! The event vocabulary: every fact Factory records, one variant each.
+//!
+//! Stored as `kind` (the variant's snake_case name) and `payload` (its fields as JSON) in the
+//! append-only log; the same type travels to the dashboard over the WebSocket.
+
+use serde::{Deserialize, Serialize};
+
+/// What happened. Adding a variant is backwards compatible; renaming one is not (the stored
+/// `kind` strings are part of the log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case")]
+pub enum EventData {
+    /// A requirement was accepted and a run created for it (status `queued`).
+    RunCreated {
+        run_id: String,
+        request_id: Option<String>,
+        goal: String,
+        project: Option<String>,
+    },
+    /// An admin token was issued (its secret is never recorded, only its id and label).
+    AdminTokenCreated { token_id: String, label: String },
+    /// A browser session was opened with an admin token.
+    SessionStarted { token_id: String },
+}
+
+impl EventData {
+    /// The stored `kind` string of this event.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventData::RunCreated { .. } => "run_created",
+            EventData::AdminTokenCreated { .. } => "admin_token_created",
+            EventData::SessionStarted { .. } => "session_started",
+        }
+    }
+}
+
+/// One committed event as read back from the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Global, gap-free sequence number (1, 2, 3, …).
+    pub seq: i64,
+    pub run_id: Option<String>,
+    /// RFC 3339, UTC, millisecond precision.
+    pub ts: String,
+    /// Who caused it: `api`, `cli`, `system`, later a team name.
+    pub actor: String,
+    #[serde(flatten)]
+    pub data: EventData,
+    /// Hex SHA-256 linking this event to the one before it.
+    pub hash: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_matches_the_serialized_tag() {
+        let samples = [
+            EventData::RunCreated {
+                run_id: "r".into(),
+                request_id: None,
+                goal: "g".into(),
+                project: None,
+            },
+            EventData::AdminTokenCreated {
+                token_id: "t".into(),
+                label: "l".into(),
+            },
+            EventData::SessionStarted {
+                token_id: "t".into(),
+            },
+        ];
+        for data in samples {
+            let json = serde_json::to_value(&data).unwrap();
+            assert_eq!(json["kind"], data.kind());
+        }
+    }
+
+    #[test]
+    fn event_round_trips_with_flattened_data() {
+        let event = Event {
+            seq: 7,
+            run_id: Some("r1".into()),
+            ts: "2026-11-22T05:00:00.000Z".into(),
+            actor: "api".into(),
+            data: EventData::RunCreated {
+                run_id: "r1".into(),
+                request_id: Some("req".into()),
+                goal: "Add login".into(),
+                project: None,
+            },
+            hash: "ab".into(),
+        };
+        let text = serde_json::to_string(&event).unwrap();
+        assert!(text.contains(r#""kind":"run_created""#), "{text}");
+        let back: Event = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, event);
+    }
+}

@@ -1,0 +1,54 @@
+//! Factory's dashboard (Leptos, rendered on the server and hydrated in the browser) and the
+//! types both sides share: DTOs, the event vocabulary and the WebSocket protocol.
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod backend;
+pub mod events;
+pub mod live;
+pub mod model;
+pub mod pages;
+pub mod protocol;
+pub mod time;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::{
+    StaticSegment,
+    components::{Route, Router, Routes},
+};
+
+/// The HTML document the server renders around [`App`].
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body class="bg-slate-50 text-slate-900 antialiased">
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The dashboard's root component: stylesheet, title and the routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/factory.css" />
+        <Title text="Factory" />
+        <Router>
+            <Routes fallback=pages::NotFound>
+                <Route path=StaticSegment("") view=pages::RunsPage />
+                <Route path=StaticSegment("login") view=pages::LoginPage />
+            </Routes>
+        </Router>
+    }
+}

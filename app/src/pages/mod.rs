@@ -1,0 +1,9 @@
+//! The dashboard's pages and the frame they share.
+
+mod layout;
+mod login;
+mod runs;
+
+pub use layout::{Frame, NotFound};
+pub use login::LoginPage;
+pub use runs::RunsPage;

@@ -1,0 +1,48 @@
+//! The WebSocket protocol between the server (`/ws`) and the dashboard: one definition for both.
+//!
+//! A connection receives `Snapshot`, then `Ready`, then one `Event` per committed event in
+//! sequence order. A client that falls too far behind receives `Resync` followed by a fresh
+//! `Snapshot` and `Ready`; it must replace its state with the new snapshot.
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::Event;
+use crate::model::RunSummary;
+
+/// Messages from the server to a dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// The current state, consistent with every event up to `last_seq`.
+    Snapshot {
+        last_seq: i64,
+        runs: Vec<RunSummary>,
+    },
+    /// The snapshot is complete; live events follow.
+    Ready,
+    /// One committed event (`seq` greater than the snapshot's `last_seq`).
+    Event { event: Event },
+    /// Events were dropped because this client was too slow; a new snapshot follows.
+    Resync { reason: String },
+}
+
+/// How many runs a snapshot carries (newest first).
+pub const SNAPSHOT_RUN_LIMIT: u32 = 200;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_tagged_by_type() {
+        let text = serde_json::to_string(&ServerMsg::Ready).unwrap();
+        assert_eq!(text, r#"{"type":"ready"}"#);
+        let snap = ServerMsg::Snapshot {
+            last_seq: 3,
+            runs: vec![],
+        };
+        let back: ServerMsg =
+            serde_json::from_str(&serde_json::to_string(&snap).unwrap()).unwrap();
+        assert_eq!(back, snap);
+    }
+}

@@ -1,0 +1,39 @@
+//! The HTTP surface: REST under `/api` and `/supervisor`, the `/ws` event stream, sign-in,
+//! health; all behind the authentication middleware except the few public paths.
+
+mod auth;
+mod error;
+mod health;
+mod runs;
+mod ws;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use auth::{Access, Principal, SESSION_COOKIE, classify};
+pub use error::{ApiError, ApiJson};
+
+use crate::startup::AppState;
+
+/// REST, WebSocket and sign-in routes. The caller adds the dashboard pages and the
+/// authentication layer (which must wrap both).
+pub fn routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/login", post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/supervisor/start", post(runs::start))
+        .route("/supervisor/status/{id}", get(runs::status))
+        .route("/api/runs", get(runs::list))
+        .route("/api/runs/{id}", get(runs::status))
+        .route("/ws", get(ws::upgrade))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+}
+
+pub use auth::require_auth;
+
+/// JSON 404 for unknown API paths (pages get the dashboard's own 404).
+pub async fn api_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {}", uri.path()))
+}

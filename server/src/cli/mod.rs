@@ -1,0 +1,158 @@
+//! The `factory` command line: argument parsing (clap, with `FACTORY_*` environment
+//! equivalents) and one function per subcommand. Exit codes are in [`Exit`].
+
+mod audit;
+mod serve;
+mod token;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::default_data_dir;
+use crate::store::{Store, StoreError};
+
+/// Factory turns requirements into reviewed artifacts and tested code, with humans in control.
+#[derive(Debug, Parser)]
+#[command(name = "factory", version)]
+#[command(after_help = "With no subcommand, `factory` runs `serve`.\n\n\
+Exit codes: 0 success; 1 failure; 2 invalid usage; 3 data directory or database unusable \
+(not writable, not a database, or written by a newer Factory); 4 audit found a broken chain.")]
+pub struct Cli {
+    /// Directory holding factory.db and everything Factory stores.
+    #[arg(long, global = true, env = "FACTORY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server and dashboard (the default).
+    Serve(ServeArgs),
+    /// Create the database or bring it to this build's schema, then exit.
+    Migrate,
+    /// Check or rebuild what is derived from the event log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Manage admin tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "FACTORY_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+    /// Extra origin allowed to open the WebSocket (repeatable; comma-separated in the env var).
+    #[arg(
+        long = "allowed-origin",
+        env = "FACTORY_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub allowed_origins: Vec<String>,
+    /// Mark the session cookie Secure (when served behind HTTPS).
+    #[arg(long, env = "FACTORY_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Directory of the compiled dashboard (found automatically when omitted).
+    #[arg(long, env = "FACTORY_SITE_ROOT", value_name = "DIR")]
+    pub site_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the hash chain and name the first broken link (exit 4 if there is one).
+    Verify,
+    /// Drop every projection and rebuild it by replaying the log.
+    Rebuild,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a new admin token and print it once.
+    Create {
+        /// A note saying who or what the token is for.
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
+}
+
+/// Process exit statuses (documented in the README and in `--help`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    Failure = 1,
+    Usage = 2,
+    UnusableDatabase = 3,
+    BrokenChain = 4,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Exit {
+    let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let outcome = match cli.command {
+        None => serve::run(data_dir, cli.serve).await,
+        Some(Command::Serve(args)) => serve::run(data_dir, args).await,
+        Some(Command::Migrate) => migrate(&data_dir).await,
+        Some(Command::Audit(AuditCommand::Verify)) => audit::verify(&data_dir).await,
+        Some(Command::Audit(AuditCommand::Rebuild)) => audit::rebuild(&data_dir).await,
+        Some(Command::Token(TokenCommand::Create { label })) => {
+            token::create(&data_dir, &label).await
+        }
+    };
+    match outcome {
+        Ok(exit) => exit,
+        Err(err) => {
+            eprintln!("factory: {err:#}");
+            exit_for(&err)
+        }
+    }
+}
+
+/// Maps an error to its exit code.
+fn exit_for(err: &anyhow::Error) -> Exit {
+    let unusable = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_unusable_database)
+    });
+    if unusable {
+        Exit::UnusableDatabase
+    } else if err
+        .chain()
+        .any(|c| matches!(c.downcast_ref::<crate::startup::StartupError>(), Some(crate::startup::StartupError::Config(_))))
+    {
+        Exit::Usage
+    } else {
+        Exit::Failure
+    }
+}
+
+/// Opens the store (applying migrations) for a one-shot command.
+async fn open_store(data_dir: &std::path::Path) -> anyhow::Result<Store> {
+    Ok(Store::open(data_dir).await?)
+}
+
+async fn migrate(data_dir: &std::path::Path) -> anyhow::Result<Exit> {
+    let store = open_store(data_dir).await?;
+    println!(
+        "database {} is at schema version {}",
+        store.path().display(),
+        crate::store::schema_version()
+    );
+    Ok(Exit::Success)
+}

@@ -1,0 +1,64 @@
+//! `factory serve`: builds the application, shows a first-start token once, and serves until
+//! SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Exit, ServeArgs};
+use crate::config::Config;
+use crate::startup::build;
+
+pub(super) async fn run(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Exit> {
+    let mut config = Config::new(data_dir);
+    config.addr = args.addr;
+    config.allowed_origins = args.allowed_origins;
+    config.secure_cookies = args.secure_cookies;
+    config.site_root = args.site_root;
+    config.admin_token = std::env::var("FACTORY_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+
+    let shutdown = CancellationToken::new();
+    let app = build(config.clone(), shutdown.clone()).await?;
+    let shown = match app.addr().ip().is_unspecified() {
+        true => format!("http://127.0.0.1:{}", app.addr().port()),
+        false => format!("http://{}", app.addr()),
+    };
+    if let Some(token) = &app.new_admin_token {
+        // Printed to the terminal once, deliberately not through the logger.
+        println!("\nFactory created an admin token. It is shown only this once; store it safely:\n");
+        println!("    {token}\n");
+        println!("Sign in at {shown}/login with it, or send it as `Authorization: Bearer <token>`.\n");
+    }
+    if app.missing_site {
+        tracing::warn!(
+            "compiled dashboard assets not found (build with `cargo leptos build` or set \
+             FACTORY_SITE_ROOT): pages render but are not interactive"
+        );
+    }
+    println!("Factory is listening on {shown} (data in {})", config.data_dir.display());
+    tracing::info!(addr = %app.addr(), data_dir = %config.data_dir.display(), "listening");
+
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    app.run().await?;
+    tracing::info!("stopped");
+    Ok(Exit::Success)
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    token.cancel();
+}

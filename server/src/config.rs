@@ -1,0 +1,58 @@
+//! Server configuration: where data lives, where to listen, and the limits every loop and
+//! payload obeys. Filled from the CLI (which reads the `FACTORY_*` environment variables).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything [`crate::startup::build`] needs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Holds `factory.db` and, later, worktrees and run artifacts.
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub addr: SocketAddr,
+    /// Admin token supplied by the operator (`FACTORY_ADMIN_TOKEN`); never logged.
+    pub admin_token: Option<String>,
+    /// Extra origins allowed to open `/ws` besides the server's own (`FACTORY_ALLOWED_ORIGINS`).
+    pub allowed_origins: Vec<String>,
+    /// How long a browser session lasts.
+    pub session_ttl: Duration,
+    /// Mark the session cookie `Secure` (set when serving behind HTTPS).
+    pub secure_cookies: bool,
+    /// Where the compiled dashboard (`pkg/factory.js`, `.wasm`, `.css`) lives; found
+    /// automatically when `None`.
+    pub site_root: Option<PathBuf>,
+    /// Committed events a WebSocket client may fall behind before it is resynced.
+    pub ws_backlog: usize,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Longest accepted goal, in characters.
+    pub max_goal_chars: usize,
+}
+
+impl Config {
+    /// Defaults for a local server with data in `data_dir`.
+    pub fn new(data_dir: PathBuf) -> Config {
+        Config {
+            data_dir,
+            addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            admin_token: None,
+            allowed_origins: Vec::new(),
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
+            secure_cookies: false,
+            site_root: None,
+            ws_backlog: 4096,
+            max_body_bytes: 1024 * 1024,
+            max_goal_chars: 20_000,
+        }
+    }
+}
+
+/// The data directory used when none is given: `$XDG_DATA_HOME/factory`, i.e.
+/// `~/.local/share/factory` on Linux.
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("factory")
+}

@@ -1,0 +1,10 @@
+//! Factory's server: the axum application, the event store, the live hub and the CLI behind
+//! the `factory` binary.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod hub;
+pub mod startup;
+pub mod store;
+pub mod web;

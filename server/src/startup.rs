@@ -1,0 +1,151 @@
+//! Building the server: one [`AppState`], one router, one listener. `main` and the tests call
+//! the same [`build`]; tests pass port 0 and read the bound port back.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::http::Request;
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::store::{Store, StoreError, auth::validate_token};
+
+/// Everything a handler may need; cloned per request (all fields are cheap handles).
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub leptos_options: LeptosOptions,
+    /// Cancelled on SIGINT/SIGTERM; long-lived connections end with it.
+    pub shutdown: CancellationToken,
+}
+
+/// Why the server could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A built server, bound and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    addr: SocketAddr,
+    /// A token generated on this start because none existed; shown once by `main`.
+    pub new_admin_token: Option<String>,
+    /// True when no compiled dashboard assets were found (pages render without hydration).
+    pub missing_site: bool,
+    pub store: Store,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("addr", &self.addr).finish()
+    }
+}
+
+/// Opens the store, makes sure an admin token exists, binds the listener and builds the router.
+pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Application, StartupError> {
+    if let Some(token) = &config.admin_token {
+        validate_token(token).map_err(StartupError::Config)?;
+    }
+    let store = Store::open_with_capacity(&config.data_dir, config.ws_backlog).await?;
+    let new_admin_token = ensure_admin_token(&store, config.admin_token.as_deref()).await?;
+
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| StartupError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+        addr: config.addr,
+        source,
+    })?;
+
+    let site = crate::web::site_root(config.site_root.as_deref());
+    let missing_site = site.is_none();
+    let site = site.unwrap_or_else(|| config.data_dir.join("site-missing"));
+    let state = AppState {
+        store: store.clone(),
+        leptos_options: crate::web::leptos_options(&site, addr),
+        config: Arc::new(config),
+        shutdown: shutdown.clone(),
+    };
+    Ok(Application {
+        listener,
+        router: router(state),
+        addr,
+        new_admin_token,
+        missing_site,
+        store,
+        shutdown,
+    })
+}
+
+/// With `FACTORY_ADMIN_TOKEN`, registers it; otherwise, on first start, generates one and
+/// returns it so it can be shown once.
+async fn ensure_admin_token(store: &Store, supplied: Option<&str>) -> Result<Option<String>, StoreError> {
+    if let Some(token) = supplied {
+        store.ensure_admin_token(token, "FACTORY_ADMIN_TOKEN", "system").await?;
+        return Ok(None);
+    }
+    if store.has_admin_token().await? {
+        return Ok(None);
+    }
+    let issued = store.create_admin_token("first start", "system").await?;
+    Ok(Some(issued.secret))
+}
+
+/// The whole router: API, pages, authentication, request ids and tracing.
+pub fn router(state: AppState) -> Router {
+    let request_span = |req: &Request<_>| {
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        // The path only: query strings may carry things that do not belong in logs.
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    };
+    crate::api::routes(&state)
+        .merge(crate::web::routes(&state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::api::require_auth,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+impl Application {
+    /// The address actually bound (tests bind port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until the shutdown token is cancelled, then drains in-flight requests.
+    pub async fn run(self) -> std::io::Result<()> {
+        let shutdown = self.shutdown.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    }
+}

@@ -1,0 +1,175 @@
+//! Appending: one writer connection, one transaction per append (or batch) holding both the
+//! new events and the projection updates they cause, fsync'd before `Ok` is returned.
+
+use std::sync::Arc;
+
+use app::events::{Event, EventData};
+use futures::future::BoxFuture;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, Row};
+
+use super::chain::{GENESIS_HASH, event_hash};
+use super::{Store, StoreError, encode, projection};
+
+/// An event to append; the store assigns sequence number, time and hash.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub run_id: Option<String>,
+    pub actor: String,
+    pub data: EventData,
+}
+
+impl NewEvent {
+    /// An event attributed to `actor`, tied to a run when the data names one.
+    pub fn new(actor: impl Into<String>, data: EventData) -> NewEvent {
+        let run_id = match &data {
+            EventData::RunCreated { run_id, .. } => Some(run_id.clone()),
+            EventData::AdminTokenCreated { .. } | EventData::SessionStarted { .. } => None,
+        };
+        NewEvent {
+            run_id,
+            actor: actor.into(),
+            data,
+        }
+    }
+}
+
+/// The writer connection. The chain head is read inside each write transaction (cheap: the
+/// last row by primary key), so another process appending to the same file — `factory token
+/// create` beside a running server — can never fork the chain.
+pub(super) struct Writer {
+    conn: SqliteConnection,
+}
+
+/// Sequence number and hash of the newest event.
+#[derive(Debug, Clone)]
+struct Head {
+    seq: i64,
+    hash: String,
+}
+
+impl Writer {
+    pub(super) fn new(conn: SqliteConnection) -> Writer {
+        Writer { conn }
+    }
+
+    pub(super) fn conn_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+
+    async fn read_head(conn: &mut SqliteConnection) -> Result<Head, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(match row {
+            Some(row) => Head {
+                seq: row.try_get(0)?,
+                hash: row.try_get(1)?,
+            },
+            None => Head {
+                seq: 0,
+                hash: GENESIS_HASH.to_string(),
+            },
+        })
+    }
+}
+
+/// Work done inside a write transaction: reads what it needs, then returns a value and the
+/// events to append. It may also write non-projection tables (auth) on the same connection.
+pub type WriteFn<T> = Box<
+    dyn for<'c> FnOnce(
+            &'c mut SqliteConnection,
+        ) -> BoxFuture<'c, Result<(T, Vec<NewEvent>), StoreError>>
+        + Send,
+>;
+
+impl Store {
+    /// Appends one event durably and returns it as committed.
+    pub async fn append(&self, event: NewEvent) -> Result<Event, StoreError> {
+        let mut events = self.append_batch(vec![event]).await?;
+        Ok(events.remove(0))
+    }
+
+    /// Appends many events in one transaction: all or none.
+    pub async fn append_batch(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
+        let ((), committed) = self
+            .write(Box::new(move |_conn| Box::pin(async move { Ok(((), events)) })))
+            .await?;
+        Ok(committed)
+    }
+
+    /// Runs `work` in one write transaction (`BEGIN IMMEDIATE`), appends the events it returns
+    /// with their projection updates, commits (fsync), then publishes them to subscribers.
+    /// On any error nothing is written.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        work: WriteFn<T>,
+    ) -> Result<(T, Vec<Event>), StoreError> {
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
+        let (value, new_events) = work(&mut tx).await?;
+        let mut head = Writer::read_head(&mut tx).await?;
+        let mut committed = Vec::with_capacity(new_events.len());
+        for new in new_events {
+            let event = insert(&mut tx, &head, new).await?;
+            projection::apply(&mut tx, &event).await?;
+            head = Head {
+                seq: event.seq,
+                hash: event.hash.clone(),
+            };
+            committed.push(event);
+        }
+        tx.commit().await?;
+        // Published while still holding the writer, so subscribers see sequence order.
+        for event in &committed {
+            let _ = self.committed.send(Arc::new(event.clone()));
+        }
+        Ok((value, committed))
+    }
+}
+
+async fn insert(
+    conn: &mut SqliteConnection,
+    head: &Head,
+    new: NewEvent,
+) -> Result<Event, StoreError> {
+    let seq = head.seq + 1;
+    let ts = now_rfc3339();
+    let (kind, payload) = encode(&new.data)?;
+    let hash = event_hash(
+        &head.hash,
+        seq,
+        new.run_id.as_deref(),
+        &ts,
+        kind,
+        &new.actor,
+        &payload,
+    );
+    sqlx::query(
+        "INSERT INTO events (seq, run_id, ts, kind, actor, payload, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(&new.run_id)
+    .bind(&ts)
+    .bind(kind)
+    .bind(&new.actor)
+    .bind(&payload)
+    .bind(&head.hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Event {
+        seq,
+        run_id: new.run_id,
+        ts,
+        actor: new.actor,
+        data: new.data,
+        hash,
+    })
+}
+
+/// Now, as Factory stores times: RFC 3339, UTC, milliseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,155 @@
+//! The event store: an append-only, hash-chained log in SQLite (WAL, fsync on commit) plus the
+//! projections derived from it, updated in the same transaction as each append.
+
+mod append;
+pub mod auth;
+pub mod chain;
+mod open;
+mod projection;
+pub mod runs;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use app::events::{Event, EventData};
+use sqlx::SqlitePool;
+use tokio::sync::{Mutex, broadcast};
+
+pub use append::NewEvent;
+pub use chain::{ChainBreak, ChainReport};
+pub use open::schema_version;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "factory.db";
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data directory {path} is not usable: {reason}")]
+    DataDir { path: PathBuf, reason: String },
+    #[error(
+        "the database {path} was written by a newer Factory (schema version {found}, this build \
+         knows up to {known}); upgrade Factory — nothing was changed"
+    )]
+    SchemaTooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("cannot open the database {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("could not migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored event #{seq} cannot be read: {reason}")]
+    Corrupt { seq: i64, reason: String },
+    #[error("could not encode an event: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+impl StoreError {
+    /// True when the problem is the data directory or database file itself (the CLI maps these
+    /// to their own exit code).
+    pub fn is_unusable_database(&self) -> bool {
+        matches!(
+            self,
+            StoreError::DataDir { .. }
+                | StoreError::Open { .. }
+                | StoreError::SchemaTooNew { .. }
+                | StoreError::Migrate(_)
+        )
+    }
+}
+
+/// Handle to the store; cheap to clone, shared by every part of the server.
+#[derive(Clone)]
+pub struct Store {
+    /// Connections for reads (WAL lets them run beside the writer).
+    pool: SqlitePool,
+    /// The single writer connection: appends are serialised here, so the chain has one head.
+    writer: Arc<Mutex<append::Writer>>,
+    /// Committed events, in sequence order, for the hub. Sending never blocks.
+    committed: broadcast::Sender<Arc<Event>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) `factory.db` in `data_dir` and applies pending migrations.
+    /// Refuses a database written by a newer schema without touching it.
+    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_capacity(data_dir, 4096).await
+    }
+
+    /// Like [`Store::open`], with the number of committed events a slow subscriber may fall
+    /// behind before it is told to resync.
+    pub async fn open_with_capacity(data_dir: &Path, capacity: usize) -> Result<Store, StoreError> {
+        let (pool, writer, path) = open::open(data_dir).await?;
+        let (committed, _) = broadcast::channel(capacity.max(16));
+        Ok(Store {
+            pool,
+            writer: Arc::new(Mutex::new(writer)),
+            committed,
+            path,
+        })
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The read pool, for queries that live next to their row types.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Receives every event committed from now on, in sequence order.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.committed.subscribe()
+    }
+
+    /// Highest committed sequence number (0 for an empty log).
+    pub async fn last_seq(&self) -> Result<i64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Events after `after`, in order, at most `limit`.
+    pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<chain::EventRow> = sqlx::query_as(
+            "SELECT seq, run_id, ts, kind, actor, payload, prev_hash, hash FROM events \
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(chain::EventRow::into_event).collect()
+    }
+
+    /// Checks that the database answers (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection (tests use it before reopening the same file).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Splits an event into its stored `kind` and `payload` text.
+pub(crate) fn encode(data: &EventData) -> Result<(&'static str, String), StoreError> {
+    let mut value = serde_json::to_value(data)?;
+    let payload = value
+        .get_mut("payload")
+        .map(serde_json::Value::take)
+        .unwrap_or(serde_json::Value::Null);
+    Ok((data.kind(), serde_json::to_string(&payload)?))
+}

@@ -1,0 +1,67 @@
+//! The dashboard: Leptos server-side rendering, server functions and the compiled assets,
+//! wired into the axum router with the server's [`Backend`](app::backend::Backend).
+
+mod site;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Request, Uri};
+use axum::response::{IntoResponse, Response};
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
+
+use app::backend::{Backend, BackendError, SharedBackend};
+use app::model::RunSummary;
+
+pub use site::{leptos_options, site_root};
+
+use crate::api::{Access, classify};
+use crate::startup::AppState;
+use crate::store::Store;
+
+/// The server's side of the dashboard port.
+struct StoreBackend {
+    store: Store,
+}
+
+#[async_trait::async_trait]
+impl Backend for StoreBackend {
+    async fn list_runs(&self, limit: u32) -> Result<Vec<RunSummary>, BackendError> {
+        self.store.list_runs(limit).await.map_err(|e| {
+            tracing::error!(error = %e, "list_runs failed");
+            BackendError::Internal
+        })
+    }
+}
+
+/// Page routes and server functions, plus the fallback that serves assets, the dashboard's
+/// 404 page, and JSON 404s for unknown API paths.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let backend: SharedBackend = Arc::new(StoreBackend {
+        store: state.store.clone(),
+    });
+    let context = move || provide_context(backend.clone());
+    let options = state.leptos_options.clone();
+    let pages = generate_route_list(app::App);
+    let files = file_and_error_handler_with_context(context.clone(), app::shell);
+    Router::new()
+        .leptos_routes_with_context(state, pages, context, move || app::shell(options.clone()))
+        .fallback(move |uri: Uri, state: State<AppState>, req: Request<Body>| {
+            let files = files.clone();
+            async move { fallback(uri, state, req, files).await }
+        })
+}
+
+async fn fallback<F, Fut>(uri: Uri, state: State<AppState>, req: Request<Body>, files: F) -> Response
+where
+    F: Fn(Uri, State<AppState>, Request<Body>) -> Fut,
+    Fut: Future<Output = Response<Body>>,
+{
+    if classify(uri.path()) == Access::Api {
+        return crate::api::api_not_found(uri).await.into_response();
+    }
+    files(uri, state, req).await
+}

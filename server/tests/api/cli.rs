@@ -1,0 +1,181 @@
+//! The `factory` binary as a user runs it: help, exit codes, first-start token, token
+//! creation, audit, graceful shutdown on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::helpers::TestApp;
+
+const BIN: &str = env!("CARGO_BIN_EXE_factory");
+
+fn factory(data_dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("FACTORY_ADMIN_TOKEN")
+        .env_remove("FACTORY_ADDR")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["audit", "--help"],
+        &["audit", "verify", "--help"],
+        &["audit", "rebuild", "--help"],
+        &["token", "--help"],
+        &["token", "create", "--help"],
+    ] {
+        let out = factory(dir.path(), args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        assert!(text(&out.stdout).contains("Usage"), "{args:?}");
+    }
+    let top = text(&factory(dir.path(), &["--help"]).stdout);
+    assert!(top.contains("FACTORY_DATA_DIR") && top.contains("Exit codes"), "{top}");
+}
+
+#[test]
+fn invalid_usage_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = factory(dir.path(), &["no-such-command"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_unusable_data_dir_exits_3_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = factory(&file.join("data"), &["migrate"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("is not usable"), "{err}");
+}
+
+#[test]
+fn a_newer_schema_exits_3_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(factory(dir.path(), &["migrate"]).status.code(), Some(0));
+    let db = dir.path().join("factory.db");
+    let status = Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99990101000000, 'future', 1, x'00', 0)\"); c.commit()",
+        ])
+        .arg(&db)
+        .status();
+    let Ok(status) = status else {
+        eprintln!("skipped: python3 is not installed, cannot write a future schema row");
+        return;
+    };
+    assert!(status.success());
+    let before = std::fs::read(&db).unwrap();
+    let out = factory(dir.path(), &["migrate"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("newer Factory"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_created_token_works_against_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_in(dir.path().to_path_buf()).await;
+    let out = factory(dir.path(), &["token", "create", "--label", "ci"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_string();
+    assert!(token.starts_with("fct_") && token.len() == 68, "{token}");
+    let res = app
+        .client
+        .get(app.url("/api/runs"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+    let audit = factory(dir.path(), &["audit", "verify"]);
+    assert_eq!(audit.status.code(), Some(0), "{}", text(&audit.stdout));
+    assert!(text(&audit.stdout).contains("chain intact"));
+}
+
+#[test]
+fn audit_verify_exits_4_on_a_tampered_log() {
+    let dir = tempfile::tempdir().unwrap();
+    for label in ["a", "b", "c"] {
+        assert_eq!(factory(dir.path(), &["token", "create", "--label", label]).status.code(), Some(0));
+    }
+    let db = dir.path().join("factory.db");
+    let tamper = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DROP TRIGGER events_no_update'); c.execute(\"UPDATE events SET actor='mallory' WHERE seq=2\"); c.commit()";
+    let Ok(status) = Command::new("python3").args(["-c", tamper]).arg(&db).status() else {
+        eprintln!("skipped: python3 is not installed, cannot tamper with the file");
+        return;
+    };
+    assert!(status.success());
+    let out = factory(dir.path(), &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(text(&out.stdout).contains("chain broken at event #2"), "{}", text(&out.stdout));
+    let rebuilt = factory(dir.path(), &["audit", "rebuild"]);
+    assert_eq!(rebuilt.status.code(), Some(0));
+}
+
+#[test]
+fn serve_prints_the_first_token_once_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut child = Command::new(BIN)
+            .args(["--data-dir"])
+            .arg(dir.path())
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env_remove("FACTORY_ADMIN_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        loop {
+            let line = lines.next().expect("serve prints until it listens").unwrap();
+            let done = line.contains("is listening on");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        (child, seen.join("\n"))
+    };
+    let (first, out) = start();
+    let token_line = out.lines().find(|l| l.trim().starts_with("fct_"));
+    assert!(token_line.is_some(), "first start shows a token: {out}");
+    assert!(out.contains("/login"), "{out}");
+    stop(first);
+
+    let (second, out) = start();
+    assert!(!out.contains("fct_"), "the token is shown only once: {out}");
+    stop(second);
+}
+
+fn stop(mut child: std::process::Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    panic!("serve did not stop within 5 s of SIGTERM");
+}

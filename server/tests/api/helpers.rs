@@ -1,0 +1,83 @@
+//! Spawns a real server (the same `build` as `main`) on port 0 with its own data directory.
+
+use std::path::PathBuf;
+
+use factory_server::config::Config;
+use factory_server::startup::build;
+use factory_server::store::Store;
+use tokio_util::sync::CancellationToken;
+
+/// The admin token every test server accepts.
+pub const TOKEN: &str = "fct_test_token_0123456789abcdef0123456789abcdef";
+
+pub struct TestApp {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    pub store: Store,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    /// A fresh server with a new data directory.
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let mut app = TestApp::spawn_in(path).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// A server on an existing data directory (for restarts).
+    pub async fn spawn_in(data_dir: PathBuf) -> TestApp {
+        TestApp::spawn_with(Config::new(data_dir)).await
+    }
+
+    pub async fn spawn_with(mut config: Config) -> TestApp {
+        config.addr = "127.0.0.1:0".parse().unwrap();
+        config.admin_token = Some(TOKEN.to_string());
+        let shutdown = CancellationToken::new();
+        let app = build(config, shutdown.clone()).await.expect("server builds");
+        let addr = app.addr();
+        let store = app.store.clone();
+        tokio::spawn(app.run());
+        TestApp {
+            base: format!("http://{addr}"),
+            addr,
+            store,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            shutdown,
+            _dir: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POST /supervisor/start with the admin token.
+    pub async fn start_run(&self, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/supervisor/start"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        self.store.close().await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}

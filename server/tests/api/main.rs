@@ -1,0 +1,9 @@
+//! Integration tests: a real server on a loopback port, a real SQLite file, real clients.
+
+mod auth;
+mod cli;
+mod crash;
+mod helpers;
+mod runs;
+mod store;
+mod ws;

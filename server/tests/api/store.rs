@@ -1,0 +1,219 @@
+//! The event store on a real SQLite file: chain, tamper detection, append-only triggers,
+//! atomic batches, projection rebuild, schema guard.
+
+use app::events::EventData;
+use factory_server::store::chain::verify;
+use factory_server::store::runs::NewRun;
+use factory_server::store::{NewEvent, Store, StoreError};
+use sqlx::Row;
+
+fn token_event(i: usize) -> NewEvent {
+    NewEvent::new(
+        "test",
+        EventData::AdminTokenCreated {
+            token_id: format!("t{i}"),
+            label: format!("label {i}"),
+        },
+    )
+}
+
+async fn seeded() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    for i in 0..5 {
+        store
+            .create_run(
+                NewRun {
+                    goal: format!("goal {i}"),
+                    project: (i % 2 == 0).then(|| "p".to_string()),
+                    request_id: Some(format!("req-{i}")),
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .append_batch((0..10).map(token_event).collect())
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn appends_form_an_intact_gap_free_chain() {
+    let (_dir, store) = seeded().await;
+    let report = verify(store.pool()).await.unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.checked, 15);
+    assert_eq!(report.head_seq, 15);
+    let events = store.events_after(0, 100).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=15).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn updates_and_deletes_are_refused_by_the_database() {
+    let (_dir, store) = seeded().await;
+    let update = sqlx::query("UPDATE events SET actor = 'mallory' WHERE seq = 1")
+        .execute(store.pool())
+        .await
+        .unwrap_err();
+    assert!(update.to_string().contains("append-only"), "{update}");
+    let delete = sqlx::query("DELETE FROM events WHERE seq = 2")
+        .execute(store.pool())
+        .await
+        .unwrap_err();
+    assert!(delete.to_string().contains("append-only"), "{delete}");
+    assert_eq!(verify(store.pool()).await.unwrap().broken, None);
+}
+
+#[tokio::test]
+async fn a_tampered_row_is_named_by_verify() {
+    let (_dir, store) = seeded().await;
+    sqlx::query("DROP TRIGGER events_no_update")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET payload = replace(payload, 'goal 2', 'goal X') WHERE seq = 3")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let broken = verify(store.pool()).await.unwrap().broken.expect("broken");
+    assert_eq!(broken.seq, 3);
+    assert!(broken.reason.contains("altered"), "{}", broken.reason);
+}
+
+#[tokio::test]
+async fn a_removed_row_is_named_by_verify() {
+    let (_dir, store) = seeded().await;
+    sqlx::query("DROP TRIGGER events_no_delete")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM events WHERE seq = 7")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let broken = verify(store.pool()).await.unwrap().broken.expect("broken");
+    assert_eq!(broken.seq, 8);
+    assert!(broken.reason.contains("missing"), "{}", broken.reason);
+}
+
+async fn dump_projections(store: &Store) -> Vec<String> {
+    sqlx::query("SELECT json_object('id', id, 'request_id', request_id, 'goal', goal, 'project', project, 'status', status, 'created_at', created_at, 'created_seq', created_seq, 'updated_at', updated_at, 'last_seq', last_seq) FROM runs ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.get::<String, _>(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn rebuilt_projections_equal_the_live_ones() {
+    let (_dir, store) = seeded().await;
+    let live = dump_projections(&store).await;
+    assert_eq!(live.len(), 5);
+    // Damage the projection, then rebuild it from the log.
+    sqlx::query("DELETE FROM runs WHERE goal = 'goal 1'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE runs SET status = 'failed'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_ne!(dump_projections(&store).await, live);
+    let replayed = store.rebuild_projections().await.unwrap();
+    assert_eq!(replayed, 15);
+    assert_eq!(dump_projections(&store).await, live);
+}
+
+#[tokio::test]
+async fn a_failing_batch_writes_nothing() {
+    let (_dir, store) = seeded().await;
+    let existing = store.list_runs(1).await.unwrap().remove(0);
+    let duplicate = NewEvent::new(
+        "test",
+        EventData::RunCreated {
+            run_id: existing.id.clone(),
+            request_id: None,
+            goal: "duplicate id".into(),
+            project: None,
+        },
+    );
+    let err = store
+        .append_batch(vec![token_event(100), duplicate, token_event(101)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Db(_)), "{err}");
+    assert_eq!(store.last_seq().await.unwrap(), 15);
+    assert_eq!(verify(store.pool()).await.unwrap().broken, None);
+    // The store still works afterwards.
+    store.append(token_event(102)).await.unwrap();
+    assert_eq!(store.last_seq().await.unwrap(), 16);
+}
+
+#[tokio::test]
+async fn two_handles_on_one_file_never_fork_the_chain() {
+    // A running server and `factory token create` in another process share the file.
+    let (dir, a) = seeded().await;
+    let b = Store::open(dir.path()).await.unwrap();
+    let (ra, rb) = tokio::join!(
+        async {
+            for i in 0..50 {
+                a.append(token_event(1000 + i)).await.unwrap();
+            }
+        },
+        async {
+            for i in 0..50 {
+                b.append(token_event(2000 + i)).await.unwrap();
+            }
+        }
+    );
+    let _ = (ra, rb);
+    let report = verify(a.pool()).await.unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.head_seq, 115);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_schema_is_refused_untouched() {
+    let (dir, store) = seeded().await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from the future', 1, x'00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    let err = Store::open(dir.path()).await.unwrap_err();
+    assert!(matches!(err, StoreError::SchemaTooNew { found: 99990101000000, .. }), "{err}");
+    assert!(err.to_string().contains("newer Factory"));
+    assert!(err.is_unusable_database());
+    // Nothing was changed: the rows are all still there.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("factory.db").display()))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&pool).await.unwrap();
+    assert_eq!(n, 15);
+}
+
+#[tokio::test]
+async fn an_unusable_data_dir_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Store::open(&file.join("data")).await.unwrap_err();
+    assert!(matches!(err, StoreError::DataDir { .. }), "{err}");
+    assert!(err.to_string().contains("cannot create it"), "{err}");
+
+    let not_db = tempfile::tempdir().unwrap();
+    std::fs::write(not_db.path().join("factory.db"), b"this is not a database at all, just text").unwrap();
+    let err = Store::open(not_db.path()).await.unwrap_err();
+    assert!(err.is_unusable_database(), "{err}");
+    let content = std::fs::read(not_db.path().join("factory.db")).unwrap();
+    assert_eq!(content, b"this is not a database at all, just text");
+}
