@@ -1,6 +1,7 @@
 //! Browser entry point: hydrates the server-rendered dashboard, nothing else.
 
 /// Called by the generated JS glue once the WASM module is loaded.
+#[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();

@@ -198,10 +198,7 @@ mod client {
         link.failures.set(failures);
         let delay = (500u64 << failures.min(6)).min(MAX_BACKOFF_MS);
         let link = send_wrapper::SendWrapper::new(link);
-        set_timeout(
-            move || connect(link.take()),
-            Duration::from_millis(delay),
-        );
+        set_timeout(move || connect(link.take()), Duration::from_millis(delay));
     }
 }
 

@@ -41,8 +41,7 @@ mod tests {
             last_seq: 3,
             runs: vec![],
         };
-        let back: ServerMsg =
-            serde_json::from_str(&serde_json::to_string(&snap).unwrap()).unwrap();
+        let back: ServerMsg = serde_json::from_str(&serde_json::to_string(&snap).unwrap()).unwrap();
         assert_eq!(back, snap);
     }
 }

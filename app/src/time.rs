@@ -72,7 +72,10 @@ mod tests {
             parse_rfc3339_ms("2026-11-22T05:01:08.123Z"),
             Some(1_795_323_668_123)
         );
-        assert_eq!(parse_rfc3339_ms("2000-02-29T12:00:00.000Z"), Some(951_825_600_000));
+        assert_eq!(
+            parse_rfc3339_ms("2000-02-29T12:00:00.000Z"),
+            Some(951_825_600_000)
+        );
         assert_eq!(parse_rfc3339_ms("2026-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
         assert_eq!(parse_rfc3339_ms("2026-11-22T05:01:08.12xZ"), None);

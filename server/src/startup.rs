@@ -55,12 +55,17 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("addr", &self.addr).finish()
+        f.debug_struct("Application")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
 /// Opens the store, makes sure an admin token exists, binds the listener and builds the router.
-pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Application, StartupError> {
+pub async fn build(
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<Application, StartupError> {
     if let Some(token) = &config.admin_token {
         validate_token(token).map_err(StartupError::Config)?;
     }
@@ -100,9 +105,14 @@ pub async fn build(config: Config, shutdown: CancellationToken) -> Result<Applic
 
 /// With `FACTORY_ADMIN_TOKEN`, registers it; otherwise, on first start, generates one and
 /// returns it so it can be shown once.
-async fn ensure_admin_token(store: &Store, supplied: Option<&str>) -> Result<Option<String>, StoreError> {
+async fn ensure_admin_token(
+    store: &Store,
+    supplied: Option<&str>,
+) -> Result<Option<String>, StoreError> {
     if let Some(token) = supplied {
-        store.ensure_admin_token(token, "FACTORY_ADMIN_TOKEN", "system").await?;
+        store
+            .ensure_admin_token(token, "FACTORY_ADMIN_TOKEN", "system")
+            .await?;
         return Ok(None);
     }
     if store.has_admin_token().await? {

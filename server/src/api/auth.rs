@@ -48,11 +48,7 @@ pub struct Principal {
 }
 
 /// The authentication middleware.
-pub async fn require_auth(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub async fn require_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let access = classify(req.uri().path());
     if access == Access::Public {
         return next.run(req).await;
@@ -96,8 +92,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal
         };
     }
     Err(ApiError::Unauthorized(
-        "authentication required: send `Authorization: Bearer <token>` or sign in at /login"
-            .into(),
+        "authentication required: send `Authorization: Bearer <token>` or sign in at /login".into(),
     ))
 }
 
@@ -131,7 +126,9 @@ pub async fn login(
         .same_site(SameSite::Strict)
         .secure(state.config.secure_cookies)
         .path("/")
-        .max_age(time::Duration::try_from(state.config.session_ttl).unwrap_or(time::Duration::WEEK));
+        .max_age(
+            time::Duration::try_from(state.config.session_ttl).unwrap_or(time::Duration::WEEK),
+        );
     Ok((jar.add(cookie), Redirect::to("/")).into_response())
 }
 

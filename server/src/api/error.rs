@@ -75,9 +75,11 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response =
-            (status, Json(json!({ "error": { "code": code, "message": message } })))
-                .into_response();
+        let mut response = (
+            status,
+            Json(json!({ "error": { "code": code, "message": message } })),
+        )
+            .into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -62,9 +62,33 @@ mod tests {
     fn own_origin_and_allowlist_pass_others_fail() {
         let allow = vec!["https://factory.example".to_string()];
         assert!(check_origin(&headers(None, "127.0.0.1:3000"), &allow).is_ok());
-        assert!(check_origin(&headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"), &allow).is_ok());
-        assert!(check_origin(&headers(Some("https://factory.example"), "127.0.0.1:3000"), &allow).is_ok());
-        assert!(check_origin(&headers(Some("http://evil.example"), "127.0.0.1:3000"), &allow).is_err());
-        assert!(check_origin(&headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000"), &allow).is_err());
+        assert!(
+            check_origin(
+                &headers(Some("http://127.0.0.1:3000"), "127.0.0.1:3000"),
+                &allow
+            )
+            .is_ok()
+        );
+        assert!(
+            check_origin(
+                &headers(Some("https://factory.example"), "127.0.0.1:3000"),
+                &allow
+            )
+            .is_ok()
+        );
+        assert!(
+            check_origin(
+                &headers(Some("http://evil.example"), "127.0.0.1:3000"),
+                &allow
+            )
+            .is_err()
+        );
+        assert!(
+            check_origin(
+                &headers(Some("http://127.0.0.1:3001"), "127.0.0.1:3000"),
+                &allow
+            )
+            .is_err()
+        );
     }
 }

@@ -132,10 +132,12 @@ fn exit_for(err: &anyhow::Error) -> Exit {
     });
     if unusable {
         Exit::UnusableDatabase
-    } else if err
-        .chain()
-        .any(|c| matches!(c.downcast_ref::<crate::startup::StartupError>(), Some(crate::startup::StartupError::Config(_))))
-    {
+    } else if err.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::startup::StartupError>(),
+            Some(crate::startup::StartupError::Config(_))
+        )
+    }) {
         Exit::Usage
     } else {
         Exit::Failure

@@ -27,9 +27,13 @@ pub(super) async fn run(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Ex
     };
     if let Some(token) = &app.new_admin_token {
         // Printed to the terminal once, deliberately not through the logger.
-        println!("\nFactory created an admin token. It is shown only this once; store it safely:\n");
+        println!(
+            "\nFactory created an admin token. It is shown only this once; store it safely:\n"
+        );
         println!("    {token}\n");
-        println!("Sign in at {shown}/login with it, or send it as `Authorization: Bearer <token>`.\n");
+        println!(
+            "Sign in at {shown}/login with it, or send it as `Authorization: Bearer <token>`.\n"
+        );
     }
     if app.missing_site {
         tracing::warn!(
@@ -37,7 +41,10 @@ pub(super) async fn run(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Ex
              FACTORY_SITE_ROOT): pages render but are not interactive"
         );
     }
-    println!("Factory is listening on {shown} (data in {})", config.data_dir.display());
+    println!(
+        "Factory is listening on {shown} (data in {})",
+        config.data_dir.display()
+    );
     tracing::info!(addr = %app.addr(), data_dir = %config.data_dir.display(), "listening");
 
     tokio::spawn(cancel_on_signal(shutdown.clone()));

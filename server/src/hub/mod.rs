@@ -58,9 +58,12 @@ async fn stream(
             Ok(event) if event.seq <= last_seq => continue,
             Ok(event) => {
                 last_seq = event.seq;
-                send(tx, &ServerMsg::Event {
-                    event: (*event).clone(),
-                })
+                send(
+                    tx,
+                    &ServerMsg::Event {
+                        event: (*event).clone(),
+                    },
+                )
                 .await?;
             }
             Err(RecvError::Lagged(missed)) => {

@@ -93,7 +93,9 @@ impl Store {
     /// Appends many events in one transaction: all or none.
     pub async fn append_batch(&self, events: Vec<NewEvent>) -> Result<Vec<Event>, StoreError> {
         let ((), committed) = self
-            .write(Box::new(move |_conn| Box::pin(async move { Ok(((), events)) })))
+            .write(Box::new(move |_conn| {
+                Box::pin(async move { Ok(((), events)) })
+            }))
             .await?;
         Ok(committed)
     }

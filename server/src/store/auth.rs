@@ -36,9 +36,11 @@ pub fn validate_token(token: &str) -> Result<(), String> {
         ));
     }
     if !token.chars().all(|c| c.is_ascii_graphic()) {
-        return Err("FACTORY_ADMIN_TOKEN may only contain printable ASCII characters without \
+        return Err(
+            "FACTORY_ADMIN_TOKEN may only contain printable ASCII characters without \
                     spaces"
-            .into());
+                .into(),
+        );
     }
     Ok(())
 }
@@ -86,7 +88,12 @@ impl Store {
         Ok(n > 0)
     }
 
-    async fn insert_token(&self, secret: &str, label: &str, actor: &str) -> Result<String, StoreError> {
+    async fn insert_token(
+        &self,
+        secret: &str,
+        label: &str,
+        actor: &str,
+    ) -> Result<String, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         let (hash, label, actor) = (secret_hash(secret), label.to_string(), actor.to_string());
         let token_id = id.clone();
@@ -121,12 +128,16 @@ impl Store {
     }
 
     /// Opens a browser session for an admin token; returns the cookie secret.
-    pub async fn create_session(&self, token_id: &str, ttl: Duration) -> Result<String, StoreError> {
+    pub async fn create_session(
+        &self,
+        token_id: &str,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
         let secret = random_hex();
         let (hash, token_id) = (secret_hash(&secret), token_id.to_string());
         let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
-        let expires = (chrono::Utc::now() + ttl)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let expires =
+            (chrono::Utc::now() + ttl).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         self.write(Box::new(move |conn| {
             Box::pin(async move {
                 // Expired sessions are swept whenever a new one opens: the table stays small.

@@ -172,7 +172,9 @@ fn check_link(prev: &ChainReport, row: &EventRow) -> Option<String> {
         ));
     }
     if row.computed_hash() != row.hash {
-        return Some("stored hash does not match the event's contents (the row was altered)".into());
+        return Some(
+            "stored hash does not match the event's contents (the row was altered)".into(),
+        );
     }
     None
 }

@@ -31,7 +31,11 @@ pub enum StoreError {
         "the database {path} was written by a newer Factory (schema version {found}, this build \
          knows up to {known}); upgrade Factory — nothing was changed"
     )]
-    SchemaTooNew { path: PathBuf, found: i64, known: i64 },
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("cannot open the database {path}: {reason}")]
     Open { path: PathBuf, reason: String },
     #[error("could not migrate the database: {0}")]

@@ -65,7 +65,10 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.rollback().await?;
-        let runs = rows.into_iter().map(RunRow::into_summary).collect::<Result<_, _>>()?;
+        let runs = rows
+            .into_iter()
+            .map(RunRow::into_summary)
+            .collect::<Result<_, _>>()?;
         Ok((last_seq.unwrap_or(0), runs))
     }
 

@@ -49,13 +49,20 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let files = file_and_error_handler_with_context(context.clone(), app::shell);
     Router::new()
         .leptos_routes_with_context(state, pages, context, move || app::shell(options.clone()))
-        .fallback(move |uri: Uri, state: State<AppState>, req: Request<Body>| {
-            let files = files.clone();
-            async move { fallback(uri, state, req, files).await }
-        })
+        .fallback(
+            move |uri: Uri, state: State<AppState>, req: Request<Body>| {
+                let files = files.clone();
+                async move { fallback(uri, state, req, files).await }
+            },
+        )
 }
 
-async fn fallback<F, Fut>(uri: Uri, state: State<AppState>, req: Request<Body>, files: F) -> Response
+async fn fallback<F, Fut>(
+    uri: Uri,
+    state: State<AppState>,
+    req: Request<Body>,
+    files: F,
+) -> Response
 where
     F: Fn(Uri, State<AppState>, Request<Body>) -> Fut,
     Fut: Future<Output = Response<Body>>,

@@ -62,10 +62,17 @@ async fn every_api_route_requires_credentials() {
             assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
             assert_eq!(res.headers()["www-authenticate"], "Bearer");
             let body: serde_json::Value = res.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "unauthorized", "{method} {path}: {body}");
+            assert_eq!(
+                body["error"]["code"], "unauthorized",
+                "{method} {path}: {body}"
+            );
         }
         let res = send(&app, method, path, Auth::Bearer(TOKEN)).await;
-        assert_ne!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path} with the token");
+        assert_ne!(
+            res.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with the token"
+        );
     }
 }
 
@@ -101,7 +108,10 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_sign_out_revokes_it() {
     assert!(set_cookie.starts_with("factory_session="), "{set_cookie}");
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Strict"), "{set_cookie}");
-    assert!(!set_cookie.contains(TOKEN), "the cookie must not carry the admin token");
+    assert!(
+        !set_cookie.contains(TOKEN),
+        "the cookie must not carry the admin token"
+    );
     let session = set_cookie
         .trim_start_matches("factory_session=")
         .split(';')

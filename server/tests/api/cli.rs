@@ -42,7 +42,10 @@ fn every_subcommand_has_help() {
         assert!(text(&out.stdout).contains("Usage"), "{args:?}");
     }
     let top = text(&factory(dir.path(), &["--help"]).stdout);
-    assert!(top.contains("FACTORY_DATA_DIR") && top.contains("Exit codes"), "{top}");
+    assert!(
+        top.contains("FACTORY_DATA_DIR") && top.contains("Exit codes"),
+        "{top}"
+    );
 }
 
 #[test]
@@ -84,7 +87,11 @@ fn a_newer_schema_exits_3_and_changes_nothing() {
     let before = std::fs::read(&db).unwrap();
     let out = factory(dir.path(), &["migrate"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("newer Factory"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("newer Factory"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(std::fs::read(&db).unwrap(), before);
 }
 
@@ -114,18 +121,31 @@ async fn a_created_token_works_against_the_server() {
 fn audit_verify_exits_4_on_a_tampered_log() {
     let dir = tempfile::tempdir().unwrap();
     for label in ["a", "b", "c"] {
-        assert_eq!(factory(dir.path(), &["token", "create", "--label", label]).status.code(), Some(0));
+        assert_eq!(
+            factory(dir.path(), &["token", "create", "--label", label])
+                .status
+                .code(),
+            Some(0)
+        );
     }
     let db = dir.path().join("factory.db");
     let tamper = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DROP TRIGGER events_no_update'); c.execute(\"UPDATE events SET actor='mallory' WHERE seq=2\"); c.commit()";
-    let Ok(status) = Command::new("python3").args(["-c", tamper]).arg(&db).status() else {
+    let Ok(status) = Command::new("python3")
+        .args(["-c", tamper])
+        .arg(&db)
+        .status()
+    else {
         eprintln!("skipped: python3 is not installed, cannot tamper with the file");
         return;
     };
     assert!(status.success());
     let out = factory(dir.path(), &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(4));
-    assert!(text(&out.stdout).contains("chain broken at event #2"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("chain broken at event #2"),
+        "{}",
+        text(&out.stdout)
+    );
     let rebuilt = factory(dir.path(), &["audit", "rebuild"]);
     assert_eq!(rebuilt.status.code(), Some(0));
 }
@@ -146,7 +166,10 @@ fn serve_prints_the_first_token_once_and_stops_on_sigterm() {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = Vec::new();
         loop {
-            let line = lines.next().expect("serve prints until it listens").unwrap();
+            let line = lines
+                .next()
+                .expect("serve prints until it listens")
+                .unwrap();
             let done = line.contains("is listening on");
             seen.push(line);
             if done {
@@ -168,7 +191,13 @@ fn serve_prints_the_first_token_once_and_stops_on_sigterm() {
 
 fn stop(mut child: std::process::Child) {
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     for _ in 0..100 {
         if let Some(status) = child.try_wait().unwrap() {
             assert_eq!(status.code(), Some(0), "graceful shutdown exits 0");

@@ -35,7 +35,10 @@ async fn crash_child() {
             )
         };
         let last = if i % 5 == 0 {
-            let batch = store.append_batch((0..8).map(|k| event(i * 10 + k)).collect()).await.unwrap();
+            let batch = store
+                .append_batch((0..8).map(|k| event(i * 10 + k)).collect())
+                .await
+                .unwrap();
             batch.last().unwrap().seq
         } else {
             store.append(event(i)).await.unwrap().seq
@@ -53,7 +56,13 @@ async fn acknowledged_appends_survive_sigkill() {
     let mut total_acked = 0i64;
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
-            .args(["crash::crash_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash::crash_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -82,7 +91,10 @@ async fn acknowledged_appends_survive_sigkill() {
 
         let store = Store::open(dir.path()).await.unwrap();
         let report = verify(store.pool()).await.unwrap();
-        assert_eq!(report.broken, None, "round {round}: chain must verify after a kill");
+        assert_eq!(
+            report.broken, None,
+            "round {round}: chain must verify after a kill"
+        );
         assert!(
             report.head_seq >= acked,
             "round {round}: event #{acked} was acknowledged but the log ends at #{}",
@@ -91,5 +103,8 @@ async fn acknowledged_appends_survive_sigkill() {
         store.close().await;
         total_acked = acked;
     }
-    assert!(total_acked > 0, "the child acknowledged nothing: the test proved nothing");
+    assert!(
+        total_acked > 0,
+        "the child acknowledged nothing: the test proved nothing"
+    );
 }

@@ -38,7 +38,9 @@ impl TestApp {
         config.addr = "127.0.0.1:0".parse().unwrap();
         config.admin_token = Some(TOKEN.to_string());
         let shutdown = CancellationToken::new();
-        let app = build(config, shutdown.clone()).await.expect("server builds");
+        let app = build(config, shutdown.clone())
+            .await
+            .expect("server builds");
         let addr = app.addr();
         let store = app.store.clone();
         tokio::spawn(app.run());

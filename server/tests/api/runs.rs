@@ -12,7 +12,9 @@ async fn json_of(res: reqwest::Response) -> Value {
 #[tokio::test]
 async fn a_started_run_is_queued_and_listed_newest_first() {
     let app = TestApp::spawn().await;
-    let first = app.start_run(json!({"goal": "Add a health endpoint"})).await;
+    let first = app
+        .start_run(json!({"goal": "Add a health endpoint"}))
+        .await;
     assert_eq!(first.status(), StatusCode::CREATED);
     let first = json_of(first).await;
     let second = json_of(
@@ -23,7 +25,10 @@ async fn a_started_run_is_queued_and_listed_newest_first() {
 
     let status = app
         .client
-        .get(app.url(&format!("/supervisor/status/{}", first["run_id"].as_str().unwrap())))
+        .get(app.url(&format!(
+            "/supervisor/status/{}",
+            first["run_id"].as_str().unwrap()
+        )))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -48,7 +53,13 @@ async fn a_started_run_is_queued_and_listed_newest_first() {
         .iter()
         .map(|r| r["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, [second["run_id"].as_str().unwrap(), first["run_id"].as_str().unwrap()]);
+    assert_eq!(
+        ids,
+        [
+            second["run_id"].as_str().unwrap(),
+            first["run_id"].as_str().unwrap()
+        ]
+    );
     assert_eq!(list[0]["project"], "demo");
 }
 
@@ -56,7 +67,8 @@ async fn a_started_run_is_queued_and_listed_newest_first() {
 async fn the_same_request_id_gives_the_same_run_even_when_concurrent() {
     let app = TestApp::spawn().await;
     let body = json!({"goal": "Idempotent", "request_id": "req-42"});
-    let replies = futures_util::future::join_all((0..20).map(|_| app.start_run(body.clone()))).await;
+    let replies =
+        futures_util::future::join_all((0..20).map(|_| app.start_run(body.clone()))).await;
     let mut created = 0;
     let mut ids = std::collections::HashSet::new();
     for res in replies {
@@ -76,11 +88,22 @@ async fn the_same_request_id_gives_the_same_run_even_when_concurrent() {
 async fn unknown_run_is_a_json_404_naming_the_id() {
     let app = TestApp::spawn().await;
     for path in ["/supervisor/status/nope-123", "/api/runs/nope-123"] {
-        let res = app.client.get(app.url(path)).bearer_auth(TOKEN).send().await.unwrap();
+        let res = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         let body = json_of(res).await;
         assert_eq!(body["error"]["code"], "not_found");
-        assert!(body["error"]["message"].as_str().unwrap().contains("nope-123"));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nope-123")
+        );
     }
     let res = app
         .client
@@ -98,15 +121,60 @@ async fn bad_bodies_get_clear_errors_and_store_nothing() {
     let app = TestApp::spawn().await;
     let long_goal = "x".repeat(20_001);
     let cases: Vec<(String, &str, StatusCode, &str)> = vec![
-        ("{not json".into(), "application/json", StatusCode::BAD_REQUEST, "invalid JSON"),
-        ("{}".into(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "missing field `goal`"),
-        (r#"{"goal": 5}"#.into(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "invalid type"),
-        (r#"{"goal": "  "}"#.into(), "application/json", StatusCode::BAD_REQUEST, "`goal` is empty"),
-        (json!({"goal": long_goal}).to_string(), "application/json", StatusCode::BAD_REQUEST, "the limit is 20000"),
-        (r#"{"goal": "g", "colour": "red"}"#.into(), "application/json", StatusCode::UNPROCESSABLE_ENTITY, "unknown field `colour`"),
-        (r#"{"goal": "g", "request_id": ""}"#.into(), "application/json", StatusCode::BAD_REQUEST, "`request_id` is empty"),
-        (r#"{"goal": "g"}"#.into(), "text/plain", StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type: application/json"),
-        (format!(r#"{{"goal": "{}"}}"#, "y".repeat(2 * 1024 * 1024)), "application/json", StatusCode::PAYLOAD_TOO_LARGE, "too large"),
+        (
+            "{not json".into(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "invalid JSON",
+        ),
+        (
+            "{}".into(),
+            "application/json",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing field `goal`",
+        ),
+        (
+            r#"{"goal": 5}"#.into(),
+            "application/json",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid type",
+        ),
+        (
+            r#"{"goal": "  "}"#.into(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "`goal` is empty",
+        ),
+        (
+            json!({"goal": long_goal}).to_string(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "the limit is 20000",
+        ),
+        (
+            r#"{"goal": "g", "colour": "red"}"#.into(),
+            "application/json",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field `colour`",
+        ),
+        (
+            r#"{"goal": "g", "request_id": ""}"#.into(),
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "`request_id` is empty",
+        ),
+        (
+            r#"{"goal": "g"}"#.into(),
+            "text/plain",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type: application/json",
+        ),
+        (
+            format!(r#"{{"goal": "{}"}}"#, "y".repeat(2 * 1024 * 1024)),
+            "application/json",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too large",
+        ),
     ];
     for (body, content_type, status, needle) in cases {
         let res = app
@@ -121,7 +189,10 @@ async fn bad_bodies_get_clear_errors_and_store_nothing() {
         assert_eq!(res.status(), status, "body {:.60}", body);
         let json = json_of(res).await;
         let message = json["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains(needle), "{message:?} should mention {needle:?}");
+        assert!(
+            message.contains(needle),
+            "{message:?} should mention {needle:?}"
+        );
     }
     assert!(app.store.list_runs(10).await.unwrap().is_empty());
 }

@@ -190,14 +190,29 @@ async fn a_database_from_a_newer_schema_is_refused_untouched() {
     .unwrap();
     store.close().await;
     let err = Store::open(dir.path()).await.unwrap_err();
-    assert!(matches!(err, StoreError::SchemaTooNew { found: 99990101000000, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::SchemaTooNew {
+                found: 99990101000000,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("newer Factory"));
     assert!(err.is_unusable_database());
     // Nothing was changed: the rows are all still there.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("factory.db").display()))
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite:{}",
+        dir.path().join("factory.db").display()
+    ))
+    .await
+    .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
+        .fetch_one(&pool)
         .await
         .unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&pool).await.unwrap();
     assert_eq!(n, 15);
 }
 
@@ -211,7 +226,11 @@ async fn an_unusable_data_dir_is_refused_with_a_reason() {
     assert!(err.to_string().contains("cannot create it"), "{err}");
 
     let not_db = tempfile::tempdir().unwrap();
-    std::fs::write(not_db.path().join("factory.db"), b"this is not a database at all, just text").unwrap();
+    std::fs::write(
+        not_db.path().join("factory.db"),
+        b"this is not a database at all, just text",
+    )
+    .unwrap();
     let err = Store::open(not_db.path()).await.unwrap_err();
     assert!(err.is_unusable_database(), "{err}");
     let content = std::fs::read(not_db.path().join("factory.db")).unwrap();

@@ -21,7 +21,9 @@ async fn connect(
     app: &TestApp,
     headers: &[(&'static str, String)],
 ) -> Result<Socket, tungstenite::Error> {
-    let mut req = format!("ws://{}/ws", app.addr).into_client_request().unwrap();
+    let mut req = format!("ws://{}/ws", app.addr)
+        .into_client_request()
+        .unwrap();
     for (name, value) in headers {
         req.headers_mut().insert(*name, value.parse().unwrap());
     }
@@ -51,7 +53,9 @@ async fn snapshot_then_ready_then_live_events() {
     let before = app.start_run(json!({"goal": "before connecting"})).await;
     assert!(before.status().is_success());
 
-    let mut socket = connect(&app, &[bearer()]).await.expect("authorised connect");
+    let mut socket = connect(&app, &[bearer()])
+        .await
+        .expect("authorised connect");
     let ServerMsg::Snapshot { last_seq, runs } = next_msg(&mut socket).await else {
         panic!("first message must be a snapshot");
     };
@@ -69,7 +73,9 @@ async fn snapshot_then_ready_then_live_events() {
     };
     assert!(event.seq > last_seq);
     assert_eq!(event.run_id.as_deref(), Some(run_id.as_str()));
-    assert!(matches!(event.data, EventData::RunCreated { ref goal, .. } if goal == "after connecting"));
+    assert!(
+        matches!(event.data, EventData::RunCreated { ref goal, .. } if goal == "after connecting")
+    );
 }
 
 #[tokio::test]
@@ -79,13 +85,20 @@ async fn refused_without_a_token_or_from_a_foreign_origin() {
         tungstenite::Error::Http(res) => res.status().as_u16(),
         other => panic!("expected an HTTP refusal, got {other}"),
     };
-    let err = connect(&app, &[]).await.err().expect("refused without token");
+    let err = connect(&app, &[]).await.expect_err("refused without token");
     assert_eq!(status_of(err), 401);
-    let wrong = ("authorization", "Bearer fct_nope_nope_nope_nope_nope_nope_nope".to_string());
-    let err = connect(&app, &[wrong]).await.err().expect("refused with a wrong token");
+    let wrong = (
+        "authorization",
+        "Bearer fct_nope_nope_nope_nope_nope_nope_nope".to_string(),
+    );
+    let err = connect(&app, &[wrong])
+        .await
+        .expect_err("refused with a wrong token");
     assert_eq!(status_of(err), 401);
     let foreign = ("origin", "http://evil.example".to_string());
-    let err = connect(&app, &[bearer(), foreign]).await.err().expect("refused origin");
+    let err = connect(&app, &[bearer(), foreign])
+        .await
+        .expect_err("refused origin");
     assert_eq!(status_of(err), 403);
     let own = ("origin", format!("http://{}", app.addr));
     assert!(connect(&app, &[bearer(), own]).await.is_ok());
@@ -98,7 +111,10 @@ async fn a_slow_client_is_resynced_and_never_blocks_the_writer() {
     config.ws_backlog = 16;
     let app = TestApp::spawn_with(config).await;
     let mut socket = connect(&app, &[bearer()]).await.unwrap();
-    assert!(matches!(next_msg(&mut socket).await, ServerMsg::Snapshot { .. }));
+    assert!(matches!(
+        next_msg(&mut socket).await,
+        ServerMsg::Snapshot { .. }
+    ));
     assert!(matches!(next_msg(&mut socket).await, ServerMsg::Ready));
 
     // The client reads nothing while 2,000 events are committed: the appends must all finish.

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets the machine up (scripts/setup.sh), then runs every check: formatting, clippy (server and
+# browser builds), the unit and integration tests, and the browser test in headless Chromium.
+# Prints the time of each phase. Exit status is non-zero if anything fails.
+set -euo pipefail
+here="$(dirname "${BASH_SOURCE[0]}")"
+bash "$here/setup.sh"
+source "$here/env.sh"
+cd "$FACTORY_ROOT"
+started=$SECONDS
+
+factory_phase "cargo fmt --check" cargo fmt --all -- --check
+factory_phase "clippy (server, shared types)" cargo clippy --workspace --all-targets -- -D warnings
+factory_phase "clippy (browser build)" cargo clippy -p factory-front --features hydrate \
+  --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort --target-dir target/front -- -D warnings
+factory_phase "build dashboard and server (cargo leptos build)" cargo leptos build
+factory_phase "unit and integration tests" cargo test -p server -p app
+factory_phase "browser test (headless Chromium)" node end2end/run.mjs
+
+echo "all checks passed in $((SECONDS - started)) s"
