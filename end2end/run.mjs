@@ -78,6 +78,9 @@ async function main() {
   try {
     const page = browser.pages()[0] ?? (await browser.newPage());
     page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' || msg.type() === 'warning') console.log(`browser ${msg.type()}: ${msg.text()}`);
+    });
     page.setDefaultTimeout(15000);
 
     await check('an unauthenticated visit lands on the sign-in page', async () => {

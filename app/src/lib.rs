@@ -1,6 +1,10 @@
 //! Factory's dashboard (Leptos, rendered on the server and hydrated in the browser) and the
 //! types both sides share: DTOs, the event vocabulary and the WebSocket protocol.
 
+// Leptos views are deeply nested types; without cargo-leptos's `erase_components` (turned off
+// so every build shares one set of flags) the default limit is too low for the hydrate build.
+#![recursion_limit = "256"]
+
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod backend;
