@@ -110,65 +110,89 @@ impl Store {
         let mut writer = self.writer.lock().await;
         let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
         let (value, new_events) = work(&mut tx).await?;
-        let mut head = Writer::read_head(&mut tx).await?;
-        let mut committed = Vec::with_capacity(new_events.len());
-        for new in new_events {
-            let event = insert(&mut tx, &head, new).await?;
-            projection::apply(&mut tx, &event).await?;
-            head = Head {
-                seq: event.seq,
-                hash: event.hash.clone(),
-            };
-            committed.push(event);
+        let head = Writer::read_head(&mut tx).await?;
+        let committed = seal(&head, new_events)?;
+        for chunk in committed.chunks(INSERT_CHUNK) {
+            insert(&mut tx, chunk).await?;
+        }
+        for event in &committed {
+            projection::apply(&mut tx, &event.event).await?;
         }
         tx.commit().await?;
         // Published while still holding the writer, so subscribers see sequence order.
-        for event in &committed {
-            let _ = self.committed.send(Arc::new(event.clone()));
+        let committed: Vec<Event> = committed.into_iter().map(|s| s.event).collect();
+        if self.committed.receiver_count() > 0 {
+            for event in &committed {
+                let _ = self.committed.send(Arc::new(event.clone()));
+            }
         }
         Ok((value, committed))
     }
 }
 
-async fn insert(
-    conn: &mut SqliteConnection,
-    head: &Head,
-    new: NewEvent,
-) -> Result<Event, StoreError> {
-    let seq = head.seq + 1;
+/// Rows per multi-row INSERT (8 columns each, well under SQLite's 32,766 bound parameters).
+const INSERT_CHUNK: usize = 256;
+
+/// A committed-to-be event with its stored encoding.
+struct Sealed {
+    event: Event,
+    kind: &'static str,
+    payload: String,
+    prev_hash: String,
+}
+
+/// Assigns sequence numbers, the transaction's timestamp and the chained hashes.
+fn seal(head: &Head, new_events: Vec<NewEvent>) -> Result<Vec<Sealed>, StoreError> {
     let ts = now_rfc3339();
-    let (kind, payload) = encode(&new.data)?;
-    let hash = event_hash(
-        &head.hash,
-        seq,
-        new.run_id.as_deref(),
-        &ts,
-        kind,
-        &new.actor,
-        &payload,
+    let (mut seq, mut prev_hash) = (head.seq, head.hash.clone());
+    new_events
+        .into_iter()
+        .map(|new| {
+            seq += 1;
+            let (kind, payload) = encode(&new.data)?;
+            let hash = event_hash(
+                &prev_hash,
+                seq,
+                new.run_id.as_deref(),
+                &ts,
+                kind,
+                &new.actor,
+                &payload,
+            );
+            let sealed = Sealed {
+                event: Event {
+                    seq,
+                    run_id: new.run_id,
+                    ts: ts.clone(),
+                    actor: new.actor,
+                    data: new.data,
+                    hash: hash.clone(),
+                },
+                kind,
+                payload,
+                prev_hash: std::mem::replace(&mut prev_hash, hash),
+            };
+            Ok(sealed)
+        })
+        .collect()
+}
+
+async fn insert(conn: &mut SqliteConnection, rows: &[Sealed]) -> Result<(), StoreError> {
+    let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO events (seq, run_id, ts, kind, actor, payload, prev_hash, hash) ",
     );
-    sqlx::query(
-        "INSERT INTO events (seq, run_id, ts, kind, actor, payload, prev_hash, hash) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(&new.run_id)
-    .bind(&ts)
-    .bind(kind)
-    .bind(&new.actor)
-    .bind(&payload)
-    .bind(&head.hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Event {
-        seq,
-        run_id: new.run_id,
-        ts,
-        actor: new.actor,
-        data: new.data,
-        hash,
-    })
+    query.push_values(rows, |mut row, s| {
+        row.push_bind(s.event.seq)
+            .push_bind(&s.event.run_id)
+            .push_bind(&s.event.ts)
+            .push_bind(s.kind)
+            .push_bind(&s.event.actor)
+            .push_bind(&s.payload)
+            .push_bind(&s.prev_hash)
+            .push_bind(&s.event.hash);
+    });
+    query.build().execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Now, as Factory stores times: RFC 3339, UTC, milliseconds.

@@ -68,6 +68,25 @@ impl EventRow {
     }
 }
 
+/// Reads up to `limit` rows after `after`, in sequence order.
+pub(crate) async fn page<'e, E>(
+    exec: E,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    Ok(sqlx::query_as(
+        "SELECT seq, run_id, ts, kind, actor, payload, prev_hash, hash FROM events \
+         WHERE seq > ? ORDER BY seq LIMIT ?",
+    )
+    .bind(after)
+    .bind(limit)
+    .fetch_all(exec)
+    .await?)
+}
+
 /// Computes an event's hash (see the module docs for the encoding).
 pub fn event_hash(
     prev_hash: &str,
@@ -130,14 +149,7 @@ pub async fn verify(pool: &SqlitePool) -> Result<ChainReport, StoreError> {
         broken: None,
     };
     loop {
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT seq, run_id, ts, kind, actor, payload, prev_hash, hash FROM events \
-             WHERE seq > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(report.head_seq)
-        .bind(VERIFY_PAGE)
-        .fetch_all(pool)
-        .await?;
+        let rows = page(pool, report.head_seq, VERIFY_PAGE).await?;
         if rows.is_empty() {
             return Ok(report);
         }

@@ -125,14 +125,7 @@ impl Store {
 
     /// Events after `after`, in order, at most `limit`.
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
-        let rows: Vec<chain::EventRow> = sqlx::query_as(
-            "SELECT seq, run_id, ts, kind, actor, payload, prev_hash, hash FROM events \
-             WHERE seq > ? ORDER BY seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = chain::page(&self.pool, after, i64::from(limit)).await?;
         rows.into_iter().map(chain::EventRow::into_event).collect()
     }
 

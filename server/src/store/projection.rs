@@ -7,7 +7,7 @@ use app::model::RunStatus;
 use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
 
-use super::chain::EventRow;
+use super::chain;
 use super::{Store, StoreError};
 
 /// Every projection table, emptied by a rebuild. Auth tables are not projections.
@@ -60,14 +60,7 @@ impl Store {
         let mut after = 0i64;
         let mut replayed = 0u64;
         loop {
-            let rows: Vec<EventRow> = sqlx::query_as(
-                "SELECT seq, run_id, ts, kind, actor, payload, prev_hash, hash FROM events \
-                 WHERE seq > ? ORDER BY seq LIMIT ?",
-            )
-            .bind(after)
-            .bind(REPLAY_PAGE)
-            .fetch_all(&mut *tx)
-            .await?;
+            let rows = chain::page(&mut *tx, after, REPLAY_PAGE).await?;
             if rows.is_empty() {
                 break;
             }
