@@ -31,12 +31,10 @@ if factory_rustup_has_wasm; then
 elif [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/src/rust/library ]; then
   FACTORY_TOOLCHAIN=debian
   shim="$FACTORY_TOOLS_DIR/shim"
-  if [ ! -x "$shim/cargo" ]; then
-    mkdir -p "$shim"
-    for tool in cargo rustc rustdoc cargo-clippy clippy-driver; do
-      [ -x "/usr/bin/$tool" ] && ln -sf "/usr/bin/$tool" "$shim/$tool"
-    done
-  fi
+  mkdir -p "$shim"
+  for tool in cargo rustc rustdoc cargo-clippy clippy-driver; do
+    if [ -x "/usr/bin/$tool" ] && [ ! -e "$shim/$tool" ]; then ln -sf "/usr/bin/$tool" "$shim/$tool"; fi
+  done
   export PATH="$shim:$PATH" RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
 else
   FACTORY_TOOLCHAIN=none

@@ -44,6 +44,10 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("stored event #{seq} cannot be read: {reason}")]
     Corrupt { seq: i64, reason: String },
+    #[error(
+        "a row of the {table} projection cannot be read: {reason} (`factory audit rebuild` rebuilds it from the log)"
+    )]
+    BadRow { table: &'static str, reason: String },
     #[error("could not encode an event: {0}")]
     Encode(#[from] serde_json::Error),
 }

@@ -18,8 +18,8 @@ struct RunRow {
 
 impl RunRow {
     fn into_summary(self) -> Result<RunSummary, StoreError> {
-        let status = RunStatus::parse(&self.status).ok_or_else(|| StoreError::Corrupt {
-            seq: 0,
+        let status = RunStatus::parse(&self.status).ok_or_else(|| StoreError::BadRow {
+            table: "runs",
             reason: format!("run {} has unknown status {:?}", self.id, self.status),
         })?;
         let created_ms = app::time::parse_rfc3339_ms(&self.created_at).unwrap_or(0);
