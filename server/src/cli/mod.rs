@@ -2,6 +2,7 @@
 //! equivalents) and one function per subcommand. Exit codes are in [`Exit`].
 
 mod audit;
+pub mod models;
 mod serve;
 mod token;
 
@@ -25,6 +26,10 @@ pub struct Cli {
     #[arg(long, global = true, env = "FACTORY_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Gateway configuration file (default: factory.toml in the data directory, if present).
+    #[arg(long, global = true, env = "FACTORY_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 
@@ -44,6 +49,8 @@ pub enum Command {
     /// Manage admin tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Show model aliases, their fallback chains and the providers behind them (no secrets).
+    Models,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -113,6 +120,10 @@ pub async fn run(cli: Cli) -> Exit {
         Some(Command::Token(TokenCommand::Create { label })) => {
             token::create(&data_dir, &label).await
         }
+        Some(Command::Models) => {
+            let file = models::config_path(cli.config.as_deref(), &data_dir);
+            models::list(file.as_deref()).map_err(|e| UsageError(e.to_string()).into())
+        }
     };
     match outcome {
         Ok(exit) => exit,
@@ -122,6 +133,11 @@ pub async fn run(cli: Cli) -> Exit {
         }
     }
 }
+
+/// Invalid input from the user (configuration, arguments): exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
 
 /// Maps an error to its exit code.
 fn exit_for(err: &anyhow::Error) -> Exit {
@@ -133,10 +149,11 @@ fn exit_for(err: &anyhow::Error) -> Exit {
     if unusable {
         Exit::UnusableDatabase
     } else if err.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<crate::startup::StartupError>(),
-            Some(crate::startup::StartupError::Config(_))
-        )
+        c.is::<UsageError>()
+            || matches!(
+                c.downcast_ref::<crate::startup::StartupError>(),
+                Some(crate::startup::StartupError::Config(_))
+            )
     }) {
         Exit::Usage
     } else {

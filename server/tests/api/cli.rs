@@ -36,6 +36,7 @@ fn every_subcommand_has_help() {
         &["audit", "rebuild", "--help"],
         &["token", "--help"],
         &["token", "create", "--help"],
+        &["models", "--help"],
     ] {
         let out = factory(dir.path(), args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");
@@ -207,4 +208,46 @@ fn stop(mut child: std::process::Child) {
     }
     child.kill().unwrap();
     panic!("serve did not stop within 5 s of SIGTERM");
+}
+
+#[test]
+fn models_lists_chains_without_ever_printing_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "sk-test-do-not-print-0123456789";
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("models")
+        .env("OPENAI_API_KEY", secret)
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("FACTORY_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains(secret) && !text(&out.stderr).contains(secret));
+    assert!(stdout.contains("key set (OPENAI_API_KEY)"), "{stdout}");
+    assert!(stdout.contains("factory/architect"), "{stdout}");
+    assert!(stdout.contains("offline (no model)"), "{stdout}");
+}
+
+#[test]
+fn an_invalid_factory_toml_exits_2_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("factory.toml"),
+        "[budgets]\nmonthly_soft = 80.0\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("models")
+        .env_remove("FACTORY_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("monthly_soft ≤ monthly_hard"), "{err}");
 }

@@ -1,0 +1,77 @@
+//! `factory models`: the aliases, their resolved fallback chains and the providers behind
+//! them, with whether each provider's key is set — never the key itself.
+
+use std::path::Path;
+
+use super::Exit;
+use crate::gateway::config::{GatewayConfig, ProviderKind, split_model};
+use crate::gateway::{ConfigError, EnvSnapshot};
+
+/// The configuration file used: `--config`/`FACTORY_CONFIG`, else `factory.toml` in the data
+/// directory when it exists, else none (built-in defaults).
+pub fn config_path(explicit: Option<&Path>, data_dir: &Path) -> Option<std::path::PathBuf> {
+    if let Some(path) = explicit {
+        return Some(path.to_path_buf());
+    }
+    let in_data = data_dir.join("factory.toml");
+    in_data.is_file().then_some(in_data)
+}
+
+/// How a provider is shown wherever one is listed.
+pub fn provider_label(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Openai => "OpenAI-compatible",
+        ProviderKind::Anthropic => "Anthropic",
+        ProviderKind::Ollama => "Ollama (local)",
+        ProviderKind::Offline => "offline (no model)",
+    }
+}
+
+pub(super) fn list(config_file: Option<&Path>) -> Result<Exit, ConfigError> {
+    let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())?;
+    match config_file {
+        Some(path) => println!("configuration: {}", path.display()),
+        None => println!("configuration: built-in defaults (no factory.toml)"),
+    }
+    println!("\nproviders:");
+    for (name, p) in &config.providers {
+        let key = match &p.api_key_env {
+            Some(var) if std::env::var(var).is_ok_and(|v| !v.trim().is_empty()) => {
+                format!("key set ({var})")
+            }
+            Some(var) => format!("key MISSING: set {var}"),
+            None => "no key needed".to_string(),
+        };
+        let url = p.base_url.as_deref().unwrap_or("-");
+        println!(
+            "  {name:<12} {:<20} {url:<34} {key}",
+            provider_label(p.kind)
+        );
+    }
+    println!("\naliases (tried in order):");
+    for (alias, chain) in &config.aliases {
+        println!("  {alias}");
+        for entry in chain {
+            let m = config.model(entry);
+            let kind = split_model(entry)
+                .and_then(|(p, _)| config.providers.get(p))
+                .map(|p| p.kind);
+            let price = match kind {
+                Some(ProviderKind::Offline) => "offline (no model), $0".to_string(),
+                Some(ProviderKind::Ollama) => "local, $0".to_string(),
+                _ if config.models.contains_key(entry) => format!(
+                    "${:.2} / ${:.2} per 1M tokens in/out, {} at a time",
+                    m.input_per_mtok, m.output_per_mtok, m.max_concurrency
+                ),
+                _ => "no price configured: costed at $0".to_string(),
+            };
+            println!("    → {entry:<34} {price}");
+        }
+    }
+    let b = &config.budgets;
+    println!(
+        "\nbudgets: ${:.2} soft / ${:.2} hard / ${:.2} emergency a month; ${:.2} hard per run",
+        b.monthly_soft, b.monthly_hard, b.monthly_emergency, b.run_hard
+    );
+    Ok(Exit::Success)
+}
