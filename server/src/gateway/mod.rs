@@ -1,9 +1,10 @@
 //! The model gateway: every team talks to models through it. This first part holds its
 //! configuration (providers, aliases as fallback chains, prices and limits, retry policy,
-//! routing and budgets) and the complexity router; the provider clients, retries, budgets and
-//! the cost ledger build on them.
+//! routing and budgets), the complexity router and the retry/circuit-breaker policy; the
+//! provider clients, budgets and the cost ledger build on them.
 
 pub mod config;
+pub mod resilience;
 pub mod routing;
 
 pub use config::{ConfigError, EnvSnapshot, GatewayConfig, ProviderKind};
