@@ -30,7 +30,14 @@ pub enum Access {
 
 /// Classifies a request path.
 pub fn classify(path: &str) -> Access {
-    const PUBLIC: &[&str] = &["/healthz", "/login", "/logout", "/favicon.ico"];
+    const PUBLIC: &[&str] = &[
+        "/healthz",
+        "/login",
+        "/logout",
+        "/favicon.ico",
+        "/favicon.svg",
+        "/robots.txt",
+    ];
     const API_PREFIXES: &[&str] = &["/api/", "/supervisor/", "/events"];
     if PUBLIC.contains(&path) || path.starts_with("/pkg/") {
         Access::Public

@@ -445,7 +445,9 @@ impl GatewayConfig {
             }
         }
         for (name, p) in &self.providers {
-            if p.kind.is_cloud() && p.api_key_env.is_none() {
+            // OpenAI-compatible servers on a private network (vLLM, llama.cpp) often need no
+            // key; Anthropic always does.
+            if p.kind == ProviderKind::Anthropic && p.api_key_env.is_none() {
                 return bad(format!(
                     "provider `{name}` ({:?}) needs `api_key_env`, the name of the environment \
                      variable holding its key",
@@ -681,7 +683,7 @@ mod tests {
                 "one model",
             ),
             ("[providers.x]\nkind = \"grpc\"", "unknown variant `grpc`"),
-            ("[providers.x]\nkind = \"openai\"", "needs `api_key_env`"),
+            ("[providers.x]\nkind = \"anthropic\"", "needs `api_key_env`"),
             (
                 "[providers.x]\nkind = \"ollama\"\nbase_url = \"localhost:1\"",
                 "must start with http",

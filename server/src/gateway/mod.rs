@@ -3,8 +3,12 @@
 //! routing and budgets), the complexity router and the retry/circuit-breaker policy; the
 //! provider clients, budgets and the cost ledger build on them.
 
+pub mod client;
 pub mod config;
+pub mod providers;
 pub mod resilience;
 pub mod routing;
+pub mod types;
 
+pub use client::{Gateway, GatewayError};
 pub use config::{ConfigError, EnvSnapshot, GatewayConfig, ProviderKind};

@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod crash;
+mod gateway;
 mod helpers;
 mod runs;
 mod store;

@@ -1,0 +1,229 @@
+//! The call path: resolve an alias to its chain, then for each `provider:model` in order ask
+//! the circuit breaker, call, retry transient failures with backoff, and fall back to the next
+//! entry when retries are used up. Every attempt is recorded in the response's path.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::config::{GatewayConfig, ProviderKind, split_model};
+use super::providers::openai::OpenAiProvider;
+use super::providers::{Provider, ProviderError, ProviderRequest};
+use super::resilience::{CircuitBreaker, Next, next_step};
+use super::types::{Attempt, ModelRequest, ModelResponse};
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(
+        "unknown model alias or provider `{target}`: use an alias ({known}) or `provider:model` with a configured provider"
+    )]
+    UnknownTarget { target: String, known: String },
+    #[error("{message}")]
+    Permanent { message: String, path: Vec<Attempt> },
+    #[error("no model in the chain for `{target}` answered: {}", summarise(.path))]
+    Exhausted { target: String, path: Vec<Attempt> },
+}
+
+fn summarise(path: &[Attempt]) -> String {
+    path.iter()
+        .map(|a| format!("{}: {}", a.model, a.outcome))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+struct Endpoint {
+    client: Arc<dyn Provider>,
+    breaker: CircuitBreaker,
+}
+
+/// The model gateway. Cheap to share behind an `Arc`.
+pub struct Gateway {
+    config: Arc<GatewayConfig>,
+    /// Clients by provider name; providers whose wire format is not built yet are absent and
+    /// reported as such in the path.
+    endpoints: BTreeMap<String, Endpoint>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("providers", &self.endpoints.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Gateway {
+    /// Builds a client per configured provider. API keys are read from the environment here,
+    /// once, and kept only inside the clients.
+    pub fn new(config: GatewayConfig) -> Gateway {
+        let timeout = Duration::from_secs(config.retry.timeout_secs);
+        let mut endpoints = BTreeMap::new();
+        for (name, p) in &config.providers {
+            let key = p
+                .api_key_env
+                .as_deref()
+                .and_then(|var| std::env::var(var).ok())
+                .filter(|k| !k.trim().is_empty());
+            let client: Arc<dyn Provider> = match p.kind {
+                ProviderKind::Openai => Arc::new(OpenAiProvider::new(
+                    name,
+                    p.base_url.as_deref().unwrap_or("https://api.openai.com/v1"),
+                    key,
+                    timeout,
+                )),
+                ProviderKind::Anthropic | ProviderKind::Ollama | ProviderKind::Offline => continue,
+            };
+            let breaker = CircuitBreaker::new(
+                config.retry.breaker_failures,
+                Duration::from_secs(config.retry.breaker_cooldown_secs),
+            );
+            endpoints.insert(name.clone(), Endpoint { client, breaker });
+        }
+        Gateway {
+            config: Arc::new(config),
+            endpoints,
+        }
+    }
+
+    /// The fallback chain for an alias or an explicit `provider:model`.
+    pub fn resolve(&self, target: &str) -> Result<Vec<String>, GatewayError> {
+        if let Some(chain) = self.config.aliases.get(target) {
+            return Ok(chain.clone());
+        }
+        match split_model(target) {
+            Some((provider, _)) if self.config.providers.contains_key(provider) => {
+                Ok(vec![target.to_string()])
+            }
+            _ => Err(GatewayError::UnknownTarget {
+                target: target.to_string(),
+                known: self
+                    .config
+                    .aliases
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Sends a request along its chain until a model answers.
+    pub async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, GatewayError> {
+        let chain = self.resolve(&request.target)?;
+        let started = Instant::now();
+        let mut path = Vec::new();
+        for entry in &chain {
+            let (provider, model) = split_model(entry).unwrap_or(("", entry));
+            let Some(endpoint) = self.endpoints.get(provider) else {
+                path.push(Attempt {
+                    model: entry.clone(),
+                    outcome: "skipped: this provider's client is not built yet".into(),
+                });
+                continue;
+            };
+            let call = ProviderRequest {
+                model,
+                messages: &request.messages,
+                temperature: request.temperature,
+                max_tokens: request.max_tokens,
+                schema: request.schema.as_ref(),
+            };
+            match self.try_endpoint(endpoint, entry, &call, &mut path).await {
+                Ok(Some(reply)) => {
+                    let price = self.config.model(entry);
+                    let cost = (f64::from(reply.input_tokens) * price.input_per_mtok
+                        + f64::from(reply.output_tokens) * price.output_per_mtok)
+                        / 1_000_000.0;
+                    let json = request
+                        .schema
+                        .as_ref()
+                        .and_then(|_| serde_json::from_str(&reply.text).ok());
+                    return Ok(ModelResponse {
+                        text: reply.text,
+                        json,
+                        input_tokens: reply.input_tokens,
+                        output_tokens: reply.output_tokens,
+                        cost_usd: cost,
+                        latency_ms: started.elapsed().as_millis() as u64,
+                        provider: provider.to_string(),
+                        model: model.to_string(),
+                        path,
+                    });
+                }
+                Ok(None) => continue,
+                Err(message) => return Err(GatewayError::Permanent { message, path }),
+            }
+        }
+        Err(GatewayError::Exhausted {
+            target: request.target.clone(),
+            path,
+        })
+    }
+
+    /// One chain entry with its retries. `Ok(None)`: move on to the next entry.
+    async fn try_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        entry: &str,
+        call: &ProviderRequest<'_>,
+        path: &mut Vec<Attempt>,
+    ) -> Result<Option<super::providers::ProviderReply>, String> {
+        let mut attempt = 0u32;
+        loop {
+            if let Err(open) = endpoint.breaker.try_acquire() {
+                path.push(Attempt {
+                    model: entry.to_string(),
+                    outcome: open.to_string(),
+                });
+                return Ok(None);
+            }
+            match endpoint.client.complete(call).await {
+                Ok(reply)
+                    if call.schema.is_some()
+                        && serde_json::from_str::<serde_json::Value>(&reply.text).is_err() =>
+                {
+                    endpoint.breaker.record_failure();
+                    path.push(Attempt {
+                        model: entry.to_string(),
+                        outcome: "reply is not the JSON the schema asks for".into(),
+                    });
+                    match next_step(&self.config.retry, attempt, None, rand::random()) {
+                        Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
+                        Next::NextProvider => return Ok(None),
+                    }
+                }
+                Ok(reply) => {
+                    endpoint.breaker.record_success();
+                    path.push(Attempt {
+                        model: entry.to_string(),
+                        outcome: "ok".into(),
+                    });
+                    return Ok(Some(reply));
+                }
+                Err(ProviderError::Permanent { message }) => {
+                    path.push(Attempt {
+                        model: entry.to_string(),
+                        outcome: message.clone(),
+                    });
+                    return Err(message);
+                }
+                Err(ProviderError::Transient {
+                    message,
+                    retry_after,
+                }) => {
+                    endpoint.breaker.record_failure();
+                    path.push(Attempt {
+                        model: entry.to_string(),
+                        outcome: message,
+                    });
+                    match next_step(&self.config.retry, attempt, retry_after, rand::random()) {
+                        Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
+                        Next::NextProvider => return Ok(None),
+                    }
+                }
+            }
+            attempt += 1;
+        }
+    }
+}

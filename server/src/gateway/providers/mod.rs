@@ -1,0 +1,46 @@
+//! Provider clients: one per wire format, all behind [`Provider`].
+
+pub mod openai;
+
+use std::time::Duration;
+
+use super::types::Message;
+
+/// What a provider is asked (the model is already resolved).
+#[derive(Debug, Clone)]
+pub struct ProviderRequest<'a> {
+    pub model: &'a str,
+    pub messages: &'a [Message],
+    pub temperature: Option<f32>,
+    pub max_tokens: u32,
+    pub schema: Option<&'a serde_json::Value>,
+}
+
+/// A provider's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderReply {
+    pub text: String,
+    pub input_tokens: u32,
+    pub output_tokens: u32,
+}
+
+/// Why a provider call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth retrying: timeout, connection refused, 408/425/429, 5xx, a garbled body.
+    #[error("{message}")]
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Retrying will not help: 400, 401, 403, 404, … The message names provider and model.
+    #[error("{message}")]
+    Permanent { message: String },
+}
+
+/// A model server speaking one wire format.
+#[async_trait::async_trait]
+pub trait Provider: Send + Sync {
+    async fn complete(&self, request: &ProviderRequest<'_>)
+    -> Result<ProviderReply, ProviderError>;
+}

@@ -1,0 +1,343 @@
+//! The gateway against a real HTTP server on loopback that speaks the OpenAI wire format and
+//! replays scripted replies (never an in-process fake of the client).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use factory_server::gateway::config::{GatewayConfig, ProviderConfig, ProviderKind};
+use factory_server::gateway::types::{Message, ModelRequest};
+use factory_server::gateway::{EnvSnapshot, Gateway, GatewayError};
+use serde_json::{Value, json};
+
+/// One scripted reply.
+#[derive(Clone)]
+enum Reply {
+    Ok {
+        text: &'static str,
+        input: u32,
+        output: u32,
+    },
+    Status {
+        status: u16,
+        retry_after: Option<&'static str>,
+    },
+    Garbled,
+    Slow(Duration),
+}
+
+#[derive(Clone, Default)]
+struct Script {
+    replies: Arc<Mutex<VecDeque<Reply>>>,
+    requests: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
+}
+
+impl Script {
+    fn calls(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+async fn chat(
+    State(script): State<Script>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    script.requests.lock().unwrap().push((headers, body));
+    let next = script.replies.lock().unwrap().pop_front();
+    match next.unwrap_or(Reply::Status { status: 500, retry_after: None }) {
+        Reply::Ok { text, input, output } => Json(json!({
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
+        }))
+        .into_response(),
+        Reply::Status { status, retry_after } => {
+            let mut res = (
+                StatusCode::from_u16(status).unwrap(),
+                Json(json!({"error": {"message": format!("scripted {status}"), "type": "test"}})),
+            )
+                .into_response();
+            if let Some(v) = retry_after {
+                res.headers_mut().insert("retry-after", v.parse().unwrap());
+            }
+            res
+        }
+        Reply::Garbled => (StatusCode::OK, "{\"choices\": [ this is not json").into_response(),
+        Reply::Slow(d) => {
+            tokio::time::sleep(d).await;
+            Json(json!({"choices": [{"message": {"content": "late"}}]})).into_response()
+        }
+    }
+}
+
+/// Starts a scripted OpenAI-compatible server; returns its `/v1` base URL.
+async fn serve(replies: Vec<Reply>) -> (String, Script) {
+    let script = Script {
+        replies: Arc::new(Mutex::new(replies.into())),
+        ..Script::default()
+    };
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .with_state(script.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/v1"), script)
+}
+
+/// A gateway whose `test/chain` alias tries the given servers in order, with fast backoff.
+fn gateway(bases: &[&str], tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
+    let mut config = GatewayConfig::defaults(&EnvSnapshot::default());
+    let mut chain = Vec::new();
+    for (i, base) in bases.iter().enumerate() {
+        let name = format!("p{i}");
+        config.providers.insert(
+            name.clone(),
+            ProviderConfig {
+                kind: ProviderKind::Openai,
+                base_url: Some(base.to_string()),
+                api_key_env: None,
+            },
+        );
+        chain.push(format!("{name}:gpt-test"));
+    }
+    config.aliases.insert("test/chain".into(), chain);
+    config.models.insert(
+        "p0:gpt-test".into(),
+        factory_server::gateway::config::ModelConfig {
+            input_per_mtok: 2.0,
+            output_per_mtok: 8.0,
+            max_concurrency: 2,
+            context_window: 8_000,
+        },
+    );
+    config.retry.backoff_base_ms = 1;
+    config.retry.backoff_max_ms = 5;
+    config.retry.timeout_secs = 1;
+    tweak(&mut config);
+    config.validate().unwrap();
+    Gateway::new(config)
+}
+
+fn request(schema: Option<Value>) -> ModelRequest {
+    ModelRequest {
+        target: "test/chain".into(),
+        messages: vec![Message::system("You are terse."), Message::user("Say hi")],
+        temperature: Some(0.0),
+        max_tokens: 64,
+        schema,
+        attribution: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn success_reports_text_tokens_cost_and_path() {
+    let (base, script) = serve(vec![Reply::Ok {
+        text: "hi",
+        input: 1_000,
+        output: 500,
+    }])
+    .await;
+    let gw = gateway(&[&base], |_| {});
+    let res = gw.complete(&request(None)).await.unwrap();
+    assert_eq!(res.text, "hi");
+    assert_eq!((res.input_tokens, res.output_tokens), (1_000, 500));
+    assert!((res.cost_usd - (1_000.0 * 2.0 + 500.0 * 8.0) / 1e6).abs() < 1e-12);
+    assert_eq!(
+        (res.provider.as_str(), res.model.as_str()),
+        ("p0", "gpt-test")
+    );
+    assert_eq!(res.path.len(), 1);
+    let (headers, body) = script.requests.lock().unwrap()[0].clone();
+    assert!(
+        headers.get("authorization").is_none(),
+        "no key configured, none sent"
+    );
+    assert_eq!(body["model"], "gpt-test");
+    assert_eq!(body["messages"][1]["content"], "Say hi");
+    assert!(body.get("response_format").is_none());
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_honoured_then_succeeds() {
+    let (base, script) = serve(vec![
+        Reply::Status {
+            status: 429,
+            retry_after: Some("1"),
+        },
+        Reply::Ok {
+            text: "ok",
+            input: 1,
+            output: 1,
+        },
+    ])
+    .await;
+    let gw = gateway(&[&base], |_| {});
+    let started = Instant::now();
+    let res = gw.complete(&request(None)).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited for Retry-After"
+    );
+    assert_eq!(script.calls(), 2);
+    assert!(res.path[0].outcome.contains("429"), "{:?}", res.path);
+}
+
+#[tokio::test]
+async fn two_500s_then_success() {
+    let (base, script) = serve(vec![
+        Reply::Status {
+            status: 500,
+            retry_after: None,
+        },
+        Reply::Status {
+            status: 500,
+            retry_after: None,
+        },
+        Reply::Ok {
+            text: "third time",
+            input: 1,
+            output: 1,
+        },
+    ])
+    .await;
+    let res = gateway(&[&base], |_| {})
+        .complete(&request(None))
+        .await
+        .unwrap();
+    assert_eq!(res.text, "third time");
+    assert_eq!(script.calls(), 3);
+}
+
+#[tokio::test]
+async fn a_timeout_and_a_garbled_body_are_retried() {
+    let (base, script) = serve(vec![
+        Reply::Slow(Duration::from_secs(3)),
+        Reply::Garbled,
+        Reply::Ok {
+            text: "fine",
+            input: 1,
+            output: 1,
+        },
+    ])
+    .await;
+    let res = gateway(&[&base], |_| {})
+        .complete(&request(None))
+        .await
+        .unwrap();
+    assert_eq!(res.text, "fine");
+    assert_eq!(script.calls(), 3);
+    assert!(res.path[0].outcome.contains("timed out"), "{:?}", res.path);
+    assert!(res.path[1].outcome.contains("not JSON"), "{:?}", res.path);
+}
+
+#[tokio::test]
+async fn a_401_fails_at_once_naming_provider_and_model() {
+    let (base, script) = serve(vec![Reply::Status {
+        status: 401,
+        retry_after: None,
+    }])
+    .await;
+    let err = gateway(&[&base], |_| {})
+        .complete(&request(None))
+        .await
+        .unwrap_err();
+    let GatewayError::Permanent { message, .. } = &err else {
+        panic!("expected a permanent error, got {err}");
+    };
+    assert!(
+        message.contains("p0:gpt-test") && message.contains("401"),
+        "{message}"
+    );
+    assert_eq!(script.calls(), 1);
+}
+
+#[tokio::test]
+async fn falls_back_to_the_second_provider() {
+    let (first, first_script) = serve(vec![]).await; // every call: 500
+    let (second, _) = serve(vec![Reply::Ok {
+        text: "from second",
+        input: 1,
+        output: 1,
+    }])
+    .await;
+    let gw = gateway(&[&first, &second], |c| c.retry.max_retries = 1);
+    let res = gw.complete(&request(None)).await.unwrap();
+    assert_eq!(res.provider, "p1");
+    assert_eq!(first_script.calls(), 2, "one try plus one retry");
+    let models: Vec<&str> = res.path.iter().map(|a| a.model.as_str()).collect();
+    assert_eq!(models, ["p0:gpt-test", "p0:gpt-test", "p1:gpt-test"]);
+}
+
+#[tokio::test]
+async fn the_circuit_opens_and_later_lets_a_trial_through() {
+    let (base, script) = serve(vec![]).await; // always 500
+    let gw = gateway(&[&base], |c| {
+        c.retry.max_retries = 0;
+        c.retry.breaker_failures = 2;
+        c.retry.breaker_cooldown_secs = 1;
+    });
+    for _ in 0..2 {
+        assert!(gw.complete(&request(None)).await.is_err());
+    }
+    assert_eq!(script.calls(), 2);
+    let err = gw.complete(&request(None)).await.unwrap_err();
+    assert!(err.to_string().contains("circuit open"), "{err}");
+    assert_eq!(script.calls(), 2, "an open circuit sends nothing");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    script.replies.lock().unwrap().push_back(Reply::Ok {
+        text: "back",
+        input: 1,
+        output: 1,
+    });
+    let res = gw.complete(&request(None)).await.unwrap();
+    assert_eq!(res.text, "back");
+}
+
+#[tokio::test]
+async fn schema_constrained_output_is_requested_and_parsed() {
+    let (base, script) = serve(vec![
+        Reply::Ok {
+            text: "Sure! here you go",
+            input: 1,
+            output: 1,
+        },
+        Reply::Ok {
+            text: r#"{"status":"COMPLETE"}"#,
+            input: 1,
+            output: 1,
+        },
+    ])
+    .await;
+    let schema = json!({"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]});
+    let res = gateway(&[&base], |_| {})
+        .complete(&request(Some(schema.clone())))
+        .await
+        .unwrap();
+    assert_eq!(res.json, Some(json!({"status": "COMPLETE"})));
+    let body = script.requests.lock().unwrap()[0].1.clone();
+    assert_eq!(body["response_format"]["type"], "json_schema");
+    assert_eq!(body["response_format"]["json_schema"]["schema"], schema);
+    assert_eq!(script.calls(), 2, "a reply that is not JSON is retried");
+}
+
+#[tokio::test]
+async fn unknown_targets_are_refused_with_the_accepted_forms() {
+    let gw = gateway(&["http://127.0.0.1:9/v1"], |_| {});
+    let mut req = request(None);
+    req.target = "factory/nope".into();
+    let err = gw.complete(&req).await.unwrap_err();
+    assert!(err.to_string().contains("factory/architect"), "{err}");
+    req.target = "nobody:gpt".into();
+    assert!(matches!(
+        gw.complete(&req).await,
+        Err(GatewayError::UnknownTarget { .. })
+    ));
+}
