@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::config::{GatewayConfig, ProviderKind, split_model};
+use super::providers::anthropic::AnthropicProvider;
 use super::providers::openai::OpenAiProvider;
 use super::providers::{Provider, ProviderError, ProviderRequest};
 use super::resilience::{CircuitBreaker, Next, next_step};
@@ -72,7 +73,13 @@ impl Gateway {
                     key,
                     timeout,
                 )),
-                ProviderKind::Anthropic | ProviderKind::Ollama | ProviderKind::Offline => continue,
+                ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(
+                    name,
+                    p.base_url.as_deref().unwrap_or("https://api.anthropic.com"),
+                    key,
+                    timeout,
+                )),
+                ProviderKind::Ollama | ProviderKind::Offline => continue,
             };
             let breaker = CircuitBreaker::new(
                 config.retry.breaker_failures,

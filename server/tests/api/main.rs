@@ -1,5 +1,6 @@
 //! Integration tests: a real server on a loopback port, a real SQLite file, real clients.
 
+mod anthropic;
 mod auth;
 mod cli;
 mod crash;

@@ -1,5 +1,7 @@
 //! Provider clients: one per wire format, all behind [`Provider`].
 
+pub mod anthropic;
+mod http;
 pub mod openai;
 
 use std::time::Duration;

@@ -4,14 +4,10 @@
 
 use std::time::Duration;
 
-use reqwest::header::RETRY_AFTER;
 use serde_json::{Value, json};
 
+use super::http::{send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
-use crate::gateway::resilience::{is_transient_status, parse_retry_after};
-
-/// Largest reply body read (a runaway server cannot exhaust memory).
-const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// A client for one OpenAI-compatible endpoint.
 pub struct OpenAiProvider {
@@ -77,10 +73,6 @@ impl Provider for OpenAiProvider {
         request: &ProviderRequest<'_>,
     ) -> Result<ProviderReply, ProviderError> {
         let who = format!("{}:{}", self.name, request.model);
-        let transient = |message: String, retry_after| ProviderError::Transient {
-            message,
-            retry_after,
-        };
         let mut call = self
             .http
             .post(format!("{}/chat/completions", self.base_url))
@@ -88,81 +80,18 @@ impl Provider for OpenAiProvider {
         if let Some(key) = &self.api_key {
             call = call.bearer_auth(key);
         }
-        let response = call.send().await.map_err(|e| {
-            let what = if e.is_timeout() {
-                "timed out"
-            } else {
-                "could not be reached"
-            };
-            transient(format!("{who} {what}: {}", without_url(&e)), None)
-        })?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let bytes = response.bytes().await.map_err(|e| {
-            transient(
-                format!("{who}: reply body could not be read: {}", without_url(&e)),
-                None,
-            )
-        })?;
-        if bytes.len() > MAX_BODY_BYTES {
-            return Err(transient(
-                format!("{who}: reply larger than {MAX_BODY_BYTES} bytes"),
-                None,
-            ));
-        }
-        if !status.is_success() {
-            let detail = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v["error"]["message"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            let message = format!(
-                "{who} answered {status}{}",
-                if detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {detail}")
-                }
-            );
-            return Err(if is_transient_status(status.as_u16()) {
-                transient(message, retry_after)
-            } else {
-                ProviderError::Permanent { message }
-            });
-        }
-        let body: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| transient(format!("{who} sent a reply that is not JSON: {e}"), None))?;
+        let body = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
         let text = body["choices"][0]["message"]["content"]
             .as_str()
-            .ok_or_else(|| {
-                transient(
-                    format!("{who} sent a reply without choices[0].message.content"),
-                    None,
-                )
+            .ok_or_else(|| ProviderError::Transient {
+                message: format!("{who} sent a reply without choices[0].message.content"),
+                retry_after: None,
             })?
             .to_string();
-        let tokens = |field: &str| {
-            body["usage"][field]
-                .as_u64()
-                .unwrap_or(0)
-                .min(u64::from(u32::MAX)) as u32
-        };
         Ok(ProviderReply {
             text,
-            input_tokens: tokens("prompt_tokens"),
-            output_tokens: tokens("completion_tokens"),
+            input_tokens: tokens(&body["usage"], "prompt_tokens"),
+            output_tokens: tokens(&body["usage"], "completion_tokens"),
         })
     }
-}
-
-/// reqwest errors print the URL; the URL may carry credentials in odd setups, so drop it.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut e = e.to_string();
-    if let Some(i) = e.find(" for url (") {
-        e.truncate(i);
-    }
-    e
 }

@@ -1,0 +1,132 @@
+//! Anthropic Messages API (`POST {base}/v1/messages`), native. System messages go to the
+//! top-level `system` field; structured output forces a single tool whose input schema is the
+//! requested schema, and the tool's input becomes the reply text.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::http::{send_json, tokens};
+use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
+use crate::gateway::types::Role;
+
+/// The API version this client speaks.
+const API_VERSION: &str = "2023-06-01";
+
+/// Name of the forced tool used for structured output.
+const RESULT_TOOL: &str = "result";
+
+/// A client for the Anthropic Messages API.
+pub struct AnthropicProvider {
+    name: String,
+    base_url: String,
+    api_key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for AnthropicProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("AnthropicProvider")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+impl AnthropicProvider {
+    pub fn new(
+        name: &str,
+        base_url: &str,
+        api_key: Option<String>,
+        timeout: Duration,
+    ) -> AnthropicProvider {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("a reqwest client with a timeout always builds");
+        AnthropicProvider {
+            name: name.to_string(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            http,
+        }
+    }
+
+    fn body(request: &ProviderRequest<'_>) -> Value {
+        let system: Vec<&str> = request
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .filter(|m| m.role != Role::System)
+            .map(|m| json!({ "role": m.role, "content": m.content }))
+            .collect();
+        let mut body = json!({
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": messages,
+        });
+        if !system.is_empty() {
+            body["system"] = json!(system.join("\n\n"));
+        }
+        if let Some(t) = request.temperature {
+            body["temperature"] = json!(t);
+        }
+        if let Some(schema) = request.schema {
+            body["tools"] = json!([{
+                "name": RESULT_TOOL,
+                "description": "Return the result in exactly this structure.",
+                "input_schema": schema,
+            }]);
+            body["tool_choice"] = json!({ "type": "tool", "name": RESULT_TOOL });
+        }
+        body
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for AnthropicProvider {
+    async fn complete(
+        &self,
+        request: &ProviderRequest<'_>,
+    ) -> Result<ProviderReply, ProviderError> {
+        let who = format!("{}:{}", self.name, request.model);
+        let mut call = self
+            .http
+            .post(format!("{}/v1/messages", self.base_url))
+            .header("anthropic-version", API_VERSION)
+            .json(&Self::body(request));
+        if let Some(key) = &self.api_key {
+            call = call.header("x-api-key", key);
+        }
+        let body = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
+        let blocks = body["content"].as_array().cloned().unwrap_or_default();
+        let text = if request.schema.is_some() {
+            blocks
+                .iter()
+                .find(|b| b["type"] == "tool_use")
+                .map(|b| b["input"].to_string())
+        } else {
+            let parts: Vec<&str> = blocks
+                .iter()
+                .filter(|b| b["type"] == "text")
+                .filter_map(|b| b["text"].as_str())
+                .collect();
+            (!parts.is_empty()).then(|| parts.concat())
+        };
+        let text = text.ok_or_else(|| ProviderError::Transient {
+            message: format!("{who} sent a reply without the expected content"),
+            retry_after: None,
+        })?;
+        Ok(ProviderReply {
+            text,
+            input_tokens: tokens(&body["usage"], "input_tokens"),
+            output_tokens: tokens(&body["usage"], "output_tokens"),
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! The HTTP exchange every provider shares: send, cap the body, classify the status, parse JSON.
+
+use reqwest::header::RETRY_AFTER;
+use serde_json::Value;
+
+use super::ProviderError;
+use crate::gateway::resilience::{is_transient_status, parse_retry_after};
+
+/// Largest reply body read (a runaway server cannot exhaust memory).
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Sends `call` and returns the JSON body of a successful reply. `who` (`provider:model`)
+/// names the model in every message; `error_message` digs the server's own explanation out of
+/// an error body.
+pub async fn send_json(
+    call: reqwest::RequestBuilder,
+    who: &str,
+    error_message: fn(&Value) -> Option<&str>,
+) -> Result<Value, ProviderError> {
+    let transient = |message: String, retry_after| ProviderError::Transient {
+        message,
+        retry_after,
+    };
+    let response = call.send().await.map_err(|e| {
+        let what = if e.is_timeout() {
+            "timed out"
+        } else {
+            "could not be reached"
+        };
+        transient(format!("{who} {what}: {}", without_url(&e)), None)
+    })?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(transient(
+            format!("{who}: reply larger than {MAX_BODY_BYTES} bytes"),
+            None,
+        ));
+    }
+    let bytes = response.bytes().await.map_err(|e| {
+        transient(
+            format!("{who}: reply body could not be read: {}", without_url(&e)),
+            None,
+        )
+    })?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(transient(
+            format!("{who}: reply larger than {MAX_BODY_BYTES} bytes"),
+            None,
+        ));
+    }
+    if !status.is_success() {
+        let detail = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| error_message(&v).map(str::to_string))
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        let message = format!("{who} answered {status}{detail}");
+        return Err(if is_transient_status(status.as_u16()) {
+            transient(message, retry_after)
+        } else {
+            ProviderError::Permanent { message }
+        });
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| transient(format!("{who} sent a reply that is not JSON: {e}"), None))
+}
+
+/// A token count from a usage object (0 when absent).
+pub fn tokens(usage: &Value, field: &str) -> u32 {
+    usage[field].as_u64().unwrap_or(0).min(u64::from(u32::MAX)) as u32
+}
+
+/// reqwest errors print the URL; the URL may carry credentials in odd setups, so drop it.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut e = e.to_string();
+    if let Some(i) = e.find(" for url (") {
+        e.truncate(i);
+    }
+    e
+}

@@ -1,0 +1,147 @@
+//! The Anthropic client against a loopback server speaking the Messages API.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use factory_server::gateway::providers::anthropic::AnthropicProvider;
+use factory_server::gateway::providers::{Provider, ProviderError, ProviderRequest};
+use factory_server::gateway::types::Message;
+use serde_json::{Value, json};
+
+type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
+type Queue = Arc<Mutex<VecDeque<(u16, Value)>>>;
+
+async fn serve(replies: Vec<(u16, Value)>) -> (String, Seen) {
+    let queue: Queue = Arc::new(Mutex::new(VecDeque::from(replies)));
+    let seen: Seen = Arc::default();
+    let app = axum::Router::new()
+        .route(
+            "/v1/messages",
+            post(
+                |State((queue, seen)): State<(Queue, Seen)>,
+                 headers: HeaderMap,
+                 Json(body): Json<Value>| async move {
+                    seen.lock().unwrap().push((headers, body));
+                    let (status, reply) = queue.lock().unwrap().pop_front().unwrap();
+                    let res: Response =
+                        (StatusCode::from_u16(status).unwrap(), Json(reply)).into_response();
+                    res
+                },
+            ),
+        )
+        .with_state((queue, seen.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+fn provider(base: &str) -> AnthropicProvider {
+    AnthropicProvider::new(
+        "anthropic",
+        base,
+        Some("sk-ant-test".into()),
+        Duration::from_secs(5),
+    )
+}
+
+fn messages() -> Vec<Message> {
+    vec![Message::system("Be brief."), Message::user("Hello")]
+}
+
+#[tokio::test]
+async fn text_reply_with_usage_and_native_headers() {
+    let (base, seen) = serve(vec![(
+        200,
+        json!({"type": "message", "content": [{"type": "text", "text": "Hi there"}],
+               "usage": {"input_tokens": 12, "output_tokens": 3}}),
+    )])
+    .await;
+    let msgs = messages();
+    let req = ProviderRequest {
+        model: "claude-test",
+        messages: &msgs,
+        temperature: None,
+        max_tokens: 100,
+        schema: None,
+    };
+    let reply = provider(&base).complete(&req).await.unwrap();
+    assert_eq!(reply.text, "Hi there");
+    assert_eq!((reply.input_tokens, reply.output_tokens), (12, 3));
+    let (headers, body) = seen.lock().unwrap()[0].clone();
+    assert_eq!(headers["x-api-key"], "sk-ant-test");
+    assert_eq!(headers["anthropic-version"], "2023-06-01");
+    assert_eq!(body["system"], "Be brief.");
+    assert_eq!(
+        body["messages"],
+        json!([{"role": "user", "content": "Hello"}])
+    );
+}
+
+#[tokio::test]
+async fn structured_output_uses_a_forced_tool() {
+    let schema = json!({"type": "object", "properties": {"ok": {"type": "boolean"}}});
+    let (base, seen) = serve(vec![(
+        200,
+        json!({"content": [{"type": "tool_use", "name": "result", "input": {"ok": true}}],
+               "usage": {"input_tokens": 1, "output_tokens": 1}}),
+    )])
+    .await;
+    let msgs = messages();
+    let req = ProviderRequest {
+        model: "claude-test",
+        messages: &msgs,
+        temperature: Some(0.0),
+        max_tokens: 100,
+        schema: Some(&schema),
+    };
+    let reply = provider(&base).complete(&req).await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&reply.text).unwrap(),
+        json!({"ok": true})
+    );
+    let body = seen.lock().unwrap()[0].1.clone();
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "result"})
+    );
+    assert_eq!(body["tools"][0]["input_schema"], schema);
+}
+
+#[tokio::test]
+async fn overloaded_is_transient_and_bad_requests_are_permanent() {
+    let (base, _) = serve(vec![
+        (529, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})),
+        (400, json!({"type": "error", "error": {"type": "invalid_request_error", "message": "max_tokens too large"}})),
+    ])
+    .await;
+    let msgs = messages();
+    let req = ProviderRequest {
+        model: "claude-test",
+        messages: &msgs,
+        temperature: None,
+        max_tokens: 100,
+        schema: None,
+    };
+    let p = provider(&base);
+    assert!(matches!(
+        p.complete(&req).await,
+        Err(ProviderError::Transient { .. })
+    ));
+    match p.complete(&req).await {
+        Err(ProviderError::Permanent { message }) => {
+            assert!(
+                message.contains("anthropic:claude-test")
+                    && message.contains("max_tokens too large"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a permanent error, got {other:?}"),
+    }
+}
