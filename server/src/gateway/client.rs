@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{GatewayConfig, ProviderKind, split_model};
 use super::providers::anthropic::AnthropicProvider;
+use super::providers::ollama::OllamaProvider;
 use super::providers::openai::OpenAiProvider;
 use super::providers::{Provider, ProviderError, ProviderRequest};
 use super::resilience::{CircuitBreaker, Next, next_step};
@@ -79,7 +80,12 @@ impl Gateway {
                     key,
                     timeout,
                 )),
-                ProviderKind::Ollama | ProviderKind::Offline => continue,
+                ProviderKind::Ollama => Arc::new(OllamaProvider::new(
+                    name,
+                    p.base_url.as_deref().unwrap_or("http://127.0.0.1:11434"),
+                    timeout,
+                )),
+                ProviderKind::Offline => continue,
             };
             let breaker = CircuitBreaker::new(
                 config.retry.breaker_failures,
@@ -154,7 +160,7 @@ impl Gateway {
                         cost_usd: cost,
                         latency_ms: started.elapsed().as_millis() as u64,
                         provider: provider.to_string(),
-                        model: model.to_string(),
+                        model: reply.model.clone().unwrap_or_else(|| model.to_string()),
                         path,
                     });
                 }
@@ -207,6 +213,13 @@ impl Gateway {
                         outcome: "ok".into(),
                     });
                     return Ok(Some(reply));
+                }
+                Err(ProviderError::Unavailable { message }) => {
+                    path.push(Attempt {
+                        model: entry.to_string(),
+                        outcome: format!("skipped: {message}"),
+                    });
+                    return Ok(None);
                 }
                 Err(ProviderError::Permanent { message }) => {
                     path.push(Attempt {

@@ -127,6 +127,7 @@ impl Provider for AnthropicProvider {
             text,
             input_tokens: tokens(&body["usage"], "input_tokens"),
             output_tokens: tokens(&body["usage"], "output_tokens"),
+            model: None,
         })
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod anthropic;
 mod http;
+pub mod ollama;
 pub mod openai;
 
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub struct ProviderReply {
     pub text: String,
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// The model that answered when it differs from the one asked for (`auto` resolved).
+    pub model: Option<String>,
 }
 
 /// Why a provider call failed.
@@ -38,6 +41,9 @@ pub enum ProviderError {
     /// Retrying will not help: 400, 401, 403, 404, … The message names provider and model.
     #[error("{message}")]
     Permanent { message: String },
+    /// The provider is not there (no local server, no model): skip to the next entry at once.
+    #[error("{message}")]
+    Unavailable { message: String },
 }
 
 /// A model server speaking one wire format.

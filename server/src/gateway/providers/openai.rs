@@ -92,6 +92,7 @@ impl Provider for OpenAiProvider {
             text,
             input_tokens: tokens(&body["usage"], "prompt_tokens"),
             output_tokens: tokens(&body["usage"], "completion_tokens"),
+            model: None,
         })
     }
 }

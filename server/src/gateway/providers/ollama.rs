@@ -1,0 +1,147 @@
+//! Ollama's native API: model discovery (`GET /api/tags`) and chat (`POST /api/chat`, no
+//! streaming, `format` carrying the JSON Schema for structured output). The model name `auto`
+//! means the first chat model the server lists; discovery is cached for a minute, and a server
+//! that does not answer makes the entry be skipped at once instead of retried.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::http::{send_json, tokens};
+use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
+use crate::gateway::config::AUTO_MODEL;
+
+/// How long a discovery result is trusted.
+const DISCOVERY_TTL: Duration = Duration::from_secs(60);
+/// How long discovery waits for the server (a missing Ollama must not slow every call).
+const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A client for one Ollama server.
+pub struct OllamaProvider {
+    name: String,
+    base_url: String,
+    http: reqwest::Client,
+    /// Models found at the last discovery and when it ran (`None` models: no server answered).
+    discovered: Mutex<Option<(Instant, Option<Vec<String>>)>>,
+}
+
+impl std::fmt::Debug for OllamaProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OllamaProvider")
+            .field("name", &self.name)
+            .field("base_url", &self.base_url)
+            .finish()
+    }
+}
+
+impl OllamaProvider {
+    pub fn new(name: &str, base_url: &str, timeout: Duration) -> OllamaProvider {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("a reqwest client with a timeout always builds");
+        OllamaProvider {
+            name: name.to_string(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            http,
+            discovered: Mutex::new(None),
+        }
+    }
+
+    /// The server's models, or `None` when no Ollama answers (cached for a minute).
+    pub async fn models(&self) -> Option<Vec<String>> {
+        let mut cache = self.discovered.lock().await;
+        if let Some((at, models)) = &*cache
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return models.clone();
+        }
+        let found = self.list_models().await;
+        *cache = Some((Instant::now(), found.clone()));
+        found
+    }
+
+    async fn list_models(&self) -> Option<Vec<String>> {
+        let reply = self
+            .http
+            .get(format!("{}/api/tags", self.base_url))
+            .timeout(DISCOVERY_TIMEOUT)
+            .send()
+            .await
+            .ok()?;
+        let body: Value = reply.error_for_status().ok()?.json().await.ok()?;
+        Some(
+            body["models"]
+                .as_array()?
+                .iter()
+                .filter_map(|m| m["name"].as_str().map(str::to_string))
+                .collect(),
+        )
+    }
+
+    /// Resolves `auto` to the first chat model (embedding models are not chat models).
+    async fn resolve(&self, model: &str) -> Result<String, ProviderError> {
+        let who = format!("{}:{model}", self.name);
+        let Some(models) = self.models().await else {
+            return Err(ProviderError::Unavailable {
+                message: format!("{who}: no Ollama answers at {}", self.base_url),
+            });
+        };
+        if model != AUTO_MODEL {
+            return Ok(model.to_string());
+        }
+        models
+            .into_iter()
+            .find(|m| !m.contains("embed"))
+            .ok_or_else(|| ProviderError::Unavailable {
+                message: format!(
+                    "{who}: the Ollama at {} has no chat model (pull one with `ollama pull`)",
+                    self.base_url
+                ),
+            })
+    }
+}
+
+#[async_trait::async_trait]
+impl Provider for OllamaProvider {
+    async fn complete(
+        &self,
+        request: &ProviderRequest<'_>,
+    ) -> Result<ProviderReply, ProviderError> {
+        let model = self.resolve(request.model).await?;
+        let who = format!("{}:{model}", self.name);
+        let mut options = json!({ "num_predict": request.max_tokens });
+        if let Some(t) = request.temperature {
+            options["temperature"] = json!(t);
+        }
+        let mut body = json!({
+            "model": model,
+            "messages": request.messages,
+            "stream": false,
+            "options": options,
+        });
+        if let Some(schema) = request.schema {
+            body["format"] = schema.clone();
+        }
+        let call = self
+            .http
+            .post(format!("{}/api/chat", self.base_url))
+            .json(&body);
+        let reply = send_json(call, &who, |v| v["error"].as_str()).await?;
+        let text = reply["message"]["content"]
+            .as_str()
+            .ok_or_else(|| ProviderError::Transient {
+                message: format!("{who} sent a reply without message.content"),
+                retry_after: None,
+            })?
+            .to_string();
+        Ok(ProviderReply {
+            text,
+            input_tokens: tokens(&reply, "prompt_eval_count"),
+            output_tokens: tokens(&reply, "eval_count"),
+            model: Some(model),
+        })
+    }
+}
