@@ -122,7 +122,9 @@ pub async fn run(cli: Cli) -> Exit {
         }
         Some(Command::Models) => {
             let file = models::config_path(cli.config.as_deref(), &data_dir);
-            models::list(file.as_deref()).map_err(|e| UsageError(e.to_string()).into())
+            models::list(file.as_deref())
+                .await
+                .map_err(|e| UsageError(e.to_string()).into())
         }
     };
     match outcome {

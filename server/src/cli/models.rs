@@ -3,8 +3,11 @@
 
 use std::path::Path;
 
+use std::time::Duration;
+
 use super::Exit;
 use crate::gateway::config::{GatewayConfig, ProviderKind, split_model};
+use crate::gateway::providers::ollama::OllamaProvider;
 use crate::gateway::{ConfigError, EnvSnapshot};
 
 /// The configuration file used: `--config`/`FACTORY_CONFIG`, else `factory.toml` in the data
@@ -27,7 +30,7 @@ pub fn provider_label(kind: ProviderKind) -> &'static str {
     }
 }
 
-pub(super) fn list(config_file: Option<&Path>) -> Result<Exit, ConfigError> {
+pub(super) async fn list(config_file: Option<&Path>) -> Result<Exit, ConfigError> {
     let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())?;
     match config_file {
         Some(path) => println!("configuration: {}", path.display()),
@@ -43,8 +46,19 @@ pub(super) fn list(config_file: Option<&Path>) -> Result<Exit, ConfigError> {
             None => "no key needed".to_string(),
         };
         let url = p.base_url.as_deref().unwrap_or("-");
+        let status = match p.kind {
+            ProviderKind::Ollama => {
+                let probe = OllamaProvider::new(name, url, Duration::from_secs(2));
+                match probe.models().await {
+                    Some(models) if models.is_empty() => "found, no models pulled".to_string(),
+                    Some(models) => format!("found: {}", models.join(", ")),
+                    None => "not found (local fallbacks are skipped)".to_string(),
+                }
+            }
+            _ => key,
+        };
         println!(
-            "  {name:<12} {:<20} {url:<34} {key}",
+            "  {name:<12} {:<20} {url:<34} {status}",
             provider_label(p.kind)
         );
     }

@@ -2,9 +2,11 @@
 //! the circuit breaker, call, retry transient failures with backoff, and fall back to the next
 //! entry when retries are used up. Every attempt is recorded in the response's path.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
 
 use super::config::{GatewayConfig, ProviderKind, split_model};
 use super::providers::anthropic::AnthropicProvider;
@@ -42,6 +44,10 @@ struct Endpoint {
 /// The model gateway. Cheap to share behind an `Arc`.
 pub struct Gateway {
     config: Arc<GatewayConfig>,
+    /// Calls in flight across all models (`retry.max_in_flight`).
+    in_flight: Semaphore,
+    /// Calls in flight per `provider:model` (`max_concurrency`), created on first use.
+    per_model: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Clients by provider name; providers whose wire format is not built yet are absent and
     /// reported as such in the path.
     endpoints: BTreeMap<String, Endpoint>,
@@ -94,6 +100,8 @@ impl Gateway {
             endpoints.insert(name.clone(), Endpoint { client, breaker });
         }
         Gateway {
+            in_flight: Semaphore::new(config.retry.max_in_flight),
+            per_model: std::sync::Mutex::new(HashMap::new()),
             config: Arc::new(config),
             endpoints,
         }
@@ -174,6 +182,13 @@ impl Gateway {
         })
     }
 
+    fn model_slots(&self, entry: &str) -> Arc<Semaphore> {
+        let mut map = self.per_model.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(entry.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.config.model(entry).max_concurrency)))
+            .clone()
+    }
+
     /// One chain entry with its retries. `Ok(None)`: move on to the next entry.
     async fn try_endpoint(
         &self,
@@ -191,7 +206,22 @@ impl Gateway {
                 });
                 return Ok(None);
             }
-            match endpoint.client.complete(call).await {
+            let result = {
+                // The model's slot first, then a global one: a call waiting for its model
+                // never holds a slot another model could use.
+                let model_slots = self.model_slots(entry);
+                let _model = model_slots
+                    .acquire()
+                    .await
+                    .expect("semaphores are never closed");
+                let _global = self
+                    .in_flight
+                    .acquire()
+                    .await
+                    .expect("semaphores are never closed");
+                endpoint.client.complete(call).await
+            };
+            match result {
                 Ok(reply)
                     if call.schema.is_some()
                         && serde_json::from_str::<serde_json::Value>(&reply.text).is_err() =>

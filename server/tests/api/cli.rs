@@ -251,3 +251,34 @@ fn an_invalid_factory_toml_exits_2_naming_the_problem() {
     let err = text(&out.stderr);
     assert!(err.contains("monthly_soft ≤ monthly_hard"), "{err}");
 }
+
+#[tokio::test]
+async fn models_reports_whether_an_ollama_answers() {
+    let (base, _) = crate::ollama::serve_ollama(&["llama3.2:3b"]).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    for (host, expected) in [
+        (base, "found: llama3.2:3b".to_string()),
+        (
+            format!("http://127.0.0.1:{closed}"),
+            "not found".to_string(),
+        ),
+    ] {
+        let out = tokio::process::Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("models")
+            .env("OLLAMA_HOST", &host)
+            .env_remove("FACTORY_CONFIG")
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let stdout = text(&out.stdout);
+        assert!(stdout.contains(&expected), "{host}: {stdout}");
+    }
+}

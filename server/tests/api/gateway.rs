@@ -341,3 +341,50 @@ async fn unknown_targets_are_refused_with_the_accepted_forms() {
         Err(GatewayError::UnknownTarget { .. })
     ));
 }
+
+/// A server that answers after 150 ms and records the most calls it saw at once.
+async fn serve_slow() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let state = (now, peak.clone());
+    let app = axum::Router::new()
+        .route(
+            "/v1/chat/completions",
+            post(
+                |State((now, peak)): State<(Arc<AtomicUsize>, Arc<AtomicUsize>)>| async move {
+                    let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(n, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    Json(json!({"choices": [{"message": {"content": "ok"}}], "usage": {}}))
+                },
+            ),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/v1"), peak)
+}
+
+#[tokio::test]
+async fn per_model_and_global_concurrency_limits_hold() {
+    use std::sync::atomic::Ordering;
+    let (base, peak) = serve_slow().await;
+    // p0:gpt-test allows 2 at a time (see `gateway`).
+    let gw = gateway(&[&base], |_| {});
+    let req = request(None);
+    let replies = futures_util::future::join_all((0..8).map(|_| gw.complete(&req))).await;
+    assert!(replies.iter().all(Result::is_ok));
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+
+    let (base, peak) = serve_slow().await;
+    let gw = gateway(&[&base], |c| {
+        c.models.get_mut("p0:gpt-test").unwrap().max_concurrency = 8;
+        c.retry.max_in_flight = 1;
+    });
+    let replies = futures_util::future::join_all((0..4).map(|_| gw.complete(&req))).await;
+    assert!(replies.iter().all(Result::is_ok));
+    assert_eq!(peak.load(Ordering::SeqCst), 1, "the global cap holds");
+}

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 type Seen = Arc<Mutex<Vec<Value>>>;
 
 /// An Ollama that lists `models` and answers every chat with "local answer".
-async fn serve_ollama(models: &'static [&'static str]) -> (String, Seen) {
+pub(crate) async fn serve_ollama(models: &'static [&'static str]) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let app = axum::Router::new()
         .route(
