@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::http::{send_json, tokens};
+use super::http::{ApiKey, HttpEndpoint, send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::gateway::types::Role;
 
@@ -17,21 +17,10 @@ const API_VERSION: &str = "2023-06-01";
 const RESULT_TOOL: &str = "result";
 
 /// A client for the Anthropic Messages API.
+#[derive(Debug)]
 pub struct AnthropicProvider {
-    name: String,
-    base_url: String,
-    api_key: Option<String>,
-    http: reqwest::Client,
-}
-
-impl std::fmt::Debug for AnthropicProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the key.
-        f.debug_struct("AnthropicProvider")
-            .field("name", &self.name)
-            .field("base_url", &self.base_url)
-            .finish()
-    }
+    endpoint: HttpEndpoint,
+    api_key: Option<ApiKey>,
 }
 
 impl AnthropicProvider {
@@ -41,15 +30,9 @@ impl AnthropicProvider {
         api_key: Option<String>,
         timeout: Duration,
     ) -> AnthropicProvider {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("a reqwest client with a timeout always builds");
         AnthropicProvider {
-            name: name.to_string(),
-            base_url: base_url.trim_end_matches('/').to_string(),
-            api_key,
-            http,
+            endpoint: HttpEndpoint::new(name, base_url, timeout),
+            api_key: api_key.map(ApiKey),
         }
     }
 
@@ -95,13 +78,14 @@ impl Provider for AnthropicProvider {
         &self,
         request: &ProviderRequest<'_>,
     ) -> Result<ProviderReply, ProviderError> {
-        let who = format!("{}:{}", self.name, request.model);
+        let who = self.endpoint.who(request.model);
         let mut call = self
+            .endpoint
             .http
-            .post(format!("{}/v1/messages", self.base_url))
+            .post(format!("{}/v1/messages", self.endpoint.base_url))
             .header("anthropic-version", API_VERSION)
             .json(&Self::body(request));
-        if let Some(key) = &self.api_key {
+        if let Some(ApiKey(key)) = &self.api_key {
             call = call.header("x-api-key", key);
         }
         let body = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;

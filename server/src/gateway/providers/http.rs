@@ -6,6 +6,43 @@ use serde_json::Value;
 use super::ProviderError;
 use crate::gateway::resilience::{is_transient_status, parse_retry_after};
 
+/// The parts every HTTP provider has: its configured name, base URL and a client with the
+/// call timeout.
+#[derive(Debug)]
+pub struct HttpEndpoint {
+    pub name: String,
+    pub base_url: String,
+    pub http: reqwest::Client,
+}
+
+impl HttpEndpoint {
+    pub fn new(name: &str, base_url: &str, timeout: std::time::Duration) -> HttpEndpoint {
+        HttpEndpoint {
+            name: name.to_string(),
+            base_url: base_url.trim_end_matches('/').to_string(),
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("a reqwest client with a timeout always builds"),
+        }
+    }
+
+    /// `provider:model`, as every message names a model.
+    pub fn who(&self, model: &str) -> String {
+        format!("{}:{model}", self.name)
+    }
+}
+
+/// An API key; its `Debug` never shows it.
+#[derive(Clone)]
+pub struct ApiKey(pub String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
 /// Largest reply body read (a runaway server cannot exhaust memory).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -85,4 +122,23 @@ fn without_url(e: &reqwest::Error) -> String {
         e.truncate(i);
     }
     e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiKey;
+    use crate::gateway::providers::openai::OpenAiProvider;
+
+    #[test]
+    fn debug_output_never_shows_a_key() {
+        let key = "sk-very-secret-value";
+        assert!(!format!("{:?}", ApiKey(key.into())).contains(key));
+        let provider = OpenAiProvider::new(
+            "openai",
+            "http://127.0.0.1:1/v1",
+            Some(key.into()),
+            std::time::Duration::from_secs(1),
+        );
+        assert!(!format!("{provider:?}").contains(key));
+    }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::http::{send_json, tokens};
+use super::http::{HttpEndpoint, send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::gateway::config::AUTO_MODEL;
 
@@ -19,33 +19,17 @@ const DISCOVERY_TTL: Duration = Duration::from_secs(60);
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A client for one Ollama server.
+#[derive(Debug)]
 pub struct OllamaProvider {
-    name: String,
-    base_url: String,
-    http: reqwest::Client,
+    endpoint: HttpEndpoint,
     /// Models found at the last discovery and when it ran (`None` models: no server answered).
     discovered: Mutex<Option<(Instant, Option<Vec<String>>)>>,
 }
 
-impl std::fmt::Debug for OllamaProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OllamaProvider")
-            .field("name", &self.name)
-            .field("base_url", &self.base_url)
-            .finish()
-    }
-}
-
 impl OllamaProvider {
     pub fn new(name: &str, base_url: &str, timeout: Duration) -> OllamaProvider {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("a reqwest client with a timeout always builds");
         OllamaProvider {
-            name: name.to_string(),
-            base_url: base_url.trim_end_matches('/').to_string(),
-            http,
+            endpoint: HttpEndpoint::new(name, base_url, timeout),
             discovered: Mutex::new(None),
         }
     }
@@ -65,8 +49,9 @@ impl OllamaProvider {
 
     async fn list_models(&self) -> Option<Vec<String>> {
         let reply = self
+            .endpoint
             .http
-            .get(format!("{}/api/tags", self.base_url))
+            .get(format!("{}/api/tags", self.endpoint.base_url))
             .timeout(DISCOVERY_TIMEOUT)
             .send()
             .await
@@ -83,10 +68,10 @@ impl OllamaProvider {
 
     /// Resolves `auto` to the first chat model (embedding models are not chat models).
     async fn resolve(&self, model: &str) -> Result<String, ProviderError> {
-        let who = format!("{}:{model}", self.name);
+        let who = self.endpoint.who(model);
         let Some(models) = self.models().await else {
             return Err(ProviderError::Unavailable {
-                message: format!("{who}: no Ollama answers at {}", self.base_url),
+                message: format!("{who}: no Ollama answers at {}", self.endpoint.base_url),
             });
         };
         if model != AUTO_MODEL {
@@ -98,7 +83,7 @@ impl OllamaProvider {
             .ok_or_else(|| ProviderError::Unavailable {
                 message: format!(
                     "{who}: the Ollama at {} has no chat model (pull one with `ollama pull`)",
-                    self.base_url
+                    self.endpoint.base_url
                 ),
             })
     }
@@ -111,7 +96,7 @@ impl Provider for OllamaProvider {
         request: &ProviderRequest<'_>,
     ) -> Result<ProviderReply, ProviderError> {
         let model = self.resolve(request.model).await?;
-        let who = format!("{}:{model}", self.name);
+        let who = self.endpoint.who(&model);
         let mut options = json!({ "num_predict": request.max_tokens });
         if let Some(t) = request.temperature {
             options["temperature"] = json!(t);
@@ -126,8 +111,9 @@ impl Provider for OllamaProvider {
             body["format"] = schema.clone();
         }
         let call = self
+            .endpoint
             .http
-            .post(format!("{}/api/chat", self.base_url))
+            .post(format!("{}/api/chat", self.endpoint.base_url))
             .json(&body);
         let reply = send_json(call, &who, |v| v["error"].as_str()).await?;
         let text = reply["message"]["content"]

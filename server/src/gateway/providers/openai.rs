@@ -6,25 +6,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::http::{send_json, tokens};
+use super::http::{ApiKey, HttpEndpoint, send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 
 /// A client for one OpenAI-compatible endpoint.
+#[derive(Debug)]
 pub struct OpenAiProvider {
-    name: String,
-    base_url: String,
-    api_key: Option<String>,
-    http: reqwest::Client,
-}
-
-impl std::fmt::Debug for OpenAiProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the key.
-        f.debug_struct("OpenAiProvider")
-            .field("name", &self.name)
-            .field("base_url", &self.base_url)
-            .finish()
-    }
+    endpoint: HttpEndpoint,
+    api_key: Option<ApiKey>,
 }
 
 impl OpenAiProvider {
@@ -35,15 +24,9 @@ impl OpenAiProvider {
         api_key: Option<String>,
         timeout: Duration,
     ) -> OpenAiProvider {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("a reqwest client with a timeout always builds");
         OpenAiProvider {
-            name: name.to_string(),
-            base_url: base_url.trim_end_matches('/').to_string(),
-            api_key,
-            http,
+            endpoint: HttpEndpoint::new(name, base_url, timeout),
+            api_key: api_key.map(ApiKey),
         }
     }
 
@@ -72,12 +55,13 @@ impl Provider for OpenAiProvider {
         &self,
         request: &ProviderRequest<'_>,
     ) -> Result<ProviderReply, ProviderError> {
-        let who = format!("{}:{}", self.name, request.model);
+        let who = self.endpoint.who(request.model);
         let mut call = self
+            .endpoint
             .http
-            .post(format!("{}/chat/completions", self.base_url))
+            .post(format!("{}/chat/completions", self.endpoint.base_url))
             .json(&Self::body(request));
-        if let Some(key) = &self.api_key {
+        if let Some(ApiKey(key)) = &self.api_key {
             call = call.bearer_auth(key);
         }
         let body = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
