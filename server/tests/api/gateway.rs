@@ -85,6 +85,12 @@ async fn serve(replies: Vec<Reply>) -> (String, Script) {
     };
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route(
+            "/v1/models",
+            axum::routing::get(|| async {
+                Json(json!({"object": "list", "data": [{"id": "served-model"}]}))
+            }),
+        )
         .with_state(script.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -387,4 +393,22 @@ async fn per_model_and_global_concurrency_limits_hold() {
     let replies = futures_util::future::join_all((0..4).map(|_| gw.complete(&req))).await;
     assert!(replies.iter().all(Result::is_ok));
     assert_eq!(peak.load(Ordering::SeqCst), 1, "the global cap holds");
+}
+
+#[tokio::test]
+async fn auto_takes_the_first_model_the_server_lists() {
+    let (base, script) = serve(vec![Reply::Ok {
+        text: "hello",
+        input: 1,
+        output: 1,
+    }])
+    .await;
+    let gw = gateway(&[&base], |c| {
+        c.aliases
+            .insert("test/chain".into(), vec!["p0:auto".into()]);
+    });
+    let res = gw.complete(&request(None)).await.unwrap();
+    assert_eq!(res.model, "served-model");
+    let body = script.requests.lock().unwrap()[0].1.clone();
+    assert_eq!(body["model"], "served-model");
 }

@@ -5,15 +5,19 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
 use super::http::{ApiKey, HttpEndpoint, send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
+use crate::gateway::config::AUTO_MODEL;
 
 /// A client for one OpenAI-compatible endpoint.
 #[derive(Debug)]
 pub struct OpenAiProvider {
     endpoint: HttpEndpoint,
     api_key: Option<ApiKey>,
+    /// What `auto` resolved to (the first model the server lists), once found.
+    auto_model: OnceCell<String>,
 }
 
 impl OpenAiProvider {
@@ -27,12 +31,47 @@ impl OpenAiProvider {
         OpenAiProvider {
             endpoint: HttpEndpoint::new(name, base_url, timeout),
             api_key: api_key.map(ApiKey),
+            auto_model: OnceCell::new(),
         }
     }
 
-    fn body(request: &ProviderRequest<'_>) -> Value {
+    fn authorised(&self, call: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(ApiKey(key)) => call.bearer_auth(key),
+            None => call,
+        }
+    }
+
+    /// `auto` becomes the first model `GET {base}/models` lists (vLLM, llama.cpp and LiteLLM
+    /// name their models themselves); other names pass through.
+    async fn resolve(&self, model: &str) -> Result<String, ProviderError> {
+        if model != AUTO_MODEL {
+            return Ok(model.to_string());
+        }
+        let who = self.endpoint.who(model);
+        let found = self
+            .auto_model
+            .get_or_try_init(|| async {
+                let call = self.authorised(
+                    self.endpoint
+                        .http
+                        .get(format!("{}/models", self.endpoint.base_url)),
+                );
+                let list = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
+                list["data"][0]["id"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ProviderError::Unavailable {
+                        message: format!("{who}: the server lists no models at /models"),
+                    })
+            })
+            .await?;
+        Ok(found.clone())
+    }
+
+    fn body(request: &ProviderRequest<'_>, model: &str) -> Value {
         let mut body = json!({
-            "model": request.model,
+            "model": model,
             "messages": request.messages,
             "max_tokens": request.max_tokens,
         });
@@ -55,15 +94,14 @@ impl Provider for OpenAiProvider {
         &self,
         request: &ProviderRequest<'_>,
     ) -> Result<ProviderReply, ProviderError> {
-        let who = self.endpoint.who(request.model);
-        let mut call = self
-            .endpoint
-            .http
-            .post(format!("{}/chat/completions", self.endpoint.base_url))
-            .json(&Self::body(request));
-        if let Some(ApiKey(key)) = &self.api_key {
-            call = call.bearer_auth(key);
-        }
+        let model = self.resolve(request.model).await?;
+        let who = self.endpoint.who(&model);
+        let call = self.authorised(
+            self.endpoint
+                .http
+                .post(format!("{}/chat/completions", self.endpoint.base_url))
+                .json(&Self::body(request, &model)),
+        );
         let body = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
         let text = body["choices"][0]["message"]["content"]
             .as_str()
@@ -76,7 +114,7 @@ impl Provider for OpenAiProvider {
             text,
             input_tokens: tokens(&body["usage"], "prompt_tokens"),
             output_tokens: tokens(&body["usage"], "completion_tokens"),
-            model: None,
+            model: (model != request.model).then_some(model),
         })
     }
 }
