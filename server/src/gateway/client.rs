@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::config::{GatewayConfig, ProviderKind, split_model};
 use super::providers::anthropic::AnthropicProvider;
+use super::providers::offline::OfflineProvider;
 use super::providers::ollama::OllamaProvider;
 use super::providers::openai::OpenAiProvider;
 use super::providers::{Provider, ProviderError, ProviderRequest};
@@ -48,8 +49,7 @@ pub struct Gateway {
     in_flight: Semaphore,
     /// Calls in flight per `provider:model` (`max_concurrency`), created on first use.
     per_model: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Clients by provider name; providers whose wire format is not built yet are absent and
-    /// reported as such in the path.
+    /// Clients by provider name.
     endpoints: BTreeMap<String, Endpoint>,
 }
 
@@ -91,7 +91,7 @@ impl Gateway {
                     p.base_url.as_deref().unwrap_or("http://127.0.0.1:11434"),
                     timeout,
                 )),
-                ProviderKind::Offline => continue,
+                ProviderKind::Offline => Arc::new(OfflineProvider),
             };
             let breaker = CircuitBreaker::new(
                 config.retry.breaker_failures,
@@ -139,7 +139,7 @@ impl Gateway {
             let Some(endpoint) = self.endpoints.get(provider) else {
                 path.push(Attempt {
                     model: entry.clone(),
-                    outcome: "skipped: this provider's client is not built yet".into(),
+                    outcome: "skipped: provider not configured".into(),
                 });
                 continue;
             };

@@ -107,22 +107,35 @@ async fn a_missing_ollama_is_skipped_at_once() {
         .unwrap()
         .port();
     let started = Instant::now();
-    let err = gateway(&format!("http://127.0.0.1:{port}"))
+    let res = gateway(&format!("http://127.0.0.1:{port}"))
         .complete(&request(None))
         .await
-        .unwrap_err();
+        .unwrap();
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "no retries against a missing server"
     );
-    let text = err.to_string();
-    assert!(text.contains("no Ollama answers"), "{text}");
+    assert!(
+        res.path[0].outcome.contains("no Ollama answers"),
+        "{:?}",
+        res.path
+    );
+    assert_eq!(
+        res.provider, "offline",
+        "the chain ends in the offline provider"
+    );
+    assert!(res.text.starts_with("[offline (no model)]"), "{}", res.text);
 }
 
 #[tokio::test]
 async fn an_ollama_without_chat_models_is_skipped_with_advice() {
     let (base, seen) = serve_ollama(&["nomic-embed-text:latest"]).await;
-    let err = gateway(&base).complete(&request(None)).await.unwrap_err();
-    assert!(err.to_string().contains("ollama pull"), "{err}");
+    let res = gateway(&base).complete(&request(None)).await.unwrap();
+    assert!(
+        res.path[0].outcome.contains("ollama pull"),
+        "{:?}",
+        res.path
+    );
+    assert_eq!(res.provider, "offline");
     assert!(seen.lock().unwrap().is_empty());
 }

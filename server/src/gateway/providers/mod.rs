@@ -2,6 +2,7 @@
 
 pub mod anthropic;
 mod http;
+pub mod offline;
 pub mod ollama;
 pub mod openai;
 

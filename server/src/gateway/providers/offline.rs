@@ -1,0 +1,170 @@
+//! The offline provider: no model at all. It answers deterministically from templates so the
+//! whole pipeline can run on a machine with no model configured, and says so in every reply.
+//! With a JSON Schema it returns the smallest instance of the schema, filling strings from the
+//! request's text; without one, a plain note. It is never presented as an LLM.
+
+use serde_json::{Map, Value, json};
+
+use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
+use crate::gateway::types::Role;
+
+/// Shown wherever this provider is named.
+pub const OFFLINE_LABEL: &str = "offline (no model)";
+
+/// How deep a schema is followed (a recursive schema cannot loop forever).
+const MAX_DEPTH: usize = 8;
+
+/// The deterministic template provider.
+#[derive(Debug, Default)]
+pub struct OfflineProvider;
+
+#[async_trait::async_trait]
+impl Provider for OfflineProvider {
+    async fn complete(
+        &self,
+        request: &ProviderRequest<'_>,
+    ) -> Result<ProviderReply, ProviderError> {
+        let ask = request
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.content.trim())
+            .unwrap_or_default();
+        let gist: String = ask.chars().take(200).collect();
+        let text = match request.schema {
+            Some(schema) => instance(schema, &gist, 0).to_string(),
+            None => format!(
+                "[{OFFLINE_LABEL}] No model is configured; this is a template reply to: {gist}"
+            ),
+        };
+        // Tokens are counted as words, so budgets and ledgers still see a size; the cost is $0.
+        let words = |s: &str| s.split_whitespace().count().min(u32::MAX as usize) as u32;
+        let input = request.messages.iter().map(|m| words(&m.content)).sum();
+        Ok(ProviderReply {
+            output_tokens: words(&text),
+            text,
+            input_tokens: input,
+            model: Some("template".into()),
+        })
+    }
+}
+
+/// The smallest value that follows `schema`: required properties only, first enum value, empty
+/// arrays unless `minItems`, strings from `gist`.
+fn instance(schema: &Value, gist: &str, depth: usize) -> Value {
+    if depth > MAX_DEPTH {
+        return Value::Null;
+    }
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    if let Some(c) = schema.get("const") {
+        return c.clone();
+    }
+    let kind = match &schema["type"] {
+        Value::String(t) => t.as_str(),
+        Value::Array(ts) => ts.iter().find_map(Value::as_str).unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "null",
+    };
+    match kind {
+        "object" => {
+            let mut out = Map::new();
+            let required: Vec<&str> = schema["required"]
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if let Some(props) = schema["properties"].as_object() {
+                for (name, sub) in props {
+                    if required.contains(&name.as_str()) {
+                        out.insert(name.clone(), instance(sub, gist, depth + 1));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        "array" => {
+            let n = schema["minItems"].as_u64().unwrap_or(0).min(3) as usize;
+            Value::Array(
+                (0..n)
+                    .map(|_| instance(&schema["items"], gist, depth + 1))
+                    .collect(),
+            )
+        }
+        "string" => json!(format!("[{OFFLINE_LABEL}] {gist}")),
+        "integer" | "number" => {
+            json!(schema["minimum"].as_f64().map_or(0.0, |m| m.max(0.0)) as i64)
+        }
+        "boolean" => json!(false),
+        _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::types::Message;
+
+    fn ask(schema: Option<&Value>) -> ProviderReply {
+        let messages = [
+            Message::system("You are an analyst."),
+            Message::user("Add a login page"),
+        ];
+        let request = ProviderRequest {
+            model: "template",
+            messages: &messages,
+            temperature: None,
+            max_tokens: 100,
+            schema,
+        };
+        futures::executor::block_on(OfflineProvider.complete(&request)).unwrap()
+    }
+
+    #[test]
+    fn plain_replies_say_they_are_templates() {
+        let reply = ask(None);
+        assert!(
+            reply.text.starts_with("[offline (no model)]"),
+            "{}",
+            reply.text
+        );
+        assert!(reply.text.contains("Add a login page"));
+        assert_eq!(ask(None), reply, "deterministic");
+    }
+
+    #[test]
+    fn schema_replies_follow_the_schema() {
+        let schema = json!({
+            "type": "object",
+            "required": ["status", "reasoning", "blockers", "score", "ok", "items"],
+            "properties": {
+                "status": {"enum": ["COMPLETE", "BLOCKED"]},
+                "reasoning": {"type": "string"},
+                "blockers": {"type": "array", "items": {"type": "string"}},
+                "items": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer", "minimum": 1}}}},
+                "score": {"type": "number"},
+                "ok": {"type": "boolean"},
+                "optional": {"type": "string"}
+            }
+        });
+        let value: Value = serde_json::from_str(&ask(Some(&schema)).text).unwrap();
+        assert_eq!(value["status"], "COMPLETE");
+        assert!(
+            value["reasoning"]
+                .as_str()
+                .unwrap()
+                .contains("Add a login page")
+        );
+        assert_eq!(value["blockers"], json!([]));
+        assert_eq!(value["items"], json!([{"id": 1}]));
+        assert_eq!(value["ok"], false);
+        assert!(value.get("optional").is_none());
+    }
+
+    #[test]
+    fn recursive_schemas_stop() {
+        let schema = json!({"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1}}});
+        let _ = instance(&schema, "x", 0);
+    }
+}
