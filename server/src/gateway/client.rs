@@ -13,7 +13,7 @@ use super::providers::anthropic::AnthropicProvider;
 use super::providers::offline::OfflineProvider;
 use super::providers::ollama::OllamaProvider;
 use super::providers::openai::OpenAiProvider;
-use super::providers::{Provider, ProviderError, ProviderRequest};
+use super::providers::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use super::resilience::{CircuitBreaker, Next, next_step};
 use super::types::{Attempt, ModelRequest, ModelResponse};
 
@@ -151,15 +151,11 @@ impl Gateway {
                 schema: request.schema.as_ref(),
             };
             match self.try_endpoint(endpoint, entry, &call, &mut path).await {
-                Ok(Some(reply)) => {
+                Ok(Some((reply, json))) => {
                     let price = self.config.model(entry);
                     let cost = (f64::from(reply.input_tokens) * price.input_per_mtok
                         + f64::from(reply.output_tokens) * price.output_per_mtok)
                         / 1_000_000.0;
-                    let json = request
-                        .schema
-                        .as_ref()
-                        .and_then(|_| serde_json::from_str(&reply.text).ok());
                     return Ok(ModelResponse {
                         text: reply.text,
                         json,
@@ -196,7 +192,7 @@ impl Gateway {
         entry: &str,
         call: &ProviderRequest<'_>,
         path: &mut Vec<Attempt>,
-    ) -> Result<Option<super::providers::ProviderReply>, String> {
+    ) -> Result<Option<(ProviderReply, Option<serde_json::Value>)>, String> {
         let mut attempt = 0u32;
         loop {
             if let Err(open) = endpoint.breaker.try_acquire() {
@@ -221,28 +217,14 @@ impl Gateway {
                     .expect("semaphores are never closed");
                 endpoint.client.complete(call).await
             };
-            match result {
-                Ok(reply)
-                    if call.schema.is_some()
-                        && serde_json::from_str::<serde_json::Value>(&reply.text).is_err() =>
-                {
-                    endpoint.breaker.record_failure();
-                    path.push(Attempt {
-                        model: entry.to_string(),
-                        outcome: "reply is not the JSON the schema asks for".into(),
-                    });
-                    match next_step(&self.config.retry, attempt, None, rand::random()) {
-                        Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
-                        Next::NextProvider => return Ok(None),
-                    }
-                }
-                Ok(reply) => {
+            match result.and_then(|reply| with_json(reply, call.schema.is_some())) {
+                Ok(answer) => {
                     endpoint.breaker.record_success();
                     path.push(Attempt {
                         model: entry.to_string(),
                         outcome: "ok".into(),
                     });
-                    return Ok(Some(reply));
+                    return Ok(Some(answer));
                 }
                 Err(ProviderError::Unavailable { message }) => {
                     path.push(Attempt {
@@ -275,5 +257,23 @@ impl Gateway {
             }
             attempt += 1;
         }
+    }
+}
+
+/// With a schema, the reply must be JSON: parsed once here, and a reply that is not JSON is a
+/// transient failure (the model may do better on the next try).
+fn with_json(
+    reply: ProviderReply,
+    schema: bool,
+) -> Result<(ProviderReply, Option<serde_json::Value>), ProviderError> {
+    if !schema {
+        return Ok((reply, None));
+    }
+    match serde_json::from_str(&reply.text) {
+        Ok(json) => Ok((reply, Some(json))),
+        Err(_) => Err(ProviderError::Transient {
+            message: "reply is not the JSON the schema asks for".into(),
+            retry_after: None,
+        }),
     }
 }

@@ -53,13 +53,6 @@ pub enum ProviderKind {
     Offline,
 }
 
-impl ProviderKind {
-    /// True for providers whose calls cost money by default.
-    pub fn is_cloud(self) -> bool {
-        matches!(self, ProviderKind::Openai | ProviderKind::Anthropic)
-    }
-}
-
 /// One provider endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

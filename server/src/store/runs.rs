@@ -37,6 +37,20 @@ impl RunRow {
 
 const RUN_COLUMNS: &str = "id, request_id, goal, project, status, created_at";
 
+/// The newest `limit` runs, newest first.
+async fn newest<'e, E>(exec: E, limit: u32) -> Result<Vec<RunSummary>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let rows: Vec<RunRow> = sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs ORDER BY created_seq DESC LIMIT ?"
+    ))
+    .bind(i64::from(limit))
+    .fetch_all(exec)
+    .await?;
+    rows.into_iter().map(RunRow::into_summary).collect()
+}
+
 /// What the caller asked for when starting a run.
 #[derive(Debug, Clone)]
 pub struct NewRun {
@@ -48,7 +62,7 @@ pub struct NewRun {
 impl Store {
     /// Newest runs first, at most `limit`.
     pub async fn list_runs(&self, limit: u32) -> Result<Vec<RunSummary>, StoreError> {
-        Ok(self.snapshot(limit).await?.1)
+        newest(self.pool(), limit).await
     }
 
     /// The newest runs and the sequence number they are consistent with, read in one
@@ -58,17 +72,8 @@ impl Store {
         let last_seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM events")
             .fetch_one(&mut *tx)
             .await?;
-        let rows: Vec<RunRow> = sqlx::query_as(&format!(
-            "SELECT {RUN_COLUMNS} FROM runs ORDER BY created_seq DESC LIMIT ?"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
-        .await?;
+        let runs = newest(&mut *tx, limit).await?;
         tx.rollback().await?;
-        let runs = rows
-            .into_iter()
-            .map(RunRow::into_summary)
-            .collect::<Result<_, _>>()?;
         Ok((last_seq.unwrap_or(0), runs))
     }
 
