@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ledger::{Attempt, Attribution, BudgetScope, BudgetTier, RoutingDecision};
+
 /// What happened. Adding a variant is backwards compatible; renaming one is not (the stored
 /// `kind` strings are part of the log).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +23,49 @@ pub enum EventData {
     AdminTokenCreated { token_id: String, label: String },
     /// A browser session was opened with an admin token.
     SessionStarted { token_id: String },
+    /// A model call began. `call_id` is its idempotency key: a call issued again after a
+    /// restart reuses it, and the ledger counts it once.
+    ModelCallStarted {
+        call_id: String,
+        attribution: Attribution,
+        /// The alias or `provider:model` asked for.
+        target: String,
+        /// Worst-case cost held against the budgets while the call runs.
+        reserved_usd: f64,
+    },
+    /// A model answered.
+    ModelCallFinished {
+        call_id: String,
+        attribution: Attribution,
+        target: String,
+        provider: String,
+        model: String,
+        input_tokens: u32,
+        output_tokens: u32,
+        cost_usd: f64,
+        latency_ms: u64,
+        path: Vec<Attempt>,
+    },
+    /// No model in the chain answered, or a budget refused the call.
+    ModelCallFailed {
+        call_id: String,
+        attribution: Attribution,
+        target: String,
+        error: String,
+        path: Vec<Attempt>,
+    },
+    /// The complexity router chose an alias for a work order (the decision log).
+    RoutingDecided {
+        attribution: Attribution,
+        decision: RoutingDecision,
+    },
+    /// Spending in a scope reached a budget tier.
+    BudgetReached {
+        budget: BudgetScope,
+        tier: BudgetTier,
+        spent_usd: f64,
+        limit_usd: f64,
+    },
 }
 
 impl EventData {
@@ -30,6 +75,29 @@ impl EventData {
             EventData::RunCreated { .. } => "run_created",
             EventData::AdminTokenCreated { .. } => "admin_token_created",
             EventData::SessionStarted { .. } => "session_started",
+            EventData::ModelCallStarted { .. } => "model_call_started",
+            EventData::ModelCallFinished { .. } => "model_call_finished",
+            EventData::ModelCallFailed { .. } => "model_call_failed",
+            EventData::RoutingDecided { .. } => "routing_decided",
+            EventData::BudgetReached { .. } => "budget_reached",
+        }
+    }
+
+    /// The run this event belongs to, when it belongs to one.
+    pub fn run_id(&self) -> Option<&str> {
+        match self {
+            EventData::RunCreated { run_id, .. } => Some(run_id),
+            EventData::ModelCallStarted { attribution, .. }
+            | EventData::ModelCallFinished { attribution, .. }
+            | EventData::ModelCallFailed { attribution, .. }
+            | EventData::RoutingDecided { attribution, .. } => attribution.run_id.as_deref(),
+            EventData::BudgetReached {
+                budget: BudgetScope::Run { run_id },
+                ..
+            } => Some(run_id),
+            EventData::AdminTokenCreated { .. }
+            | EventData::SessionStarted { .. }
+            | EventData::BudgetReached { .. } => None,
         }
     }
 }

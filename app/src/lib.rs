@@ -9,6 +9,7 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod backend;
 pub mod events;
+pub mod ledger;
 pub mod live;
 pub mod model;
 pub mod pages;

@@ -77,7 +77,7 @@ pub fn apply_event(runs: &mut Vec<RunSummary>, event: &Event) -> bool {
             );
             true
         }
-        EventData::AdminTokenCreated { .. } | EventData::SessionStarted { .. } => false,
+        _ => false,
     }
 }
 

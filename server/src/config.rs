@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::gateway::{EnvSnapshot, GatewayConfig};
+
 /// Everything [`crate::startup::build`] needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -29,6 +31,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest accepted goal, in characters.
     pub max_goal_chars: usize,
+    /// The model gateway: providers, aliases, prices, retries, routing, budgets.
+    pub gateway: GatewayConfig,
 }
 
 impl Config {
@@ -45,6 +49,9 @@ impl Config {
             ws_backlog: 4096,
             max_body_bytes: 1024 * 1024,
             max_goal_chars: 20_000,
+            // Without a factory.toml and without reading the environment: local Ollama when
+            // found, then the offline provider. `serve` loads the real configuration.
+            gateway: GatewayConfig::defaults(&EnvSnapshot::default()),
         }
     }
 }

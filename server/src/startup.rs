@@ -15,6 +15,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::store::{Store, StoreError, auth::validate_token};
 
 /// Everything a handler may need; cloned per request (all fields are cheap handles).
@@ -25,6 +26,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Cancelled on SIGINT/SIGTERM; long-lived connections end with it.
     pub shutdown: CancellationToken,
+    /// Every model call goes through it.
+    pub gateway: Arc<Gateway>,
 }
 
 /// Why the server could not be built.
@@ -51,6 +54,7 @@ pub struct Application {
     /// True when no compiled dashboard assets were found (pages render without hydration).
     pub missing_site: bool,
     pub store: Store,
+    pub gateway: Arc<Gateway>,
     shutdown: CancellationToken,
 }
 
@@ -70,7 +74,12 @@ pub async fn build(
     if let Some(token) = &config.admin_token {
         validate_token(token).map_err(StartupError::Config)?;
     }
+    config
+        .gateway
+        .validate()
+        .map_err(|e| StartupError::Config(e.to_string()))?;
     let store = Store::open_with_capacity(&config.data_dir, config.ws_backlog).await?;
+    let gateway = Arc::new(Gateway::with_ledger(config.gateway.clone(), store.clone()).await?);
     let new_admin_token = ensure_admin_token(&store, config.admin_token.as_deref()).await?;
 
     let listener = TcpListener::bind(config.addr)
@@ -92,8 +101,10 @@ pub async fn build(
         leptos_options: crate::web::leptos_options(&site, addr),
         config: Arc::new(config),
         shutdown: shutdown.clone(),
+        gateway: gateway.clone(),
     };
     Ok(Application {
+        gateway,
         listener,
         router: router(state),
         addr,

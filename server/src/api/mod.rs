@@ -2,6 +2,7 @@
 //! health; all behind the authentication middleware except the few public paths.
 
 mod auth;
+mod costs;
 mod error;
 mod health;
 mod runs;
@@ -27,6 +28,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/supervisor/status/{id}", get(runs::status))
         .route("/api/runs", get(runs::list))
         .route("/api/runs/{id}", get(runs::status))
+        .route("/api/costs", get(costs::report))
         .route("/ws", get(ws::upgrade))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
 }

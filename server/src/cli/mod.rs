@@ -50,7 +50,19 @@ pub enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
     /// Show model aliases, their fallback chains and the providers behind them (no secrets).
-    Models,
+    Models {
+        #[command(subcommand)]
+        action: Option<ModelsCommand>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Send a tiny prompt to an alias (or `provider:model`) and print latency, tokens and cost.
+    Test {
+        /// An alias such as `factory/fast`, or `provider:model`.
+        target: String,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -112,19 +124,24 @@ impl From<Exit> for ExitCode {
 pub async fn run(cli: Cli) -> Exit {
     let data_dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let outcome = match cli.command {
-        None => serve::run(data_dir, cli.serve).await,
-        Some(Command::Serve(args)) => serve::run(data_dir, args).await,
+        None => serve::run(data_dir, cli.config, cli.serve).await,
+        Some(Command::Serve(args)) => serve::run(data_dir, cli.config, args).await,
         Some(Command::Migrate) => migrate(&data_dir).await,
         Some(Command::Audit(AuditCommand::Verify)) => audit::verify(&data_dir).await,
         Some(Command::Audit(AuditCommand::Rebuild)) => audit::rebuild(&data_dir).await,
         Some(Command::Token(TokenCommand::Create { label })) => {
             token::create(&data_dir, &label).await
         }
-        Some(Command::Models) => {
+        Some(Command::Models { action }) => {
             let file = models::config_path(cli.config.as_deref(), &data_dir);
-            models::list(file.as_deref())
-                .await
-                .map_err(|e| UsageError(e.to_string()).into())
+            match action {
+                None => models::list(file.as_deref())
+                    .await
+                    .map_err(|e| UsageError(e.to_string()).into()),
+                Some(ModelsCommand::Test { target }) => {
+                    models::test(file.as_deref(), &data_dir, &target).await
+                }
+            }
         }
     };
     match outcome {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::Exit;
 use crate::gateway::config::{GatewayConfig, ProviderKind, split_model};
 use crate::gateway::providers::ollama::OllamaProvider;
-use crate::gateway::{ConfigError, EnvSnapshot};
+use crate::gateway::types::{Message, ModelRequest};
+use crate::gateway::{ConfigError, EnvSnapshot, Gateway};
 
 /// The configuration file used: `--config`/`FACTORY_CONFIG`, else `factory.toml` in the data
 /// directory when it exists, else none (built-in defaults).
@@ -84,8 +85,101 @@ pub(super) async fn list(config_file: Option<&Path>) -> Result<Exit, ConfigError
     }
     let b = &config.budgets;
     println!(
-        "\nbudgets: ${:.2} soft / ${:.2} hard / ${:.2} emergency a month; ${:.2} hard per run",
-        b.monthly_soft, b.monthly_hard, b.monthly_emergency, b.run_hard
+        "\nbudgets (USD; soft warns, hard stops paid calls in the scope, emergency stops all):"
     );
+    let scopes = [
+        ("month", &b.month),
+        ("run", &b.run),
+        ("every team, monthly", &b.team),
+        ("every project, monthly", &b.project),
+    ];
+    let named = b
+        .teams
+        .iter()
+        .map(|(n, t)| (format!("team {n}, monthly"), t))
+        .chain(
+            b.projects
+                .iter()
+                .map(|(n, t)| (format!("project {n}, monthly"), t)),
+        );
+    for (scope, tiers) in scopes
+        .into_iter()
+        .map(|(s, t)| (s.to_string(), t))
+        .chain(named)
+    {
+        let show = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("${v:.2}"));
+        println!(
+            "  {scope:<28} soft {:<9} hard {:<9} emergency {}",
+            show(tiers.soft),
+            show(tiers.hard),
+            show(tiers.emergency)
+        );
+    }
     Ok(Exit::Success)
+}
+
+/// `factory models test ALIAS`: one tiny call through the gateway, recorded in the ledger.
+pub(super) async fn test(
+    config_file: Option<&Path>,
+    data_dir: &Path,
+    target: &str,
+) -> anyhow::Result<Exit> {
+    let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())
+        .map_err(|e| super::UsageError(e.to_string()))?;
+    let store = super::open_store(data_dir).await?;
+    let gateway = Gateway::with_ledger(config, store).await?;
+    if let Err(e) = gateway.resolve(target) {
+        return Err(super::UsageError(e.to_string()).into());
+    }
+    let mut request = ModelRequest::new(
+        target,
+        vec![Message::user(
+            "This is a connectivity test. Reply with the single word: ready",
+        )],
+        16,
+    );
+    request.temperature = Some(0.0);
+    let result = gateway.complete(&request).await;
+    gateway.flush().await;
+    match result {
+        Ok(r) => {
+            let offline = gateway
+                .config()
+                .providers
+                .get(&r.provider)
+                .is_some_and(|p| p.kind == ProviderKind::Offline);
+            let who = if offline {
+                "offline (no model): deterministic template, not an LLM".to_string()
+            } else {
+                format!("{}:{}", r.provider, r.model)
+            };
+            println!("answered by  {who}");
+            println!(
+                "reply        {}",
+                r.text.trim().chars().take(200).collect::<String>()
+            );
+            println!("latency      {} ms", r.latency_ms);
+            println!(
+                "tokens       {} in / {} out",
+                r.input_tokens, r.output_tokens
+            );
+            println!("cost         ${:.6}", r.cost_usd);
+            println!("path         {}", describe_path(&r.path));
+            Ok(Exit::Success)
+        }
+        Err(e) => {
+            eprintln!("factory: {target} did not answer: {e}");
+            if !e.path().is_empty() {
+                eprintln!("path: {}", describe_path(e.path()));
+            }
+            Ok(Exit::Failure)
+        }
+    }
+}
+
+fn describe_path(path: &[crate::gateway::types::Attempt]) -> String {
+    path.iter()
+        .map(|a| format!("{} ({})", a.model, a.outcome))
+        .collect::<Vec<_>>()
+        .join(" → ")
 }

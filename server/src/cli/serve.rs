@@ -7,10 +7,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Exit, ServeArgs};
 use crate::config::Config;
+use crate::gateway::{EnvSnapshot, GatewayConfig};
 use crate::startup::build;
 
-pub(super) async fn run(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Exit> {
+pub(super) async fn run(
+    data_dir: PathBuf,
+    config_file: Option<PathBuf>,
+    args: ServeArgs,
+) -> anyhow::Result<Exit> {
     let mut config = Config::new(data_dir);
+    let config_file = super::models::config_path(config_file.as_deref(), &config.data_dir);
+    config.gateway = GatewayConfig::load(config_file.as_deref(), &EnvSnapshot::from_env())
+        .map_err(|e| super::UsageError(e.to_string()))?;
     config.addr = args.addr;
     config.allowed_origins = args.allowed_origins;
     config.secure_cookies = args.secure_cookies;
@@ -45,6 +53,18 @@ pub(super) async fn run(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<Ex
         "Factory is listening on {shown} (data in {})",
         config.data_dir.display()
     );
+    for alias in ["factory/architect", "factory/coder", "factory/cheap"] {
+        let chain = config.gateway.aliases[alias].join(" → ");
+        println!("  {alias:<18} {chain}");
+    }
+    if config.gateway.aliases["factory/coder"][0] == crate::gateway::config::OFFLINE_MODEL
+        || config.gateway.aliases["factory/coder"][0].starts_with("ollama:")
+    {
+        println!(
+            "  No cloud model configured: local Ollama models are used when found, otherwise \
+             the offline provider (deterministic templates, no model). See `factory models`."
+        );
+    }
     tracing::info!(addr = %app.addr(), data_dir = %config.data_dir.display(), "listening");
 
     tokio::spawn(cancel_on_signal(shutdown.clone()));

@@ -8,14 +8,21 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+use app::events::EventData;
+use app::ledger::Attribution;
+
+use super::budget::{BudgetError, Budgets, Reached, current_month};
 use super::config::{GatewayConfig, ProviderKind, split_model};
+use super::ledger::Ledger;
 use super::providers::anthropic::AnthropicProvider;
 use super::providers::offline::OfflineProvider;
 use super::providers::ollama::OllamaProvider;
 use super::providers::openai::OpenAiProvider;
 use super::providers::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use super::resilience::{CircuitBreaker, Next, next_step};
+use super::routing::{RoutingDecision, RoutingInput, route};
 use super::types::{Attempt, ModelRequest, ModelResponse};
+use crate::store::{Store, StoreError};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +35,23 @@ pub enum GatewayError {
     Permanent { message: String, path: Vec<Attempt> },
     #[error("no model in the chain for `{target}` answered: {}", summarise(.path))]
     Exhausted { target: String, path: Vec<Attempt> },
+    #[error("{error}")]
+    Budget {
+        error: BudgetError,
+        path: Vec<Attempt>,
+    },
+}
+
+impl GatewayError {
+    /// The attempts made before the call failed.
+    pub fn path(&self) -> &[Attempt] {
+        match self {
+            GatewayError::UnknownTarget { .. } => &[],
+            GatewayError::Permanent { path, .. }
+            | GatewayError::Exhausted { path, .. }
+            | GatewayError::Budget { path, .. } => path,
+        }
+    }
 }
 
 fn summarise(path: &[Attempt]) -> String {
@@ -51,6 +75,9 @@ pub struct Gateway {
     per_model: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Clients by provider name.
     endpoints: BTreeMap<String, Endpoint>,
+    budgets: Budgets,
+    /// Where calls are recorded; `None` for a gateway without a store (unit tests).
+    ledger: Option<Ledger>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -102,9 +129,98 @@ impl Gateway {
         Gateway {
             in_flight: Semaphore::new(config.retry.max_in_flight),
             per_model: std::sync::Mutex::new(HashMap::new()),
+            budgets: Budgets::new(config.budgets.clone()),
             config: Arc::new(config),
             endpoints,
+            ledger: None,
         }
+    }
+
+    /// A gateway that records every call in `store`'s ledger, with the budgets' spending
+    /// loaded from it.
+    pub async fn with_ledger(config: GatewayConfig, store: Store) -> Result<Gateway, StoreError> {
+        let mut gateway = Gateway::new(config);
+        let ledger = Ledger::start(store);
+        ledger.load_budgets(&gateway.budgets).await?;
+        gateway.ledger = Some(ledger);
+        Ok(gateway)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &GatewayConfig {
+        &self.config
+    }
+
+    /// The budgets (status for the API, raises from approvals).
+    pub fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
+    /// Waits until every ledger event of calls made so far is committed.
+    pub async fn flush(&self) {
+        if let Some(ledger) = &self.ledger {
+            ledger.flush().await;
+        }
+    }
+
+    async fn record(&self, data: EventData) {
+        if let Some(ledger) = &self.ledger {
+            ledger.record(data).await;
+        }
+    }
+
+    async fn record_reached(&self, reached: Vec<Reached>) {
+        for r in reached {
+            if r.tier == app::ledger::BudgetTier::Soft {
+                tracing::warn!(scope = %r.scope, spent = r.spent, limit = r.limit, "soft budget reached");
+            } else {
+                tracing::warn!(scope = %r.scope, tier = r.tier.as_str(), spent = r.spent, limit = r.limit, "budget limit reached");
+            }
+            self.record(EventData::BudgetReached {
+                budget: r.scope,
+                tier: r.tier,
+                spent_usd: r.spent,
+                limit_usd: r.limit,
+            })
+            .await;
+        }
+    }
+
+    /// Routes a work order by complexity and records the decision with its inputs.
+    pub async fn route(
+        &self,
+        attribution: &Attribution,
+        input: &RoutingInput<'_>,
+    ) -> RoutingDecision {
+        let decision = route(&self.config.routing, input);
+        self.record(EventData::RoutingDecided {
+            attribution: attribution.clone(),
+            decision: decision.clone(),
+        })
+        .await;
+        decision
+    }
+
+    /// The most a call to `entry` can cost: the prompt (estimated at one token per three
+    /// bytes, which over- rather than under-counts for English, code and CJK alike, plus four
+    /// per message) and `max_tokens` of output, at the model's price.
+    pub fn worst_case_cost(&self, request: &ModelRequest, entry: &str) -> f64 {
+        let price = self.config.model(entry);
+        if price.input_per_mtok == 0.0 && price.output_per_mtok == 0.0 {
+            return 0.0;
+        }
+        let prompt: usize = request
+            .messages
+            .iter()
+            .map(|m| m.content.len().div_ceil(3) + 4)
+            .sum::<usize>()
+            + request
+                .schema
+                .as_ref()
+                .map_or(0, |s| s.to_string().len().div_ceil(3));
+        (prompt as f64 * price.input_per_mtok
+            + f64::from(request.max_tokens) * price.output_per_mtok)
+            / 1_000_000.0
     }
 
     /// The fallback chain for an alias or an explicit `provider:model`.
@@ -129,12 +245,66 @@ impl Gateway {
         }
     }
 
-    /// Sends a request along its chain until a model answers.
+    /// Sends a request along its chain until a model answers, and records the call in the
+    /// ledger (started, then finished or failed).
     pub async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, GatewayError> {
-        let chain = self.resolve(&request.target)?;
+        let call_id = request
+            .call_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        let chain = self.resolve(&request.target);
+        let reserved = match &chain {
+            Ok(chain) => chain
+                .first()
+                .map_or(0.0, |entry| self.worst_case_cost(request, entry)),
+            Err(_) => 0.0,
+        };
+        self.record(EventData::ModelCallStarted {
+            call_id: call_id.clone(),
+            attribution: request.attribution.clone(),
+            target: request.target.clone(),
+            reserved_usd: reserved,
+        })
+        .await;
+        let result = match chain {
+            Ok(chain) => self.walk(request, &chain, call_id.clone()).await,
+            Err(e) => Err(e),
+        };
+        let event = match &result {
+            Ok(r) => EventData::ModelCallFinished {
+                call_id,
+                attribution: request.attribution.clone(),
+                target: request.target.clone(),
+                provider: r.provider.clone(),
+                model: r.model.clone(),
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+                cost_usd: r.cost_usd,
+                latency_ms: r.latency_ms,
+                path: r.path.clone(),
+            },
+            Err(e) => EventData::ModelCallFailed {
+                call_id,
+                attribution: request.attribution.clone(),
+                target: request.target.clone(),
+                error: e.to_string(),
+                path: e.path().to_vec(),
+            },
+        };
+        self.record(event).await;
+        result
+    }
+
+    async fn walk(
+        &self,
+        request: &ModelRequest,
+        chain: &[String],
+        call_id: String,
+    ) -> Result<ModelResponse, GatewayError> {
         let started = Instant::now();
+        let month = current_month();
         let mut path = Vec::new();
-        for entry in &chain {
+        for entry in chain {
             let (provider, model) = split_model(entry).unwrap_or(("", entry));
             let Some(endpoint) = self.endpoints.get(provider) else {
                 path.push(Attempt {
@@ -150,27 +320,45 @@ impl Gateway {
                 max_tokens: request.max_tokens,
                 schema: request.schema.as_ref(),
             };
-            match self.try_endpoint(endpoint, entry, &call, &mut path).await {
-                Ok(Some((reply, json))) => {
-                    let price = self.config.model(entry);
-                    let cost = (f64::from(reply.input_tokens) * price.input_per_mtok
-                        + f64::from(reply.output_tokens) * price.output_per_mtok)
-                        / 1_000_000.0;
-                    return Ok(ModelResponse {
-                        text: reply.text,
-                        json,
-                        input_tokens: reply.input_tokens,
-                        output_tokens: reply.output_tokens,
-                        cost_usd: cost,
-                        latency_ms: started.elapsed().as_millis() as u64,
-                        provider: provider.to_string(),
-                        model: reply.model.clone().unwrap_or_else(|| model.to_string()),
-                        path,
+            let worst = self.worst_case_cost(request, entry);
+            let reservation = match self.budgets.reserve(&request.attribution, &month, worst) {
+                Ok(reservation) => reservation,
+                Err((error, reached)) => {
+                    self.record_reached(reached).await;
+                    path.push(Attempt {
+                        model: entry.clone(),
+                        outcome: format!("refused: {error}"),
                     });
+                    return Err(GatewayError::Budget { error, path });
                 }
-                Ok(None) => continue,
-                Err(message) => return Err(GatewayError::Permanent { message, path }),
-            }
+            };
+            let outcome = self.try_endpoint(endpoint, entry, &call, &mut path).await;
+            let Ok(Some((reply, json))) = outcome else {
+                self.budgets.release(reservation);
+                match outcome {
+                    Err(message) => return Err(GatewayError::Permanent { message, path }),
+                    _ => continue,
+                }
+            };
+            let price = self.config.model(entry);
+            let cost = (f64::from(reply.input_tokens) * price.input_per_mtok
+                + f64::from(reply.output_tokens) * price.output_per_mtok)
+                / 1_000_000.0;
+            let reached = self.budgets.settle(reservation, cost);
+            self.record_reached(reached).await;
+            return Ok(ModelResponse {
+                call_id,
+                upstream_us: reply.upstream.as_micros().min(u128::from(u64::MAX)) as u64,
+                text: reply.text,
+                json,
+                input_tokens: reply.input_tokens,
+                output_tokens: reply.output_tokens,
+                cost_usd: cost,
+                latency_ms: started.elapsed().as_millis() as u64,
+                provider: provider.to_string(),
+                model: reply.model.clone().unwrap_or_else(|| model.to_string()),
+                path,
+            });
         }
         Err(GatewayError::Exhausted {
             target: request.target.clone(),

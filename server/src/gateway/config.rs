@@ -165,29 +165,101 @@ impl Default for RoutingConfig {
     }
 }
 
-/// Spending limits in USD. Soft warns, hard stops paid calls in its scope, emergency stops all.
+/// One scope's limits in USD. Soft warns (an event and a badge), hard stops paid calls in the
+/// scope, emergency stops every paid call. Each is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tiers {
+    pub soft: Option<f64>,
+    pub hard: Option<f64>,
+    pub emergency: Option<f64>,
+}
+
+impl Tiers {
+    fn new(soft: Option<f64>, hard: Option<f64>, emergency: Option<f64>) -> Tiers {
+        Tiers {
+            soft,
+            hard,
+            emergency,
+        }
+    }
+
+    /// The limit of one tier.
+    pub fn limit(&self, tier: app::ledger::BudgetTier) -> Option<f64> {
+        match tier {
+            app::ledger::BudgetTier::Soft => self.soft,
+            app::ledger::BudgetTier::Hard => self.hard,
+            app::ledger::BudgetTier::Emergency => self.emergency,
+        }
+    }
+
+    fn check(&self, section: &str) -> Result<(), ConfigError> {
+        let set: Vec<f64> = [self.soft, self.hard, self.emergency]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !set.iter().copied().all(non_negative) {
+            return Err(ConfigError::Invalid(format!(
+                "[{section}]: limits must be zero or more"
+            )));
+        }
+        if set.windows(2).any(|w| w[0] > w[1]) {
+            return Err(ConfigError::Invalid(format!(
+                "[{section}]: need soft ≤ hard ≤ emergency (got {} / {} / {})",
+                show(self.soft),
+                show(self.hard),
+                show(self.emergency)
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn show(limit: Option<f64>) -> String {
+    limit.map_or_else(|| "unset".to_string(), |v| v.to_string())
+}
+
+/// Spending limits per scope. `month` is everything spent in a calendar month (UTC); `run` is
+/// one run's lifetime; `team` and `project` apply to every team or project per calendar month,
+/// and `teams.<name>` / `projects.<name>` replace them for one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BudgetConfig {
-    pub monthly_soft: f64,
-    pub monthly_hard: f64,
-    pub monthly_emergency: f64,
-    pub run_hard: f64,
-    /// Optional hard limits per team and per project (USD per calendar month).
-    pub team_hard: BTreeMap<String, f64>,
-    pub project_hard: BTreeMap<String, f64>,
+    pub month: Tiers,
+    pub run: Tiers,
+    pub team: Tiers,
+    pub project: Tiers,
+    pub teams: BTreeMap<String, Tiers>,
+    pub projects: BTreeMap<String, Tiers>,
 }
 
 impl Default for BudgetConfig {
+    /// The plan's defaults: $20 soft / $50 hard / $100 emergency a month; $3 hard per run.
     fn default() -> Self {
         BudgetConfig {
-            monthly_soft: 20.0,
-            monthly_hard: 50.0,
-            monthly_emergency: 100.0,
-            run_hard: 3.0,
-            team_hard: BTreeMap::new(),
-            project_hard: BTreeMap::new(),
+            month: Tiers::new(Some(20.0), Some(50.0), Some(100.0)),
+            run: Tiers::new(None, Some(3.0), None),
+            team: Tiers::default(),
+            project: Tiers::default(),
+            teams: BTreeMap::new(),
+            projects: BTreeMap::new(),
         }
+    }
+}
+
+impl BudgetConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.month.check("budgets.month")?;
+        self.run.check("budgets.run")?;
+        self.team.check("budgets.team")?;
+        self.project.check("budgets.project")?;
+        for (name, tiers) in &self.teams {
+            tiers.check(&format!("budgets.teams.{name}"))?;
+        }
+        for (name, tiers) in &self.projects {
+            tiers.check(&format!("budgets.projects.{name}"))?;
+        }
+        Ok(())
     }
 }
 
@@ -503,20 +575,7 @@ impl GatewayConfig {
                 ));
             }
         }
-        let b = &self.budgets;
-        if !(b.monthly_soft <= b.monthly_hard && b.monthly_hard <= b.monthly_emergency) {
-            return bad(format!(
-                "[budgets]: need monthly_soft ≤ monthly_hard ≤ monthly_emergency (got {} / {} / {})",
-                b.monthly_soft, b.monthly_hard, b.monthly_emergency
-            ));
-        }
-        let limits = [b.monthly_soft, b.run_hard]
-            .into_iter()
-            .chain(b.team_hard.values().copied())
-            .chain(b.project_hard.values().copied());
-        if !limits.into_iter().all(non_negative) {
-            return bad("[budgets]: limits must be zero or more".into());
-        }
+        self.budgets.validate()?;
         Ok(())
     }
 
@@ -631,8 +690,8 @@ mod tests {
             input_per_mtok = 0.2
             output_per_mtok = 0.8
             max_concurrency = 8
-            [budgets]
-            run_hard = 5.0
+            [budgets.run]
+            hard = 5.0
             "#,
             "factory.toml",
         )
@@ -643,9 +702,10 @@ mod tests {
             ["openai:gpt-4o-mini", "offline:template"]
         );
         assert_eq!(c.model("openai:gpt-4o-mini").max_concurrency, 8);
-        assert_eq!(c.budgets.run_hard, 5.0);
+        assert_eq!(c.budgets.run.hard, Some(5.0));
         assert_eq!(
-            c.budgets.monthly_hard, 50.0,
+            c.budgets.month.hard,
+            Some(50.0),
             "unnamed fields keep their defaults"
         );
     }
@@ -687,8 +747,16 @@ mod tests {
                 "alias `nope` is not defined",
             ),
             (
-                "[budgets]\nmonthly_soft = 60.0",
-                "monthly_soft ≤ monthly_hard",
+                "[budgets.month]\nsoft = 60.0\nhard = 50.0",
+                "[budgets.month]: need soft ≤ hard ≤ emergency",
+            ),
+            (
+                "[budgets.teams.qa-engineering]\nhard = -1.0",
+                "[budgets.teams.qa-engineering]: limits must be zero or more",
+            ),
+            (
+                "[budgets]\nmonthly_hard = 5.0",
+                "unknown field `monthly_hard`",
             ),
             ("[retry]\nmax_in_flight = 0", "at least 1"),
             (

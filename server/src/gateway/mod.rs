@@ -1,10 +1,12 @@
-//! The model gateway: every team talks to models through it. This first part holds its
-//! configuration (providers, aliases as fallback chains, prices and limits, retry policy,
-//! routing and budgets), the complexity router and the retry/circuit-breaker policy; the
-//! provider clients, budgets and the cost ledger build on them.
+//! The model gateway: every team talks to models through it. Configuration (providers,
+//! aliases as fallback chains, prices and limits, retry policy, routing and budgets), the
+//! provider clients, the call path with retries, fallback and circuit breakers, the complexity
+//! router, budgets with reservations, and the cost ledger.
 
+pub mod budget;
 pub mod client;
 pub mod config;
+pub mod ledger;
 pub mod providers;
 pub mod resilience;
 pub mod routing;

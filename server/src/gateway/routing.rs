@@ -13,29 +13,9 @@
 //! matches a word of the title or description that starts with it, case-insensitively (`auth`
 //! matches "Authentication"), and forces the strong alias.
 
-use serde::{Deserialize, Serialize};
+pub use app::ledger::{Risk, RoutingDecision};
 
 use super::config::RoutingConfig;
-
-/// A work order's risk level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Risk {
-    Low,
-    Medium,
-    High,
-}
-
-impl Risk {
-    /// The plan's risk score.
-    pub fn score(self) -> f64 {
-        match self {
-            Risk::Low => 0.2,
-            Risk::Medium => 0.5,
-            Risk::High => 0.8,
-        }
-    }
-}
 
 /// What the router looks at.
 #[derive(Debug, Clone)]
@@ -45,20 +25,6 @@ pub struct RoutingInput<'a> {
     pub has_acceptance_criteria: bool,
     /// Title and description, searched for hard-stop keywords.
     pub text: &'a str,
-}
-
-/// The decision and why: recorded as an event with its inputs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RoutingDecision {
-    pub alias: String,
-    pub complexity: f64,
-    pub files_normalised: f64,
-    pub risk: Risk,
-    pub has_acceptance_criteria: bool,
-    pub threshold: f64,
-    /// The keyword that forced the strong alias, if one did.
-    pub hard_stop: Option<String>,
-    pub reason: String,
 }
 
 /// Routes one work order.
@@ -98,6 +64,7 @@ pub fn route(config: &RoutingConfig, input: &RoutingInput<'_>) -> RoutingDecisio
     RoutingDecision {
         alias,
         complexity,
+        files_in_scope: input.files_in_scope,
         files_normalised: files,
         risk: input.risk,
         has_acceptance_criteria: input.has_acceptance_criteria,

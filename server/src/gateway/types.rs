@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use app::ledger::{Attempt, Attribution};
+
 /// Who is speaking in a chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,15 +36,6 @@ impl Message {
     }
 }
 
-/// Whom a call is for: every call is attributed in the ledger.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Attribution {
-    pub run_id: Option<String>,
-    pub team: Option<String>,
-    pub objective_id: Option<String>,
-    pub work_order_id: Option<String>,
-}
-
 /// A model call.
 #[derive(Debug, Clone)]
 pub struct ModelRequest {
@@ -54,20 +47,31 @@ pub struct ModelRequest {
     /// A JSON Schema the reply must follow; the reply is then parsed into `ModelResponse::json`.
     pub schema: Option<serde_json::Value>,
     pub attribution: Attribution,
+    /// Idempotency key of the call: the engine derives it from the run, stage and attempt, so
+    /// a call issued again after a restart is counted once. A fresh one when `None`.
+    pub call_id: Option<String>,
 }
 
-/// One step of the fallback path actually taken.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Attempt {
-    /// `provider:model`.
-    pub model: String,
-    /// `ok`, or what went wrong (`429 Too Many Requests, retried`, `circuit open`, …).
-    pub outcome: String,
+impl ModelRequest {
+    /// A request to `target` with these messages, `max_tokens` and nothing else set.
+    pub fn new(target: impl Into<String>, messages: Vec<Message>, max_tokens: u32) -> ModelRequest {
+        ModelRequest {
+            target: target.into(),
+            messages,
+            temperature: None,
+            max_tokens,
+            schema: None,
+            attribution: Attribution::default(),
+            call_id: None,
+        }
+    }
 }
 
 /// A model's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelResponse {
+    /// The call's idempotency key, as recorded in the ledger.
+    pub call_id: String,
     pub text: String,
     /// The reply parsed as JSON, when a schema was given.
     pub json: Option<serde_json::Value>,
@@ -75,6 +79,9 @@ pub struct ModelResponse {
     pub output_tokens: u32,
     pub cost_usd: f64,
     pub latency_ms: u64,
+    /// Microseconds spent waiting on the model server (the rest of the latency is the
+    /// gateway's own overhead: routing, budgets, encoding, the ledger, retries' waits).
+    pub upstream_us: u64,
     pub provider: String,
     pub model: String,
     /// Every attempt in order; the last one is the one that answered.

@@ -22,10 +22,7 @@ pub struct NewEvent {
 impl NewEvent {
     /// An event attributed to `actor`, tied to a run when the data names one.
     pub fn new(actor: impl Into<String>, data: EventData) -> NewEvent {
-        let run_id = match &data {
-            EventData::RunCreated { run_id, .. } => Some(run_id.clone()),
-            EventData::AdminTokenCreated { .. } | EventData::SessionStarted { .. } => None,
-        };
+        let run_id = data.run_id().map(str::to_string);
         NewEvent {
             run_id,
             actor: actor.into(),

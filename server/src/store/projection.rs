@@ -11,7 +11,7 @@ use super::chain;
 use super::{Store, StoreError};
 
 /// Every projection table, emptied by a rebuild. Auth tables are not projections.
-pub(crate) const PROJECTION_TABLES: &[&str] = &["runs"];
+pub(crate) const PROJECTION_TABLES: &[&str] = &["runs", "model_calls", "routing_decisions"];
 
 /// Rows replayed per query during a rebuild.
 const REPLAY_PAGE: i64 = 4096;
@@ -41,9 +41,149 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .execute(&mut *conn)
             .await?;
         }
-        EventData::AdminTokenCreated { .. } | EventData::SessionStarted { .. } => {}
+        EventData::ModelCallStarted {
+            call_id,
+            attribution,
+            target,
+            reserved_usd,
+        } => {
+            // A call issued again after a restart keeps its id: the row is reset, not added.
+            sqlx::query(
+                "INSERT INTO model_calls (call_id, run_id, project, team, objective_id, \
+                 work_order_id, target, status, reserved_usd, started_at, day, month, last_seq) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?) \
+                 ON CONFLICT (call_id) DO UPDATE SET status = 'running', \
+                 reserved_usd = excluded.reserved_usd, last_seq = excluded.last_seq",
+            )
+            .bind(call_id)
+            .bind(&attribution.run_id)
+            .bind(&attribution.project)
+            .bind(&attribution.team)
+            .bind(&attribution.objective_id)
+            .bind(&attribution.work_order_id)
+            .bind(target)
+            .bind(reserved_usd)
+            .bind(&event.ts)
+            .bind(day(&event.ts))
+            .bind(month(&event.ts))
+            .bind(event.seq)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::ModelCallFinished {
+            call_id,
+            attribution,
+            target,
+            provider,
+            model,
+            input_tokens,
+            output_tokens,
+            cost_usd,
+            latency_ms,
+            path,
+        } => {
+            let path = serde_json::to_string(path)?;
+            sqlx::query(
+                "INSERT INTO model_calls (call_id, run_id, project, team, objective_id, \
+                 work_order_id, target, provider, model, status, input_tokens, output_tokens, \
+                 cost_usd, latency_ms, path, started_at, finished_at, day, month, last_seq) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (call_id) DO UPDATE SET provider = excluded.provider, \
+                 model = excluded.model, status = 'ok', input_tokens = excluded.input_tokens, \
+                 output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd, \
+                 reserved_usd = 0, latency_ms = excluded.latency_ms, path = excluded.path, \
+                 error = NULL, finished_at = excluded.finished_at, last_seq = excluded.last_seq",
+            )
+            .bind(call_id)
+            .bind(&attribution.run_id)
+            .bind(&attribution.project)
+            .bind(&attribution.team)
+            .bind(&attribution.objective_id)
+            .bind(&attribution.work_order_id)
+            .bind(target)
+            .bind(provider)
+            .bind(model)
+            .bind(i64::from(*input_tokens))
+            .bind(i64::from(*output_tokens))
+            .bind(cost_usd)
+            .bind(i64::try_from(*latency_ms).unwrap_or(i64::MAX))
+            .bind(&path)
+            .bind(&event.ts)
+            .bind(&event.ts)
+            .bind(day(&event.ts))
+            .bind(month(&event.ts))
+            .bind(event.seq)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::ModelCallFailed {
+            call_id,
+            attribution,
+            target,
+            error,
+            path,
+        } => {
+            let path = serde_json::to_string(path)?;
+            sqlx::query(
+                "INSERT INTO model_calls (call_id, run_id, project, team, objective_id, \
+                 work_order_id, target, status, path, error, started_at, finished_at, day, \
+                 month, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (call_id) DO UPDATE SET status = 'failed', input_tokens = 0, \
+                 output_tokens = 0, cost_usd = 0, reserved_usd = 0, path = excluded.path, \
+                 error = excluded.error, finished_at = excluded.finished_at, \
+                 last_seq = excluded.last_seq",
+            )
+            .bind(call_id)
+            .bind(&attribution.run_id)
+            .bind(&attribution.project)
+            .bind(&attribution.team)
+            .bind(&attribution.objective_id)
+            .bind(&attribution.work_order_id)
+            .bind(target)
+            .bind(&path)
+            .bind(error)
+            .bind(&event.ts)
+            .bind(&event.ts)
+            .bind(day(&event.ts))
+            .bind(month(&event.ts))
+            .bind(event.seq)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::RoutingDecided {
+            attribution,
+            decision,
+        } => {
+            sqlx::query(
+                "INSERT INTO routing_decisions (seq, run_id, work_order_id, alias, complexity, \
+                 reason, decision, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(event.seq)
+            .bind(&attribution.run_id)
+            .bind(&attribution.work_order_id)
+            .bind(&decision.alias)
+            .bind(decision.complexity)
+            .bind(&decision.reason)
+            .bind(serde_json::to_string(decision)?)
+            .bind(&event.ts)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::AdminTokenCreated { .. }
+        | EventData::SessionStarted { .. }
+        | EventData::BudgetReached { .. } => {}
     }
     Ok(())
+}
+
+/// `2026-11-22` from an RFC 3339 time.
+pub(crate) fn day(ts: &str) -> &str {
+    ts.get(..10).unwrap_or(ts)
+}
+
+/// `2026-11` from an RFC 3339 time.
+pub(crate) fn month(ts: &str) -> &str {
+    ts.get(..7).unwrap_or(ts)
 }
 
 impl Store {

@@ -237,19 +237,127 @@ fn an_invalid_factory_toml_exits_2_naming_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("factory.toml"),
-        "[budgets]\nmonthly_soft = 80.0\n",
+        "[budgets.month]\nsoft = 80.0\nhard = 50.0\n",
     )
     .unwrap();
+    // `models` and `serve` both refuse it before doing anything else.
+    for args in [&["models"][..], &["serve", "--addr", "127.0.0.1:0"][..]] {
+        let out = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env_remove("FACTORY_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("[budgets.month]: need soft ≤ hard ≤ emergency"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn models_test_prints_latency_tokens_and_cost_and_records_the_call() {
+    let (base, _) = crate::gateway::serve(vec![crate::gateway::Reply::Ok {
+        text: "ready",
+        input: 1_000,
+        output: 2,
+    }])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("custom.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.lab]\nkind = \"openai\"\nbase_url = \"{base}\"\n\
+             [models.\"lab:small\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n"
+        ),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["models", "test", "lab:small"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("answered by  lab:small"), "{stdout}");
+    assert!(stdout.contains("reply        ready"), "{stdout}");
+    assert!(stdout.contains("tokens       1000 in / 2 out"), "{stdout}");
+    assert!(stdout.contains("cost         $0.001004"), "{stdout}");
+    assert!(stdout.contains("latency"), "{stdout}");
+    let store = factory_server::store::Store::open(dir.path())
+        .await
+        .unwrap();
+    let report = factory_server::gateway::ledger::cost_report(&store)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.total.unwrap().calls,
+        1,
+        "the test call is in the ledger"
+    );
+
+    // The offline provider says what it is; an unknown alias is a usage error.
     let out = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir.path())
-        .arg("models")
+        .args(["models", "test", "offline:template"])
+        .env_remove("FACTORY_CONFIG")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("offline (no model): deterministic template, not an LLM"),
+        "{stdout}"
+    );
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["models", "test", "factory/nope"])
         .env_remove("FACTORY_CONFIG")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let err = text(&out.stderr);
-    assert!(err.contains("monthly_soft ≤ monthly_hard"), "{err}");
+    assert!(
+        text(&out.stderr).contains("unknown model alias or provider `factory/nope`"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A server that refuses the model: exit 1 naming provider and model.
+    let (base, _) = crate::gateway::serve(vec![crate::gateway::Reply::Status {
+        status: 404,
+        retry_after: None,
+    }])
+    .await;
+    std::fs::write(
+        &config,
+        format!("[providers.lab]\nkind = \"openai\"\nbase_url = \"{base}\"\n"),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["models", "test", "lab:missing"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("lab:missing answered 404"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 /// One scripted reply.
 #[derive(Clone)]
-enum Reply {
+pub(crate) enum Reply {
     Ok {
         text: &'static str,
         input: u32,
@@ -29,16 +29,22 @@ enum Reply {
     },
     Garbled,
     Slow(Duration),
+    /// Answers after a delay, with usage.
+    Delayed {
+        delay: Duration,
+        input: u32,
+        output: u32,
+    },
 }
 
 #[derive(Clone, Default)]
-struct Script {
+pub(crate) struct Script {
     replies: Arc<Mutex<VecDeque<Reply>>>,
     requests: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
 }
 
 impl Script {
-    fn calls(&self) -> usize {
+    pub(crate) fn calls(&self) -> usize {
         self.requests.lock().unwrap().len()
     }
 }
@@ -70,6 +76,18 @@ async fn chat(
             res
         }
         Reply::Garbled => (StatusCode::OK, "{\"choices\": [ this is not json").into_response(),
+        Reply::Delayed {
+            delay,
+            input,
+            output,
+        } => {
+            tokio::time::sleep(delay).await;
+            Json(json!({
+                "choices": [{"message": {"content": "done"}}],
+                "usage": {"prompt_tokens": input, "completion_tokens": output}
+            }))
+            .into_response()
+        }
         Reply::Slow(d) => {
             tokio::time::sleep(d).await;
             Json(json!({"choices": [{"message": {"content": "late"}}]})).into_response()
@@ -78,7 +96,7 @@ async fn chat(
 }
 
 /// Starts a scripted OpenAI-compatible server; returns its `/v1` base URL.
-async fn serve(replies: Vec<Reply>) -> (String, Script) {
+pub(crate) async fn serve(replies: Vec<Reply>) -> (String, Script) {
     let script = Script {
         replies: Arc::new(Mutex::new(replies.into())),
         ..Script::default()
@@ -100,6 +118,11 @@ async fn serve(replies: Vec<Reply>) -> (String, Script) {
 
 /// A gateway whose `test/chain` alias tries the given servers in order, with fast backoff.
 fn gateway(bases: &[&str], tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
+    Gateway::new(config(bases, tweak))
+}
+
+/// The configuration behind [`gateway`]: `p0:gpt-test` costs $2 / $8 per million tokens.
+pub(crate) fn config(bases: &[&str], tweak: impl FnOnce(&mut GatewayConfig)) -> GatewayConfig {
     let mut config = GatewayConfig::defaults(&EnvSnapshot::default());
     let mut chain = Vec::new();
     for (i, base) in bases.iter().enumerate() {
@@ -129,18 +152,18 @@ fn gateway(bases: &[&str], tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
     config.retry.timeout_secs = 1;
     tweak(&mut config);
     config.validate().unwrap();
-    Gateway::new(config)
+    config
 }
 
-fn request(schema: Option<Value>) -> ModelRequest {
-    ModelRequest {
-        target: "test/chain".into(),
-        messages: vec![Message::system("You are terse."), Message::user("Say hi")],
-        temperature: Some(0.0),
-        max_tokens: 64,
-        schema,
-        attribution: Default::default(),
-    }
+pub(crate) fn request(schema: Option<Value>) -> ModelRequest {
+    let mut request = ModelRequest::new(
+        "test/chain",
+        vec![Message::system("You are terse."), Message::user("Say hi")],
+        64,
+    );
+    request.temperature = Some(0.0);
+    request.schema = schema;
+    request
 }
 
 #[tokio::test]

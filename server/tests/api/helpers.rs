@@ -14,6 +14,7 @@ pub struct TestApp {
     pub base: String,
     pub addr: std::net::SocketAddr,
     pub store: Store,
+    pub gateway: std::sync::Arc<factory_server::gateway::Gateway>,
     pub client: reqwest::Client,
     shutdown: CancellationToken,
     _dir: Option<tempfile::TempDir>,
@@ -43,11 +44,13 @@ impl TestApp {
             .expect("server builds");
         let addr = app.addr();
         let store = app.store.clone();
+        let gateway = app.gateway.clone();
         tokio::spawn(app.run());
         TestApp {
             base: format!("http://{addr}"),
             addr,
             store,
+            gateway,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

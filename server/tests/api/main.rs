@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod gateway;
 mod helpers;
+mod ledger;
 mod ollama;
 mod runs;
 mod store;

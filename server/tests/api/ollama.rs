@@ -65,14 +65,11 @@ fn gateway(base: &str) -> Gateway {
 }
 
 fn request(schema: Option<Value>) -> ModelRequest {
-    ModelRequest {
-        target: "test/local".into(),
-        messages: vec![Message::user("Summarise the plan")],
-        temperature: Some(0.2),
-        max_tokens: 128,
-        schema,
-        attribution: Default::default(),
-    }
+    let mut request =
+        ModelRequest::new("test/local", vec![Message::user("Summarise the plan")], 128);
+    request.temperature = Some(0.2);
+    request.schema = schema;
+    request
 }
 
 #[tokio::test]

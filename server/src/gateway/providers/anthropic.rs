@@ -88,7 +88,7 @@ impl Provider for AnthropicProvider {
         if let Some(ApiKey(key)) = &self.api_key {
             call = call.header("x-api-key", key);
         }
-        let body = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
+        let (body, upstream) = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
         let blocks = body["content"].as_array().cloned().unwrap_or_default();
         let text = if request.schema.is_some() {
             blocks
@@ -112,6 +112,7 @@ impl Provider for AnthropicProvider {
             input_tokens: tokens(&body["usage"], "input_tokens"),
             output_tokens: tokens(&body["usage"], "output_tokens"),
             model: None,
+            upstream,
         })
     }
 }

@@ -46,14 +46,15 @@ impl std::fmt::Debug for ApiKey {
 /// Largest reply body read (a runaway server cannot exhaust memory).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// Sends `call` and returns the JSON body of a successful reply. `who` (`provider:model`)
-/// names the model in every message; `error_message` digs the server's own explanation out of
-/// an error body.
+/// Sends `call` and returns the JSON body of a successful reply with the time spent waiting on
+/// the server (request sent to body received). `who` (`provider:model`) names the model in
+/// every message; `error_message` digs the server's own explanation out of an error body.
 pub async fn send_json(
     call: reqwest::RequestBuilder,
     who: &str,
     error_message: fn(&Value) -> Option<&str>,
-) -> Result<Value, ProviderError> {
+) -> Result<(Value, std::time::Duration), ProviderError> {
+    let started = std::time::Instant::now();
     let transient = |message: String, retry_after| ProviderError::Transient {
         message,
         retry_after,
@@ -87,6 +88,7 @@ pub async fn send_json(
             None,
         )
     })?;
+    let upstream = started.elapsed();
     if bytes.len() > MAX_BODY_BYTES {
         return Err(transient(
             format!("{who}: reply larger than {MAX_BODY_BYTES} bytes"),
@@ -106,8 +108,9 @@ pub async fn send_json(
             ProviderError::Permanent { message }
         });
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| transient(format!("{who} sent a reply that is not JSON: {e}"), None))
+    let body = serde_json::from_slice(&bytes)
+        .map_err(|e| transient(format!("{who} sent a reply that is not JSON: {e}"), None))?;
+    Ok((body, upstream))
 }
 
 /// A token count from a usage object (0 when absent).

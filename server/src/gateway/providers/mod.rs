@@ -28,6 +28,9 @@ pub struct ProviderReply {
     pub output_tokens: u32,
     /// The model that answered when it differs from the one asked for (`auto` resolved).
     pub model: Option<String>,
+    /// Time spent waiting on the server (zero for the offline provider); the gateway's own
+    /// overhead is the rest.
+    pub upstream: Duration,
 }
 
 /// Why a provider call failed.

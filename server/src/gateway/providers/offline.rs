@@ -46,6 +46,7 @@ impl Provider for OfflineProvider {
             text,
             input_tokens: input,
             model: Some("template".into()),
+            upstream: std::time::Duration::ZERO,
         })
     }
 }

@@ -115,7 +115,7 @@ impl Provider for OllamaProvider {
             .http
             .post(format!("{}/api/chat", self.endpoint.base_url))
             .json(&body);
-        let reply = send_json(call, &who, |v| v["error"].as_str()).await?;
+        let (reply, upstream) = send_json(call, &who, |v| v["error"].as_str()).await?;
         let text = reply["message"]["content"]
             .as_str()
             .ok_or_else(|| ProviderError::Transient {
@@ -128,6 +128,7 @@ impl Provider for OllamaProvider {
             input_tokens: tokens(&reply, "prompt_eval_count"),
             output_tokens: tokens(&reply, "eval_count"),
             model: Some(model),
+            upstream,
         })
     }
 }

@@ -57,7 +57,7 @@ impl OpenAiProvider {
                         .http
                         .get(format!("{}/models", self.endpoint.base_url)),
                 );
-                let list = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
+                let (list, _) = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
                 list["data"][0]["id"]
                     .as_str()
                     .map(str::to_string)
@@ -102,7 +102,7 @@ impl Provider for OpenAiProvider {
                 .post(format!("{}/chat/completions", self.endpoint.base_url))
                 .json(&Self::body(request, &model)),
         );
-        let body = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
+        let (body, upstream) = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
         let text = body["choices"][0]["message"]["content"]
             .as_str()
             .ok_or_else(|| ProviderError::Transient {
@@ -115,6 +115,7 @@ impl Provider for OpenAiProvider {
             input_tokens: tokens(&body["usage"], "prompt_tokens"),
             output_tokens: tokens(&body["usage"], "completion_tokens"),
             model: (model != request.model).then_some(model),
+            upstream,
         })
     }
 }
