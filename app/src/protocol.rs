@@ -21,7 +21,7 @@ pub enum ServerMsg {
     /// The snapshot is complete; live events follow.
     Ready,
     /// One committed event (`seq` greater than the snapshot's `last_seq`).
-    Event { event: Event },
+    Event { event: Box<Event> },
     /// Events were dropped because this client was too slow; a new snapshot follows.
     Resync { reason: String },
 }

@@ -365,8 +365,10 @@ mod tests {
 
     #[test]
     fn soft_warns_once_and_emergency_stops_every_paid_call() {
-        let mut config = BudgetConfig::default();
-        config.run = Tiers::default();
+        let config = BudgetConfig {
+            run: Tiers::default(),
+            ..BudgetConfig::default()
+        };
         let budgets = Budgets::new(config); // month: 20 / 50 / 100
         let r = budgets.reserve(&run("r"), "2026-11", 25.0).unwrap();
         let reached = budgets.settle(r, 25.0);

@@ -22,7 +22,7 @@ const BATCH: usize = 512;
 const QUEUE: usize = 8192;
 
 enum Job {
-    Event(NewEvent),
+    Event(Box<NewEvent>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -53,7 +53,7 @@ impl Ledger {
     /// Queues an event; waits only when the queue is full.
     pub async fn record(&self, data: EventData) {
         let event = NewEvent::new("gateway", data);
-        if self.jobs.send(Job::Event(event)).await.is_err() {
+        if self.jobs.send(Job::Event(Box::new(event))).await.is_err() {
             tracing::error!("the ledger writer has stopped; a model-call event was not recorded");
         }
     }
@@ -128,7 +128,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
         let mut next = Some(job);
         while let Some(job) = next.take() {
             match job {
-                Job::Event(event) => batch.push(event),
+                Job::Event(event) => batch.push(*event),
                 Job::Flush(done) => waiting.push(done),
             }
             if batch.len() < BATCH {

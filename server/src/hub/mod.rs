@@ -61,7 +61,7 @@ async fn stream(
                 send(
                     tx,
                     &ServerMsg::Event {
-                        event: (*event).clone(),
+                        event: Box::new((*event).clone()),
                     },
                 )
                 .await?;
