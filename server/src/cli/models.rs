@@ -125,6 +125,7 @@ pub(super) async fn test(
     target: &str,
 ) -> anyhow::Result<Exit> {
     let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())
+        .and_then(|c| c.check_keys(super::serve::env_is_set).map(|()| c))
         .map_err(|e| super::UsageError(e.to_string()))?;
     let store = super::open_store(data_dir).await?;
     let gateway = Gateway::with_ledger(config, store).await?;

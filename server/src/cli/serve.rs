@@ -18,6 +18,7 @@ pub(super) async fn run(
     let mut config = Config::new(data_dir);
     let config_file = super::models::config_path(config_file.as_deref(), &config.data_dir);
     config.gateway = GatewayConfig::load(config_file.as_deref(), &EnvSnapshot::from_env())
+        .and_then(|c| c.check_keys(env_is_set).map(|()| c))
         .map_err(|e| super::UsageError(e.to_string()))?;
     config.addr = args.addr;
     config.allowed_origins = args.allowed_origins;
@@ -71,6 +72,11 @@ pub(super) async fn run(
     app.run().await?;
     tracing::info!("stopped");
     Ok(Exit::Success)
+}
+
+/// True when the environment variable is set to something non-blank.
+pub(super) fn env_is_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

@@ -579,6 +579,22 @@ impl GatewayConfig {
         Ok(())
     }
 
+    /// Refuses a provider whose key variable is named but not set (checked at start-up, so the
+    /// problem shows before the first call rather than as a 401 during a run).
+    pub fn check_keys(&self, is_set: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+        for (name, p) in &self.providers {
+            if let Some(var) = &p.api_key_env
+                && !is_set(var)
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "provider `{name}` reads its API key from {var}, which is not set: export \
+                     {var}, or remove the provider (and its chain entries) from factory.toml"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Price and limits of a `provider:model`: configured, else $0 with defaults (local,
     /// offline, and models a custom server names itself).
     pub fn model(&self, name: &str) -> ModelConfig {
@@ -772,6 +788,14 @@ mod tests {
                 "{text:?}: {message:?} should mention {needle:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_named_but_unset_key_is_refused_at_start_up() {
+        let c = GatewayConfig::defaults(&env(true, false, None));
+        let err = c.check_keys(|_| false).unwrap_err().to_string();
+        assert!(err.contains("OPENAI_API_KEY, which is not set"), "{err}");
+        assert!(c.check_keys(|_| true).is_ok());
     }
 
     #[test]

@@ -390,3 +390,28 @@ async fn models_reports_whether_an_ollama_answers() {
         assert!(stdout.contains(&expected), "{host}: {stdout}");
     }
 }
+
+#[test]
+fn a_provider_whose_key_is_missing_stops_serve_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("factory.toml"),
+        "[providers.corp]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+         api_key_env = \"FACTORY_TEST_UNSET_KEY\"\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("FACTORY_CONFIG")
+        .env_remove("FACTORY_TEST_UNSET_KEY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("provider `corp` reads its API key from FACTORY_TEST_UNSET_KEY, which is not set"),
+        "{err}"
+    );
+}
