@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{Attempt, Attribution, BudgetScope, BudgetTier, RoutingDecision};
+use crate::model::RunStatus;
+use crate::task::{TaskResult, TaskStatus};
 
 /// What happened. Adding a variant is backwards compatible; renaming one is not (the stored
 /// `kind` strings are part of the log).
@@ -18,6 +20,58 @@ pub enum EventData {
         request_id: Option<String>,
         goal: String,
         project: Option<String>,
+        /// The pipeline asked for (`default` when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pipeline: Option<String>,
+    },
+    /// The engine took the run: its plan (the pipeline's stages, resolved), status `running`.
+    RunStarted {
+        run_id: String,
+        pipeline: String,
+        stages: Vec<PlannedStage>,
+    },
+    /// A stage began (committed together with whatever ended before it).
+    StageStarted {
+        run_id: String,
+        index: u32,
+        stage: String,
+        team: String,
+    },
+    /// An attempt at a stage failed and will be retried (or the run fails when limits are
+    /// reached): a model that did not answer, a result that stayed malformed, a budget.
+    StageAttemptFailed {
+        run_id: String,
+        index: u32,
+        stage: String,
+        attempt: u32,
+        error: String,
+    },
+    /// A stage's team answered through the gate. Artifacts are in `result`.
+    StageCompleted {
+        run_id: String,
+        index: u32,
+        stage: String,
+        team: String,
+        status: TaskStatus,
+        result: TaskResult,
+        /// Where the artifacts were written, relative to the data directory.
+        artifact_dir: String,
+        cost_usd: f64,
+    },
+    /// The run ended: succeeded, failed or canceled, with the reason.
+    RunFinished {
+        run_id: String,
+        status: RunStatus,
+        reason: String,
+    },
+    /// A fact or summary stored in a memory bank.
+    MemoryRetained {
+        item_id: String,
+        bank: String,
+        project: Option<String>,
+        run_id: Option<String>,
+        kind: String,
+        text: String,
     },
     /// An admin token was issued (its secret is never recorded, only its id and label).
     AdminTokenCreated { token_id: String, label: String },
@@ -80,13 +134,25 @@ impl EventData {
             EventData::ModelCallFailed { .. } => "model_call_failed",
             EventData::RoutingDecided { .. } => "routing_decided",
             EventData::BudgetReached { .. } => "budget_reached",
+            EventData::RunStarted { .. } => "run_started",
+            EventData::StageStarted { .. } => "stage_started",
+            EventData::StageAttemptFailed { .. } => "stage_attempt_failed",
+            EventData::StageCompleted { .. } => "stage_completed",
+            EventData::RunFinished { .. } => "run_finished",
+            EventData::MemoryRetained { .. } => "memory_retained",
         }
     }
 
     /// The run this event belongs to, when it belongs to one.
     pub fn run_id(&self) -> Option<&str> {
         match self {
-            EventData::RunCreated { run_id, .. } => Some(run_id),
+            EventData::RunCreated { run_id, .. }
+            | EventData::RunStarted { run_id, .. }
+            | EventData::StageStarted { run_id, .. }
+            | EventData::StageAttemptFailed { run_id, .. }
+            | EventData::StageCompleted { run_id, .. }
+            | EventData::RunFinished { run_id, .. } => Some(run_id),
+            EventData::MemoryRetained { run_id, .. } => run_id.as_deref(),
             EventData::ModelCallStarted { attribution, .. }
             | EventData::ModelCallFinished { attribution, .. }
             | EventData::ModelCallFailed { attribution, .. }
@@ -100,6 +166,13 @@ impl EventData {
             | EventData::BudgetReached { .. } => None,
         }
     }
+}
+
+/// A stage of a run's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedStage {
+    pub name: String,
+    pub team: String,
 }
 
 /// One committed event as read back from the log.
@@ -130,6 +203,7 @@ mod tests {
                 request_id: None,
                 goal: "g".into(),
                 project: None,
+                pipeline: None,
             },
             EventData::AdminTokenCreated {
                 token_id: "t".into(),
@@ -157,6 +231,7 @@ mod tests {
                 request_id: Some("req".into()),
                 goal: "Add login".into(),
                 project: None,
+                pipeline: None,
             },
             hash: "ab".into(),
         };

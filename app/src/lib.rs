@@ -14,6 +14,7 @@ pub mod live;
 pub mod model;
 pub mod pages;
 pub mod protocol;
+pub mod task;
 pub mod time;
 
 use leptos::prelude::*;

@@ -58,6 +58,7 @@ pub fn apply_event(runs: &mut Vec<RunSummary>, event: &Event) -> bool {
             request_id,
             goal,
             project,
+            ..
         } => {
             if runs.iter().any(|r| &r.id == run_id) {
                 return false;
@@ -75,6 +76,18 @@ pub fn apply_event(runs: &mut Vec<RunSummary>, event: &Event) -> bool {
                         .unwrap_or_else(crate::time::now_ms),
                 },
             );
+            true
+        }
+        EventData::RunStarted { run_id, .. } => set_status(runs, run_id, RunStatus::Running),
+        EventData::RunFinished { run_id, status, .. } => set_status(runs, run_id, *status),
+        _ => false,
+    }
+}
+
+fn set_status(runs: &mut [RunSummary], run_id: &str, status: RunStatus) -> bool {
+    match runs.iter_mut().find(|r| r.id == run_id) {
+        Some(run) if run.status != status => {
+            run.status = status;
             true
         }
         _ => false,
@@ -217,6 +230,7 @@ mod tests {
                 request_id: None,
                 goal: format!("goal {id}"),
                 project: None,
+                pipeline: None,
             },
             hash: String::new(),
         }

@@ -82,6 +82,9 @@ pub struct StartRunRequest {
     pub project: Option<String>,
     #[serde(default)]
     pub request_id: Option<String>,
+    /// Pipeline name (`default` when omitted; `full` runs all 17 teams).
+    #[serde(default)]
+    pub pipeline: Option<String>,
 }
 
 /// Reply of `POST /supervisor/start`.
@@ -90,4 +93,51 @@ pub struct StartRunResponse {
     pub run_id: String,
     /// False when `request_id` matched an existing run and nothing new was created.
     pub created: bool,
+}
+
+/// One stage of a run: planned (`pending`) or executed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepStatus {
+    pub name: String,
+    pub team: String,
+    /// pending | running | complete | needs_clarification | blocked
+    pub status: String,
+    #[serde(default)]
+    pub attempts: u32,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub reasoning: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub cost_usd: f64,
+}
+
+/// An artifact a stage delivered, stored under the data directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    pub stage: String,
+    pub team: String,
+    pub name: String,
+    /// Relative to the data directory.
+    pub path: String,
+    pub bytes: u64,
+}
+
+/// `GET /supervisor/status/{id}`: a run with its plan, progress, artifacts and cost so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunDetail {
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    pub pipeline: Option<String>,
+    pub current_stage: Option<String>,
+    /// Why the run ended, when it has.
+    pub reason: Option<String>,
+    pub steps: Vec<StepStatus>,
+    pub artifacts: Vec<ArtifactRef>,
+    /// From the cost ledger: every model call attributed to the run.
+    pub cost_usd: f64,
 }

@@ -69,6 +69,7 @@ async fn run() {
                     goal: format!("Benchmark goal number {i}"),
                     project: None,
                     request_id: Some(format!("bench-{i}")),
+                    pipeline: None,
                 },
                 "bench",
             )

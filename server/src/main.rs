@@ -11,6 +11,12 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, None | Some(Command::Serve(_)));
+    if !serving {
+        // One-shot commands piped into `head` should end quietly like other Unix tools, not
+        // panic on a closed stdout. (The server keeps Rust's default: a client that hangs up
+        // must never kill it.)
+        sigpipe::reset();
+    }
     init_logging(if serving { "info" } else { "warn" });
     cli::run(cli).await.into()
 }

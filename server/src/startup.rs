@@ -15,6 +15,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::gateway::Gateway;
 use crate::store::{Store, StoreError, auth::validate_token};
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every model call goes through it.
     pub gateway: Arc<Gateway>,
+    /// Drives runs through their pipelines.
+    pub engine: Arc<Engine>,
 }
 
 /// Why the server could not be built.
@@ -55,6 +58,7 @@ pub struct Application {
     pub missing_site: bool,
     pub store: Store,
     pub gateway: Arc<Gateway>,
+    pub engine: Arc<Engine>,
     shutdown: CancellationToken,
 }
 
@@ -80,6 +84,17 @@ pub async fn build(
         .map_err(|e| StartupError::Config(e.to_string()))?;
     let store = Store::open_with_capacity(&config.data_dir, config.ws_backlog).await?;
     let gateway = Arc::new(Gateway::with_ledger(config.gateway.clone(), store.clone()).await?);
+    let engine = Engine::new(
+        store.clone(),
+        gateway.clone(),
+        config.gateway.engine.clone(),
+        config.data_dir.clone(),
+        shutdown.child_token(),
+    );
+    let resumed = engine.resume_all().await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resuming unfinished runs");
+    }
     let new_admin_token = ensure_admin_token(&store, config.admin_token.as_deref()).await?;
 
     let listener = TcpListener::bind(config.addr)
@@ -102,9 +117,11 @@ pub async fn build(
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         gateway: gateway.clone(),
+        engine: engine.clone(),
     };
     Ok(Application {
         gateway,
+        engine,
         listener,
         router: router(state),
         addr,
@@ -170,8 +187,13 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then drains in-flight requests.
     pub async fn run(self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await
+            .await;
+        // Drivers stop at the shutdown signal without changing their runs (they resume on the
+        // next start); wait for them so nothing is mid-commit when the process exits.
+        self.engine.wait_idle().await;
+        self.gateway.flush().await;
+        served
     }
 }

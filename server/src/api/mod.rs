@@ -3,6 +3,7 @@
 
 mod auth;
 mod costs;
+mod engine;
 mod error;
 mod health;
 mod runs;
@@ -27,8 +28,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/supervisor/start", post(runs::start))
         .route("/supervisor/status/{id}", get(runs::status))
         .route("/api/runs", get(runs::list))
+        .route("/supervisor/cancel/{id}", post(runs::cancel))
+        .route("/events", get(runs::events))
         .route("/api/runs/{id}", get(runs::status))
         .route("/api/costs", get(costs::report))
+        .route("/api/teams", get(engine::teams))
+        .route("/api/memory/search", get(engine::search_memory))
         .route("/ws", get(ws::upgrade))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
 }

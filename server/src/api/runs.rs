@@ -1,14 +1,16 @@
-//! Runs: `POST /supervisor/start`, `GET /supervisor/status/{id}`, `GET /api/runs`.
+//! Runs: `POST /supervisor/start`, `GET /supervisor/status/{id}`, `POST /supervisor/cancel/{id}`,
+//! `GET /api/runs`, and the event stream `GET /events`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use app::model::{RunSummary, StartRunRequest, StartRunResponse};
+use app::model::{RunDetail, RunSummary, StartRunRequest, StartRunResponse};
 
 use super::{ApiError, ApiJson};
 use crate::config::Config;
+use crate::engine::{Engine, EngineError};
 use crate::startup::AppState;
 use crate::store::runs::NewRun;
 
@@ -21,7 +23,14 @@ pub async fn start(
     ApiJson(req): ApiJson<StartRunRequest>,
 ) -> Result<(StatusCode, Json<StartRunResponse>), ApiError> {
     let run = validate(&state.config, req)?;
+    Engine::check_start(run.project.as_deref(), run.pipeline.as_deref()).map_err(|message| {
+        ApiError::Rejected {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            message,
+        }
+    })?;
     let (run_id, created) = state.store.create_run(run, "api").await?;
+    state.engine.submit(run_id.clone());
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -59,20 +68,83 @@ fn validate(config: &Config, req: StartRunRequest) -> Result<NewRun, ApiError> {
         goal,
         project: key("project", req.project)?,
         request_id: key("request_id", req.request_id)?,
+        pipeline: key("pipeline", req.pipeline)?,
     })
 }
 
-/// One run by id; 404 names the id when it is unknown.
+/// One run by id with its plan, progress, artifacts and cost; 404 names an unknown id.
 pub async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<RunSummary>, ApiError> {
+) -> Result<Json<RunDetail>, ApiError> {
     state
         .store
-        .get_run(&id)
+        .get_run_detail(&id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no run with id {id:?}")))
+}
+
+/// Cancels an active run: `200` with the run; `404` unknown; `409` when it already finished.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RunDetail>, ApiError> {
+    match state.engine.cancel(&id, "api").await {
+        Ok(()) => {}
+        Err(EngineError::UnknownRun(_)) => {
+            return Err(ApiError::NotFound(format!("no run with id {id:?}")));
+        }
+        Err(e @ EngineError::Finished { .. }) => return Err(ApiError::Conflict(e.to_string())),
+        Err(EngineError::Store(e)) => return Err(e.into()),
+    }
+    status(State(state), Path(id)).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    run_id: Option<String>,
+    after: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// A page of the unified event stream.
+#[derive(Debug, serde::Serialize)]
+pub struct EventsPage {
+    events: Vec<app::events::Event>,
+    /// Pass as `after` for the next page; equal to the request's `after` when nothing is new.
+    next_after: i64,
+}
+
+/// `GET /events?run_id=&after=&limit=`: events in sequence order after `after` (default 0),
+/// at most `limit` (1–1000, default 200), for one run or all.
+pub async fn events(
+    State(state): State<AppState>,
+    query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<EventsPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let after = query.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::BadRequest("`after` must be 0 or more".into()));
+    }
+    let limit = query.limit.unwrap_or(200);
+    if limit == 0 || limit > MAX_LIST {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and {MAX_LIST}"
+        )));
+    }
+    let events = match &query.run_id {
+        Some(run_id) => {
+            if state.store.get_run(run_id).await?.is_none() {
+                return Err(ApiError::NotFound(format!("no run with id {run_id:?}")));
+            }
+            state.store.run_events(run_id, after, limit).await?
+        }
+        None => state.store.events_after(after, limit).await?,
+    };
+    let next_after = events.last().map_or(after, |e| e.seq);
+    Ok(Json(EventsPage { events, next_after }))
 }
 
 #[derive(Debug, Deserialize)]

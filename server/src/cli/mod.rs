@@ -2,8 +2,11 @@
 //! equivalents) and one function per subcommand. Exit codes are in [`Exit`].
 
 mod audit;
+mod memory;
 pub mod models;
+mod run;
 mod serve;
+mod teams;
 mod token;
 
 use std::net::SocketAddr;
@@ -53,6 +56,48 @@ pub enum Command {
     Models {
         #[command(subcommand)]
         action: Option<ModelsCommand>,
+    },
+    /// Run a requirement through a pipeline, headless, with live progress. Exit 0 when the run
+    /// succeeds, 1 when it fails or is canceled (Ctrl-C cancels), 2 when it waits for a person.
+    Run {
+        /// The requirement, in plain words.
+        requirement: String,
+        /// The project's directory (a git repository; its .factory/ may override teams and
+        /// add pipelines).
+        #[arg(long, value_name = "PATH")]
+        project: Option<PathBuf>,
+        /// Pipeline name: `default` (5 stages) or `full` (all 17 teams), or the project's own.
+        #[arg(long, value_name = "NAME")]
+        pipeline: Option<String>,
+        /// Print the finished run as JSON on stdout instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the team catalogue (with a project's overrides when --project is given).
+    Teams {
+        #[arg(long, value_name = "PATH")]
+        project: Option<PathBuf>,
+    },
+    /// Search memory.
+    #[command(subcommand)]
+    Memory(MemoryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// Full-text search (BM25) over memory items.
+    Search {
+        /// Words to look for.
+        query: String,
+        /// Only this bank (a team name, or factory-shared-world).
+        #[arg(long)]
+        bank: Option<String>,
+        /// Only this project's items (its path as given to `run --project`).
+        #[arg(long)]
+        project: Option<String>,
+        /// At most this many results (1–50).
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
     },
 }
 
@@ -143,6 +188,28 @@ pub async fn run(cli: Cli) -> Exit {
                 }
             }
         }
+        Some(Command::Run {
+            requirement,
+            project,
+            pipeline,
+            json,
+        }) => {
+            let file = models::config_path(cli.config.as_deref(), &data_dir);
+            let args = run::RunArgs {
+                requirement,
+                project,
+                pipeline,
+                json,
+            };
+            run::run(&data_dir, file.as_deref(), args).await
+        }
+        Some(Command::Teams { project }) => teams::list(project.as_deref()),
+        Some(Command::Memory(MemoryCommand::Search {
+            query,
+            bank,
+            project,
+            limit,
+        })) => memory::search(&data_dir, &query, bank, project, limit).await,
     };
     match outcome {
         Ok(exit) => exit,

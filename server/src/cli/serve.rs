@@ -30,6 +30,9 @@ pub(super) async fn run(
 
     let shutdown = CancellationToken::new();
     let app = build(config.clone(), shutdown.clone()).await?;
+    // Handlers are registered before anything is printed, so a SIGTERM sent the moment the
+    // server says it listens is always a graceful stop.
+    tokio::spawn(cancel_on_signal(shutdown.clone(), signals()));
     let shown = match app.addr().ip().is_unspecified() {
         true => format!("http://127.0.0.1:{}", app.addr().port()),
         false => format!("http://{}", app.addr()),
@@ -50,10 +53,7 @@ pub(super) async fn run(
              FACTORY_SITE_ROOT): pages render but are not interactive"
         );
     }
-    println!(
-        "Factory is listening on {shown} (data in {})",
-        config.data_dir.display()
-    );
+    println!("Models (fallback chains; `factory models` for details):");
     for alias in ["factory/architect", "factory/coder", "factory/cheap"] {
         let chain = config.gateway.aliases[alias].join(" → ");
         println!("  {alias:<18} {chain}");
@@ -66,9 +66,12 @@ pub(super) async fn run(
              the offline provider (deterministic templates, no model). See `factory models`."
         );
     }
+    println!(
+        "Factory is listening on {shown} (data in {})",
+        config.data_dir.display()
+    );
     tracing::info!(addr = %app.addr(), data_dir = %config.data_dir.display(), "listening");
 
-    tokio::spawn(cancel_on_signal(shutdown.clone()));
     app.run().await?;
     tracing::info!("stopped");
     Ok(Exit::Success)
@@ -79,13 +82,23 @@ pub(super) fn env_is_set(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
 }
 
-/// Cancels `token` on SIGINT or SIGTERM.
-async fn cancel_on_signal(token: CancellationToken) {
+type Signals = Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>;
+
+/// SIGTERM and SIGINT streams, registered now.
+fn signals() -> Signals {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
+    ) {
+        (Ok(term), Ok(int)) => Some((term, int)),
+        _ => None,
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+async fn cancel_on_signal(token: CancellationToken, signals: Signals) {
+    let Some((mut term, mut int)) = signals else {
         tracing::error!("cannot install signal handlers; stop the server with SIGKILL");
         return;
     };

@@ -169,20 +169,15 @@ impl Gateway {
         }
     }
 
-    async fn record_reached(&self, reached: Vec<Reached>) {
+    fn reached_events(reached: Vec<Reached>, out: &mut Vec<EventData>) {
         for r in reached {
-            if r.tier == app::ledger::BudgetTier::Soft {
-                tracing::warn!(scope = %r.scope, spent = r.spent, limit = r.limit, "soft budget reached");
-            } else {
-                tracing::warn!(scope = %r.scope, tier = r.tier.as_str(), spent = r.spent, limit = r.limit, "budget limit reached");
-            }
-            self.record(EventData::BudgetReached {
+            tracing::warn!(scope = %r.scope, tier = r.tier.as_str(), spent = r.spent, limit = r.limit, "budget tier reached");
+            out.push(EventData::BudgetReached {
                 budget: r.scope,
                 tier: r.tier,
                 spent_usd: r.spent,
                 limit_usd: r.limit,
-            })
-            .await;
+            });
         }
     }
 
@@ -248,6 +243,20 @@ impl Gateway {
     /// Sends a request along its chain until a model answers, and records the call in the
     /// ledger (started, then finished or failed).
     pub async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, GatewayError> {
+        let (result, events) = self.complete_deferred(request).await;
+        for event in events {
+            self.record(event).await;
+        }
+        result
+    }
+
+    /// Like [`Gateway::complete`], but returns the ledger events instead of recording them,
+    /// so a caller can commit them together with its own (the engine: one commit per stage).
+    pub async fn complete_deferred(
+        &self,
+        request: &ModelRequest,
+    ) -> (Result<ModelResponse, GatewayError>, Vec<EventData>) {
+        let mut events = Vec::with_capacity(3);
         let call_id = request
             .call_id
             .clone()
@@ -259,15 +268,17 @@ impl Gateway {
                 .map_or(0.0, |entry| self.worst_case_cost(request, entry)),
             Err(_) => 0.0,
         };
-        self.record(EventData::ModelCallStarted {
+        events.push(EventData::ModelCallStarted {
             call_id: call_id.clone(),
             attribution: request.attribution.clone(),
             target: request.target.clone(),
             reserved_usd: reserved,
-        })
-        .await;
+        });
         let result = match chain {
-            Ok(chain) => self.walk(request, &chain, call_id.clone()).await,
+            Ok(chain) => {
+                self.walk(request, &chain, call_id.clone(), &mut events)
+                    .await
+            }
             Err(e) => Err(e),
         };
         let event = match &result {
@@ -291,8 +302,8 @@ impl Gateway {
                 path: e.path().to_vec(),
             },
         };
-        self.record(event).await;
-        result
+        events.push(event);
+        (result, events)
     }
 
     async fn walk(
@@ -300,6 +311,7 @@ impl Gateway {
         request: &ModelRequest,
         chain: &[String],
         call_id: String,
+        notes: &mut Vec<EventData>,
     ) -> Result<ModelResponse, GatewayError> {
         let started = Instant::now();
         let month = current_month();
@@ -319,12 +331,13 @@ impl Gateway {
                 temperature: request.temperature,
                 max_tokens: request.max_tokens,
                 schema: request.schema.as_ref(),
+                brief: request.offline_brief.as_ref(),
             };
             let worst = self.worst_case_cost(request, entry);
             let reservation = match self.budgets.reserve(&request.attribution, &month, worst) {
                 Ok(reservation) => reservation,
                 Err((error, reached)) => {
-                    self.record_reached(reached).await;
+                    Gateway::reached_events(reached, notes);
                     path.push(Attempt {
                         model: entry.clone(),
                         outcome: format!("refused: {error}"),
@@ -345,7 +358,7 @@ impl Gateway {
                 + f64::from(reply.output_tokens) * price.output_per_mtok)
                 / 1_000_000.0;
             let reached = self.budgets.settle(reservation, cost);
-            self.record_reached(reached).await;
+            Gateway::reached_events(reached, notes);
             return Ok(ModelResponse {
                 call_id,
                 upstream_us: reply.upstream.as_micros().min(u128::from(u64::MAX)) as u64,

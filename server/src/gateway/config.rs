@@ -272,6 +272,8 @@ pub struct GatewayConfig {
     pub retry: RetryConfig,
     pub routing: RoutingConfig,
     pub budgets: BudgetConfig,
+    /// The engine's limits (`[engine]`), kept in the same file.
+    pub engine: crate::engine::EngineConfig,
 }
 
 /// The `factory.toml` file: every section optional; what it names replaces the default.
@@ -290,6 +292,8 @@ struct FileConfig {
     routing: Option<RoutingConfig>,
     #[serde(default)]
     budgets: Option<BudgetConfig>,
+    #[serde(default)]
+    engine: Option<crate::engine::EngineConfig>,
 }
 
 /// The model-related environment, read once (tests build it by hand). Key *values* are not
@@ -429,6 +433,7 @@ impl GatewayConfig {
             retry: RetryConfig::default(),
             routing: RoutingConfig::default(),
             budgets: BudgetConfig::default(),
+            engine: crate::engine::EngineConfig::default(),
         }
     }
 
@@ -463,6 +468,9 @@ impl GatewayConfig {
         }
         if let Some(budgets) = file.budgets {
             self.budgets = budgets;
+        }
+        if let Some(engine) = file.engine {
+            self.engine = engine;
         }
         Ok(())
     }
@@ -576,6 +584,7 @@ impl GatewayConfig {
             }
         }
         self.budgets.validate()?;
+        self.engine.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

@@ -160,7 +160,7 @@ pub async fn cost_report(store: &Store) -> Result<CostReport, StoreError> {
     let mut lines = Vec::new();
     for sql in [
         "SELECT 'total', COUNT(*), COALESCE(SUM(input_tokens), 0), \
-         COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0) FROM model_calls \
+         COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0) FROM model_calls \
          WHERE status = 'ok'"
             .to_string(),
         group("run_id"),

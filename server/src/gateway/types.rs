@@ -28,6 +28,13 @@ impl Message {
         }
     }
 
+    pub fn assistant(content: impl Into<String>) -> Message {
+        Message {
+            role: Role::Assistant,
+            content: content.into(),
+        }
+    }
+
     pub fn user(content: impl Into<String>) -> Message {
         Message {
             role: Role::User,
@@ -50,6 +57,21 @@ pub struct ModelRequest {
     /// Idempotency key of the call: the engine derives it from the run, stage and attempt, so
     /// a call issued again after a restart is counted once. A fresh one when `None`.
     pub call_id: Option<String>,
+    /// What the offline provider renders when the chain falls through to it (the team's
+    /// template and the requirement's facts). Model providers ignore it.
+    pub offline_brief: Option<OfflineBrief>,
+}
+
+/// The material the offline provider turns into a team's deliverable without a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfflineBrief {
+    pub team: String,
+    /// File name of the artifact, e.g. `requirements.md`.
+    pub deliverable: String,
+    /// The team's `offline.md.j2` (minijinja).
+    pub template: String,
+    /// The template's variables.
+    pub vars: serde_json::Value,
 }
 
 impl ModelRequest {
@@ -63,6 +85,7 @@ impl ModelRequest {
             schema: None,
             attribution: Attribution::default(),
             call_id: None,
+            offline_brief: None,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod append;
 pub mod auth;
 pub mod chain;
+pub mod memory;
 mod open;
 mod projection;
 pub mod runs;
@@ -130,6 +131,25 @@ impl Store {
     /// Events after `after`, in order, at most `limit`.
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
         let rows = chain::page(&self.pool, after, i64::from(limit)).await?;
+        rows.into_iter().map(chain::EventRow::into_event).collect()
+    }
+
+    /// Every event of one run, in order, at most `limit` after `after`.
+    pub async fn run_events(
+        &self,
+        run_id: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<chain::EventRow> = sqlx::query_as(
+            "SELECT seq, run_id, ts, kind, actor, payload, prev_hash, hash FROM events \
+             WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.into_iter().map(chain::EventRow::into_event).collect()
     }
 

@@ -11,7 +11,12 @@ use super::chain;
 use super::{Store, StoreError};
 
 /// Every projection table, emptied by a rebuild. Auth tables are not projections.
-pub(crate) const PROJECTION_TABLES: &[&str] = &["runs", "model_calls", "routing_decisions"];
+pub(crate) const PROJECTION_TABLES: &[&str] = &[
+    "supervisor_runs",
+    "model_calls",
+    "routing_decisions",
+    "memory_items",
+];
 
 /// Rows replayed per query during a rebuild.
 const REPLAY_PAGE: i64 = 4096;
@@ -24,15 +29,17 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             request_id,
             goal,
             project,
+            pipeline,
         } => {
             sqlx::query(
-                "INSERT INTO runs (id, request_id, goal, project, status, created_at, \
-                 created_seq, updated_at, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO supervisor_runs (id, request_id, goal, project, pipeline, status, \
+                 created_at, created_seq, updated_at, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(run_id)
             .bind(request_id)
             .bind(goal)
             .bind(project)
+            .bind(pipeline.as_deref().unwrap_or("default"))
             .bind(RunStatus::Queued.as_str())
             .bind(&event.ts)
             .bind(event.seq)
@@ -169,10 +176,165 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .execute(&mut *conn)
             .await?;
         }
+        EventData::RunStarted {
+            run_id,
+            pipeline,
+            stages,
+        } => {
+            let steps: Vec<serde_json::Value> = stages
+                .iter()
+                .map(|s| {
+                    serde_json::json!({"name": s.name, "team": s.team, "status": "pending",
+                                       "attempts": 0, "cost_usd": 0.0})
+                })
+                .collect();
+            sqlx::query(
+                "UPDATE supervisor_runs SET status = ?, pipeline = ?, steps = ?, updated_at = ?, \
+                 last_seq = ? WHERE id = ?",
+            )
+            .bind(RunStatus::Running.as_str())
+            .bind(pipeline)
+            .bind(serde_json::to_string(&steps)?)
+            .bind(&event.ts)
+            .bind(event.seq)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::StageStarted {
+            run_id,
+            index,
+            stage,
+            ..
+        } => {
+            update_steps(conn, event, run_id, Some(stage), |steps, _| {
+                if let Some(step) = steps.get_mut(*index as usize) {
+                    step["status"] = "running".into();
+                    step["started_at"] = event.ts.clone().into();
+                }
+            })
+            .await?;
+        }
+        EventData::StageAttemptFailed {
+            run_id,
+            index,
+            error,
+            ..
+        } => {
+            update_steps(conn, event, run_id, None, |steps, _| {
+                if let Some(step) = steps.get_mut(*index as usize) {
+                    let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
+                    step["attempts"] = attempts.into();
+                    step["error"] = error.clone().into();
+                }
+            })
+            .await?;
+        }
+        EventData::StageCompleted {
+            run_id,
+            index,
+            stage,
+            team,
+            status,
+            result,
+            artifact_dir,
+            cost_usd,
+        } => {
+            update_steps(conn, event, run_id, None, |steps, artifacts| {
+                if let Some(step) = steps.get_mut(*index as usize) {
+                    let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
+                    step["attempts"] = attempts.into();
+                    step["status"] = status.as_str().to_lowercase().into();
+                    step["finished_at"] = event.ts.clone().into();
+                    step["cost_usd"] = (*cost_usd).into();
+                    step["reasoning"] = result.reasoning.clone().into();
+                }
+                for a in &result.artifacts {
+                    artifacts.push(serde_json::json!({
+                        "stage": stage, "team": team, "name": a.name,
+                        "path": format!("{artifact_dir}/{}", a.name), "bytes": a.content.len()
+                    }));
+                }
+            })
+            .await?;
+        }
+        EventData::RunFinished {
+            run_id,
+            status,
+            reason,
+        } => {
+            sqlx::query(
+                "UPDATE supervisor_runs SET status = ?, reason = ?, current_stage = NULL, \
+                 updated_at = ?, last_seq = ? WHERE id = ?",
+            )
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(&event.ts)
+            .bind(event.seq)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::MemoryRetained {
+            item_id,
+            bank,
+            project,
+            run_id,
+            kind,
+            text,
+        } => {
+            sqlx::query(
+                "INSERT INTO memory_items (item_id, bank, project, run_id, kind, text, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
+            )
+            .bind(item_id)
+            .bind(bank)
+            .bind(project)
+            .bind(run_id)
+            .bind(kind)
+            .bind(text)
+            .bind(&event.ts)
+            .execute(&mut *conn)
+            .await?;
+        }
         EventData::AdminTokenCreated { .. }
         | EventData::SessionStarted { .. }
         | EventData::BudgetReached { .. } => {}
     }
+    Ok(())
+}
+
+/// Read-modify-write of a run's `steps` and `artifacts` JSON; `stage` sets `current_stage`.
+async fn update_steps(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    run_id: &str,
+    stage: Option<&String>,
+    change: impl FnOnce(&mut Vec<serde_json::Value>, &mut Vec<serde_json::Value>),
+) -> Result<(), StoreError> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT steps, artifacts FROM supervisor_runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some((steps, artifacts)) = row else {
+        return Ok(());
+    };
+    let mut steps: Vec<serde_json::Value> = serde_json::from_str(&steps)?;
+    let mut artifacts: Vec<serde_json::Value> = serde_json::from_str(&artifacts)?;
+    change(&mut steps, &mut artifacts);
+    sqlx::query(
+        "UPDATE supervisor_runs SET steps = ?, artifacts = ?, \
+         current_stage = COALESCE(?, current_stage), updated_at = ?, last_seq = ? WHERE id = ?",
+    )
+    .bind(serde_json::to_string(&steps)?)
+    .bind(serde_json::to_string(&artifacts)?)
+    .bind(stage)
+    .bind(&event.ts)
+    .bind(event.seq)
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

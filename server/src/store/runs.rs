@@ -1,11 +1,11 @@
-//! Runs: the `runs` projection's row type, its queries, and idempotent creation.
+//! Runs: the `supervisor_runs` projection's row type, its queries, and idempotent creation.
 
 use app::events::EventData;
-use app::model::{RunStatus, RunSummary};
+use app::model::{ArtifactRef, RunDetail, RunStatus, RunSummary, StepStatus};
 
 use super::{NewEvent, Store, StoreError};
 
-/// One row of the `runs` projection.
+/// One row of the `supervisor_runs` projection.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct RunRow {
     id: String,
@@ -19,7 +19,7 @@ struct RunRow {
 impl RunRow {
     fn into_summary(self) -> Result<RunSummary, StoreError> {
         let status = RunStatus::parse(&self.status).ok_or_else(|| StoreError::BadRow {
-            table: "runs",
+            table: "supervisor_runs",
             reason: format!("run {} has unknown status {:?}", self.id, self.status),
         })?;
         let created_ms = app::time::parse_rfc3339_ms(&self.created_at).unwrap_or(0);
@@ -35,6 +35,18 @@ impl RunRow {
     }
 }
 
+/// A run row with its plan and progress.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct DetailRow {
+    #[sqlx(flatten)]
+    run: RunRow,
+    pipeline: Option<String>,
+    current_stage: Option<String>,
+    reason: Option<String>,
+    steps: String,
+    artifacts: String,
+}
+
 const RUN_COLUMNS: &str = "id, request_id, goal, project, status, created_at";
 
 /// The newest `limit` runs, newest first.
@@ -43,7 +55,7 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
     let rows: Vec<RunRow> = sqlx::query_as(&format!(
-        "SELECT {RUN_COLUMNS} FROM runs ORDER BY created_seq DESC LIMIT ?"
+        "SELECT {RUN_COLUMNS} FROM supervisor_runs ORDER BY created_seq DESC LIMIT ?"
     ))
     .bind(i64::from(limit))
     .fetch_all(exec)
@@ -57,6 +69,7 @@ pub struct NewRun {
     pub goal: String,
     pub project: Option<String>,
     pub request_id: Option<String>,
+    pub pipeline: Option<String>,
 }
 
 impl Store {
@@ -79,12 +92,57 @@ impl Store {
 
     /// One run by id.
     pub async fn get_run(&self, id: &str) -> Result<Option<RunSummary>, StoreError> {
-        let row: Option<RunRow> =
-            sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
+        let row: Option<RunRow> = sqlx::query_as(&format!(
+            "SELECT {RUN_COLUMNS} FROM supervisor_runs WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         row.map(RunRow::into_summary).transpose()
+    }
+
+    /// One run with its steps, artifacts and cost so far.
+    pub async fn get_run_detail(&self, id: &str) -> Result<Option<RunDetail>, StoreError> {
+        let row: Option<DetailRow> = sqlx::query_as(&format!(
+            "SELECT {RUN_COLUMNS}, pipeline, current_stage, reason, steps, artifacts \
+                 FROM supervisor_runs WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(DetailRow {
+            run,
+            pipeline,
+            current_stage,
+            reason,
+            steps,
+            artifacts,
+        }) = row
+        else {
+            return Ok(None);
+        };
+        let bad = |what: &str, e: serde_json::Error| StoreError::BadRow {
+            table: "supervisor_runs",
+            reason: format!("run {id}: {what} is not valid JSON: {e}"),
+        };
+        let steps: Vec<StepStatus> = serde_json::from_str(&steps).map_err(|e| bad("steps", e))?;
+        let artifacts: Vec<ArtifactRef> =
+            serde_json::from_str(&artifacts).map_err(|e| bad("artifacts", e))?;
+        let cost: f64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(cost_usd), 0.0) FROM model_calls WHERE run_id = ? AND status = 'ok'",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(Some(RunDetail {
+            summary: run.into_summary()?,
+            pipeline,
+            current_stage,
+            reason,
+            steps,
+            artifacts,
+            cost_usd: cost,
+        }))
     }
 
     /// Creates a queued run, or returns the existing one when `request_id` was seen before.
@@ -96,11 +154,12 @@ impl Store {
             .write(Box::new(move |conn| {
                 Box::pin(async move {
                     if let Some(key) = &run.request_id {
-                        let existing: Option<String> =
-                            sqlx::query_scalar("SELECT id FROM runs WHERE request_id = ?")
-                                .bind(key)
-                                .fetch_optional(&mut *conn)
-                                .await?;
+                        let existing: Option<String> = sqlx::query_scalar(
+                            "SELECT id FROM supervisor_runs WHERE request_id = ?",
+                        )
+                        .bind(key)
+                        .fetch_optional(&mut *conn)
+                        .await?;
                         if let Some(id) = existing {
                             return Ok(((id, false), vec![]));
                         }
@@ -113,6 +172,7 @@ impl Store {
                             request_id: run.request_id,
                             goal: run.goal,
                             project: run.project,
+                            pipeline: run.pipeline,
                         },
                     );
                     Ok(((run_id, true), vec![event]))

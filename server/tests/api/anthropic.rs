@@ -70,6 +70,7 @@ async fn text_reply_with_usage_and_native_headers() {
         temperature: None,
         max_tokens: 100,
         schema: None,
+        brief: None,
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(reply.text, "Hi there");
@@ -100,6 +101,7 @@ async fn structured_output_uses_a_forced_tool() {
         temperature: Some(0.0),
         max_tokens: 100,
         schema: Some(&schema),
+        brief: None,
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(
@@ -128,6 +130,7 @@ async fn overloaded_is_transient_and_bad_requests_are_permanent() {
         temperature: None,
         max_tokens: 100,
         schema: None,
+        brief: None,
     };
     let p = provider(&base);
     assert!(matches!(

@@ -411,7 +411,9 @@ fn a_provider_whose_key_is_missing_stops_serve_at_start_up() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
-        err.contains("provider `corp` reads its API key from FACTORY_TEST_UNSET_KEY, which is not set"),
+        err.contains(
+            "provider `corp` reads its API key from FACTORY_TEST_UNSET_KEY, which is not set"
+        ),
         "{err}"
     );
 }

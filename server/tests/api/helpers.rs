@@ -36,6 +36,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(mut config: Config) -> TestApp {
+        // Server logs go to the test's captured output (shown when a test fails).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,factory_server=info")
+            .with_test_writer()
+            .try_init();
         config.addr = "127.0.0.1:0".parse().unwrap();
         config.admin_token = Some(TOKEN.to_string());
         let shutdown = CancellationToken::new();

@@ -27,6 +27,7 @@ async fn seeded() -> (tempfile::TempDir, Store) {
                     goal: format!("goal {i}"),
                     project: (i % 2 == 0).then(|| "p".to_string()),
                     request_id: Some(format!("req-{i}")),
+                    pipeline: None,
                 },
                 "test",
             )
@@ -101,7 +102,7 @@ async fn a_removed_row_is_named_by_verify() {
 }
 
 async fn dump_projections(store: &Store) -> Vec<String> {
-    sqlx::query("SELECT json_object('id', id, 'request_id', request_id, 'goal', goal, 'project', project, 'status', status, 'created_at', created_at, 'created_seq', created_seq, 'updated_at', updated_at, 'last_seq', last_seq) FROM runs ORDER BY id")
+    sqlx::query("SELECT json_object('id', id, 'request_id', request_id, 'goal', goal, 'project', project, 'status', status, 'created_at', created_at, 'created_seq', created_seq, 'updated_at', updated_at, 'last_seq', last_seq) FROM supervisor_runs ORDER BY id")
         .fetch_all(store.pool())
         .await
         .unwrap()
@@ -116,11 +117,11 @@ async fn rebuilt_projections_equal_the_live_ones() {
     let live = dump_projections(&store).await;
     assert_eq!(live.len(), 5);
     // Damage the projection, then rebuild it from the log.
-    sqlx::query("DELETE FROM runs WHERE goal = 'goal 1'")
+    sqlx::query("DELETE FROM supervisor_runs WHERE goal = 'goal 1'")
         .execute(store.pool())
         .await
         .unwrap();
-    sqlx::query("UPDATE runs SET status = 'failed'")
+    sqlx::query("UPDATE supervisor_runs SET status = 'failed'")
         .execute(store.pool())
         .await
         .unwrap();
@@ -141,6 +142,7 @@ async fn a_failing_batch_writes_nothing() {
             request_id: None,
             goal: "duplicate id".into(),
             project: None,
+            pipeline: None,
         },
     );
     let err = store

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
-use crate::gateway::types::Role;
+use crate::gateway::types::{OfflineBrief, Role};
 
 /// Shown wherever this provider is named.
 pub const OFFLINE_LABEL: &str = "offline (no model)";
@@ -32,9 +32,10 @@ impl Provider for OfflineProvider {
             .map(|m| m.content.trim())
             .unwrap_or_default();
         let gist: String = ask.chars().take(200).collect();
-        let text = match request.schema {
-            Some(schema) => instance(schema, &gist, 0).to_string(),
-            None => format!(
+        let text = match (request.schema, request.brief) {
+            (Some(schema), Some(brief)) => task_result(schema, brief)?,
+            (Some(schema), None) => instance(schema, &gist, 0).to_string(),
+            (None, _) => format!(
                 "[{OFFLINE_LABEL}] No model is configured; this is a template reply to: {gist}"
             ),
         };
@@ -49,6 +50,248 @@ impl Provider for OfflineProvider {
             upstream: std::time::Duration::ZERO,
         })
     }
+}
+
+/// A COMPLETE TaskResult whose artifact is the team's template rendered from the
+/// requirement's facts; for a schema that asks for work orders, one per clause.
+fn task_result(schema: &Value, brief: &OfflineBrief) -> Result<String, ProviderError> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    let content =
+        env.render_str(&brief.template, &brief.vars)
+            .map_err(|e| ProviderError::Permanent {
+                message: format!(
+                    "{OFFLINE_LABEL}: the offline template of team `{}` cannot be rendered: {e}",
+                    brief.team
+                ),
+            })?;
+    let clauses: Vec<String> = brief.vars["clauses"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut result = json!({
+        "status": "COMPLETE",
+        "reasoning": format!(
+            "{OFFLINE_LABEL}: no model is configured, so the {} template was filled from the \
+             requirement text; it restructures the requirement and adds no knowledge of its own.",
+            brief.team
+        ),
+        "blockers": [],
+        "assumptions_made": [
+            "No model was available: the content is a deterministic template, to be reviewed by a person or redone with a model."
+        ],
+        "verified_facts": [],
+        "clarification_needed": null,
+        "artifacts": [{"name": brief.deliverable, "content": content}],
+    });
+    let properties = &schema["properties"];
+    if properties.get("edits").is_some() {
+        result["edits"] = json!([]);
+    }
+    if properties.get("work_orders").is_some() {
+        let risky = [
+            "security",
+            "auth",
+            "payment",
+            "migration",
+            "delete",
+            "password",
+        ];
+        let orders: Vec<Value> = clauses
+            .iter()
+            .take(8)
+            .enumerate()
+            .map(|(i, clause)| {
+                let lower = clause.to_lowercase();
+                let risk = if risky.iter().any(|w| lower.contains(w)) {
+                    "high"
+                } else {
+                    "medium"
+                };
+                json!({
+                    "id": format!("wo-{}", i + 1),
+                    "title": clause,
+                    "description": format!("Implement: {clause}."),
+                    "risk": risk,
+                    "files_in_scope": [],
+                    "acceptance_criteria": [
+                        format!("{clause}: works as the requirement describes"),
+                        "covered by automated tests that pass".to_string()
+                    ],
+                    "dependencies": []
+                })
+            })
+            .collect();
+        result["work_orders"] = Value::Array(orders);
+    }
+    Ok(result.to_string())
+}
+
+/// The template variables of a team's `offline.md.j2`, derived from the requirement text (see
+/// `server/teams/README.md`).
+pub fn requirement_vars(
+    requirement: &str,
+    project: Option<&str>,
+    stage: &str,
+    objective: &str,
+    acceptance_criteria: &[String],
+    prior: &[(String, String)],
+) -> Value {
+    json!({
+        "requirement": requirement.trim(),
+        "title": title(requirement),
+        "clauses": clauses(requirement),
+        "keywords": keywords(requirement),
+        "actor": actor(requirement),
+        "project": project,
+        "stage": stage,
+        "objective": objective,
+        "acceptance_criteria": acceptance_criteria,
+        "prior": prior.iter().map(|(team, name)| json!({"team": team, "name": name})).collect::<Vec<_>>(),
+    })
+}
+
+fn sentences(text: &str) -> Vec<String> {
+    text.split(['.', '!', '?', ';', '\n'])
+        .map(|s| s.trim().trim_start_matches(['-', '*', ' ']).trim())
+        .filter(|s| s.split_whitespace().count() >= 2)
+        .map(String::from)
+        .collect()
+}
+
+/// The first sentence, at most 80 characters (cut at a word).
+fn title(text: &str) -> String {
+    let first = sentences(text)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| text.trim().to_string());
+    if first.chars().count() <= 80 {
+        return first;
+    }
+    let mut out = String::new();
+    for word in first.split_whitespace() {
+        if out.chars().count() + word.chars().count() + 1 > 79 {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out.push('…');
+    out
+}
+
+/// The distinct asks: sentences, split again at " and " / ", " joins of two long parts;
+/// "As a …," prefixes dropped; lowercase first letter; at most 12.
+fn clauses(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for sentence in sentences(text) {
+        let sentence = strip_actor(&sentence);
+        let mut parts = vec![sentence.clone()];
+        for joiner in [", and ", " and ", "; "] {
+            parts = parts
+                .into_iter()
+                .flat_map(|p| {
+                    let pieces: Vec<&str> = p.split(joiner).collect();
+                    if pieces.len() > 1 && pieces.iter().all(|x| x.split_whitespace().count() >= 3)
+                    {
+                        pieces.into_iter().map(String::from).collect()
+                    } else {
+                        vec![p]
+                    }
+                })
+                .collect();
+        }
+        for part in parts {
+            let part = part.trim().trim_end_matches([',', ':']).trim();
+            if part.is_empty() {
+                continue;
+            }
+            let mut chars = part.chars();
+            let clause: String = match chars.next() {
+                Some(c) => c.to_lowercase().chain(chars).take(200).collect(),
+                None => continue,
+            };
+            if !out.contains(&clause) {
+                out.push(clause);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(text.trim().chars().take(200).collect());
+    }
+    out.truncate(12);
+    out
+}
+
+fn strip_actor(sentence: &str) -> String {
+    let lower = sentence.to_lowercase();
+    for prefix in ["as an ", "as a "] {
+        if lower.starts_with(prefix)
+            && let Some(comma) = sentence.find(',')
+        {
+            let rest = sentence[comma + 1..].trim();
+            let rest = rest
+                .strip_prefix("I want to ")
+                .or_else(|| rest.strip_prefix("I want "))
+                .or_else(|| rest.strip_prefix("i want to "))
+                .unwrap_or(rest);
+            return rest.to_string();
+        }
+    }
+    sentence.to_string()
+}
+
+/// "user", or the words after "as a"/"as an" up to a comma (at most three).
+fn actor(text: &str) -> String {
+    let lower = text.to_lowercase();
+    for marker in ["as an ", "as a "] {
+        if let Some(i) = lower.find(marker) {
+            let rest = &lower[i + marker.len()..];
+            let words: Vec<&str> = rest
+                .split([',', '.', ';', '\n'])
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .take(3)
+                .collect();
+            if !words.is_empty() {
+                return words.join(" ");
+            }
+        }
+    }
+    "user".into()
+}
+
+const STOPWORDS: [&str; 40] = [
+    "that", "this", "with", "from", "have", "will", "should", "would", "could", "must", "their",
+    "there", "them", "they", "then", "than", "when", "what", "which", "where", "while", "into",
+    "onto", "about", "also", "each", "every", "some", "more", "most", "only", "other", "such",
+    "want", "need", "able", "page", "make", "being", "your",
+];
+
+/// Up to eight significant words, most frequent first (ties: first seen).
+fn keywords(text: &str) -> Vec<String> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for word in text
+        .split(|c: char| !c.is_alphanumeric() && c != '-')
+        .map(|w| w.trim_matches('-').to_lowercase())
+        .filter(|w| w.chars().count() >= 4 && !STOPWORDS.contains(&w.as_str()))
+    {
+        match counts.iter_mut().find(|(w, _)| *w == word) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((word, 1)),
+        }
+    }
+    // Stable sort keeps first-seen order among equals.
+    counts.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    counts.into_iter().take(8).map(|(w, _)| w).collect()
 }
 
 /// The smallest value that follows `schema`: required properties only, first enum value, empty
@@ -118,6 +361,7 @@ mod tests {
             temperature: None,
             max_tokens: 100,
             schema,
+            brief: None,
         };
         futures::executor::block_on(OfflineProvider.complete(&request)).unwrap()
     }
@@ -167,5 +411,64 @@ mod tests {
     fn recursive_schemas_stop() {
         let schema = json!({"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1, "items": {"type": "array", "minItems": 1}}});
         let _ = instance(&schema, "x", 0);
+    }
+
+    #[test]
+    fn requirement_facts_are_derived_from_the_text() {
+        let text = "As a shop owner, I want to export orders as CSV and email the weekly report \
+                    to accountants. Customers can reset their password.";
+        let v = requirement_vars(text, Some("shop"), "requirements", "obj", &[], &[]);
+        assert_eq!(v["actor"], "shop owner");
+        assert_eq!(
+            v["clauses"],
+            json!([
+                "export orders as CSV",
+                "email the weekly report to accountants",
+                "customers can reset their password"
+            ])
+        );
+        assert_eq!(
+            v["title"],
+            "As a shop owner, I want to export orders as CSV and email the weekly report to…"
+        );
+        assert!(v["keywords"].as_array().unwrap().contains(&json!("orders")));
+        assert_eq!(v["project"], "shop");
+    }
+
+    #[test]
+    fn a_brief_renders_the_teams_deliverable_as_a_task_result() {
+        let brief = OfflineBrief {
+            team: "documentation".into(),
+            deliverable: "docs.md".into(),
+            template: "# Docs for {{ title }}\n{% for c in clauses %}- {{ c }}\n{% endfor %}"
+                .into(),
+            vars: requirement_vars(
+                "Add a login page. Show recent orders",
+                None,
+                "docs",
+                "o",
+                &[],
+                &[],
+            ),
+        };
+        let schema = app::task::task_result_schema(false, true);
+        let messages = [Message::user("go")];
+        let request = ProviderRequest {
+            model: "template",
+            messages: &messages,
+            temperature: None,
+            max_tokens: 100,
+            schema: Some(&schema),
+            brief: Some(&brief),
+        };
+        let reply = futures::executor::block_on(OfflineProvider.complete(&request)).unwrap();
+        let result = app::task::parse_task_result(&reply.text).unwrap();
+        assert_eq!(result.artifacts[0].name, "docs.md");
+        assert_eq!(
+            result.artifacts[0].content,
+            "# Docs for Add a login page\n- add a login page\n- show recent orders\n"
+        );
+        assert_eq!(result.work_orders.len(), 2);
+        assert!(result.reasoning.starts_with("offline (no model)"));
     }
 }

@@ -1,0 +1,54 @@
+//! The catalogue and memory: `GET /api/teams`, `GET /api/memory/search`.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+
+use super::ApiError;
+use crate::engine::{Catalogue, Team};
+use crate::startup::AppState;
+use crate::store::memory::{MAX_RECALL, MemoryHit, RecallScope};
+
+/// The built-in team catalogue (SOUL, AGENTS, TOOLS and settings of each team).
+pub async fn teams() -> Result<Json<Vec<Team>>, ApiError> {
+    let catalogue = Catalogue::builtin().map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(Json(catalogue.teams().cloned().collect()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    q: String,
+    bank: Option<String>,
+    project: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Full-text search over memory (BM25), by bank and project.
+pub async fn search_memory(
+    State(state): State<AppState>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<MemoryHit>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if query.q.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "`q` is empty: give words to search for".into(),
+        ));
+    }
+    if query.q.len() > 2_000 {
+        return Err(ApiError::BadRequest("`q` is longer than 2000 bytes".into()));
+    }
+    let limit = query.limit.unwrap_or(10);
+    if limit == 0 || limit > MAX_RECALL {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and {MAX_RECALL}"
+        )));
+    }
+    let banks: Vec<&str> = query.bank.as_deref().into_iter().collect();
+    let scope = RecallScope {
+        banks: &banks,
+        project: query.project.as_deref(),
+        run_id: None,
+    };
+    Ok(Json(state.store.recall(&query.q, &scope, limit).await?))
+}

@@ -1,0 +1,40 @@
+//! `factory memory search`: full-text search over memory items.
+
+use std::path::Path;
+
+use super::{Exit, UsageError};
+use crate::store::memory::{MAX_RECALL, RecallScope};
+
+pub(super) async fn search(
+    data_dir: &Path,
+    query: &str,
+    bank: Option<String>,
+    project: Option<String>,
+    limit: u32,
+) -> anyhow::Result<Exit> {
+    if limit == 0 || limit > MAX_RECALL {
+        return Err(UsageError(format!("--limit must be between 1 and {MAX_RECALL}")).into());
+    }
+    let store = super::open_store(data_dir).await?;
+    let banks: Vec<&str> = bank.as_deref().into_iter().collect();
+    let scope = RecallScope {
+        banks: &banks,
+        project: project.as_deref(),
+        run_id: None,
+    };
+    let hits = store.recall(query, &scope, limit).await?;
+    if hits.is_empty() {
+        println!("no memory matches {query:?}");
+    }
+    for hit in hits {
+        let text: String = hit.text.chars().take(300).collect();
+        println!(
+            "{:>6.2}  [{} · {}] {}",
+            hit.score,
+            hit.bank,
+            hit.kind,
+            text.replace('\n', " ")
+        );
+    }
+    Ok(Exit::Success)
+}

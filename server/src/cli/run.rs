@@ -1,0 +1,216 @@
+//! `factory run`: one requirement through a pipeline, headless, with live progress. Exit 0 when
+//! the run succeeds, 1 when it fails or is canceled, 2 when it waits for a person.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::events::EventData;
+use app::model::{RunDetail, RunStatus};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use super::{Exit, UsageError};
+use crate::engine::Engine;
+use crate::gateway::config::ProviderKind;
+use crate::gateway::{EnvSnapshot, Gateway, GatewayConfig};
+use crate::store::runs::NewRun;
+
+/// What `factory run` was asked.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub requirement: String,
+    pub project: Option<PathBuf>,
+    pub pipeline: Option<String>,
+    pub json: bool,
+}
+
+pub(super) async fn run(
+    data_dir: &Path,
+    config_file: Option<&Path>,
+    args: RunArgs,
+) -> anyhow::Result<Exit> {
+    let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())
+        .and_then(|c| c.check_keys(super::serve::env_is_set).map(|()| c))
+        .map_err(|e| UsageError(e.to_string()))?;
+    let goal = args.requirement.trim().to_string();
+    let limit = crate::config::Config::new(data_dir.to_path_buf()).max_goal_chars;
+    if goal.is_empty() {
+        return Err(
+            UsageError("the requirement is empty: describe what you want built".into()).into(),
+        );
+    }
+    if goal.chars().count() > limit {
+        return Err(UsageError(format!(
+            "the requirement is {} characters; the limit is {limit}",
+            goal.chars().count()
+        ))
+        .into());
+    }
+    let project = match &args.project {
+        Some(p) => Some(
+            std::fs::canonicalize(p)
+                .map_err(|e| UsageError(format!("unknown project {}: {e}", p.display())))?
+                .display()
+                .to_string(),
+        ),
+        None => None,
+    };
+    Engine::check_start(project.as_deref(), args.pipeline.as_deref()).map_err(UsageError)?;
+    let offline = config.aliases["factory/coder"]
+        .first()
+        .and_then(|e| crate::gateway::config::split_model(e))
+        .and_then(|(p, _)| config.providers.get(p))
+        .is_some_and(|p| p.kind == ProviderKind::Offline || p.kind == ProviderKind::Ollama);
+
+    let store = super::open_store(data_dir).await?;
+    let gateway = Arc::new(Gateway::with_ledger(config.clone(), store.clone()).await?);
+    let shutdown = CancellationToken::new();
+    let engine = Engine::new(
+        store.clone(),
+        gateway.clone(),
+        config.engine.clone(),
+        data_dir.to_path_buf(),
+        shutdown.clone(),
+    );
+    let mut events = store.subscribe();
+    let (run_id, _) = store
+        .create_run(
+            NewRun {
+                goal,
+                project,
+                request_id: None,
+                pipeline: args.pipeline.clone(),
+            },
+            "cli",
+        )
+        .await?;
+    if offline && !args.json {
+        eprintln!(
+            "note: no cloud model is configured; teams use a local Ollama model when one answers, \
+             otherwise the offline provider (deterministic templates, no model)."
+        );
+    }
+    if !args.json {
+        eprintln!(
+            "run {run_id} started; artifacts go to {}",
+            engine.run_dir(&run_id).display()
+        );
+    }
+    engine.submit(run_id.clone());
+
+    let bar = progress_bar(args.json);
+    let started = Instant::now();
+    let mut stage = String::from("queued");
+    let mut cost = 0.0f64;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let status = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                let _ = engine.cancel(&run_id, "cli").await;
+            }
+            _ = tick.tick() => {}
+            event = events.recv() => {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => break None,
+                };
+                if event.run_id.as_deref() != Some(run_id.as_str()) {
+                    continue;
+                }
+                match &event.data {
+                    EventData::StageStarted { index, stage: name, team, .. } => {
+                        stage = format!("stage {} `{name}` ({team})", index + 1);
+                        line(&bar, args.json, &format!("{stage} started"));
+                    }
+                    EventData::StageCompleted { stage: name, status, cost_usd, .. } => {
+                        line(&bar, args.json, &format!("`{name}` {}", status.as_str()));
+                        let _ = cost_usd;
+                    }
+                    EventData::StageAttemptFailed { stage: name, attempt, error, .. } => {
+                        line(&bar, args.json, &format!("`{name}` attempt {attempt} failed: {error}"));
+                    }
+                    EventData::ModelCallFinished { cost_usd, .. } => cost += cost_usd,
+                    EventData::RunFinished { status, .. } => break Some(*status),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(bar) = &bar {
+            bar.set_message(format!(
+                "{stage} · {}s · ${cost:.4}",
+                started.elapsed().as_secs()
+            ));
+        }
+    };
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    shutdown.cancel();
+    engine.wait_idle().await;
+    gateway.flush().await;
+
+    let detail = store.get_run_detail(&run_id).await?;
+    let Some(detail) = detail else {
+        anyhow::bail!("run {run_id} disappeared from the store");
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&detail)?);
+    } else {
+        print_summary(&detail, data_dir, started.elapsed());
+    }
+    Ok(match status.unwrap_or(detail.summary.status) {
+        RunStatus::Succeeded => Exit::Success,
+        RunStatus::WaitingForHuman => Exit::Usage,
+        _ => Exit::Failure,
+    })
+}
+
+fn progress_bar(json: bool) -> Option<ProgressBar> {
+    use std::io::IsTerminal;
+    if json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(bar)
+}
+
+/// A progress line: above the spinner on a terminal, plain on stderr otherwise.
+fn line(bar: &Option<ProgressBar>, json: bool, text: &str) {
+    match bar {
+        Some(bar) => bar.println(text),
+        None if !json => eprintln!("{text}"),
+        None => {}
+    }
+}
+
+fn print_summary(detail: &RunDetail, data_dir: &Path, elapsed: Duration) {
+    println!(
+        "run {}: {} in {:.1}s, cost ${:.4}",
+        detail.summary.id,
+        detail.summary.status,
+        elapsed.as_secs_f64(),
+        detail.cost_usd
+    );
+    if let Some(reason) = &detail.reason {
+        println!("  {reason}");
+    }
+    for step in &detail.steps {
+        println!("  {:<28} {:<22} {}", step.name, step.team, step.status);
+    }
+    if !detail.artifacts.is_empty() {
+        println!("artifacts:");
+        for a in &detail.artifacts {
+            println!("  {}", data_dir.join(&a.path).display());
+        }
+    }
+    if detail.summary.status == RunStatus::WaitingForHuman {
+        println!("the run waits for a person: answer on the dashboard or with `factory approvals`");
+    }
+}

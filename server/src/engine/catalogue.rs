@@ -1,0 +1,318 @@
+//! The team catalogue: 17 teams, each a folder of `SOUL.md`, `AGENTS.md`, `TOOLS.md`,
+//! `team.toml` and `offline.md.j2`, embedded in the binary from `server/teams/`. A project
+//! overrides any single file with `.factory/teams/<team>/<file>` in its repository.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use include_dir::{Dir, include_dir};
+use serde::{Deserialize, Serialize};
+
+static TEAMS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/teams");
+
+/// The files of a team folder.
+pub const TEAM_FILES: [&str; 5] = [
+    "SOUL.md",
+    "AGENTS.md",
+    "TOOLS.md",
+    "team.toml",
+    "offline.md.j2",
+];
+
+/// What kind of work a team does (decides whether it may propose edits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamKind {
+    Analysis,
+    Engineering,
+    Review,
+}
+
+/// An artifact a team must deliver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deliverable {
+    pub name: String,
+    pub description: String,
+}
+
+/// `team.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSettings {
+    pub name: String,
+    pub title: String,
+    pub summary: String,
+    /// The model alias the team calls.
+    pub alias: String,
+    pub kind: TeamKind,
+    /// Re-asks when its TaskResult is malformed.
+    pub max_reasks: u32,
+    /// Attempts of one objective before the run fails.
+    pub max_iterations: u32,
+    pub operatives: Vec<String>,
+    pub deliverables: Vec<Deliverable>,
+}
+
+/// A team, ready to prompt.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Team {
+    #[serde(flatten)]
+    pub settings: TeamSettings,
+    pub soul: String,
+    pub agents: String,
+    pub tools: String,
+    #[serde(skip)]
+    pub offline_template: String,
+    /// Files replaced by the project (`.factory/teams/<team>/…`).
+    pub overridden: Vec<String>,
+}
+
+impl Team {
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// The identity block of the prompt.
+    pub fn identity(&self) -> String {
+        format!(
+            "# Team: {} ({})\n\n{}\n\n# Your operatives\n\n{}\n\n# Your tools\n\n{}",
+            self.settings.title,
+            self.settings.name,
+            self.soul.trim(),
+            self.agents.trim(),
+            self.tools.trim()
+        )
+    }
+}
+
+/// Why the catalogue could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("team `{team}`: {file} is missing")]
+    Missing { team: String, file: String },
+    #[error("team `{team}`: {file} is not valid: {message}")]
+    Invalid {
+        team: String,
+        file: String,
+        message: String,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// All teams by name.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    teams: BTreeMap<String, Team>,
+}
+
+impl Catalogue {
+    /// The embedded catalogue.
+    pub fn builtin() -> Result<Catalogue, CatalogueError> {
+        Catalogue::load(None)
+    }
+
+    /// The embedded catalogue with a project's overrides from `<repo>/.factory/teams/`.
+    pub fn load(project: Option<&Path>) -> Result<Catalogue, CatalogueError> {
+        let mut teams = BTreeMap::new();
+        for dir in TEAMS.dirs() {
+            let name = dir
+                .path()
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let mut files = BTreeMap::new();
+            let mut overridden = Vec::new();
+            for file in TEAM_FILES {
+                let builtin = dir
+                    .get_file(dir.path().join(file))
+                    .and_then(|f| f.contents_utf8())
+                    .map(str::to_string);
+                let local = match project {
+                    Some(root) => read_override(root, &name, file)?,
+                    None => None,
+                };
+                let text = match (local, builtin) {
+                    (Some(text), _) => {
+                        overridden.push(file.to_string());
+                        text
+                    }
+                    (None, Some(text)) => text,
+                    (None, None) => {
+                        return Err(CatalogueError::Missing {
+                            team: name,
+                            file: file.into(),
+                        });
+                    }
+                };
+                files.insert(file, text);
+            }
+            let settings: TeamSettings =
+                toml::from_str(&files["team.toml"]).map_err(|e| CatalogueError::Invalid {
+                    team: name.clone(),
+                    file: "team.toml".into(),
+                    message: e.to_string().trim().replace('\n', " "),
+                })?;
+            check(&name, &settings)?;
+            if let Err(e) = minijinja::Environment::new().template_from_str(&files["offline.md.j2"])
+            {
+                return Err(CatalogueError::Invalid {
+                    team: name,
+                    file: "offline.md.j2".into(),
+                    message: e.to_string(),
+                });
+            }
+            teams.insert(
+                name,
+                Team {
+                    settings,
+                    soul: files["SOUL.md"].clone(),
+                    agents: files["AGENTS.md"].clone(),
+                    tools: files["TOOLS.md"].clone(),
+                    offline_template: files["offline.md.j2"].clone(),
+                    overridden,
+                },
+            );
+        }
+        Ok(Catalogue { teams })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Team> {
+        self.teams.get(name)
+    }
+
+    pub fn teams(&self) -> impl Iterator<Item = &Team> {
+        self.teams.values()
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.teams.keys().map(String::as_str).collect()
+    }
+}
+
+/// A project's replacement of one team file, refusing symlinks and oversize files.
+fn read_override(root: &Path, team: &str, file: &str) -> Result<Option<String>, CatalogueError> {
+    let path = root.join(".factory").join("teams").join(team).join(file);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(CatalogueError::Read {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    };
+    if !meta.is_file() || meta.len() > 256 * 1024 {
+        return Err(CatalogueError::Invalid {
+            team: team.into(),
+            file: path.display().to_string(),
+            message: "must be a regular file (not a symlink) of at most 256 KiB".into(),
+        });
+    }
+    std::fs::read_to_string(&path)
+        .map(Some)
+        .map_err(|source| CatalogueError::Read {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+fn check(folder: &str, s: &TeamSettings) -> Result<(), CatalogueError> {
+    let bad = |message: String| {
+        Err(CatalogueError::Invalid {
+            team: folder.into(),
+            file: "team.toml".into(),
+            message,
+        })
+    };
+    if s.name != folder {
+        return bad(format!("name `{}` must equal the folder name", s.name));
+    }
+    if s.max_reasks > 5 {
+        return bad(format!("max_reasks {} must be 0 to 5", s.max_reasks));
+    }
+    if !(1..=10).contains(&s.max_iterations) {
+        return bad(format!(
+            "max_iterations {} must be 1 to 10",
+            s.max_iterations
+        ));
+    }
+    if s.deliverables.is_empty() {
+        return bad("at least one [[deliverables]] is needed".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const THE_17: [&str; 17] = [
+        "product-management",
+        "solution-architecture",
+        "feature-engineering",
+        "frontend-engineering",
+        "backend-engineering",
+        "database-engineering",
+        "devops-infrastructure",
+        "qa-engineering",
+        "security-engineering",
+        "data-engineering",
+        "ml-engineering",
+        "api-design",
+        "documentation",
+        "business-analysis",
+        "ux-ui-design",
+        "compliance-legal",
+        "sre-operations",
+    ];
+
+    #[test]
+    fn the_catalogue_has_the_17_teams_of_the_plan() {
+        let c = Catalogue::builtin().unwrap();
+        let mut expected = THE_17.to_vec();
+        expected.sort_unstable();
+        assert_eq!(c.names(), expected);
+        for team in c.teams() {
+            assert!(
+                team.soul.len() > 500,
+                "{}: SOUL.md is substantial",
+                team.name()
+            );
+            assert!(!team.settings.operatives.is_empty());
+            for op in &team.settings.operatives {
+                assert!(
+                    team.agents.contains(&format!("## {op}")),
+                    "{}: operative {op} is described in AGENTS.md",
+                    team.name()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_project_overrides_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let team_dir = dir.path().join(".factory/teams/documentation");
+        std::fs::create_dir_all(&team_dir).unwrap();
+        std::fs::write(team_dir.join("SOUL.md"), "You write docs for Acme.").unwrap();
+        let c = Catalogue::load(Some(dir.path())).unwrap();
+        let docs = c.get("documentation").unwrap();
+        assert_eq!(docs.soul, "You write docs for Acme.");
+        assert_eq!(docs.overridden, ["SOUL.md"]);
+        assert!(docs.agents.len() > 100, "other files stay built in");
+
+        std::fs::write(team_dir.join("team.toml"), "name = \"documentation\"\n").unwrap();
+        let err = Catalogue::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(
+            err.contains("team `documentation`: team.toml is not valid"),
+            "{err}"
+        );
+    }
+}
