@@ -205,10 +205,10 @@ pub(super) async fn drive(
                         });
                     }
                 }
-                if !commit(engine, run_id, events).await? {
-                    return Ok(());
-                }
-                if result.status != TaskStatus::Complete {
+                if !commit(engine, run_id, events).await?
+                    || result.status != TaskStatus::Complete
+                    || last
+                {
                     return Ok(());
                 }
                 run.completed
@@ -490,6 +490,7 @@ async fn attempt_stage(
         request.attribution = attribution.clone();
         request.call_id = Some(format!("{}/{index}/{attempt}/{reask}", run.run_id));
         request.offline_brief = Some(brief.clone());
+        request.caller_parses = true;
         let (reply, ledger) = engine.gateway.complete_deferred(&request).await;
         events.extend(ledger);
         let reply = match reply {

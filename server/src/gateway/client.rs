@@ -345,7 +345,9 @@ impl Gateway {
                     return Err(GatewayError::Budget { error, path });
                 }
             };
-            let outcome = self.try_endpoint(endpoint, entry, &call, &mut path).await;
+            let outcome = self
+                .try_endpoint(endpoint, entry, &call, request.caller_parses, &mut path)
+                .await;
             let Ok(Some((reply, json))) = outcome else {
                 self.budgets.release(reservation);
                 match outcome {
@@ -392,6 +394,7 @@ impl Gateway {
         endpoint: &Endpoint,
         entry: &str,
         call: &ProviderRequest<'_>,
+        lenient: bool,
         path: &mut Vec<Attempt>,
     ) -> Result<Option<(ProviderReply, Option<serde_json::Value>)>, String> {
         let mut attempt = 0u32;
@@ -418,7 +421,7 @@ impl Gateway {
                     .expect("semaphores are never closed");
                 endpoint.client.complete(call).await
             };
-            match result.and_then(|reply| with_json(reply, call.schema.is_some())) {
+            match result.and_then(|reply| with_json(reply, call.schema.is_some(), lenient)) {
                 Ok(answer) => {
                     endpoint.breaker.record_success();
                     path.push(Attempt {
@@ -462,16 +465,19 @@ impl Gateway {
 }
 
 /// With a schema, the reply must be JSON: parsed once here, and a reply that is not JSON is a
-/// transient failure (the model may do better on the next try).
+/// transient failure (the model may do better on the next try). `lenient`: the caller parses
+/// the reply itself (the engine's gate, which accepts fenced blocks and re-asks with feedback).
 fn with_json(
     reply: ProviderReply,
     schema: bool,
+    lenient: bool,
 ) -> Result<(ProviderReply, Option<serde_json::Value>), ProviderError> {
     if !schema {
         return Ok((reply, None));
     }
     match serde_json::from_str(&reply.text) {
         Ok(json) => Ok((reply, Some(json))),
+        Err(_) if lenient => Ok((reply, None)),
         Err(_) => Err(ProviderError::Transient {
             message: "reply is not the JSON the schema asks for".into(),
             retry_after: None,

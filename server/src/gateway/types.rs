@@ -60,6 +60,8 @@ pub struct ModelRequest {
     /// What the offline provider renders when the chain falls through to it (the team's
     /// template and the requirement's facts). Model providers ignore it.
     pub offline_brief: Option<OfflineBrief>,
+    /// The caller parses the reply itself: a reply that is not JSON is returned, not retried.
+    pub caller_parses: bool,
 }
 
 /// The material the offline provider turns into a team's deliverable without a model.
@@ -86,6 +88,7 @@ impl ModelRequest {
             attribution: Attribution::default(),
             call_id: None,
             offline_brief: None,
+            caller_parses: false,
         }
     }
 }

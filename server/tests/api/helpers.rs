@@ -65,6 +65,11 @@ impl TestApp {
         }
     }
 
+    /// Keeps a directory alive as long as the server (its data directory).
+    pub fn keep_dir(&mut self, dir: tempfile::TempDir) {
+        self._dir = Some(dir);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

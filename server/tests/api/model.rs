@@ -1,0 +1,164 @@
+//! A scripted model for engine tests: a real HTTP server on loopback speaking the OpenAI chat
+//! completions format. It answers each team with a valid TaskResult derived only from the team
+//! and the requirement (so outputs are deterministic and comparable across runs), after an
+//! optional delay, unless a queued fault says otherwise.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+/// A fault injected into the next reply.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// An HTTP status (500 is transient, 400 permanent).
+    Status(u16),
+    /// A body that is JSON but not a valid TaskResult (unknown status).
+    UnknownStatus,
+    /// A TaskResult missing `reasoning`.
+    MissingField,
+    /// Plain prose instead of JSON.
+    Prose,
+    /// A NEEDS_CLARIFICATION result asking `qa-engineering`.
+    Clarify,
+}
+
+#[derive(Clone, Default)]
+pub struct ModelScript {
+    pub faults: Arc<Mutex<VecDeque<Fault>>>,
+    pub delay: Arc<Mutex<Duration>>,
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl ModelScript {
+    pub fn with_faults(faults: Vec<Fault>) -> ModelScript {
+        let script = ModelScript::default();
+        *script.faults.lock().unwrap() = faults.into();
+        script
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// The team a request is for, from the identity block (`# Team: Title (name)`).
+fn team_of(body: &Value) -> String {
+    let system = body["messages"][0]["content"].as_str().unwrap_or_default();
+    system
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit_once('('))
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(name, _)| name.to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The requirement, from the anchor (`# Requirement\n\n…\n\n#`).
+fn goal_of(body: &Value) -> String {
+    let user = body["messages"][1]["content"].as_str().unwrap_or_default();
+    user.split("# Requirement\n\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n#").next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What the scripted model delivers for a team and requirement.
+pub fn expected_artifact(team: &str, goal: &str) -> String {
+    format!("# {team}\n\nScripted deliverable of {team} for: {goal}\n")
+}
+
+fn task_result(team: &str, goal: &str) -> Value {
+    json!({
+        "status": "COMPLETE",
+        "reasoning": format!("{team} finished its part"),
+        "blockers": [],
+        "assumptions_made": [],
+        "verified_facts": [format!("{team} verified the requirement: {goal}")],
+        "clarification_needed": null,
+        "artifacts": [{"name": format!("{team}.md"), "content": expected_artifact(team, goal)}]
+    })
+}
+
+fn completion(content: String) -> Response {
+    Json(json!({
+        "id": "chatcmpl-scripted",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100}
+    }))
+    .into_response()
+}
+
+async fn chat(State(script): State<ModelScript>, Json(body): Json<Value>) -> Response {
+    script.calls.fetch_add(1, Ordering::SeqCst);
+    let delay = *script.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let team = team_of(&body);
+    let goal = goal_of(&body);
+    let fault = script.faults.lock().unwrap().pop_front();
+    match fault {
+        None => completion(task_result(&team, &goal).to_string()),
+        Some(Fault::Status(code)) => (
+            StatusCode::from_u16(code).unwrap(),
+            Json(json!({"error": {"message": format!("scripted {code}")}})),
+        )
+            .into_response(),
+        Some(Fault::UnknownStatus) => {
+            let mut r = task_result(&team, &goal);
+            r["status"] = "DONE".into();
+            completion(r.to_string())
+        }
+        Some(Fault::MissingField) => {
+            let mut r = task_result(&team, &goal);
+            r.as_object_mut().unwrap().remove("reasoning");
+            completion(r.to_string())
+        }
+        Some(Fault::Prose) => completion("I think the plan looks good overall.".into()),
+        Some(Fault::Clarify) => {
+            let mut r = task_result(&team, &goal);
+            r["status"] = "NEEDS_CLARIFICATION".into();
+            r["clarification_needed"] = json!({"target_team": "qa-engineering", "question": "Which browsers must be supported?"});
+            completion(r.to_string())
+        }
+    }
+}
+
+/// Starts the scripted model; returns its `/v1` base URL.
+pub async fn serve_model(script: ModelScript) -> String {
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .with_state(script);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/v1")
+}
+
+/// A factory.toml pointing every alias at the scripted model (priced, so costs are visible),
+/// with fast retries.
+pub fn factory_toml(base: &str) -> String {
+    let chain = "[\"lab:scripted\"]";
+    format!(
+        "[providers.lab]\nkind = \"openai\"\nbase_url = \"{base}\"\n\n\
+         [aliases]\n\"factory/architect\" = {chain}\n\"factory/coder\" = {chain}\n\
+         \"factory/fast\" = {chain}\n\"factory/cheap\" = {chain}\n\n\
+         [models.\"lab:scripted\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n\
+         max_concurrency = 8\ncontext_window = 32000\n\n\
+         [retry]\nmax_retries = 2\nbackoff_base_ms = 10\nbackoff_max_ms = 50\ntimeout_secs = 10\n\n\
+         [engine]\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n"
+    )
+}
+
+/// The cost of one scripted call: 1,000 input tokens at $1/M and 100 output at $2/M.
+pub const CALL_COST: f64 = (1_000.0 * 1.0 + 100.0 * 2.0) / 1e6;
