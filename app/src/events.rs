@@ -98,6 +98,9 @@ pub enum EventData {
         output_tokens: u32,
         cost_usd: f64,
         latency_ms: u64,
+        /// Microseconds of the latency spent waiting on the model server.
+        #[serde(default)]
+        upstream_us: u64,
         path: Vec<Attempt>,
     },
     /// No model in the chain answered, or a budget refused the call.

@@ -49,6 +49,7 @@ pub async fn search_memory(
         banks: &banks,
         project: query.project.as_deref(),
         run_id: None,
+        exclude_run: None,
     };
     Ok(Json(state.store.recall(&query.q, &scope, limit).await?))
 }

@@ -21,6 +21,7 @@ pub(super) async fn search(
         banks: &banks,
         project: project.as_deref(),
         run_id: None,
+        exclude_run: None,
     };
     let hits = store.recall(query, &scope, limit).await?;
     if hits.is_empty() {

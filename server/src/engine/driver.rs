@@ -382,24 +382,29 @@ async fn attempt_stage(
     };
     let mut events = Vec::new();
 
-    // Context: anchor, identity, earlier artifacts, recall.
+    // Context: anchor, identity, earlier artifacts and facts of this run, recall of the
+    // project's earlier runs.
     let objective = stage.objective_for(&run.goal, run.project.as_deref());
-    let banks = [team.name(), SHARED_BANK];
-    let scope = RecallScope {
-        banks: &banks,
-        project: run.project.as_deref(),
-        run_id: Some(&run.run_id),
-    };
-    let query = format!("{} {objective}", run.goal);
-    let mut recall: Vec<String> = engine
-        .store
-        .recall(&query, &scope, config.recall_k)
-        .await?
-        .into_iter()
-        .map(|hit| format!("[{} · {}] {}", hit.bank, hit.kind, hit.text))
-        .collect();
-    recall.reverse(); // least relevant first: packing drops from the front
-    let artifacts = run
+    let mut recall = Vec::new();
+    if let Some(project) = run.project.as_deref() {
+        let banks = [team.name(), SHARED_BANK];
+        let scope = RecallScope {
+            banks: &banks,
+            project: Some(project),
+            exclude_run: Some(&run.run_id),
+            run_id: None,
+        };
+        let query = format!("{} {objective}", run.goal);
+        recall = engine
+            .store
+            .recall(&query, &scope, config.recall_k)
+            .await?
+            .into_iter()
+            .map(|hit| format!("[{} · {}] {}", hit.bank, hit.kind, hit.text))
+            .collect();
+        recall.reverse(); // least relevant first: packing drops from the front
+    }
+    let mut artifacts: Vec<(String, String)> = run
         .completed
         .iter()
         .flat_map(|(_, stage, team, result)| {
@@ -409,6 +414,18 @@ async fn attempt_stage(
                 .map(move |a| (format!("{stage} ({team}): {}", a.name), a.content.clone()))
         })
         .collect();
+    let facts: Vec<String> = run
+        .completed
+        .iter()
+        .flat_map(|(_, _, team, r)| {
+            r.verified_facts
+                .iter()
+                .map(move |f| format!("- {f} ({team})"))
+        })
+        .collect();
+    if !facts.is_empty() {
+        artifacts.push(("Facts verified by earlier stages".into(), facts.join("\n")));
+    }
     let mut parts = ContextParts {
         anchor: anchor(run, stage, team),
         identity: team.identity(),
@@ -598,18 +615,25 @@ async fn write_artifacts(
     result: &TaskResult,
 ) -> std::io::Result<String> {
     let relative = format!("runs/{run_id}/{:02}-{}", index + 1, stage.name);
-    let dir = engine.data_dir.join(&relative);
     if result.artifacts.is_empty() {
         return Ok(relative);
     }
-    tokio::fs::create_dir_all(&dir).await?;
-    for artifact in &result.artifacts {
-        // Names were validated by the gate: plain file names, no directories.
-        let target = dir.join(&artifact.name);
-        let tmp = dir.join(format!(".{}.tmp", artifact.name));
-        tokio::fs::write(&tmp, artifact.content.as_bytes()).await?;
-        tokio::fs::rename(&tmp, &target).await?;
-    }
+    let dir = engine.data_dir.join(&relative);
+    let artifacts = result.artifacts.clone();
+    // One trip to the blocking pool for the whole stage rather than one per file operation.
+    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        for artifact in &artifacts {
+            // Names were validated by the gate: plain file names, no directories.
+            let target = dir.join(&artifact.name);
+            let tmp = dir.join(format!(".{}.tmp", artifact.name));
+            std::fs::write(&tmp, artifact.content.as_bytes())?;
+            std::fs::rename(&tmp, &target)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)??;
     Ok(relative)
 }
 

@@ -292,6 +292,7 @@ impl Gateway {
                 output_tokens: r.output_tokens,
                 cost_usd: r.cost_usd,
                 latency_ms: r.latency_ms,
+                upstream_us: r.upstream_us,
                 path: r.path.clone(),
             },
             Err(e) => EventData::ModelCallFailed {

@@ -112,9 +112,8 @@ impl Store {
         for chunk in committed.chunks(INSERT_CHUNK) {
             insert(&mut tx, chunk).await?;
         }
-        for event in &committed {
-            projection::apply(&mut tx, &event.event).await?;
-        }
+        let applied: Vec<&Event> = committed.iter().map(|s| &s.event).collect();
+        projection::apply_all(&mut tx, &applied).await?;
         tx.commit().await?;
         // Published while still holding the writer, so subscribers see sequence order.
         let committed: Vec<Event> = committed.into_iter().map(|s| s.event).collect();

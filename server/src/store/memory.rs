@@ -34,6 +34,8 @@ pub struct RecallScope<'a> {
     /// Only this project's items; `None` with `run_id`: only that run's items.
     pub project: Option<&'a str>,
     pub run_id: Option<&'a str>,
+    /// Leave out this run's items (a run already has its own results in full).
+    pub exclude_run: Option<&'a str>,
 }
 
 /// Turns free text into an FTS5 query: each word quoted (no operators can be injected), any
@@ -89,6 +91,11 @@ impl Store {
                 sql.push(" AND m.run_id = ").push_bind(run_id);
             }
             (None, None) => {}
+        }
+        if let Some(run_id) = scope.exclude_run {
+            sql.push(" AND (m.run_id IS NULL OR m.run_id <> ")
+                .push_bind(run_id)
+                .push(")");
         }
         sql.push(" ORDER BY score DESC, m.rowid LIMIT ")
             .push_bind(i64::from(k.min(MAX_RECALL)));

@@ -21,8 +21,159 @@ pub(crate) const PROJECTION_TABLES: &[&str] = &[
 /// Rows replayed per query during a rebuild.
 const REPLAY_PAGE: i64 = 4096;
 
-/// Applies one committed event to the projections it touches.
-pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
+/// Applies committed events, in order, to the projections they touch. Changes to a run's plan
+/// and to memory are gathered and written once per batch (a stage's commit touches the same run
+/// several times); a `model_call_started` followed in the same batch by its outcome is folded
+/// into the outcome's row.
+pub(super) async fn apply_all(
+    conn: &mut SqliteConnection,
+    events: &[&Event],
+) -> Result<(), StoreError> {
+    let ended: std::collections::HashSet<&str> = events
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::ModelCallFinished { call_id, .. }
+            | EventData::ModelCallFailed { call_id, .. } => Some(call_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut pending = Pending::default();
+    for event in events {
+        if let EventData::ModelCallStarted { call_id, .. } = &event.data
+            && ended.contains(call_id.as_str())
+        {
+            continue;
+        }
+        apply(conn, event, &mut pending).await?;
+    }
+    pending.flush(conn).await
+}
+
+/// A run's plan and artifacts as JSON, changed in memory during a batch.
+struct RunJson {
+    id: String,
+    steps: Vec<serde_json::Value>,
+    artifacts: Vec<serde_json::Value>,
+    /// `Some(x)`: set `current_stage` to `x`.
+    current_stage: Option<Option<String>>,
+    ts: String,
+    seq: i64,
+}
+
+/// Projection changes gathered over a batch.
+#[derive(Default)]
+struct Pending {
+    runs: Vec<RunJson>,
+    memory: Vec<Event>,
+}
+
+impl Pending {
+    /// The run's plan, read once per batch. `None` when the run does not exist.
+    async fn run(
+        &mut self,
+        conn: &mut SqliteConnection,
+        id: &str,
+        event: &Event,
+    ) -> Result<Option<&mut RunJson>, StoreError> {
+        let i = match self.runs.iter().position(|r| r.id == id) {
+            Some(i) => i,
+            None => {
+                let row: Option<(String, String)> =
+                    sqlx::query_as("SELECT steps, artifacts FROM supervisor_runs WHERE id = ?")
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                let Some((steps, artifacts)) = row else {
+                    return Ok(None);
+                };
+                self.runs.push(RunJson {
+                    id: id.to_string(),
+                    steps: serde_json::from_str(&steps)?,
+                    artifacts: serde_json::from_str(&artifacts)?,
+                    current_stage: None,
+                    ts: event.ts.clone(),
+                    seq: event.seq,
+                });
+                self.runs.len() - 1
+            }
+        };
+        let run = &mut self.runs[i];
+        run.ts = event.ts.clone();
+        run.seq = event.seq;
+        Ok(Some(run))
+    }
+
+    /// Writes one run's gathered changes (before a statement that writes the row directly).
+    async fn flush_run(&mut self, conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
+        if let Some(i) = self.runs.iter().position(|r| r.id == id) {
+            let run = self.runs.remove(i);
+            write_run(conn, &run).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        for run in &self.runs {
+            write_run(conn, run).await?;
+        }
+        for chunk in self.memory.chunks(128) {
+            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO memory_items (item_id, bank, project, run_id, kind, text, created_at) ",
+            );
+            query.push_values(chunk, |mut row, event| {
+                if let EventData::MemoryRetained {
+                    item_id,
+                    bank,
+                    project,
+                    run_id,
+                    kind,
+                    text,
+                } = &event.data
+                {
+                    row.push_bind(item_id)
+                        .push_bind(bank)
+                        .push_bind(project)
+                        .push_bind(run_id)
+                        .push_bind(kind)
+                        .push_bind(text)
+                        .push_bind(&event.ts);
+                }
+            });
+            query.push(" ON CONFLICT (item_id) DO NOTHING");
+            query.build().execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn write_run(conn: &mut SqliteConnection, run: &RunJson) -> Result<(), StoreError> {
+    let (set_stage, stage) = match &run.current_stage {
+        Some(stage) => (true, stage.clone()),
+        None => (false, None),
+    };
+    sqlx::query(
+        "UPDATE supervisor_runs SET steps = ?, artifacts = ?, \
+         current_stage = CASE WHEN ? THEN ? ELSE current_stage END, \
+         updated_at = ?, last_seq = MAX(last_seq, ?) WHERE id = ?",
+    )
+    .bind(serde_json::to_string(&run.steps)?)
+    .bind(serde_json::to_string(&run.artifacts)?)
+    .bind(set_stage)
+    .bind(stage)
+    .bind(&run.ts)
+    .bind(run.seq)
+    .bind(&run.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies one event; plan and memory changes go to `pending`.
+async fn apply(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    pending: &mut Pending,
+) -> Result<(), StoreError> {
     match &event.data {
         EventData::RunCreated {
             run_id,
@@ -88,6 +239,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             cost_usd,
             latency_ms,
             path,
+            ..
         } => {
             let path = serde_json::to_string(path)?;
             sqlx::query(
@@ -181,6 +333,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             pipeline,
             stages,
         } => {
+            pending.flush_run(conn, run_id).await?;
             let steps: Vec<serde_json::Value> = stages
                 .iter()
                 .map(|s| {
@@ -207,13 +360,13 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             stage,
             ..
         } => {
-            update_steps(conn, event, run_id, Some(stage), |steps, _| {
-                if let Some(step) = steps.get_mut(*index as usize) {
+            if let Some(run) = pending.run(conn, run_id, event).await? {
+                if let Some(step) = run.steps.get_mut(*index as usize) {
                     step["status"] = "running".into();
                     step["started_at"] = event.ts.clone().into();
                 }
-            })
-            .await?;
+                run.current_stage = Some(Some(stage.clone()));
+            }
         }
         EventData::StageAttemptFailed {
             run_id,
@@ -221,14 +374,13 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             error,
             ..
         } => {
-            update_steps(conn, event, run_id, None, |steps, _| {
-                if let Some(step) = steps.get_mut(*index as usize) {
-                    let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
-                    step["attempts"] = attempts.into();
-                    step["error"] = error.clone().into();
-                }
-            })
-            .await?;
+            if let Some(run) = pending.run(conn, run_id, event).await?
+                && let Some(step) = run.steps.get_mut(*index as usize)
+            {
+                let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
+                step["attempts"] = attempts.into();
+                step["error"] = error.clone().into();
+            }
         }
         EventData::StageCompleted {
             run_id,
@@ -240,8 +392,8 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             artifact_dir,
             cost_usd,
         } => {
-            update_steps(conn, event, run_id, None, |steps, artifacts| {
-                if let Some(step) = steps.get_mut(*index as usize) {
+            if let Some(run) = pending.run(conn, run_id, event).await? {
+                if let Some(step) = run.steps.get_mut(*index as usize) {
                     let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
                     step["attempts"] = attempts.into();
                     step["status"] = status.as_str().to_lowercase().into();
@@ -250,19 +402,21 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
                     step["reasoning"] = result.reasoning.clone().into();
                 }
                 for a in &result.artifacts {
-                    artifacts.push(serde_json::json!({
+                    run.artifacts.push(serde_json::json!({
                         "stage": stage, "team": team, "name": a.name,
                         "path": format!("{artifact_dir}/{}", a.name), "bytes": a.content.len()
                     }));
                 }
-            })
-            .await?;
+            }
         }
         EventData::RunFinished {
             run_id,
             status,
             reason,
         } => {
+            if let Some(run) = pending.runs.iter_mut().find(|r| &r.id == run_id) {
+                run.current_stage = Some(None);
+            }
             sqlx::query(
                 "UPDATE supervisor_runs SET status = ?, reason = ?, current_stage = NULL, \
                  updated_at = ?, last_seq = ? WHERE id = ?",
@@ -275,66 +429,11 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .execute(&mut *conn)
             .await?;
         }
-        EventData::MemoryRetained {
-            item_id,
-            bank,
-            project,
-            run_id,
-            kind,
-            text,
-        } => {
-            sqlx::query(
-                "INSERT INTO memory_items (item_id, bank, project, run_id, kind, text, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (item_id) DO NOTHING",
-            )
-            .bind(item_id)
-            .bind(bank)
-            .bind(project)
-            .bind(run_id)
-            .bind(kind)
-            .bind(text)
-            .bind(&event.ts)
-            .execute(&mut *conn)
-            .await?;
-        }
+        EventData::MemoryRetained { .. } => pending.memory.push(event.clone()),
         EventData::AdminTokenCreated { .. }
         | EventData::SessionStarted { .. }
         | EventData::BudgetReached { .. } => {}
     }
-    Ok(())
-}
-
-/// Read-modify-write of a run's `steps` and `artifacts` JSON; `stage` sets `current_stage`.
-async fn update_steps(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    run_id: &str,
-    stage: Option<&String>,
-    change: impl FnOnce(&mut Vec<serde_json::Value>, &mut Vec<serde_json::Value>),
-) -> Result<(), StoreError> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT steps, artifacts FROM supervisor_runs WHERE id = ?")
-            .bind(run_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some((steps, artifacts)) = row else {
-        return Ok(());
-    };
-    let mut steps: Vec<serde_json::Value> = serde_json::from_str(&steps)?;
-    let mut artifacts: Vec<serde_json::Value> = serde_json::from_str(&artifacts)?;
-    change(&mut steps, &mut artifacts);
-    sqlx::query(
-        "UPDATE supervisor_runs SET steps = ?, artifacts = ?, \
-         current_stage = COALESCE(?, current_stage), updated_at = ?, last_seq = ? WHERE id = ?",
-    )
-    .bind(serde_json::to_string(&steps)?)
-    .bind(serde_json::to_string(&artifacts)?)
-    .bind(stage)
-    .bind(&event.ts)
-    .bind(event.seq)
-    .bind(run_id)
-    .execute(&mut *conn)
-    .await?;
     Ok(())
 }
 
@@ -366,11 +465,13 @@ impl Store {
             if rows.is_empty() {
                 break;
             }
-            for row in rows {
-                after = row.seq;
-                apply(&mut tx, &row.into_event()?).await?;
-                replayed += 1;
-            }
+            let events = rows
+                .into_iter()
+                .map(chain::EventRow::into_event)
+                .collect::<Result<Vec<_>, _>>()?;
+            after = events.last().map_or(after, |e| e.seq);
+            replayed += events.len() as u64;
+            apply_all(&mut tx, &events.iter().collect::<Vec<_>>()).await?;
         }
         tx.commit().await?;
         Ok(replayed)

@@ -15,6 +15,16 @@ use crate::model::{CALL_COST, Fault, ModelScript, expected_artifact, factory_tom
 
 const BIN: &str = env!("CARGO_BIN_EXE_factory");
 
+type RunRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
 /// A git repository with one commit (the project of a run).
 pub fn git_repo() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -492,6 +502,26 @@ async fn bad_starts_are_refused_and_the_event_stream_pages() {
 
     let run_id = start(&app, json!({"goal": "Document the API"})).await;
     finished(&app, &run_id, Duration::from_secs(10)).await;
+    // The projections maintained batch by batch equal a replay of the log.
+    let dump = |store: factory_server::store::Store| async move {
+        let runs: Vec<RunRow> = sqlx::query_as(
+            "SELECT id, status, steps, artifacts, current_stage, reason, last_seq \
+                 FROM supervisor_runs ORDER BY id",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        let memory: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT item_id, bank, text FROM memory_items ORDER BY item_id")
+                .fetch_all(store.pool())
+                .await
+                .unwrap();
+        (runs, memory)
+    };
+    let live = dump(app.store.clone()).await;
+    app.store.rebuild_projections().await.unwrap();
+    assert_eq!(dump(app.store.clone()).await, live);
+    assert!(!live.1.is_empty());
     let (_, all) = get(&app, &format!("/events?run_id={run_id}")).await;
     let total = all["events"].as_array().unwrap().len();
     assert!(total > 10);

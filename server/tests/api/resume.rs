@@ -118,7 +118,10 @@ async fn runs_survive_sigkill_and_finish_as_if_uninterrupted() {
     };
 
     let reference_calls = script.calls();
-    assert_eq!(reference_calls, 15, "three runs of five stages, one call each");
+    assert_eq!(
+        reference_calls, 15,
+        "three runs of five stages, one call each"
+    );
 
     // The same runs, with the server killed at random moments.
     let data = tempfile::tempdir().unwrap();
