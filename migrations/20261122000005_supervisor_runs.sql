@@ -13,7 +13,7 @@ ALTER TABLE supervisor_runs ADD COLUMN artifacts TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE supervisor_runs ADD COLUMN reason TEXT;
 
 -- Projection: memory items per bank (team banks and `factory-shared-world`), searched with
--- FTS5 (BM25). Optional embedding vectors (little-endian f32) for fused recall.
+-- FTS5 (BM25).
 CREATE TABLE memory_items (
     rowid      INTEGER PRIMARY KEY,
     item_id    TEXT NOT NULL UNIQUE,
@@ -22,8 +22,7 @@ CREATE TABLE memory_items (
     run_id     TEXT,
     kind       TEXT NOT NULL,
     text       TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    embedding  BLOB
+    created_at TEXT NOT NULL
 );
 CREATE INDEX memory_by_bank ON memory_items (bank, project);
 
@@ -39,3 +38,13 @@ END;
 CREATE TRIGGER memory_items_ad AFTER DELETE ON memory_items BEGIN
     INSERT INTO memory_fts (memory_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
 END;
+
+-- Not a projection: a cache of embedding vectors (little-endian f32) of memory items, filled
+-- when a local embedding model is configured (`local/embed`). Keyed by the item's stable id, so
+-- it survives a rebuild of the projections; recomputable at any time.
+CREATE TABLE memory_vectors (
+    item_id TEXT NOT NULL,
+    model   TEXT NOT NULL,
+    vector  BLOB NOT NULL,
+    PRIMARY KEY (item_id, model)
+);

@@ -24,7 +24,8 @@ pub struct SearchQuery {
     limit: Option<u32>,
 }
 
-/// Full-text search over memory (BM25), by bank and project.
+/// Search over memory by bank and project: BM25, fused with vector similarity when a local
+/// embedding model answers.
 pub async fn search_memory(
     State(state): State<AppState>,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
@@ -51,5 +52,7 @@ pub async fn search_memory(
         run_id: None,
         exclude_run: None,
     };
-    Ok(Json(state.store.recall(&query.q, &scope, limit).await?))
+    let hits = crate::engine::memory::recall(&state.store, &state.gateway, &query.q, &scope, limit)
+        .await?;
+    Ok(Json(hits))
 }

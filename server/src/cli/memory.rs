@@ -1,12 +1,15 @@
-//! `factory memory search`: full-text search over memory items.
+//! `factory memory search`: BM25 search over memory items, fused with vector similarity when
+//! a local embedding model answers.
 
 use std::path::Path;
 
 use super::{Exit, UsageError};
+use crate::gateway::{EnvSnapshot, Gateway, GatewayConfig};
 use crate::store::memory::{MAX_RECALL, RecallScope};
 
 pub(super) async fn search(
     data_dir: &Path,
+    config_file: Option<&Path>,
     query: &str,
     bank: Option<String>,
     project: Option<String>,
@@ -15,6 +18,9 @@ pub(super) async fn search(
     if limit == 0 || limit > MAX_RECALL {
         return Err(UsageError(format!("--limit must be between 1 and {MAX_RECALL}")).into());
     }
+    let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())
+        .map_err(|e| UsageError(e.to_string()))?;
+    let gateway = Gateway::new(config);
     let store = super::open_store(data_dir).await?;
     let banks: Vec<&str> = bank.as_deref().into_iter().collect();
     let scope = RecallScope {
@@ -23,7 +29,7 @@ pub(super) async fn search(
         run_id: None,
         exclude_run: None,
     };
-    let hits = store.recall(query, &scope, limit).await?;
+    let hits = crate::engine::memory::recall(&store, &gateway, query, &scope, limit).await?;
     if hits.is_empty() {
         println!("no memory matches {query:?}");
     }

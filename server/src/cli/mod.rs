@@ -85,7 +85,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum MemoryCommand {
-    /// Full-text search (BM25) over memory items.
+    /// Search memory: BM25, fused with vector similarity when a local embedding model answers.
     Search {
         /// Words to look for.
         query: String,
@@ -209,7 +209,10 @@ pub async fn run(cli: Cli) -> Exit {
             bank,
             project,
             limit,
-        })) => memory::search(&data_dir, &query, bank, project, limit).await,
+        })) => {
+            let file = models::config_path(cli.config.as_deref(), &data_dir);
+            memory::search(&data_dir, file.as_deref(), &query, bank, project, limit).await
+        }
     };
     match outcome {
         Ok(exit) => exit,

@@ -395,13 +395,17 @@ async fn attempt_stage(
             run_id: None,
         };
         let query = format!("{} {objective}", run.goal);
-        recall = engine
-            .store
-            .recall(&query, &scope, config.recall_k)
-            .await?
-            .into_iter()
-            .map(|hit| format!("[{} · {}] {}", hit.bank, hit.kind, hit.text))
-            .collect();
+        recall = super::memory::recall(
+            &engine.store,
+            &engine.gateway,
+            &query,
+            &scope,
+            config.recall_k,
+        )
+        .await?
+        .into_iter()
+        .map(|hit| format!("[{} · {}] {}", hit.bank, hit.kind, hit.text))
+        .collect();
         recall.reverse(); // least relevant first: packing drops from the front
     }
     let mut artifacts: Vec<(String, String)> = run

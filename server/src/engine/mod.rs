@@ -9,6 +9,7 @@
 pub mod catalogue;
 pub mod context;
 mod driver;
+pub mod memory;
 pub mod pipeline;
 pub mod state;
 

@@ -196,6 +196,34 @@ impl Gateway {
         decision
     }
 
+    /// Embeds `texts` with the first model of the `local/embed` chain that answers. `None` when
+    /// no embedding model is reachable (memory recall then uses BM25 alone). Local embedding
+    /// models cost nothing; calls are not recorded in the ledger.
+    pub async fn embed(&self, texts: &[String]) -> Option<(String, Vec<Vec<f32>>)> {
+        let chain = self.config.aliases.get("local/embed")?;
+        for entry in chain {
+            let (provider, model) = split_model(entry)?;
+            let Some(endpoint) = self.endpoints.get(provider) else {
+                continue;
+            };
+            if endpoint.breaker.try_acquire().is_err() {
+                continue;
+            }
+            match endpoint.client.embed(model, texts).await {
+                Ok(vectors) => {
+                    endpoint.breaker.record_success();
+                    return Some((entry.clone(), vectors));
+                }
+                Err(ProviderError::Unavailable { .. }) => {}
+                Err(e) => {
+                    endpoint.breaker.record_failure();
+                    tracing::warn!(model = %entry, error = %e, "embedding failed; recall uses BM25 alone");
+                }
+            }
+        }
+        None
+    }
+
     /// The most a call to `entry` can cost: the prompt (estimated at one token per three
     /// bytes, which over- rather than under-counts for English, code and CJK alike, plus four
     /// per message) and `max_tokens` of output, at the model's price.

@@ -8,6 +8,7 @@ mod engine;
 mod gateway;
 mod helpers;
 mod ledger;
+mod memory;
 mod model;
 mod ollama;
 mod resume;

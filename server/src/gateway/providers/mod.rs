@@ -56,4 +56,36 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     async fn complete(&self, request: &ProviderRequest<'_>)
     -> Result<ProviderReply, ProviderError>;
+
+    /// Embedding vectors, one per text. Providers without embeddings are `Unavailable`.
+    async fn embed(&self, _model: &str, _texts: &[String]) -> Result<Vec<Vec<f32>>, ProviderError> {
+        Err(ProviderError::Unavailable {
+            message: "this provider has no embeddings".into(),
+        })
+    }
+}
+
+/// Vectors from a JSON array of arrays of numbers, checked to match the inputs.
+pub(crate) fn vectors(
+    list: Option<&Vec<serde_json::Value>>,
+    expected: usize,
+    who: &str,
+) -> Result<Vec<Vec<f32>>, ProviderError> {
+    let bad = || ProviderError::Transient {
+        message: format!("{who}: the embeddings reply does not hold {expected} vectors"),
+        retry_after: None,
+    };
+    let list = list.ok_or_else(bad)?;
+    if list.len() != expected {
+        return Err(bad());
+    }
+    list.iter()
+        .map(|v| {
+            v.as_array()
+                .ok_or_else(bad)?
+                .iter()
+                .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(bad))
+                .collect()
+        })
+        .collect()
 }

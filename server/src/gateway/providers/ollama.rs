@@ -91,6 +91,34 @@ impl OllamaProvider {
 
 #[async_trait::async_trait]
 impl Provider for OllamaProvider {
+    async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, ProviderError> {
+        let Some(models) = self.models().await else {
+            return Err(ProviderError::Unavailable {
+                message: format!("no Ollama answers at {}", self.endpoint.base_url),
+            });
+        };
+        let wanted = model.split(':').next().unwrap_or(model);
+        if !models
+            .iter()
+            .any(|m| m == model || m.split(':').next() == Some(wanted))
+        {
+            return Err(ProviderError::Unavailable {
+                message: format!(
+                    "{} is not pulled on this Ollama (`ollama pull {model}`)",
+                    self.endpoint.who(model)
+                ),
+            });
+        }
+        let who = self.endpoint.who(model);
+        let call = self
+            .endpoint
+            .http
+            .post(format!("{}/api/embed", self.endpoint.base_url))
+            .json(&json!({"model": model, "input": texts}));
+        let (body, _) = send_json(call, &who, |v| v["error"].as_str()).await?;
+        super::vectors(body["embeddings"].as_array(), texts.len(), &who)
+    }
+
     async fn complete(
         &self,
         request: &ProviderRequest<'_>,

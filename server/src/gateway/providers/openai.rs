@@ -90,6 +90,23 @@ impl OpenAiProvider {
 
 #[async_trait::async_trait]
 impl Provider for OpenAiProvider {
+    async fn embed(&self, model: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, ProviderError> {
+        let model = self.resolve(model).await?;
+        let who = self.endpoint.who(&model);
+        let call = self.authorised(
+            self.endpoint
+                .http
+                .post(format!("{}/embeddings", self.endpoint.base_url))
+                .json(&json!({"model": model, "input": texts})),
+        );
+        let (body, _) = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
+        let data: Vec<Value> = body["data"]
+            .as_array()
+            .map(|d| d.iter().map(|item| item["embedding"].clone()).collect())
+            .unwrap_or_default();
+        super::vectors(Some(&data), texts.len(), &who)
+    }
+
     async fn complete(
         &self,
         request: &ProviderRequest<'_>,
