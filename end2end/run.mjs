@@ -108,7 +108,7 @@ async function main() {
       await page.screenshot({ path: join(artifacts, 'runs-empty.png'), fullPage: true });
     });
 
-    await check('a run created through the API appears and succeeds without a reload', async () => {
+    await check('a run created through the API appears and goes live to waiting_for_human without a reload', async () => {
       await page.evaluate(() => { window.__factoryNoReload = true; });
       const goal = 'Add a health check endpoint ' + Date.now();
       const res = await fetch(base + '/supervisor/start', {
@@ -122,13 +122,14 @@ async function main() {
       await row.waitFor({ timeout: 10000 });
       let text = await row.innerText();
       if (!text.includes(goal)) throw new Error(`row says: ${text}`);
-      // The engine runs it at once (offline provider); the status follows live.
+      // The engine runs it at once (offline provider) up to the plan approval; the status
+      // follows live.
       const until = Date.now() + 15000;
-      while (!text.includes('succeeded') && Date.now() < until) {
+      while (!text.includes('waiting for human') && Date.now() < until) {
         await new Promise((r) => setTimeout(r, 100));
         text = await row.innerText();
       }
-      if (!text.includes('succeeded')) throw new Error(`row never showed succeeded: ${text}`);
+      if (!text.includes('waiting for human')) throw new Error(`row never showed waiting for human: ${text}`);
       const same = await page.evaluate(() => window.__factoryNoReload === true);
       if (!same) throw new Error('the page reloaded');
       await page.screenshot({ path: join(artifacts, 'runs-live.png'), fullPage: true });

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval::{ApprovalKind, ApprovalOption, EscalationInfo};
 use crate::ledger::{Attempt, Attribution, BudgetScope, BudgetTier, RoutingDecision};
 use crate::model::RunStatus;
 use crate::task::{TaskResult, TaskStatus};
@@ -63,6 +64,81 @@ pub enum EventData {
         run_id: String,
         status: RunStatus,
         reason: String,
+    },
+    /// A stage asked a person (or the policy) to decide; the run waits (`waiting_for_human`)
+    /// until it is decided. `index` is the stage it concerns; `detail` holds what the decision
+    /// needs (the budget scope and amounts, the clarification id, …).
+    ApprovalRequested {
+        approval_id: String,
+        run_id: String,
+        index: u32,
+        kind: ApprovalKind,
+        question: String,
+        context: String,
+        options: Vec<ApprovalOption>,
+        deadline: Option<String>,
+        escalation: Option<EscalationInfo>,
+        #[serde(default)]
+        detail: serde_json::Value,
+    },
+    /// An approval was decided, by a person or automatically by a policy.
+    ApprovalDecided {
+        approval_id: String,
+        run_id: String,
+        kind: ApprovalKind,
+        option: String,
+        text: Option<String>,
+        decided_by: String,
+        automatic: bool,
+        policy: Option<String>,
+    },
+    /// A team asked another team a question (the clarification broker).
+    ClarificationRequested {
+        clarification_id: String,
+        run_id: String,
+        index: u32,
+        asking_team: String,
+        target_team: String,
+        question: String,
+        /// 1 for a stage's own question, 2 when the answering team asks in turn, …
+        depth: u32,
+        parent: Option<String>,
+    },
+    /// A clarification was answered, by a team or by a person.
+    ClarificationAnswered {
+        clarification_id: String,
+        run_id: String,
+        index: u32,
+        question: String,
+        answer: String,
+        answered_by: String,
+    },
+    /// A clarification was refused by a safety limit or expired; a person is asked instead.
+    ClarificationRefused {
+        clarification_id: String,
+        run_id: String,
+        index: u32,
+        reason: String,
+    },
+    /// A person raised a scope's hard budget limit.
+    BudgetRaised {
+        run_id: Option<String>,
+        budget: BudgetScope,
+        hard_usd: f64,
+    },
+    /// A stage was skipped by a person's decision.
+    StageSkipped {
+        run_id: String,
+        index: u32,
+        stage: String,
+        reason: String,
+    },
+    /// The final review asked for a revision: the pipeline starts again at its first stage with
+    /// the feedback added to the objective anchor.
+    RunRevised {
+        run_id: String,
+        revision: u32,
+        feedback: String,
     },
     /// A fact or summary stored in a memory bank.
     MemoryRetained {
@@ -143,6 +219,14 @@ impl EventData {
             EventData::StageCompleted { .. } => "stage_completed",
             EventData::RunFinished { .. } => "run_finished",
             EventData::MemoryRetained { .. } => "memory_retained",
+            EventData::ApprovalRequested { .. } => "approval_requested",
+            EventData::ApprovalDecided { .. } => "approval_decided",
+            EventData::ClarificationRequested { .. } => "clarification_requested",
+            EventData::ClarificationAnswered { .. } => "clarification_answered",
+            EventData::ClarificationRefused { .. } => "clarification_refused",
+            EventData::BudgetRaised { .. } => "budget_raised",
+            EventData::StageSkipped { .. } => "stage_skipped",
+            EventData::RunRevised { .. } => "run_revised",
         }
     }
 
@@ -154,7 +238,15 @@ impl EventData {
             | EventData::StageStarted { run_id, .. }
             | EventData::StageAttemptFailed { run_id, .. }
             | EventData::StageCompleted { run_id, .. }
-            | EventData::RunFinished { run_id, .. } => Some(run_id),
+            | EventData::RunFinished { run_id, .. }
+            | EventData::ApprovalRequested { run_id, .. }
+            | EventData::ApprovalDecided { run_id, .. }
+            | EventData::ClarificationRequested { run_id, .. }
+            | EventData::ClarificationAnswered { run_id, .. }
+            | EventData::ClarificationRefused { run_id, .. }
+            | EventData::StageSkipped { run_id, .. }
+            | EventData::RunRevised { run_id, .. } => Some(run_id),
+            EventData::BudgetRaised { run_id, .. } => run_id.as_deref(),
             EventData::MemoryRetained { run_id, .. } => run_id.as_deref(),
             EventData::ModelCallStarted { attribution, .. }
             | EventData::ModelCallFinished { attribution, .. }

@@ -6,6 +6,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod approval;
 #[cfg(feature = "ssr")]
 pub mod backend;
 pub mod events;

@@ -80,6 +80,19 @@ pub fn apply_event(runs: &mut Vec<RunSummary>, event: &Event) -> bool {
         }
         EventData::RunStarted { run_id, .. } => set_status(runs, run_id, RunStatus::Running),
         EventData::RunFinished { run_id, status, .. } => set_status(runs, run_id, *status),
+        EventData::ApprovalRequested { run_id, .. } => {
+            set_status(runs, run_id, RunStatus::WaitingForHuman)
+        }
+        EventData::ApprovalDecided { run_id, .. } | EventData::StageStarted { run_id, .. } => {
+            match runs.iter().find(|r| &r.id == run_id) {
+                Some(r)
+                    if r.status == RunStatus::WaitingForHuman || r.status == RunStatus::Queued =>
+                {
+                    set_status(runs, run_id, RunStatus::Running)
+                }
+                _ => false,
+            }
+        }
         _ => false,
     }
 }

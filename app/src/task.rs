@@ -75,6 +75,14 @@ pub struct WorkOrderSpec {
     /// Ids of work orders that must finish first.
     #[serde(default)]
     pub dependencies: Vec<String>,
+    /// How sure the architect is of this work order, 0 to 1 (the director policy approves low
+    /// risk at 0.95 or more automatically).
+    #[serde(default = "default_confidence")]
+    pub confidence: f64,
+}
+
+fn default_confidence() -> f64 {
+    0.5
 }
 
 /// A team's answer.
@@ -108,6 +116,16 @@ pub const MAX_ARTIFACTS: usize = 16;
 /// Parses a model's reply: the whole text as JSON, else the first fenced block (```json or
 /// ```), else the outermost `{…}`. Errors say what is wrong and what is accepted.
 pub fn parse_task_result(text: &str) -> Result<TaskResult, String> {
+    parse_with(text, true)
+}
+
+/// Like [`parse_task_result`] for a clarification answer: COMPLETE needs no artifacts (the
+/// answer is the `reasoning`, or the first artifact).
+pub fn parse_answer(text: &str) -> Result<TaskResult, String> {
+    parse_with(text, false)
+}
+
+fn parse_with(text: &str, require_artifacts: bool) -> Result<TaskResult, String> {
     let candidate = extract_json(text).ok_or_else(|| {
         "the reply contains no JSON object: answer with one TaskResult JSON object".to_string()
     })?;
@@ -126,7 +144,7 @@ pub fn parse_task_result(text: &str) -> Result<TaskResult, String> {
             e
         }
     })?;
-    validate(&result)?;
+    validate(&result, require_artifacts)?;
     Ok(result)
 }
 
@@ -151,14 +169,14 @@ fn extract_json(text: &str) -> Option<&str> {
 }
 
 /// The checks serde cannot make.
-pub fn validate(result: &TaskResult) -> Result<(), String> {
+pub fn validate(result: &TaskResult, require_artifacts: bool) -> Result<(), String> {
     if result.reasoning.trim().is_empty() {
         return Err(
             "`reasoning` is empty: explain in a sentence or more how you reached the status".into(),
         );
     }
     match result.status {
-        TaskStatus::Complete if result.artifacts.is_empty() => {
+        TaskStatus::Complete if require_artifacts && result.artifacts.is_empty() => {
             return Err(
                 "status COMPLETE needs at least one entry in `artifacts` ({name, content})".into(),
             );
@@ -278,10 +296,11 @@ pub fn task_result_schema(edits: bool, work_orders: bool) -> serde_json::Value {
                     "risk": {"type": "string", "enum": ["low", "medium", "high"]},
                     "files_in_scope": strings,
                     "acceptance_criteria": strings,
-                    "dependencies": strings
+                    "dependencies": strings,
+                    "confidence": {"type": "number"}
                 },
                 "required": ["id", "title", "description", "risk", "files_in_scope",
-                             "acceptance_criteria", "dependencies"],
+                             "acceptance_criteria", "dependencies", "confidence"],
                 "additionalProperties": false
             }
         });

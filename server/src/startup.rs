@@ -92,6 +92,7 @@ pub async fn build(
         shutdown.child_token(),
     );
     let resumed = engine.resume_all().await?;
+    engine.watch_decisions(std::time::Duration::from_secs(2));
     if resumed > 0 {
         tracing::info!(resumed, "resuming unfinished runs");
     }

@@ -49,6 +49,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::engine::EngineError> for ApiError {
+    fn from(e: crate::engine::EngineError) -> Self {
+        use crate::engine::EngineError as E;
+        match e {
+            E::UnknownRun(_) | E::UnknownApproval(_) => ApiError::NotFound(e.to_string()),
+            E::Finished { .. } | E::AlreadyDecided { .. } | E::RunFinished { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
+            E::BadDecision(message) => ApiError::BadRequest(message),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let status = rejection.status();

@@ -1,6 +1,7 @@
 //! The HTTP surface: REST under `/api` and `/supervisor`, the `/ws` event stream, sign-in,
 //! health; all behind the authentication middleware except the few public paths.
 
+mod approvals;
 mod auth;
 mod costs;
 mod engine;
@@ -33,6 +34,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/runs/{id}", get(runs::status))
         .route("/api/costs", get(costs::report))
         .route("/api/teams", get(engine::teams))
+        .route("/api/approvals", get(approvals::list))
+        .route("/api/approvals/{id}", get(approvals::get))
+        .route("/api/approvals/{id}/decide", post(approvals::decide))
         .route("/api/memory/search", get(engine::search_memory))
         .route("/ws", get(ws::upgrade))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

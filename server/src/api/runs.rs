@@ -10,7 +10,7 @@ use app::model::{RunDetail, RunSummary, StartRunRequest, StartRunResponse};
 
 use super::{ApiError, ApiJson};
 use crate::config::Config;
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::startup::AppState;
 use crate::store::runs::NewRun;
 
@@ -90,14 +90,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RunDetail>, ApiError> {
-    match state.engine.cancel(&id, "api").await {
-        Ok(()) => {}
-        Err(EngineError::UnknownRun(_)) => {
-            return Err(ApiError::NotFound(format!("no run with id {id:?}")));
-        }
-        Err(e @ EngineError::Finished { .. }) => return Err(ApiError::Conflict(e.to_string())),
-        Err(EngineError::Store(e)) => return Err(e.into()),
-    }
+    state.engine.cancel(&id, "api").await?;
     status(State(state), Path(id)).await
 }
 

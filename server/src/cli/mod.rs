@@ -1,6 +1,7 @@
 //! The `factory` command line: argument parsing (clap, with `FACTORY_*` environment
 //! equivalents) and one function per subcommand. Exit codes are in [`Exit`].
 
+mod approvals;
 mod audit;
 mod memory;
 pub mod models;
@@ -72,7 +73,14 @@ pub enum Command {
         /// Print the finished run as JSON on stdout instead of the summary.
         #[arg(long)]
         json: bool,
+        /// Decide plan and review approvals automatically (recorded as automatic, with this
+        /// policy); other approvals still wait for a person.
+        #[arg(long)]
+        auto_approve: bool,
     },
+    /// List and decide approvals (decisions waiting for a person).
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// List the team catalogue (with a project's overrides when --project is given).
     Teams {
         #[arg(long, value_name = "PATH")]
@@ -81,6 +89,27 @@ pub enum Command {
     /// Search memory.
     #[command(subcommand)]
     Memory(MemoryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals with their options (and how to decide each).
+    List {
+        /// pending, decided or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        /// Only this run's approvals.
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+    },
+    /// Decide an approval: one of the options it offers.
+    Decide {
+        id: String,
+        option: String,
+        /// The answer, guidance or feedback (required by options that need words).
+        #[arg(long)]
+        text: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,6 +222,7 @@ pub async fn run(cli: Cli) -> Exit {
             project,
             pipeline,
             json,
+            auto_approve,
         }) => {
             let file = models::config_path(cli.config.as_deref(), &data_dir);
             let args = run::RunArgs {
@@ -200,10 +230,17 @@ pub async fn run(cli: Cli) -> Exit {
                 project,
                 pipeline,
                 json,
+                auto_approve,
             };
             run::run(&data_dir, file.as_deref(), args).await
         }
         Some(Command::Teams { project }) => teams::list(project.as_deref()),
+        Some(Command::Approvals(ApprovalsCommand::List { status, run })) => {
+            approvals::list(&data_dir, &status, run.as_deref()).await
+        }
+        Some(Command::Approvals(ApprovalsCommand::Decide { id, option, text })) => {
+            approvals::decide(&data_dir, &id, &option, text).await
+        }
         Some(Command::Memory(MemoryCommand::Search {
             query,
             bank,

@@ -23,6 +23,7 @@ pub struct RunArgs {
     pub project: Option<PathBuf>,
     pub pipeline: Option<String>,
     pub json: bool,
+    pub auto_approve: bool,
 }
 
 pub(super) async fn run(
@@ -30,9 +31,12 @@ pub(super) async fn run(
     config_file: Option<&Path>,
     args: RunArgs,
 ) -> anyhow::Result<Exit> {
-    let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())
+    let mut config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())
         .and_then(|c| c.check_keys(super::serve::env_is_set).map(|()| c))
         .map_err(|e| UsageError(e.to_string()))?;
+    if args.auto_approve {
+        config.approvals.auto_approve = true;
+    }
     let goal = args.requirement.trim().to_string();
     let limit = crate::config::Config::new(data_dir.to_path_buf()).max_goal_chars;
     if goal.is_empty() {
@@ -104,38 +108,102 @@ pub(super) async fn run(
     let mut stage = String::from("queued");
     let mut cost = 0.0f64;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut waiting: Option<String> = None;
     let status = loop {
-        tokio::select! {
+        let first = tokio::select! {
             _ = tokio::signal::ctrl_c() => {
                 let _ = engine.cancel(&run_id, "cli").await;
+                None
             }
-            _ = tick.tick() => {}
-            event = events.recv() => {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => break None,
-                };
-                if event.run_id.as_deref() != Some(run_id.as_str()) {
-                    continue;
-                }
-                match &event.data {
-                    EventData::StageStarted { index, stage: name, team, .. } => {
-                        stage = format!("stage {} `{name}` ({team})", index + 1);
-                        line(&bar, args.json, &format!("{stage} started"));
-                    }
-                    EventData::StageCompleted { stage: name, status, cost_usd, .. } => {
-                        line(&bar, args.json, &format!("`{name}` {}", status.as_str()));
-                        let _ = cost_usd;
-                    }
-                    EventData::StageAttemptFailed { stage: name, attempt, error, .. } => {
-                        line(&bar, args.json, &format!("`{name}` attempt {attempt} failed: {error}"));
-                    }
-                    EventData::ModelCallFinished { cost_usd, .. } => cost += cost_usd,
-                    EventData::RunFinished { status, .. } => break Some(*status),
-                    _ => {}
-                }
+            _ = tick.tick() => None,
+            event = events.recv() => match event {
+                Ok(event) => Some(event),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                Err(_) => break None,
+            },
+        };
+        // A commit's events arrive together: take them all before deciding the run waits.
+        let mut batch: Vec<_> = first.into_iter().collect();
+        while let Ok(event) = events.try_recv() {
+            batch.push(event);
+        }
+        let mut finished = None;
+        for event in batch {
+            if event.run_id.as_deref() != Some(run_id.as_str()) {
+                continue;
             }
+            match &event.data {
+                EventData::ApprovalRequested { approval_id, .. } => {
+                    waiting = Some(approval_id.clone());
+                }
+                EventData::ApprovalDecided {
+                    approval_id,
+                    automatic,
+                    policy,
+                    option,
+                    ..
+                } => {
+                    if waiting.as_deref() == Some(approval_id.as_str()) {
+                        waiting = None;
+                    }
+                    if *automatic {
+                        line(
+                            &bar,
+                            args.json,
+                            &format!(
+                                "approved automatically: {option} ({})",
+                                policy.as_deref().unwrap_or("policy")
+                            ),
+                        );
+                    }
+                }
+                EventData::StageStarted {
+                    index,
+                    stage: name,
+                    team,
+                    ..
+                } => {
+                    stage = format!("stage {} `{name}` ({team})", index + 1);
+                    line(&bar, args.json, &format!("{stage} started"));
+                }
+                EventData::StageCompleted {
+                    stage: name,
+                    status,
+                    cost_usd,
+                    ..
+                } => {
+                    line(&bar, args.json, &format!("`{name}` {}", status.as_str()));
+                    let _ = cost_usd;
+                }
+                EventData::StageAttemptFailed {
+                    stage: name,
+                    attempt,
+                    error,
+                    ..
+                } => {
+                    line(
+                        &bar,
+                        args.json,
+                        &format!("`{name}` attempt {attempt} failed: {error}"),
+                    );
+                }
+                EventData::ModelCallFinished { cost_usd, .. } => cost += cost_usd,
+                EventData::RunFinished { status, .. } => finished = Some(*status),
+                _ => {}
+            }
+        }
+        if finished.is_some() {
+            break finished;
+        }
+        // The projection is committed before events are published: it says whether the run
+        // really waits (an automatic decision may be on its way in the same commit).
+        if waiting.is_some()
+            && store
+                .get_run(&run_id)
+                .await?
+                .is_some_and(|r| r.status == RunStatus::WaitingForHuman)
+        {
+            break Some(RunStatus::WaitingForHuman);
         }
         if let Some(bar) = &bar {
             bar.set_message(format!(
@@ -159,6 +227,25 @@ pub(super) async fn run(
         println!("{}", serde_json::to_string_pretty(&detail)?);
     } else {
         print_summary(&detail, data_dir, started.elapsed());
+        if detail.summary.status == RunStatus::WaitingForHuman {
+            for a in store
+                .list_approvals(Some("pending"), Some(&run_id), 10)
+                .await?
+            {
+                println!("  {} approval: {}", a.kind.as_str(), a.question);
+                for o in &a.options {
+                    let text = if o.needs_text { " --text \"…\"" } else { "" };
+                    println!(
+                        "    factory approvals decide {} {}{text}   # {}",
+                        a.id, o.id, o.label
+                    );
+                }
+            }
+            println!(
+                "  then a running `factory serve` on this data directory continues the run \
+                 (or start one); `factory run --auto-approve` decides plan and review itself"
+            );
+        }
     }
     Ok(match status.unwrap_or(detail.summary.status) {
         RunStatus::Succeeded => Exit::Success,
@@ -211,6 +298,6 @@ fn print_summary(detail: &RunDetail, data_dir: &Path, elapsed: Duration) {
         }
     }
     if detail.summary.status == RunStatus::WaitingForHuman {
-        println!("the run waits for a person: answer on the dashboard or with `factory approvals`");
+        println!("the run waits for a person (answer on the dashboard, or):");
     }
 }

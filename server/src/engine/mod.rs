@@ -27,6 +27,8 @@ use tokio_util::task::TaskTracker;
 use crate::gateway::Gateway;
 use crate::store::{NewEvent, Store, StoreError};
 
+pub use app::approval::ApprovalKind;
+
 pub use catalogue::{Catalogue, Team};
 pub use pipeline::{Pipeline, Stage};
 
@@ -79,6 +81,52 @@ impl EngineConfig {
     }
 }
 
+/// Clarifications and approvals (`[approvals]` in factory.toml).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsConfig {
+    /// Questions one objective may ask other teams.
+    pub max_clarifications_per_objective: u32,
+    /// How deep answering teams may ask in turn (1: only the stage itself asks).
+    pub max_hop_depth: u32,
+    /// How long a team has to answer a clarification before a person is asked.
+    pub clarification_ttl_ms: u64,
+    /// The director policy: a plan whose work orders are all low risk with at least this
+    /// confidence is approved automatically (the decision is recorded).
+    pub plan_auto_min_confidence: f64,
+    /// Ask a person for a final review before a run succeeds.
+    pub final_review: bool,
+    /// Decide plan and review approvals automatically (`factory run --auto-approve`).
+    pub auto_approve: bool,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig {
+            max_clarifications_per_objective: 3,
+            max_hop_depth: 2,
+            clarification_ttl_ms: 600_000,
+            plan_auto_min_confidence: 0.95,
+            final_review: true,
+            auto_approve: false,
+        }
+    }
+}
+
+impl ApprovalsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_hop_depth == 0 || self.clarification_ttl_ms == 0 {
+            return Err(
+                "[approvals]: max_hop_depth and clarification_ttl_ms must be at least 1".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.plan_auto_min_confidence) {
+            return Err("[approvals]: plan_auto_min_confidence must be between 0 and 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// Why an engine operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -86,6 +134,22 @@ pub enum EngineError {
     UnknownRun(String),
     #[error("run {run_id} has already finished ({status}); only an active run can be canceled")]
     Finished { run_id: String, status: RunStatus },
+    #[error("no approval with id \"{0}\"")]
+    UnknownApproval(String),
+    #[error(
+        "approval {id} was already decided: `{option}` by {decided_by}{}",
+        .text.as_ref().map(|t| format!(" ({t})")).unwrap_or_default()
+    )]
+    AlreadyDecided {
+        id: String,
+        option: String,
+        text: Option<String>,
+        decided_by: String,
+    },
+    #[error("run {run_id} has finished ({status}); its approvals can no longer be decided")]
+    RunFinished { run_id: String, status: RunStatus },
+    #[error("{0}")]
+    BadDecision(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -174,8 +238,8 @@ impl Engine {
     /// Resumes every run that has not finished (on start). Returns how many.
     pub async fn resume_all(self: &Arc<Self>) -> Result<usize, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM supervisor_runs WHERE status IN ('queued', 'running') \
-             ORDER BY created_seq",
+            "SELECT id FROM supervisor_runs WHERE status IN ('queued', 'running', \
+             'waiting_for_human') ORDER BY created_seq",
         )
         .fetch_all(self.store.pool())
         .await?;
@@ -228,6 +292,43 @@ impl Engine {
         Ok(())
     }
 
+    /// Decides a pending approval (see [`record_decision`]) and lets its run continue.
+    pub async fn decide(
+        self: &Arc<Self>,
+        approval_id: &str,
+        option: &str,
+        text: Option<String>,
+        decided_by: &str,
+    ) -> Result<String, EngineError> {
+        let run_id = record_decision(&self.store, approval_id, option, text, decided_by).await?;
+        self.submit(run_id.clone());
+        Ok(run_id)
+    }
+
+    /// Picks up runs whose approvals were decided by another process (`factory approvals
+    /// decide` beside a running server): every `interval` until shutdown.
+    pub fn watch_decisions(self: &Arc<Self>, interval: std::time::Duration) {
+        let engine = self.clone();
+        self.tasks.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = engine.shutdown.cancelled() => return,
+                    () = tokio::time::sleep(interval) => {}
+                }
+                let ids: Result<Vec<String>, _> = sqlx::query_scalar(
+                    "SELECT r.id FROM supervisor_runs r WHERE r.status = 'running' AND \
+                     (SELECT kind FROM events WHERE run_id = r.id ORDER BY seq DESC LIMIT 1) \
+                     = 'approval_decided'",
+                )
+                .fetch_all(engine.store.pool())
+                .await;
+                for id in ids.unwrap_or_default() {
+                    engine.submit(id);
+                }
+            }
+        });
+    }
+
     /// Stops accepting work and waits for drivers to stop (after the shutdown token fired).
     pub async fn wait_idle(&self) {
         self.tasks.close();
@@ -268,4 +369,114 @@ impl Engine {
     pub fn run_dir(&self, run_id: &str) -> PathBuf {
         self.data_dir.join("runs").join(run_id)
     }
+}
+
+/// Records a decision on a pending approval; returns its run. Refused: unknown id, an option
+/// the approval does not offer (the message lists those it does), a missing or oversize text,
+/// a second decision (with the first one), a run that has finished. The check and the append
+/// share one transaction, so two concurrent decisions can never both land.
+pub async fn record_decision(
+    store: &Store,
+    approval_id: &str,
+    option: &str,
+    text: Option<String>,
+    decided_by: &str,
+) -> Result<String, EngineError> {
+    use app::approval::{ApprovalOption, MAX_DECISION_TEXT};
+    let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    if let Some(t) = &text
+        && t.chars().count() > MAX_DECISION_TEXT
+    {
+        return Err(EngineError::BadDecision(format!(
+            "`text` is {} characters; the limit is {MAX_DECISION_TEXT}",
+            t.chars().count()
+        )));
+    }
+    let id = approval_id.to_string();
+    let option = option.to_string();
+    let actor = decided_by.to_string();
+    let (outcome, _) = store
+        .write(Box::new(move |conn| {
+            Box::pin(async move {
+                type Row = (
+                    String,
+                    String,
+                    String,
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                );
+                let row: Option<Row> = sqlx::query_as(
+                    "SELECT a.run_id, a.kind, a.options, a.status, a.option, a.text, \
+                         a.decided_by FROM approvals a WHERE a.id = ?",
+                )
+                .bind(&id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some((run_id, kind, options, status, first, first_text, by)) = row else {
+                    return Ok((Err(EngineError::UnknownApproval(id)), vec![]));
+                };
+                if status == "decided" {
+                    return Ok((
+                        Err(EngineError::AlreadyDecided {
+                            id,
+                            option: first.unwrap_or_default(),
+                            text: first_text,
+                            decided_by: by.unwrap_or_default(),
+                        }),
+                        vec![],
+                    ));
+                }
+                let run_status: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM supervisor_runs WHERE id = ?")
+                        .bind(&run_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if let Some(status) = run_status.as_deref().and_then(RunStatus::parse)
+                    && status.is_terminal()
+                {
+                    return Ok((Err(EngineError::RunFinished { run_id, status }), vec![]));
+                }
+                let options: Vec<ApprovalOption> =
+                    serde_json::from_str(&options).unwrap_or_default();
+                let Some(chosen) = options.iter().find(|o| o.id == option) else {
+                    let offered: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
+                    return Ok((
+                        Err(EngineError::BadDecision(format!(
+                            "option `{option}` is not offered by this approval (offered: {})",
+                            offered.join(", ")
+                        ))),
+                        vec![],
+                    ));
+                };
+                if chosen.needs_text && text.is_none() {
+                    return Ok((
+                        Err(EngineError::BadDecision(format!(
+                            "option `{option}` needs `text` ({})",
+                            chosen.label
+                        ))),
+                        vec![],
+                    ));
+                }
+                let kind = serde_json::from_value(serde_json::Value::String(kind))
+                    .map_err(StoreError::Encode)?;
+                let event = NewEvent::new(
+                    actor.clone(),
+                    EventData::ApprovalDecided {
+                        approval_id: id,
+                        run_id: run_id.clone(),
+                        kind,
+                        option,
+                        text,
+                        decided_by: actor,
+                        automatic: false,
+                        policy: None,
+                    },
+                );
+                Ok((Ok(run_id), vec![event]))
+            })
+        }))
+        .await?;
+    outcome
 }

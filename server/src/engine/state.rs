@@ -1,13 +1,39 @@
 //! A run's state, folded from its events: the engine keeps nothing that is not in the log.
+//! The driver folds the events it commits into the same state, so its view never drifts from
+//! what a restart would rebuild.
 
+use app::approval::ApprovalKind;
 use app::events::{Event, EventData};
 use app::model::RunStatus;
-use app::task::TaskResult;
+use app::task::{TaskResult, TaskStatus};
 
 use crate::store::{Store, StoreError};
 
 /// Events read per query while folding.
 const PAGE: u32 = 1_000;
+
+/// A question of the current stage to another team.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clarification {
+    pub id: String,
+    pub target_team: String,
+    pub question: String,
+    pub depth: u32,
+    /// `None` while pending; `Some(Ok(answer))` or `Some(Err(reason))`.
+    pub outcome: Option<Result<String, String>>,
+}
+
+/// An approval the run waits for, and its decision once made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Awaiting {
+    pub approval_id: String,
+    pub kind: ApprovalKind,
+    pub index: u32,
+    pub detail: serde_json::Value,
+    pub question: String,
+    /// (option, text)
+    pub decision: Option<(String, Option<String>)>,
+}
 
 /// Where a run stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,15 +45,33 @@ pub struct RunState {
     pub status: RunStatus,
     /// `run_started` was recorded (the plan is fixed).
     pub started: bool,
-    /// Results of completed stages by index.
+    /// Review revisions so far, and the feedback of each (added to the objective anchor).
+    pub revision: u32,
+    pub feedback: Vec<String>,
+    /// Results of this revision's completed stages: (index, stage, team, result).
     pub completed: Vec<(u32, String, String, TaskResult)>,
     /// The stage to run next.
     pub next_index: u32,
+    /// Sequence number of the `stage_started` of the next stage: with `round`, it makes call
+    /// ids unique and stable across restarts.
+    pub started_seq: i64,
+    /// The stage the last `stage_started` was for.
+    pub started_index: Option<u32>,
+    /// Re-runs of the next stage since it started (failed attempts, answers, refusals).
+    pub round: u32,
     /// Failed attempts of the next stage since it started.
     pub attempts: u32,
     /// Every attempt of every stage (the per-run iteration cap counts these).
     pub iterations: u32,
-    pub cost_usd: f64,
+    /// The next stage's questions to other teams (top level).
+    pub clarifications: Vec<Clarification>,
+    /// Answers the next stage receives: (question, answer, answered by).
+    pub answers: Vec<(String, String, String)>,
+    /// A person's guidance for the next stage.
+    pub guidance: Vec<String>,
+    /// A person asked to retry the next stage with the strongest alias.
+    pub strong_alias: bool,
+    pub awaiting: Option<Awaiting>,
 }
 
 impl RunState {
@@ -40,64 +84,228 @@ impl RunState {
             let Some(last) = events.last() else { break };
             after = last.seq;
             for event in &events {
-                state = fold(state, event);
+                state = match state {
+                    None => RunState::created(event),
+                    Some(mut s) => {
+                        s.apply(event);
+                        Some(s)
+                    }
+                };
             }
         }
         Ok(state)
     }
-}
 
-fn fold(state: Option<RunState>, event: &Event) -> Option<RunState> {
-    if let EventData::RunCreated {
-        run_id,
-        goal,
-        project,
-        pipeline,
-        ..
-    } = &event.data
-    {
-        return Some(RunState {
+    fn created(event: &Event) -> Option<RunState> {
+        let EventData::RunCreated {
+            run_id,
+            goal,
+            project,
+            pipeline,
+            ..
+        } = &event.data
+        else {
+            return None;
+        };
+        Some(RunState {
             run_id: run_id.clone(),
             goal: goal.clone(),
             project: project.clone(),
             pipeline: pipeline.clone().unwrap_or_else(|| "default".into()),
             status: RunStatus::Queued,
             started: false,
+            revision: 0,
+            feedback: Vec::new(),
             completed: Vec::new(),
             next_index: 0,
+            started_seq: 0,
+            started_index: None,
+            round: 0,
             attempts: 0,
             iterations: 0,
-            cost_usd: 0.0,
-        });
+            clarifications: Vec::new(),
+            answers: Vec::new(),
+            guidance: Vec::new(),
+            strong_alias: false,
+            awaiting: None,
+        })
     }
-    let mut s = state?;
-    match &event.data {
-        EventData::RunStarted { pipeline, .. } => {
-            s.started = true;
-            s.pipeline = pipeline.clone();
-            s.status = RunStatus::Running;
-        }
-        EventData::StageAttemptFailed { index, .. } if *index == s.next_index => {
-            s.attempts += 1;
-            s.iterations += 1;
-        }
-        EventData::StageCompleted {
-            index,
-            stage,
-            team,
-            result,
-            cost_usd,
-            ..
-        } => {
-            s.completed
-                .push((*index, stage.clone(), team.clone(), result.clone()));
-            s.next_index = index + 1;
-            s.attempts = 0;
-            s.iterations += 1;
-            s.cost_usd += cost_usd;
-        }
-        EventData::RunFinished { status, .. } => s.status = *status,
-        _ => {}
+
+    fn reset_stage(&mut self) {
+        self.round = 0;
+        self.attempts = 0;
+        self.clarifications.clear();
+        self.answers.clear();
+        self.guidance.clear();
+        self.strong_alias = false;
     }
-    Some(s)
+
+    /// The pending top-level clarification of the next stage, if any (after a restart).
+    pub fn pending_clarification(&self) -> Option<&Clarification> {
+        self.clarifications.iter().find(|c| c.outcome.is_none())
+    }
+
+    /// Folds one event of this run.
+    pub fn apply(&mut self, event: &Event) {
+        match &event.data {
+            EventData::RunStarted { pipeline, .. } => {
+                self.started = true;
+                self.pipeline = pipeline.clone();
+                self.status = RunStatus::Running;
+            }
+            EventData::StageStarted { index, .. } => {
+                if *index < self.next_index {
+                    // A stage runs again (a plan revised): later results no longer hold.
+                    self.completed.retain(|(i, ..)| *i < *index);
+                }
+                let same = self.started_index == Some(*index);
+                self.next_index = *index;
+                self.started_seq = event.seq;
+                self.started_index = Some(*index);
+                if same {
+                    // Re-run after a person's decision: keep its guidance and answers.
+                    self.round = 0;
+                    self.attempts = 0;
+                } else {
+                    self.reset_stage();
+                }
+                self.awaiting = None;
+                if self.status == RunStatus::WaitingForHuman {
+                    self.status = RunStatus::Running;
+                }
+            }
+            EventData::StageAttemptFailed { index, .. } if *index == self.next_index => {
+                self.attempts += 1;
+                self.round += 1;
+                self.iterations += 1;
+            }
+            EventData::StageCompleted {
+                index,
+                stage,
+                team,
+                result,
+                status,
+                ..
+            } if *index == self.next_index => {
+                self.iterations += 1;
+                self.round += 1;
+                if *status == TaskStatus::Complete {
+                    self.completed
+                        .push((*index, stage.clone(), team.clone(), result.clone()));
+                    self.next_index = index + 1;
+                }
+            }
+            EventData::StageSkipped { index, .. } => {
+                self.next_index = index + 1;
+                self.reset_stage();
+                self.awaiting = None;
+            }
+            EventData::ClarificationRequested {
+                clarification_id,
+                index,
+                target_team,
+                question,
+                depth,
+                parent: None,
+                ..
+            } if *index == self.next_index => {
+                self.clarifications.push(Clarification {
+                    id: clarification_id.clone(),
+                    target_team: target_team.clone(),
+                    question: question.clone(),
+                    depth: *depth,
+                    outcome: None,
+                });
+            }
+            EventData::ClarificationAnswered {
+                clarification_id,
+                question,
+                answer,
+                answered_by,
+                ..
+            } => {
+                if let Some(c) = self
+                    .clarifications
+                    .iter_mut()
+                    .find(|c| &c.id == clarification_id)
+                {
+                    c.outcome = Some(Ok(answer.clone()));
+                    self.answers
+                        .push((question.clone(), answer.clone(), answered_by.clone()));
+                    self.round += 1;
+                }
+            }
+            EventData::ClarificationRefused {
+                clarification_id,
+                reason,
+                ..
+            } => {
+                if let Some(c) = self
+                    .clarifications
+                    .iter_mut()
+                    .find(|c| &c.id == clarification_id)
+                {
+                    c.outcome = Some(Err(reason.clone()));
+                    self.round += 1;
+                }
+            }
+            EventData::ApprovalRequested {
+                approval_id,
+                kind,
+                index,
+                detail,
+                question,
+                ..
+            } => {
+                self.awaiting = Some(Awaiting {
+                    approval_id: approval_id.clone(),
+                    kind: *kind,
+                    index: *index,
+                    detail: detail.clone(),
+                    question: question.clone(),
+                    decision: None,
+                });
+                self.status = RunStatus::WaitingForHuman;
+            }
+            EventData::ApprovalDecided {
+                approval_id,
+                option,
+                text,
+                ..
+            } => {
+                if let Some(a) = &mut self.awaiting
+                    && &a.approval_id == approval_id
+                {
+                    a.decision = Some((option.clone(), text.clone()));
+                    let text = text.clone().unwrap_or_default();
+                    match (a.kind, option.as_str()) {
+                        (ApprovalKind::Blocked, "guidance") | (ApprovalKind::Plan, "revise") => {
+                            self.guidance.push(text)
+                        }
+                        (ApprovalKind::Blocked, "retry_strong") => self.strong_alias = true,
+                        (ApprovalKind::Clarification, "answer") => {
+                            let question = a.question.clone();
+                            self.answers.push((question, text, "a person".into()));
+                        }
+                        _ => {}
+                    }
+                    self.status = RunStatus::Running;
+                }
+            }
+            EventData::RunRevised {
+                revision, feedback, ..
+            } => {
+                self.revision = *revision;
+                self.feedback.push(feedback.clone());
+                self.completed.clear();
+                self.next_index = 0;
+                self.started_seq = 0;
+                self.started_index = None;
+                self.reset_stage();
+                self.awaiting = None;
+            }
+            EventData::RunFinished { status, .. } => self.status = *status,
+            _ => {}
+        }
+    }
 }

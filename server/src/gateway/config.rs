@@ -274,6 +274,8 @@ pub struct GatewayConfig {
     pub budgets: BudgetConfig,
     /// The engine's limits (`[engine]`), kept in the same file.
     pub engine: crate::engine::EngineConfig,
+    /// Clarification limits and approval policies (`[approvals]`).
+    pub approvals: crate::engine::ApprovalsConfig,
 }
 
 /// The `factory.toml` file: every section optional; what it names replaces the default.
@@ -294,6 +296,8 @@ struct FileConfig {
     budgets: Option<BudgetConfig>,
     #[serde(default)]
     engine: Option<crate::engine::EngineConfig>,
+    #[serde(default)]
+    approvals: Option<crate::engine::ApprovalsConfig>,
 }
 
 /// The model-related environment, read once (tests build it by hand). Key *values* are not
@@ -434,6 +438,7 @@ impl GatewayConfig {
             routing: RoutingConfig::default(),
             budgets: BudgetConfig::default(),
             engine: crate::engine::EngineConfig::default(),
+            approvals: crate::engine::ApprovalsConfig::default(),
         }
     }
 
@@ -471,6 +476,9 @@ impl GatewayConfig {
         }
         if let Some(engine) = file.engine {
             self.engine = engine;
+        }
+        if let Some(approvals) = file.approvals {
+            self.approvals = approvals;
         }
         Ok(())
     }
@@ -585,6 +593,7 @@ impl GatewayConfig {
         }
         self.budgets.validate()?;
         self.engine.validate().map_err(ConfigError::Invalid)?;
+        self.approvals.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

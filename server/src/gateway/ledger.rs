@@ -71,8 +71,18 @@ impl Ledger {
         &self.store
     }
 
-    /// Loads what was spent into the budgets: this month's scopes and every run.
+    /// Loads what was spent into the budgets (this month's scopes and every run) and the
+    /// limits people raised.
     pub async fn load_budgets(&self, budgets: &Budgets) -> Result<(), StoreError> {
+        let raises: Vec<(String, f64)> =
+            sqlx::query_as("SELECT scope, hard_usd FROM budget_raises ORDER BY seq")
+                .fetch_all(self.store.pool())
+                .await?;
+        for (scope, hard) in raises {
+            if let Ok(scope) = serde_json::from_str::<BudgetScope>(&scope) {
+                budgets.raise(scope, hard);
+            }
+        }
         let month = current_month();
         let rows = sqlx::query(
             "SELECT run_id, team, project, month, SUM(cost_usd) FROM model_calls \

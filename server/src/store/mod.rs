@@ -2,6 +2,7 @@
 //! projections derived from it, updated in the same transaction as each append.
 
 mod append;
+pub mod approvals;
 pub mod auth;
 pub mod chain;
 pub mod memory;

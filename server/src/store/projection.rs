@@ -16,6 +16,10 @@ pub(crate) const PROJECTION_TABLES: &[&str] = &[
     "model_calls",
     "routing_decisions",
     "memory_items",
+    "approvals",
+    "clarifications",
+    "escalations",
+    "budget_raises",
 ];
 
 /// Rows replayed per query during a rebuild.
@@ -430,6 +434,207 @@ async fn apply(
             .await?;
         }
         EventData::MemoryRetained { .. } => pending.memory.push(event.clone()),
+        EventData::ApprovalRequested {
+            approval_id,
+            run_id,
+            index,
+            kind,
+            question,
+            context,
+            options,
+            deadline,
+            escalation,
+            detail,
+        } => {
+            sqlx::query(
+                "INSERT INTO approvals (id, run_id, stage_index, kind, question, context, options, \
+                 detail, created_at, deadline, status, created_seq) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            )
+            .bind(approval_id)
+            .bind(run_id)
+            .bind(i64::from(*index))
+            .bind(kind.as_str())
+            .bind(question)
+            .bind(context)
+            .bind(serde_json::to_string(options)?)
+            .bind(serde_json::to_string(detail)?)
+            .bind(&event.ts)
+            .bind(deadline)
+            .bind(event.seq)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE supervisor_runs SET status = 'waiting_for_human', updated_at = ?, \
+                 last_seq = ? WHERE id = ? AND status IN ('queued', 'running')",
+            )
+            .bind(&event.ts)
+            .bind(event.seq)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
+            if let Some(e) = escalation {
+                let options: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO escalations (id, run_id, severity, error_type, message, \
+                     resolution_options, status, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                )
+                .bind(approval_id)
+                .bind(run_id)
+                .bind(serde_json::to_value(e.severity)?.as_str().unwrap_or("high"))
+                .bind(
+                    serde_json::to_value(e.error_type)?
+                        .as_str()
+                        .unwrap_or("execution"),
+                )
+                .bind(&e.message)
+                .bind(serde_json::to_string(&options)?)
+                .bind(&event.ts)
+                .bind(&event.ts)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        EventData::ApprovalDecided {
+            approval_id,
+            run_id,
+            option,
+            text,
+            decided_by,
+            automatic,
+            policy,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE approvals SET status = 'decided', decided_by = ?, option = ?, text = ?, \
+                 automatic = ?, policy = ?, decided_at = ? WHERE id = ?",
+            )
+            .bind(decided_by)
+            .bind(option)
+            .bind(text)
+            .bind(automatic)
+            .bind(policy)
+            .bind(&event.ts)
+            .bind(approval_id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE supervisor_runs SET status = 'running', updated_at = ?, last_seq = ? \
+                 WHERE id = ? AND status = 'waiting_for_human' AND NOT EXISTS \
+                 (SELECT 1 FROM approvals WHERE run_id = ? AND status = 'pending')",
+            )
+            .bind(&event.ts)
+            .bind(event.seq)
+            .bind(run_id)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
+            let status = if option == "skip" {
+                "ignored"
+            } else {
+                "resolved"
+            };
+            sqlx::query("UPDATE escalations SET status = ?, updated_at = ? WHERE id = ?")
+                .bind(status)
+                .bind(&event.ts)
+                .bind(approval_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        EventData::ClarificationRequested {
+            clarification_id,
+            run_id,
+            index,
+            asking_team,
+            target_team,
+            question,
+            depth,
+            parent,
+        } => {
+            sqlx::query(
+                "INSERT INTO clarifications (id, run_id, stage_index, asking_team, target_team, \
+                 question, depth, parent, status, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(clarification_id)
+            .bind(run_id)
+            .bind(i64::from(*index))
+            .bind(asking_team)
+            .bind(target_team)
+            .bind(question)
+            .bind(i64::from(*depth))
+            .bind(parent)
+            .bind(&event.ts)
+            .bind(&event.ts)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::ClarificationAnswered {
+            clarification_id,
+            answer,
+            answered_by,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE clarifications SET status = 'answered', answer = ?, answered_by = ?, \
+                 updated_at = ? WHERE id = ?",
+            )
+            .bind(answer)
+            .bind(answered_by)
+            .bind(&event.ts)
+            .bind(clarification_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::ClarificationRefused {
+            clarification_id,
+            reason,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE clarifications SET status = 'refused', reason = ?, updated_at = ? \
+                 WHERE id = ?",
+            )
+            .bind(reason)
+            .bind(&event.ts)
+            .bind(clarification_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::BudgetRaised {
+            run_id,
+            budget,
+            hard_usd,
+        } => {
+            sqlx::query(
+                "INSERT INTO budget_raises (scope, hard_usd, run_id, seq) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT (scope) DO UPDATE SET hard_usd = excluded.hard_usd, seq = excluded.seq",
+            )
+            .bind(serde_json::to_string(budget)?)
+            .bind(hard_usd)
+            .bind(run_id)
+            .bind(event.seq)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::StageSkipped { run_id, index, .. } => {
+            if let Some(run) = pending.run(conn, run_id, event).await?
+                && let Some(step) = run.steps.get_mut(*index as usize)
+            {
+                step["status"] = "skipped".into();
+                step["finished_at"] = event.ts.clone().into();
+            }
+        }
+        EventData::RunRevised { run_id, .. } => {
+            if let Some(run) = pending.run(conn, run_id, event).await? {
+                for step in &mut run.steps {
+                    step["status"] = "pending".into();
+                    step["error"] = serde_json::Value::Null;
+                }
+                run.artifacts.clear();
+            }
+        }
         EventData::AdminTokenCreated { .. }
         | EventData::SessionStarted { .. }
         | EventData::BudgetReached { .. } => {}

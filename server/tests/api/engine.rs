@@ -101,13 +101,13 @@ async fn start(app: &TestApp, body: Value) -> String {
         .to_string()
 }
 
-/// Polls the run until it is terminal (or `within` passes).
+/// Polls the run until it is terminal or waits for a person (or `within` passes).
 pub async fn finished(app: &TestApp, run_id: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let (_, run) = get(app, &format!("/supervisor/status/{run_id}")).await;
         let status = run["status"].as_str().unwrap_or_default();
-        if ["succeeded", "failed", "canceled"].contains(&status) {
+        if ["succeeded", "failed", "canceled", "waiting_for_human"].contains(&status) {
             return run;
         }
         assert!(Instant::now() < deadline, "run did not finish: {run}");
@@ -122,7 +122,7 @@ fn factory_run_offline_completes_the_default_pipeline_in_a_git_repo() {
     let out = Command::new(BIN)
         .arg("--data-dir")
         .arg(data.path())
-        .args(["run", "--json", "--project"])
+        .args(["run", "--json", "--auto-approve", "--project"])
         .arg(repo.path())
         .arg("As a shop owner, I want to export orders as CSV and email the weekly report to accountants.")
         .env_remove("FACTORY_CONFIG")
@@ -231,6 +231,7 @@ fn factory_run_offline_completes_the_full_pipeline() {
         .arg(data.path())
         .args([
             "run",
+            "--auto-approve",
             "--pipeline",
             "full",
             "Add a dark mode toggle to the settings page",
@@ -251,6 +252,35 @@ fn factory_run_offline_completes_the_full_pipeline() {
         17,
         "one artifact per team: {stdout}"
     );
+}
+
+#[test]
+fn factory_run_exits_2_while_a_person_is_needed_and_says_how_to_answer() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["run", "Export orders as CSV"])
+        .env_remove("FACTORY_CONFIG")
+        .env("OLLAMA_HOST", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("waiting_for_human"), "{stdout}");
+    assert!(
+        stdout.contains("plan approval: Approve the plan"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("factory approvals decide "), "{stdout}");
+    let list = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["approvals", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("plan") && list.contains("pending"), "{list}");
 }
 
 #[test]
@@ -341,7 +371,7 @@ async fn a_malformed_result_is_asked_again_and_a_500_is_retried() {
 }
 
 #[tokio::test]
-async fn replies_that_stay_malformed_end_blocked_with_the_reason() {
+async fn replies_that_stay_malformed_end_blocked_and_ask_a_person() {
     for (fault, needle) in [
         (Fault::Prose, "no JSON object"),
         (
@@ -355,43 +385,74 @@ async fn replies_that_stay_malformed_end_blocked_with_the_reason() {
         let app = app_with_model(script, |_| {}).await;
         let run_id = start(&app, json!({"goal": "Anything"})).await;
         let run = finished(&app, &run_id, Duration::from_secs(20)).await;
-        assert_eq!(run["status"], "failed", "{run}");
-        let reason = run["reason"].as_str().unwrap();
-        assert!(
-            reason.contains("is BLOCKED") && reason.contains(needle),
-            "{fault:?}: {reason}"
-        );
+        assert_eq!(run["status"], "waiting_for_human", "{run}");
         assert_eq!(run["steps"][0]["status"], "blocked");
         assert_eq!(
             run["steps"][1]["status"], "pending",
             "later stages never ran"
         );
+        let (_, approvals) = get(&app, &format!("/api/approvals?run_id={run_id}")).await;
+        let approval = &approvals[0];
+        assert_eq!(approval["kind"], "blocked");
+        let question = approval["question"].as_str().unwrap();
+        assert!(
+            question.contains("is BLOCKED") && question.contains(needle),
+            "{fault:?}: {question}"
+        );
     }
 }
 
 #[tokio::test]
-async fn needs_clarification_ends_the_run_failed_with_the_question() {
-    let app = app_with_model(ModelScript::with_faults(vec![Fault::Clarify]), |_| {}).await;
+async fn a_question_to_another_team_is_answered_and_the_stage_continues() {
+    let script = ModelScript::with_faults(vec![Fault::Ask(
+        "solution-architecture",
+        "Which export formats besides CSV?",
+    )]);
+    let app = app_with_model(script.clone(), |_| {}).await;
     let run_id = start(&app, json!({"goal": "A web shop"})).await;
     let run = finished(&app, &run_id, Duration::from_secs(20)).await;
-    assert_eq!(run["status"], "failed");
-    let reason = run["reason"].as_str().unwrap();
+    assert_eq!(run["status"], "succeeded", "{run}");
+    // business-analysis asked, solution-architecture answered, business-analysis ran again
+    // with the answer in its context.
+    let analysis = script.prompts_to("business-analysis");
+    assert_eq!(analysis.len(), 2);
     assert!(
-        reason.contains("needs clarification from `qa-engineering`: Which browsers"),
-        "{reason}"
+        analysis[1].contains("# Answers to your questions"),
+        "{}",
+        analysis[1]
     );
-    assert_eq!(run["steps"][0]["status"], "needs_clarification");
+    assert!(analysis[1].contains("Which export formats besides CSV?"));
+    assert!(analysis[1].contains("Scripted deliverable of solution-architecture"));
+    let architecture = script.prompts_to("solution-architecture");
+    assert!(
+        architecture[0]
+            .contains("Team `business-analysis` (stage `requirements`) asks: Which export formats")
+    );
+    let (_, page) = get(&app, &format!("/events?run_id={run_id}&limit=1000")).await;
+    let kinds: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"clarification_requested"));
+    assert!(kinds.contains(&"clarification_answered"));
 }
 
 #[tokio::test]
-async fn a_permanent_error_fails_the_run_naming_provider_and_model() {
+async fn a_permanent_error_asks_a_person_naming_provider_and_model() {
     let app = app_with_model(ModelScript::with_faults(vec![Fault::Status(400)]), |_| {}).await;
     let run_id = start(&app, json!({"goal": "Anything"})).await;
     let run = finished(&app, &run_id, Duration::from_secs(20)).await;
-    assert_eq!(run["status"], "failed");
-    let reason = run["reason"].as_str().unwrap();
-    assert!(reason.contains("lab:scripted answered 400"), "{reason}");
+    assert_eq!(run["status"], "waiting_for_human", "{run}");
     assert_eq!(run["steps"][0]["attempts"], 1);
+    let (_, approvals) = get(
+        &app,
+        &format!("/api/approvals?run_id={run_id}&status=pending"),
+    )
+    .await;
+    let question = approvals[0]["question"].as_str().unwrap();
+    assert!(question.contains("lab:scripted answered 400"), "{question}");
 }
 
 #[tokio::test]
@@ -543,7 +604,7 @@ async fn bad_starts_are_refused_and_the_event_stream_pages() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(teams.as_array().unwrap().len(), 17);
     assert!(teams[0]["soul"].as_str().unwrap().len() > 500);
-    let (_, hits) = get(&app, "/api/memory/search?q=API&bank=documentation").await;
+    let (_, hits) = get(&app, "/api/memory/search?q=API&bank=business-analysis").await;
     assert!(!hits.as_array().unwrap().is_empty(), "{hits}");
     let (status, _) = get(&app, "/api/memory/search?q=").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

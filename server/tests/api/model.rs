@@ -26,8 +26,12 @@ pub enum Fault {
     MissingField,
     /// Plain prose instead of JSON.
     Prose,
-    /// A NEEDS_CLARIFICATION result asking `qa-engineering`.
-    Clarify,
+    /// A NEEDS_CLARIFICATION result asking this team.
+    Ask(&'static str, &'static str),
+    /// The normal answer, after this delay.
+    Slow(Duration),
+    /// The normal answer with one work order of this risk and confidence.
+    Plan(&'static str, f64),
 }
 
 #[derive(Clone, Default)]
@@ -35,6 +39,8 @@ pub struct ModelScript {
     pub faults: Arc<Mutex<VecDeque<Fault>>>,
     pub delay: Arc<Mutex<Duration>>,
     pub calls: Arc<AtomicUsize>,
+    /// Every request body, in order.
+    pub requests: Arc<Mutex<Vec<Value>>>,
 }
 
 impl ModelScript {
@@ -46,6 +52,22 @@ impl ModelScript {
 
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The user prompts of the calls made to `team`, in order.
+    pub fn prompts_to(&self, team: &str) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| team_of(b) == team)
+            .map(|b| {
+                b["messages"][1]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
     }
 }
 
@@ -100,6 +122,7 @@ fn completion(content: String) -> Response {
 
 async fn chat(State(script): State<ModelScript>, Json(body): Json<Value>) -> Response {
     script.calls.fetch_add(1, Ordering::SeqCst);
+    script.requests.lock().unwrap().push(body.clone());
     let delay = *script.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
@@ -125,10 +148,23 @@ async fn chat(State(script): State<ModelScript>, Json(body): Json<Value>) -> Res
             completion(r.to_string())
         }
         Some(Fault::Prose) => completion("I think the plan looks good overall.".into()),
-        Some(Fault::Clarify) => {
+        Some(Fault::Ask(target, question)) => {
             let mut r = task_result(&team, &goal);
             r["status"] = "NEEDS_CLARIFICATION".into();
-            r["clarification_needed"] = json!({"target_team": "qa-engineering", "question": "Which browsers must be supported?"});
+            r["clarification_needed"] = json!({"target_team": target, "question": question});
+            completion(r.to_string())
+        }
+        Some(Fault::Slow(d)) => {
+            tokio::time::sleep(d).await;
+            completion(task_result(&team, &goal).to_string())
+        }
+        Some(Fault::Plan(risk, confidence)) => {
+            let mut r = task_result(&team, &goal);
+            r["work_orders"] = json!([{
+                "id": "wo-1", "title": "Implement it", "description": "The change",
+                "risk": risk, "files_in_scope": ["src/lib.rs"],
+                "acceptance_criteria": ["it works"], "dependencies": [], "confidence": confidence
+            }]);
             completion(r.to_string())
         }
     }
@@ -156,7 +192,8 @@ pub fn factory_toml(base: &str) -> String {
          [models.\"lab:scripted\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n\
          max_concurrency = 8\ncontext_window = 32000\n\n\
          [retry]\nmax_retries = 2\nbackoff_base_ms = 10\nbackoff_max_ms = 50\ntimeout_secs = 10\n\n\
-         [engine]\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n"
+         [engine]\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n\n\
+         [approvals]\nauto_approve = true\n"
     )
 }
 

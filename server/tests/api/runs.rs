@@ -40,7 +40,7 @@ async fn a_started_run_is_queued_and_listed_newest_first() {
     assert_eq!(code, StatusCode::OK, "{status}");
     // The engine takes it at once (offline provider): queued, running or already done.
     assert!(
-        ["queued", "running", "succeeded"].contains(&status["status"].as_str().unwrap()),
+        ["queued", "running", "waiting_for_human"].contains(&status["status"].as_str().unwrap()),
         "{status}"
     );
     assert_eq!(status["goal"], "Add a health endpoint");

@@ -123,7 +123,9 @@ fn task_result(schema: &Value, brief: &OfflineBrief) -> Result<String, ProviderE
                         format!("{clause}: works as the requirement describes"),
                         "covered by automated tests that pass".to_string()
                     ],
-                    "dependencies": []
+                    "dependencies": [],
+                    // Not assessed: no model read the requirement.
+                    "confidence": 0.5
                 })
             })
             .collect();
