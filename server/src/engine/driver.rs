@@ -668,7 +668,8 @@ fn apply_decision(
                 let limit = awaiting.detail["limit"].as_f64().unwrap_or(0.0);
                 let shortfall = awaiting.detail["shortfall"].as_f64().unwrap_or(0.0);
                 let hard = if option == "raise_once" {
-                    limit + shortfall
+                    // A millionth of a dollar over, so rounding cannot refuse the same call.
+                    limit + shortfall + 1e-6
                 } else {
                     text.and_then(|t| t.trim().trim_start_matches('$').parse::<f64>().ok())
                         .filter(|v| *v > limit)

@@ -53,7 +53,10 @@ pub fn git_repo() -> tempfile::TempDir {
 }
 
 /// A server whose aliases all point at the scripted model.
-async fn app_with_model(script: ModelScript, tweak: impl FnOnce(&mut Config)) -> TestApp {
+pub(crate) async fn app_with_model(
+    script: ModelScript,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     let base = serve_model(script).await;
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(dir.path().to_path_buf());
@@ -67,7 +70,7 @@ async fn app_with_model(script: ModelScript, tweak: impl FnOnce(&mut Config)) ->
     app
 }
 
-async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
     let res = app
         .client
         .get(app.url(path))
@@ -79,7 +82,7 @@ async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(app: &TestApp, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn post(app: &TestApp, path: &str) -> (StatusCode, Value) {
     let res = app
         .client
         .post(app.url(path))
@@ -92,7 +95,7 @@ async fn post(app: &TestApp, path: &str) -> (StatusCode, Value) {
 }
 
 /// Starts a run and returns its id.
-async fn start(app: &TestApp, body: Value) -> String {
+pub(crate) async fn start(app: &TestApp, body: Value) -> String {
     let res = app.start_run(body).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     res.json::<Value>().await.unwrap()["run_id"]

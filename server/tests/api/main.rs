@@ -1,6 +1,7 @@
 //! Integration tests: a real server on a loopback port, a real SQLite file, real clients.
 
 mod anthropic;
+mod approvals;
 mod auth;
 mod cli;
 mod crash;

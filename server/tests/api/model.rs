@@ -182,8 +182,13 @@ pub async fn serve_model(script: ModelScript) -> String {
 }
 
 /// A factory.toml pointing every alias at the scripted model (priced, so costs are visible),
-/// with fast retries.
+/// with fast retries; plan and review approvals decided automatically.
 pub fn factory_toml(base: &str) -> String {
+    factory_toml_with(base, true)
+}
+
+/// [`factory_toml`], choosing whether plan and review approvals wait for a person.
+pub fn factory_toml_with(base: &str, auto_approve: bool) -> String {
     let chain = "[\"lab:scripted\"]";
     format!(
         "[providers.lab]\nkind = \"openai\"\nbase_url = \"{base}\"\n\n\
@@ -193,7 +198,7 @@ pub fn factory_toml(base: &str) -> String {
          max_concurrency = 8\ncontext_window = 32000\n\n\
          [retry]\nmax_retries = 2\nbackoff_base_ms = 10\nbackoff_max_ms = 50\ntimeout_secs = 10\n\n\
          [engine]\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n\n\
-         [approvals]\nauto_approve = true\n"
+         [approvals]\nauto_approve = {auto_approve}\n"
     )
 }
 
