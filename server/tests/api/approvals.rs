@@ -448,7 +448,6 @@ async fn a_wait_survives_sigkill_and_deciding_after_the_restart_finishes_the_run
     let run_id = started["run_id"].as_str().unwrap().to_string();
     let wait_for = |status: &'static str| {
         let run_id = run_id.clone();
-        let call = call;
         async move {
             let deadline = Instant::now() + Duration::from_secs(20);
             loop {
