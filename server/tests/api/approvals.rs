@@ -504,3 +504,47 @@ async fn a_wait_survives_sigkill_and_deciding_after_the_restart_finishes_the_run
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn asking_oneself_or_past_the_limit_goes_to_a_person() {
+    // Asking one's own team.
+    let script = ModelScript::with_faults(vec![Fault::Ask("business-analysis", "Me?")]);
+    let app = app_with_model(script, |_| {}).await;
+    let run_id = start(&app, json!({"goal": "Export orders"})).await;
+    finished(&app, &run_id, Duration::from_secs(20)).await;
+    let approval = pending(&app, &run_id).await;
+    assert!(
+        approval["context"]
+            .as_str()
+            .unwrap()
+            .contains("asked itself"),
+        "{approval}"
+    );
+
+    // Three questions answered, the fourth refused by the per-objective limit.
+    let ask = || Fault::Ask("solution-architecture", "One more thing?");
+    let answer = || Fault::Slow(Duration::ZERO);
+    let script = ModelScript::with_faults(vec![
+        ask(),
+        answer(),
+        ask(),
+        answer(),
+        ask(),
+        answer(),
+        ask(),
+    ]);
+    let app = app_with_model(script, |_| {}).await;
+    let run_id = start(&app, json!({"goal": "Export orders"})).await;
+    finished(&app, &run_id, Duration::from_secs(20)).await;
+    let approval = pending(&app, &run_id).await;
+    assert!(
+        approval["context"]
+            .as_str()
+            .unwrap()
+            .contains("already asked 3 questions, its limit"),
+        "{approval}"
+    );
+    let states = clarifications(&app, &run_id).await;
+    let answered = states.iter().filter(|(s, _)| s == "answered").count();
+    assert_eq!((answered, states.len()), (3, 4));
+}
