@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::approval::{ApprovalKind, ApprovalOption, EscalationInfo};
 use crate::ledger::{Attempt, Attribution, BudgetScope, BudgetTier, RoutingDecision};
-use crate::model::RunStatus;
+use crate::model::{Project, RunStatus};
 use crate::task::{TaskResult, TaskStatus};
 
 /// What happened. Adding a variant is backwards compatible; renaming one is not (the stored
@@ -140,6 +140,8 @@ pub enum EventData {
         revision: u32,
         feedback: String,
     },
+    /// A project was registered (after its checks passed).
+    ProjectAdded { project: Project },
     /// A fact or summary stored in a memory bank.
     MemoryRetained {
         item_id: String,
@@ -227,6 +229,7 @@ impl EventData {
             EventData::BudgetRaised { .. } => "budget_raised",
             EventData::StageSkipped { .. } => "stage_skipped",
             EventData::RunRevised { .. } => "run_revised",
+            EventData::ProjectAdded { .. } => "project_added",
         }
     }
 
@@ -258,6 +261,7 @@ impl EventData {
             } => Some(run_id),
             EventData::AdminTokenCreated { .. }
             | EventData::SessionStarted { .. }
+            | EventData::ProjectAdded { .. }
             | EventData::BudgetReached { .. } => None,
         }
     }

@@ -141,3 +141,19 @@ pub struct RunDetail {
     /// From the cost ledger: every model call attributed to the run.
     pub cost_usd: f64,
 }
+
+/// A registered project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Project {
+    pub name: String,
+    /// Absolute, canonical path of the repository.
+    pub path: String,
+    pub remote: Option<String>,
+    /// `owner/repo` for pull requests.
+    pub github: Option<String>,
+    /// Gates given at registration (the repository's `.factory/project.toml` adds its own).
+    pub gates: Vec<String>,
+    pub require_clean: bool,
+    pub active: bool,
+    pub created_at: String,
+}

@@ -7,6 +7,7 @@ mod costs;
 mod engine;
 mod error;
 mod health;
+mod projects;
 mod runs;
 mod ws;
 
@@ -34,6 +35,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/runs/{id}", get(runs::status))
         .route("/api/costs", get(costs::report))
         .route("/api/teams", get(engine::teams))
+        .route("/api/projects", get(projects::list).post(projects::add))
         .route("/api/approvals", get(approvals::list))
         .route("/api/approvals/{id}", get(approvals::get))
         .route("/api/approvals/{id}/decide", post(approvals::decide))

@@ -22,7 +22,20 @@ pub async fn start(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<StartRunRequest>,
 ) -> Result<(StatusCode, Json<StartRunResponse>), ApiError> {
-    let run = validate(&state.config, req)?;
+    let mut run = validate(&state.config, req)?;
+    if let Some(given) = run.project.clone()
+        && let Some(project) = state.store.find_project(&given).await?
+    {
+        let checked = project.clone();
+        tokio::task::spawn_blocking(move || crate::delivery::project::check_active(&checked))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .map_err(|e| ApiError::Rejected {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: e.to_string(),
+            })?;
+        run.project = Some(project.path);
+    }
     Engine::check_start(run.project.as_deref(), run.pipeline.as_deref()).map_err(|message| {
         ApiError::Rejected {
             status: StatusCode::UNPROCESSABLE_ENTITY,

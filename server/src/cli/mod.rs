@@ -5,6 +5,7 @@ mod approvals;
 mod audit;
 mod memory;
 pub mod models;
+mod project;
 mod run;
 mod serve;
 mod teams;
@@ -78,6 +79,9 @@ pub enum Command {
         #[arg(long)]
         auto_approve: bool,
     },
+    /// Register and list projects (repositories Factory may deliver into).
+    #[command(subcommand)]
+    Project(ProjectCommand),
     /// List and decide approvals (decisions waiting for a person).
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
@@ -89,6 +93,31 @@ pub enum Command {
     /// Search memory.
     #[command(subcommand)]
     Memory(MemoryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    /// Check and register a repository.
+    Add {
+        path: PathBuf,
+        /// Name (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The `origin` remote must be this URL.
+        #[arg(long, value_name = "URL")]
+        remote: Option<String>,
+        /// `owner/repo` for pull requests.
+        #[arg(long, value_name = "OWNER/REPO")]
+        github: Option<String>,
+        /// A gate command (repeatable), run in the sandbox before a change is applied.
+        #[arg(long = "gate", value_name = "CMD")]
+        gates: Vec<String>,
+        /// Refuse a repository whose working tree has uncommitted changes.
+        #[arg(long)]
+        require_clean: bool,
+    },
+    /// List registered projects.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -235,6 +264,25 @@ pub async fn run(cli: Cli) -> Exit {
             run::run(&data_dir, file.as_deref(), args).await
         }
         Some(Command::Teams { project }) => teams::list(project.as_deref()),
+        Some(Command::Project(ProjectCommand::Add {
+            path,
+            name,
+            remote,
+            github,
+            gates,
+            require_clean,
+        })) => {
+            let new = crate::delivery::project::NewProject {
+                path: path.display().to_string(),
+                name,
+                remote,
+                github,
+                gates,
+                require_clean,
+            };
+            project::add(&data_dir, new).await
+        }
+        Some(Command::Project(ProjectCommand::List)) => project::list(&data_dir).await,
         Some(Command::Approvals(ApprovalsCommand::List { status, run })) => {
             approvals::list(&data_dir, &status, run.as_deref()).await
         }

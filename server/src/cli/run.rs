@@ -51,13 +51,21 @@ pub(super) async fn run(
         ))
         .into());
     }
+    let store = super::open_store(data_dir).await?;
     let project = match &args.project {
-        Some(p) => Some(
-            std::fs::canonicalize(p)
-                .map_err(|e| UsageError(format!("unknown project {}: {e}", p.display())))?
-                .display()
-                .to_string(),
-        ),
+        Some(p) => match store.find_project(&p.display().to_string()).await? {
+            Some(registered) => {
+                crate::delivery::project::check_active(&registered)
+                    .map_err(|e| UsageError(e.to_string()))?;
+                Some(registered.path)
+            }
+            None => Some(
+                std::fs::canonicalize(p)
+                    .map_err(|e| UsageError(format!("unknown project {}: {e}", p.display())))?
+                    .display()
+                    .to_string(),
+            ),
+        },
         None => None,
     };
     Engine::check_start(project.as_deref(), args.pipeline.as_deref()).map_err(UsageError)?;
@@ -67,7 +75,6 @@ pub(super) async fn run(
         .and_then(|(p, _)| config.providers.get(p))
         .is_some_and(|p| p.kind == ProviderKind::Offline || p.kind == ProviderKind::Ollama);
 
-    let store = super::open_store(data_dir).await?;
     let gateway = Arc::new(Gateway::with_ledger(config.clone(), store.clone()).await?);
     let shutdown = CancellationToken::new();
     let engine = Engine::new(

@@ -2,3 +2,4 @@
 //! by the project's own gates in a sandbox, and committed on their own branch.
 
 pub mod edits;
+pub mod project;

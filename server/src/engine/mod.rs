@@ -343,7 +343,8 @@ impl Engine {
                 let path = std::path::Path::new(p);
                 if !path.is_absolute() {
                     return Err(format!(
-                        "`project` must be the absolute path of the project's directory, not `{p}`"
+                        "unknown project `{p}`: give a registered project's name \
+                         (`factory project add`) or the absolute path of its directory"
                     ));
                 }
                 if !path.is_dir() {

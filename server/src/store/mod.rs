@@ -8,6 +8,7 @@ pub mod chain;
 pub mod memory;
 mod open;
 mod projection;
+pub mod projects;
 pub mod runs;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use app::events::{Event, EventData};
 use sqlx::SqlitePool;
 use tokio::sync::{Mutex, broadcast};
 
-pub use append::NewEvent;
+pub use append::{NewEvent, now_rfc3339};
 pub use chain::{ChainBreak, ChainReport};
 pub use open::schema_version;
 

@@ -20,6 +20,7 @@ pub(crate) const PROJECTION_TABLES: &[&str] = &[
     "clarifications",
     "escalations",
     "budget_raises",
+    "projects",
 ];
 
 /// Rows replayed per query during a rebuild.
@@ -434,6 +435,22 @@ async fn apply(
             .await?;
         }
         EventData::MemoryRetained { .. } => pending.memory.push(event.clone()),
+        EventData::ProjectAdded { project } => {
+            sqlx::query(
+                "INSERT INTO projects (name, path, remote, github, gates, require_clean, active, \
+                 created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&project.name)
+            .bind(&project.path)
+            .bind(&project.remote)
+            .bind(&project.github)
+            .bind(serde_json::to_string(&project.gates)?)
+            .bind(project.require_clean)
+            .bind(project.active)
+            .bind(&project.created_at)
+            .execute(&mut *conn)
+            .await?;
+        }
         EventData::ApprovalRequested {
             approval_id,
             run_id,

@@ -12,6 +12,7 @@ mod ledger;
 mod memory;
 mod model;
 mod ollama;
+mod projects;
 mod resume;
 mod runs;
 mod store;
