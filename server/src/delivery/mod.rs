@@ -3,3 +3,5 @@
 
 pub mod edits;
 pub mod project;
+pub mod sandbox;
+pub mod worktree;
