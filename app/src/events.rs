@@ -30,6 +30,21 @@ pub enum EventData {
         run_id: String,
         pipeline: String,
         stages: Vec<PlannedStage>,
+        /// The project's `HEAD` when the run started: every work order branches from it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_commit: Option<String>,
+    },
+    /// A work order's change passed its gates and was committed on its own branch.
+    WorkOrderDelivered {
+        run_id: String,
+        work_order_id: String,
+        title: String,
+        branch: String,
+        commit: String,
+        files: Vec<String>,
+        gates: Vec<crate::model::GateSummary>,
+        model: String,
+        cost_usd: f64,
     },
     /// A stage began (committed together with whatever ended before it).
     StageStarted {
@@ -216,6 +231,7 @@ impl EventData {
             EventData::RoutingDecided { .. } => "routing_decided",
             EventData::BudgetReached { .. } => "budget_reached",
             EventData::RunStarted { .. } => "run_started",
+            EventData::WorkOrderDelivered { .. } => "work_order_delivered",
             EventData::StageStarted { .. } => "stage_started",
             EventData::StageAttemptFailed { .. } => "stage_attempt_failed",
             EventData::StageCompleted { .. } => "stage_completed",
@@ -238,6 +254,7 @@ impl EventData {
         match self {
             EventData::RunCreated { run_id, .. }
             | EventData::RunStarted { run_id, .. }
+            | EventData::WorkOrderDelivered { run_id, .. }
             | EventData::StageStarted { run_id, .. }
             | EventData::StageAttemptFailed { run_id, .. }
             | EventData::StageCompleted { run_id, .. }

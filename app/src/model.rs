@@ -157,3 +157,14 @@ pub struct Project {
     pub active: bool,
     pub created_at: String,
 }
+
+/// A gate's outcome as recorded on a work order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateSummary {
+    pub command: String,
+    /// `bubblewrap`, `docker` or `process (unsafe: no isolation)`.
+    pub sandbox: String,
+    pub passed: bool,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+}

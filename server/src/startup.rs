@@ -91,6 +91,11 @@ pub async fn build(
         config.data_dir.clone(),
         shutdown.child_token(),
     );
+    let leftovers =
+        crate::delivery::worktree::collect_leftovers(&config.data_dir.join("worktrees"));
+    if leftovers > 0 {
+        tracing::info!(leftovers, "removed worktrees left by an interrupted run");
+    }
     let resumed = engine.resume_all().await?;
     engine.watch_decisions(std::time::Duration::from_secs(2));
     if resumed > 0 {

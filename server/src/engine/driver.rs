@@ -34,7 +34,7 @@ use crate::store::{NewEvent, StoreError};
 const ACTOR: &str = "engine";
 
 /// How a stage attempt ended.
-enum Outcome {
+pub(super) enum Outcome {
     /// The team answered through the gate (possibly BLOCKED after malformed replies).
     Answered {
         result: Box<TaskResult>,
@@ -55,14 +55,14 @@ enum Outcome {
 }
 
 /// What one call to a team is about.
-struct Brief<'a> {
-    team: &'a Team,
-    anchor: String,
-    alias: String,
-    call_prefix: String,
-    offline: Option<OfflineBrief>,
+pub(super) struct Brief<'a> {
+    pub(super) team: &'a Team,
+    pub(super) anchor: String,
+    pub(super) alias: String,
+    pub(super) call_prefix: String,
+    pub(super) offline: Option<OfflineBrief>,
     /// A clarification answer (no artifacts required).
-    answer: bool,
+    pub(super) answer: bool,
 }
 
 pub(super) async fn drive(
@@ -111,10 +111,12 @@ pub(super) async fn drive(
                 team: s.team.clone(),
             })
             .collect();
+        let base_commit = root.and_then(|r| crate::delivery::worktree::head_commit(r).ok());
         let mut events = vec![EventData::RunStarted {
             run_id: run_id.to_string(),
             pipeline: pipeline.name.clone(),
             stages,
+            base_commit,
         }];
         events.push(stage_started(&run, &pipeline, 0));
         if !commit(engine, &mut run, events).await? {
@@ -187,7 +189,25 @@ pub(super) async fn drive(
                 mut events,
                 cost,
             } => {
-                let result = *result;
+                let mut result = *result;
+                if result.status == TaskStatus::Complete
+                    && team.settings.kind == TeamKind::Engineering
+                {
+                    let orders: Vec<_> = run
+                        .completed
+                        .iter()
+                        .rev()
+                        .find(|(_, _, _, r)| !r.work_orders.is_empty())
+                        .map(|(_, _, _, r)| r.work_orders.clone())
+                        .unwrap_or_default();
+                    if !orders.is_empty() && run.base_commit.is_some() {
+                        let delivered = tokio::select! {
+                            () = cancel.cancelled() => return Ok(()),
+                            d = super::work::deliver(engine, &run, team, &catalogue, &orders, &mut events) => d?,
+                        };
+                        super::work::fold_into(&mut result, delivered);
+                    }
+                }
                 let artifact_dir = match write_artifacts(engine, &run, stage, &result).await {
                     Ok(dir) => dir,
                     Err(e) => {
@@ -863,7 +883,7 @@ fn stage_brief<'a>(engine: &Engine, run: &RunState, stage: &Stage, team: &'a Tea
 }
 
 /// Asks a team through the gate: context packing, the call, re-asks on malformed replies.
-async fn ask_team(
+pub(super) async fn ask_team(
     engine: &Engine,
     run: &RunState,
     brief: &Brief<'_>,

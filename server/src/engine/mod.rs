@@ -12,6 +12,7 @@ mod driver;
 pub mod memory;
 pub mod pipeline;
 pub mod state;
+pub mod work;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -45,6 +45,8 @@ pub struct RunState {
     pub status: RunStatus,
     /// `run_started` was recorded (the plan is fixed).
     pub started: bool,
+    /// The project's `HEAD` at the start (work orders branch from it).
+    pub base_commit: Option<String>,
     /// Review revisions so far, and the feedback of each (added to the objective anchor).
     pub revision: u32,
     pub feedback: Vec<String>,
@@ -114,6 +116,7 @@ impl RunState {
             pipeline: pipeline.clone().unwrap_or_else(|| "default".into()),
             status: RunStatus::Queued,
             started: false,
+            base_commit: None,
             revision: 0,
             feedback: Vec::new(),
             completed: Vec::new(),
@@ -148,7 +151,12 @@ impl RunState {
     /// Folds one event of this run.
     pub fn apply(&mut self, event: &Event) {
         match &event.data {
-            EventData::RunStarted { pipeline, .. } => {
+            EventData::RunStarted {
+                pipeline,
+                base_commit,
+                ..
+            } => {
+                self.base_commit = base_commit.clone();
                 self.started = true;
                 self.pipeline = pipeline.clone();
                 self.status = RunStatus::Running;

@@ -21,6 +21,7 @@ pub(crate) const PROJECTION_TABLES: &[&str] = &[
     "escalations",
     "budget_raises",
     "projects",
+    "work_orders",
 ];
 
 /// Rows replayed per query during a rebuild.
@@ -337,6 +338,7 @@ async fn apply(
             run_id,
             pipeline,
             stages,
+            ..
         } => {
             pending.flush_run(conn, run_id).await?;
             let steps: Vec<serde_json::Value> = stages
@@ -435,6 +437,38 @@ async fn apply(
             .await?;
         }
         EventData::MemoryRetained { .. } => pending.memory.push(event.clone()),
+        EventData::WorkOrderDelivered {
+            run_id,
+            work_order_id,
+            title,
+            branch,
+            commit,
+            files,
+            gates,
+            model,
+            cost_usd,
+        } => {
+            sqlx::query(
+                "INSERT INTO work_orders (run_id, work_order_id, title, branch, commit_id, files, \
+                 gates, model, cost_usd, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (run_id, work_order_id) DO UPDATE SET branch = excluded.branch, \
+                 commit_id = excluded.commit_id, files = excluded.files, gates = excluded.gates, \
+                 model = excluded.model, cost_usd = excluded.cost_usd, \
+                 delivered_at = excluded.delivered_at",
+            )
+            .bind(run_id)
+            .bind(work_order_id)
+            .bind(title)
+            .bind(branch)
+            .bind(commit)
+            .bind(serde_json::to_string(files)?)
+            .bind(serde_json::to_string(gates)?)
+            .bind(model)
+            .bind(cost_usd)
+            .bind(&event.ts)
+            .execute(&mut *conn)
+            .await?;
+        }
         EventData::ProjectAdded { project } => {
             sqlx::query(
                 "INSERT INTO projects (name, path, remote, github, gates, require_clean, active, \

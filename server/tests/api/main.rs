@@ -5,6 +5,7 @@ mod approvals;
 mod auth;
 mod cli;
 mod crash;
+mod delivery;
 mod engine;
 mod gateway;
 mod helpers;

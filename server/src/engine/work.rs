@@ -1,0 +1,467 @@
+//! Work orders from solution architecture, executed by an engineering stage: in dependency
+//! order, each routed by complexity, each in its own worktree on its own branch from the run's
+//! base commit; its edits applied, the project's gates run in the sandbox, failures sent back
+//! to the team as feedback (bounded by the team's `max_iterations`), and the change committed
+//! as `WO-<id8>: <title>` with trailers. A work order that still fails is rolled back (branch
+//! deleted, worktree removed) and the stage reports BLOCKED with the reason.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use app::events::EventData;
+use app::ledger::Attribution;
+use app::model::GateSummary;
+use app::task::{Artifact, TaskResult, TaskStatus, WorkOrderSpec};
+use sha2::Digest;
+
+use super::Engine;
+use super::catalogue::{Catalogue, Team};
+use super::driver::{Brief, Outcome, ask_team};
+use super::state::RunState;
+use crate::delivery::edits::{EditLimits, apply};
+use crate::delivery::project::{SandboxKind, project_file};
+use crate::delivery::sandbox::{Bubblewrap, GateLimits, Process, Sandbox, detect_gates};
+use crate::delivery::worktree::{Worktree, slug};
+use crate::gateway::providers::offline::requirement_vars;
+use crate::gateway::routing::RoutingInput;
+use crate::gateway::types::OfflineBrief;
+use crate::store::StoreError;
+
+/// Most work orders one run executes.
+pub const MAX_WORK_ORDERS: usize = 8;
+
+/// One delivered work order.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub id: String,
+    pub title: String,
+    pub branch: String,
+    pub commit: String,
+    pub files: Vec<String>,
+}
+
+/// The order to execute: dependencies first. Refuses duplicates, dangling dependencies, cycles.
+pub fn order(orders: &[WorkOrderSpec]) -> Result<Vec<&WorkOrderSpec>, String> {
+    if orders.len() > MAX_WORK_ORDERS {
+        return Err(format!(
+            "{} work orders; at most {MAX_WORK_ORDERS} per run",
+            orders.len()
+        ));
+    }
+    let by_id: HashMap<&str, &WorkOrderSpec> = orders.iter().map(|w| (w.id.as_str(), w)).collect();
+    if by_id.len() != orders.len() {
+        return Err("two work orders share an id".into());
+    }
+    for w in orders {
+        for d in &w.dependencies {
+            if !by_id.contains_key(d.as_str()) {
+                return Err(format!("work order `{}` depends on unknown `{d}`", w.id));
+            }
+        }
+    }
+    let mut done: HashSet<&str> = HashSet::new();
+    let mut out = Vec::new();
+    while out.len() < orders.len() {
+        let ready: Vec<&WorkOrderSpec> = orders
+            .iter()
+            .filter(|w| !done.contains(w.id.as_str()))
+            .filter(|w| w.dependencies.iter().all(|d| done.contains(d.as_str())))
+            .collect();
+        if ready.is_empty() {
+            return Err("the work orders' dependencies form a cycle".into());
+        }
+        for w in ready {
+            done.insert(w.id.as_str());
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+/// A short stable id of a work order within a run.
+pub fn id8(run_id: &str, wo: &str) -> String {
+    let digest = sha2::Sha256::digest(format!("{run_id}/{wo}").as_bytes());
+    hex::encode(digest)[..8].to_string()
+}
+
+fn anchor(run: &RunState, wo: &WorkOrderSpec, feedback: Option<&str>) -> String {
+    let criteria = wo
+        .acceptance_criteria
+        .iter()
+        .map(|c| format!("- {c}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let files = if wo.files_in_scope.is_empty() {
+        "(not given: keep the change small and local)".to_string()
+    } else {
+        wo.files_in_scope.join(", ")
+    };
+    let mut text = format!(
+        "# Requirement\n\n{}\n\n# Your work order `{}`: {}\n\n{}\n\nRisk: {:?}. Files in scope: \
+         {files}\n\n# Acceptance criteria\n\n{criteria}\n\n# How to answer\n\nReply with one \
+         TaskResult JSON object: `status` COMPLETE with `edits` (write {{path, content}}, replace \
+         {{path, search, replace}} with an exact search text, delete {{path}}; paths relative to \
+         the repository root) and a short artifact describing the change.",
+        run.goal.trim(),
+        wo.id,
+        wo.title,
+        wo.description,
+        wo.risk
+    );
+    if let Some(feedback) = feedback {
+        text.push_str(&format!(
+            "\n\n# Your previous attempt failed — fix this\n\n{feedback}"
+        ));
+    }
+    text
+}
+
+/// Executes the work orders; the events (routing, model calls, deliveries) go to `events`.
+/// `Err` carries why the stage is blocked (everything of the failed work order rolled back).
+pub(super) async fn deliver(
+    engine: &Engine,
+    run: &RunState,
+    team: &Team,
+    catalogue: &Catalogue,
+    orders: &[WorkOrderSpec],
+    events: &mut Vec<EventData>,
+) -> Result<Result<Vec<Delivered>, String>, StoreError> {
+    let (Some(project), Some(base)) = (run.project.as_deref(), run.base_commit.as_deref()) else {
+        return Ok(Ok(Vec::new()));
+    };
+    let root = Path::new(project);
+    let ordered = match order(orders) {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(format!("the work orders are not valid: {e}"))),
+    };
+    let settings = match project_file(root) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let registered = engine.store.find_project(project).await?;
+    let mut gates: Vec<String> = registered.map(|p| p.gates).unwrap_or_default();
+    gates.extend(settings.gates.clone());
+    let sandbox: Box<dyn Sandbox> = match settings.sandbox {
+        Some(SandboxKind::Process) => Box::new(Process),
+        Some(SandboxKind::Docker) => {
+            return Ok(Err(
+                "the project asks for the docker sandbox, which this build does not run yet; \
+                 use sandbox = \"bubblewrap\""
+                    .into(),
+            ));
+        }
+        Some(SandboxKind::Bubblewrap) | None => {
+            if !Bubblewrap::available().await {
+                return Ok(Err(
+                    "no sandbox is available for the gates: install bubblewrap (`apt-get install \
+                     bubblewrap`), or opt in to sandbox = \"process\" in .factory/project.toml"
+                        .into(),
+                ));
+            }
+            Box::new(Bubblewrap)
+        }
+    };
+    let limits = GateLimits {
+        timeout: std::time::Duration::from_secs(settings.gate_timeout_secs.unwrap_or(600)),
+        output_bytes: settings.gate_output_bytes.unwrap_or(64 * 1024),
+    };
+    let worktrees = engine.data_dir.join("worktrees");
+    let mut delivered = Vec::new();
+    for wo in ordered {
+        let short = id8(&run.run_id, &wo.id);
+        let attribution = Attribution {
+            run_id: Some(run.run_id.clone()),
+            project: run.project.clone(),
+            team: Some(team.name().to_string()),
+            objective_id: Some(format!("{}/{}", run.run_id, run.next_index)),
+            work_order_id: Some(wo.id.clone()),
+        };
+        let text = format!("{} {}", wo.title, wo.description);
+        let decision = engine
+            .gateway
+            .route(
+                &attribution,
+                &RoutingInput {
+                    files_in_scope: wo.files_in_scope.len() as u32,
+                    risk: wo.risk,
+                    has_acceptance_criteria: !wo.acceptance_criteria.is_empty(),
+                    text: &text,
+                },
+            )
+            .await;
+        let branch = format!("feature/wo-{short}-{}", slug(&wo.title));
+        let worktree =
+            match Worktree::create(root, &worktrees, &format!("wo-{short}"), base, &branch) {
+                Ok(w) => w,
+                Err(e) => {
+                    return Ok(Err(format!(
+                        "work order `{}`: cannot make its worktree: {e}",
+                        wo.id
+                    )));
+                }
+            };
+        let mut feedback: Option<String> = None;
+        let mut outcome: Result<(Vec<GateSummary>, String, f64), String> =
+            Err("no attempt was made".into());
+        for attempt in 0..team.settings.max_iterations {
+            let mut vars = requirement_vars(
+                &run.goal,
+                run.project.as_deref(),
+                &wo.id,
+                &wo.title,
+                &wo.acceptance_criteria,
+                &[],
+            );
+            vars["work_order"] = serde_json::to_value(wo).unwrap_or_default();
+            let brief = Brief {
+                team,
+                anchor: anchor(run, wo, feedback.as_deref()),
+                alias: decision.alias.clone(),
+                call_prefix: format!(
+                    "{}/{}/{}/wo-{short}/{attempt}",
+                    run.run_id, run.started_seq, run.round
+                ),
+                offline: Some(OfflineBrief {
+                    team: team.name().to_string(),
+                    deliverable: format!("wo-{}.md", wo.id),
+                    template: format!("# Work order {}: {{{{ work_order.title }}}}\n", wo.id),
+                    vars,
+                }),
+                answer: false,
+            };
+            let (result, cost, model) = match ask_team(engine, run, &brief, catalogue).await? {
+                Outcome::Answered {
+                    result,
+                    events: e,
+                    cost,
+                } => {
+                    let model = e
+                        .iter()
+                        .rev()
+                        .find_map(|ev| match ev {
+                            EventData::ModelCallFinished {
+                                provider, model, ..
+                            } => Some(format!("{provider}:{model}")),
+                            _ => None,
+                        })
+                        .unwrap_or_else(|| decision.alias.clone());
+                    events.extend(e);
+                    (*result, cost, model)
+                }
+                Outcome::Failed {
+                    error, events: e, ..
+                } => {
+                    events.extend(e);
+                    outcome = Err(error);
+                    break;
+                }
+                Outcome::Budget { error, events: e } => {
+                    events.extend(e);
+                    outcome = Err(error.to_string());
+                    break;
+                }
+            };
+            if result.status != TaskStatus::Complete {
+                outcome = Err(format!(
+                    "the team answered {}: {}",
+                    result.status.as_str(),
+                    result.blockers.join("; ")
+                ));
+                break;
+            }
+            if let Err(e) = apply(&worktree.path, &result.edits, &EditLimits::default()) {
+                feedback = Some(e.to_string());
+                outcome = Err(e.to_string());
+                continue;
+            }
+            let commands = if gates.is_empty() {
+                detect_gates(&worktree.path)
+            } else {
+                gates.clone()
+            };
+            let mut summaries = Vec::new();
+            let mut failed = None;
+            for command in &commands {
+                match sandbox.run(&worktree.path, command, &limits).await {
+                    Ok(g) => {
+                        summaries.push(GateSummary {
+                            command: g.command.clone(),
+                            sandbox: g.sandbox.clone(),
+                            passed: g.passed,
+                            exit_code: g.exit_code,
+                            duration_ms: g.duration_ms,
+                        });
+                        if !g.passed {
+                            let tail: String = g
+                                .output
+                                .chars()
+                                .rev()
+                                .take(4_000)
+                                .collect::<Vec<_>>()
+                                .into_iter()
+                                .rev()
+                                .collect();
+                            let how = match (g.timed_out, g.exit_code) {
+                                (true, _) => "timed out".to_string(),
+                                (false, Some(code)) => format!("exit {code}"),
+                                (false, None) => "killed by a signal".to_string(),
+                            };
+                            failed = Some(format!(
+                                "gate `{command}` failed ({how}) in {}:\n{tail}",
+                                g.sandbox
+                            ));
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(format!("gate `{command}` could not run: {e}"));
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => {
+                    outcome = Ok((summaries, model, cost));
+                    break;
+                }
+                Some(f) => {
+                    // Start the next attempt from the base again.
+                    feedback = Some(f.clone());
+                    outcome = Err(f);
+                    let _ = std::process::Command::new("git")
+                        .args(["checkout", "-q", "--", "."])
+                        .current_dir(&worktree.path)
+                        .status();
+                    let _ = std::process::Command::new("git")
+                        .args(["clean", "-qfd"])
+                        .current_dir(&worktree.path)
+                        .status();
+                }
+            }
+        }
+        let committed = match outcome {
+            Ok((gates_run, model, cost)) => {
+                let message = format!(
+                    "WO-{short}: {}\n\n{}\n\nFactory-Run: {}\nFactory-Work-Order: {}\nFactory-Model: {model}\nFactory-Cost-USD: {cost:.6}\n",
+                    wo.title, wo.description, run.run_id, wo.id
+                );
+                match worktree.commit(&message) {
+                    Ok(Some(commit)) => Ok((commit, gates_run, model, cost)),
+                    Ok(None) => Err("the edits changed nothing".to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match committed {
+            Ok((commit, gates_run, model, cost)) => {
+                let files = worktree.changed_files(base).unwrap_or_default();
+                let _ = worktree.remove();
+                events.push(EventData::WorkOrderDelivered {
+                    run_id: run.run_id.clone(),
+                    work_order_id: wo.id.clone(),
+                    title: wo.title.clone(),
+                    branch: branch.clone(),
+                    commit: commit.clone(),
+                    files: files.clone(),
+                    gates: gates_run,
+                    model,
+                    cost_usd: cost,
+                });
+                delivered.push(Delivered {
+                    id: wo.id.clone(),
+                    title: wo.title.clone(),
+                    branch,
+                    commit,
+                    files,
+                });
+            }
+            Err(reason) => {
+                let _ = worktree.remove();
+                let _ = Worktree::delete_branch(root, &branch);
+                return Ok(Err(format!(
+                    "work order `{}` ({}) failed and was rolled back: {reason}",
+                    wo.id, wo.title
+                )));
+            }
+        }
+    }
+    Ok(Ok(delivered))
+}
+
+/// Adds the delivery report to an engineering result, or turns it BLOCKED with the reason.
+pub(super) fn fold_into(result: &mut TaskResult, delivered: Result<Vec<Delivered>, String>) {
+    match delivered {
+        Ok(list) if list.is_empty() => {}
+        Ok(list) => {
+            let mut report = String::from(
+                "# Delivery\n\n| Work order | Branch | Commit | Files |\n|---|---|---|---|\n",
+            );
+            for d in &list {
+                report.push_str(&format!(
+                    "| {} {} | `{}` | `{}` | {} |\n",
+                    d.id,
+                    d.title,
+                    d.branch,
+                    &d.commit[..d.commit.len().min(12)],
+                    d.files.join(", ")
+                ));
+            }
+            result.artifacts.push(Artifact {
+                name: "delivery.md".into(),
+                content: report,
+            });
+        }
+        Err(reason) => {
+            result.status = TaskStatus::Blocked;
+            result.blockers = vec![reason];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::ledger::Risk;
+
+    fn wo(id: &str, deps: &[&str]) -> WorkOrderSpec {
+        WorkOrderSpec {
+            id: id.into(),
+            title: id.into(),
+            description: String::new(),
+            risk: Risk::Low,
+            files_in_scope: vec![],
+            acceptance_criteria: vec![],
+            dependencies: deps.iter().map(|d| d.to_string()).collect(),
+            confidence: 0.5,
+        }
+    }
+
+    #[test]
+    fn dependencies_come_first_and_bad_graphs_are_refused() {
+        let orders = [wo("b", &["a"]), wo("a", &[]), wo("c", &["a", "b"])];
+        let ids: Vec<&str> = order(&orders)
+            .unwrap()
+            .iter()
+            .map(|w| w.id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert!(
+            order(&[wo("a", &["z"])])
+                .unwrap_err()
+                .contains("unknown `z`")
+        );
+        assert!(
+            order(&[wo("a", &["b"]), wo("b", &["a"])])
+                .unwrap_err()
+                .contains("cycle")
+        );
+        assert!(
+            order(&[wo("a", &[]), wo("a", &[])])
+                .unwrap_err()
+                .contains("share an id")
+        );
+        let many: Vec<_> = (0..9).map(|i| wo(&i.to_string(), &[])).collect();
+        assert!(order(&many).unwrap_err().contains("at most 8"));
+    }
+}
