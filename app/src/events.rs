@@ -45,6 +45,12 @@ pub enum EventData {
         gates: Vec<crate::model::GateSummary>,
         model: String,
         cost_usd: f64,
+        /// The branch was pushed to the project's `origin`.
+        #[serde(default)]
+        pushed: bool,
+        /// The pull request opened for it.
+        #[serde(default)]
+        pull_request: Option<String>,
     },
     /// A stage began (committed together with whatever ended before it).
     StageStarted {

@@ -3,5 +3,6 @@
 
 pub mod edits;
 pub mod project;
+pub mod publish;
 pub mod sandbox;
 pub mod worktree;

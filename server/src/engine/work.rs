@@ -20,6 +20,9 @@ use super::driver::{Brief, Outcome, ask_team};
 use super::state::RunState;
 use crate::delivery::edits::{EditLimits, apply};
 use crate::delivery::project::{SandboxKind, project_file};
+use crate::delivery::publish::{
+    GitHub, base_branch, delete_remote_branch, open_pull_request, push,
+};
 use crate::delivery::sandbox::{Bubblewrap, GateLimits, Process, Sandbox, detect_gates};
 use crate::delivery::worktree::{Worktree, slug};
 use crate::gateway::providers::offline::requirement_vars;
@@ -38,6 +41,7 @@ pub struct Delivered {
     pub branch: String,
     pub commit: String,
     pub files: Vec<String>,
+    pub pull_request: Option<String>,
 }
 
 /// The order to execute: dependencies first. Refuses duplicates, dangling dependencies, cycles.
@@ -139,6 +143,11 @@ pub(super) async fn deliver(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let registered = engine.store.find_project(project).await?;
+    let github_repo = registered.as_ref().and_then(|p| p.github.clone());
+    let has_remote = git2::Repository::open(root)
+        .map(|r| r.find_remote("origin").is_ok())
+        .unwrap_or(false);
+    let github = GitHub::from_env();
     let mut gates: Vec<String> = registered.map(|p| p.gates).unwrap_or_default();
     gates.extend(settings.gates.clone());
     let sandbox: Box<dyn Sandbox> = match settings.sandbox {
@@ -353,9 +362,71 @@ pub(super) async fn deliver(
             }
             Err(e) => Err(e),
         };
+        let committed = match committed {
+            Ok(c) if has_remote => {
+                let branch = branch.clone();
+                let root = root.to_path_buf();
+                let token = github.token.clone();
+                let pushed =
+                    tokio::task::spawn_blocking(move || push(&root, &branch, token.as_deref()))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r.map_err(|e| e.to_string()));
+                match pushed {
+                    Ok(()) => Ok((c, true)),
+                    Err(e) => Err(format!("push failed: {e}")),
+                }
+            }
+            Ok(c) => Ok((c, false)),
+            Err(e) => Err(e),
+        };
+        let files = worktree.changed_files(base).unwrap_or_default();
+        let committed = match committed {
+            Ok(((commit, gates_run, model, cost), true)) if github_repo.is_some() => {
+                let owner_repo = github_repo.clone().unwrap_or_default();
+                let checklist = wo
+                    .acceptance_criteria
+                    .iter()
+                    .map(|c| format!("- [ ] {c}"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                let body = format!(
+                    "Work order **{}** ({short}) of Factory run `{}`.\n\n{}\n\n| | |\n|---|---|\n\
+                     | Risk | {:?} |\n| Complexity | {:.3} |\n| Model | {model} |\n| Cost | ${cost:.6} |\n\n\
+                     **Routing:** {}\n\n**Acceptance checklist**\n\n{checklist}\n\n\
+                     **Files changed:** {}\n",
+                    wo.id,
+                    run.run_id,
+                    wo.description,
+                    wo.risk,
+                    decision.complexity,
+                    decision.reason,
+                    files.join(", ")
+                );
+                let base_branch = base_branch(root).unwrap_or_else(|| "main".into());
+                let title = format!("WO-{short}: {}", wo.title);
+                match open_pull_request(&github, &owner_repo, &branch, &base_branch, &title, &body)
+                    .await
+                {
+                    Ok(url) => Ok((commit, gates_run, model, cost, true, Some(url))),
+                    Err(e) => {
+                        let (root, branch, token) =
+                            (root.to_path_buf(), branch.clone(), github.token.clone());
+                        let _ = tokio::task::spawn_blocking(move || {
+                            delete_remote_branch(&root, &branch, token.as_deref())
+                        })
+                        .await;
+                        Err(format!("the pull request could not be opened: {e}"))
+                    }
+                }
+            }
+            Ok(((commit, gates_run, model, cost), pushed)) => {
+                Ok((commit, gates_run, model, cost, pushed, None))
+            }
+            Err(e) => Err(e),
+        };
         match committed {
-            Ok((commit, gates_run, model, cost)) => {
-                let files = worktree.changed_files(base).unwrap_or_default();
+            Ok((commit, gates_run, model, cost, pushed, pull_request)) => {
                 let _ = worktree.remove();
                 events.push(EventData::WorkOrderDelivered {
                     run_id: run.run_id.clone(),
@@ -367,6 +438,8 @@ pub(super) async fn deliver(
                     gates: gates_run,
                     model,
                     cost_usd: cost,
+                    pushed,
+                    pull_request: pull_request.clone(),
                 });
                 delivered.push(Delivered {
                     id: wo.id.clone(),
@@ -374,6 +447,7 @@ pub(super) async fn deliver(
                     branch,
                     commit,
                     files,
+                    pull_request,
                 });
             }
             Err(reason) => {
@@ -395,16 +469,18 @@ pub(super) fn fold_into(result: &mut TaskResult, delivered: Result<Vec<Delivered
         Ok(list) if list.is_empty() => {}
         Ok(list) => {
             let mut report = String::from(
-                "# Delivery\n\n| Work order | Branch | Commit | Files |\n|---|---|---|---|\n",
+                "# Delivery\n\n| Work order | Branch | Commit | Files | Pull request |\n\
+                 |---|---|---|---|---|\n",
             );
             for d in &list {
                 report.push_str(&format!(
-                    "| {} {} | `{}` | `{}` | {} |\n",
+                    "| {} {} | `{}` | `{}` | {} | {} |\n",
                     d.id,
                     d.title,
                     d.branch,
                     &d.commit[..d.commit.len().min(12)],
-                    d.files.join(", ")
+                    d.files.join(", "),
+                    d.pull_request.as_deref().unwrap_or("-")
                 ));
             }
             result.artifacts.push(Artifact {

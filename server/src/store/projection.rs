@@ -447,6 +447,7 @@ async fn apply(
             gates,
             model,
             cost_usd,
+            ..
         } => {
             sqlx::query(
                 "INSERT INTO work_orders (run_id, work_order_id, title, branch, commit_id, files, \

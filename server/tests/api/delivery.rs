@@ -160,3 +160,207 @@ fn a_gate_that_keeps_failing_rolls_back_and_asks_a_person() {
     let branches = git(repo.path(), &["branch", "--list", "feature/*"]);
     assert!(branches.trim().is_empty(), "rolled back: {branches}");
 }
+
+/// A loopback GitHub API that records what it is asked.
+async fn github_api(
+    status: u16,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>,
+) {
+    use axum::extract::{Path, State};
+    use axum::http::HeaderMap;
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
+    let seen: Seen = Default::default();
+    let app = axum::Router::new()
+        .route(
+            "/repos/{owner}/{repo}/pulls",
+            axum::routing::post(
+                move |State(seen): State<Seen>,
+                      Path((owner, repo)): Path<(String, String)>,
+                      headers: HeaderMap,
+                      axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_string();
+                    seen.lock()
+                        .unwrap()
+                        .push((format!("{owner}/{repo}"), auth, body));
+                    let code = axum::http::StatusCode::from_u16(status).unwrap();
+                    (
+                        code,
+                        axum::Json(serde_json::json!({
+                            "html_url": format!("https://github.example/{owner}/{repo}/pull/1"),
+                            "message": "Validation Failed"
+                        })),
+                    )
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+fn run_with_remote(
+    api: &str,
+    data: &std::path::Path,
+    repo: &std::path::Path,
+) -> std::process::Output {
+    let out = factory(
+        data,
+        &[
+            "project",
+            "add",
+            repo.to_str().unwrap(),
+            "--name",
+            "shop",
+            "--github",
+            "acme/shop",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data)
+        .args([
+            "run",
+            "--auto-approve",
+            "--project",
+            "shop",
+            "Export orders as CSV",
+        ])
+        .env_remove("FACTORY_CONFIG")
+        .env("OLLAMA_HOST", "http://127.0.0.1:9")
+        .env("FACTORY_GITHUB_API", api)
+        .env("GITHUB_TOKEN", "ghp_test_token")
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branches_are_pushed_to_the_remote_and_a_pull_request_is_opened() {
+    if !bubblewrap() {
+        return;
+    }
+    let (api, seen) = github_api(201).await;
+    let data = tempfile::tempdir().unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "-q", "--bare"]);
+    let repo = git_repo();
+    git(
+        repo.path(),
+        &["remote", "add", "origin", remote.path().to_str().unwrap()],
+    );
+    let out = tokio::task::spawn_blocking({
+        let (api, data, repo) = (
+            api.clone(),
+            data.path().to_path_buf(),
+            repo.path().to_path_buf(),
+        );
+        move || run_with_remote(&api, &data, &repo)
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The bare remote has the branch, at the same commit as the local one.
+    let pushed = git(
+        remote.path(),
+        &[
+            "branch",
+            "--list",
+            "feature/*",
+            "--format=%(refname:short) %(objectname)",
+        ],
+    );
+    let local = git(
+        repo.path(),
+        &[
+            "branch",
+            "--list",
+            "feature/*",
+            "--format=%(refname:short) %(objectname)",
+        ],
+    );
+    assert!(!pushed.trim().is_empty());
+    assert_eq!(pushed, local);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "one pull request per work order");
+    let (path, auth, body) = &seen[0];
+    assert_eq!(path, "acme/shop");
+    assert_eq!(auth, "Bearer ghp_test_token");
+    assert_eq!(body["base"], "main");
+    assert!(body["head"].as_str().unwrap().starts_with("feature/wo-"));
+    assert!(body["title"].as_str().unwrap().starts_with("WO-"));
+    let text = body["body"].as_str().unwrap();
+    for needle in [
+        "Risk",
+        "Complexity",
+        "Model",
+        "Cost",
+        "Routing:",
+        "Acceptance checklist",
+        "- [ ] ",
+        "Files changed:",
+    ] {
+        assert!(text.contains(needle), "{needle}: {text}");
+    }
+    assert!(
+        !stdout.contains("ghp_test_token"),
+        "the token is never printed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_pull_request_rolls_back_the_pushed_branch() {
+    if !bubblewrap() {
+        return;
+    }
+    let (api, _) = github_api(422).await;
+    let data = tempfile::tempdir().unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "-q", "--bare"]);
+    let repo = git_repo();
+    git(
+        repo.path(),
+        &["remote", "add", "origin", remote.path().to_str().unwrap()],
+    );
+    let out = tokio::task::spawn_blocking({
+        let (api, data, repo) = (
+            api.clone(),
+            data.path().to_path_buf(),
+            repo.path().to_path_buf(),
+        );
+        move || run_with_remote(&api, &data, &repo)
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("the pull request API answered 422"),
+        "{stdout}"
+    );
+    assert!(
+        git(remote.path(), &["branch", "--list", "feature/*"])
+            .trim()
+            .is_empty(),
+        "remote rolled back"
+    );
+    assert!(
+        git(repo.path(), &["branch", "--list", "feature/*"])
+            .trim()
+            .is_empty(),
+        "local rolled back"
+    );
+}
