@@ -18,6 +18,7 @@ use super::Engine;
 use super::catalogue::{Catalogue, Team};
 use super::driver::{Brief, Outcome, ask_team};
 use super::state::RunState;
+use crate::delivery::docker::DockerSandbox;
 use crate::delivery::edits::{EditLimits, apply};
 use crate::delivery::project::{SandboxKind, project_file};
 use crate::delivery::publish::{
@@ -150,20 +151,31 @@ pub(super) async fn deliver(
     let github = GitHub::from_env();
     let mut gates: Vec<String> = registered.map(|p| p.gates).unwrap_or_default();
     gates.extend(settings.gates.clone());
-    let sandbox: Box<dyn Sandbox> = match settings.sandbox {
-        Some(SandboxKind::Process) => Box::new(Process),
-        Some(SandboxKind::Docker) => {
+    let sandbox: Box<dyn Sandbox> = match (settings.sandbox, settings.image.as_deref()) {
+        (Some(SandboxKind::Process), _) => Box::new(Process),
+        (Some(SandboxKind::Docker), None) => {
             return Ok(Err(
-                "the project asks for the docker sandbox, which this build does not run yet; \
-                 use sandbox = \"bubblewrap\""
+                "sandbox = \"docker\" needs `image` in .factory/project.toml (an image that exists \
+                 locally; Factory never pulls)"
                     .into(),
             ));
         }
-        Some(SandboxKind::Bubblewrap) | None => {
+        (Some(SandboxKind::Docker), Some(image)) => match DockerSandbox::connect(image).await {
+            Ok(d) => Box::new(d),
+            Err(e) => return Ok(Err(format!("the docker sandbox is not available: {e}"))),
+        },
+        (None, Some(image)) if DockerSandbox::engine_answers().await => {
+            match DockerSandbox::connect(image).await {
+                Ok(d) => Box::new(d),
+                Err(e) => return Ok(Err(format!("the docker sandbox is not available: {e}"))),
+            }
+        }
+        (Some(SandboxKind::Bubblewrap) | None, _) => {
             if !Bubblewrap::available().await {
                 return Ok(Err(
                     "no sandbox is available for the gates: install bubblewrap (`apt-get install \
-                     bubblewrap`), or opt in to sandbox = \"process\" in .factory/project.toml"
+                     bubblewrap`), configure a docker image, or opt in to sandbox = \"process\" in \
+                     .factory/project.toml"
                         .into(),
                 ));
             }

@@ -364,3 +364,80 @@ async fn a_refused_pull_request_rolls_back_the_pushed_branch() {
         "local rolled back"
     );
 }
+
+#[test]
+fn gates_run_in_docker_when_the_project_names_an_image() {
+    let engine = Command::new("docker")
+        .args(["image", "inspect", "factory-sandbox:test"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !engine {
+        eprintln!(
+            "skipping: no docker engine with the image factory-sandbox:test (scripts/test.sh starts one)"
+        );
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    std::fs::create_dir_all(repo.path().join(".factory")).unwrap();
+    std::fs::write(
+        repo.path().join(".factory/project.toml"),
+        "sandbox = \"docker\"\nimage = \"factory-sandbox:test\"\ngates = [\"grep -qi 'work order' docs/work-orders/wo-1.md\"]\n",
+    )
+    .unwrap();
+    git(repo.path(), &["add", "."]);
+    git(
+        repo.path(),
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "settings",
+        ],
+    );
+    let out = factory(
+        data.path(),
+        &[
+            "run",
+            "--auto-approve",
+            "--project",
+            repo.path().to_str().unwrap(),
+            "Export orders as CSV",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let branches = git(repo.path(), &["branch", "--list", "feature/*"]);
+    assert_eq!(branches.lines().count(), 1, "{branches}");
+    // The gate's sandbox is recorded on the work order.
+    let events = factory(data.path(), &["audit", "verify"]);
+    assert_eq!(events.status.code(), Some(0));
+    let db = data.path().join("factory.db");
+    let gates = recorded_gates(&db);
+    assert!(gates.contains("\"sandbox\":\"docker\""), "{gates}");
+}
+
+/// The gates recorded on the work orders of a data directory.
+fn recorded_gates(db: &std::path::Path) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = factory_server::store::Store::open(db.parent().unwrap())
+            .await
+            .unwrap();
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT gates FROM work_orders")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+    })
+}
