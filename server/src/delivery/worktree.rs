@@ -118,11 +118,44 @@ impl Worktree {
         Ok(Some(oid.to_string()))
     }
 
-    /// Files changed on the branch since `base`.
-    pub fn changed_files(&self, base: &str) -> Result<Vec<String>, GitError> {
+    /// Replays the branch's last commit onto `onto` (the project's branch moved since the
+    /// base) and checks the result out in the worktree. `Ok(new commit)`, or an error naming
+    /// the conflicting files when it does not apply cleanly (nothing is changed then).
+    pub fn rebase_onto(&self, onto: &str) -> Result<String, GitError> {
         let repo = git2::Repository::open(&self.path)?;
-        let base = repo.find_commit(git2::Oid::from_str(base)?)?.tree()?;
-        let head = repo.head()?.peel_to_tree()?;
+        let ours = repo.head()?.peel_to_commit()?;
+        let onto = repo.find_commit(git2::Oid::from_str(onto)?)?;
+        let mut index = repo.cherrypick_commit(&ours, &onto, 0, None)?;
+        if index.has_conflicts() {
+            let files: Vec<String> = index
+                .conflicts()?
+                .flatten()
+                .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+                .map(|e| String::from_utf8_lossy(&e.path).to_string())
+                .collect();
+            return Err(GitError(format!(
+                "the change does not apply cleanly on the moved branch (conflicts in {})",
+                files.join(", ")
+            )));
+        }
+        let tree = repo.find_tree(index.write_tree_to(&repo)?)?;
+        let message = ours.message().unwrap_or_default().to_string();
+        let signature = git2::Signature::now("Factory", "factory@localhost")?;
+        let new = repo.commit(None, &signature, &signature, &message, &tree, &[&onto])?;
+        repo.head()?
+            .set_target(new, "factory: rebase the work order onto the moved branch")?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.force();
+        repo.checkout_head(Some(&mut checkout))?;
+        Ok(new.to_string())
+    }
+
+    /// Files changed by the branch's last commit (a work order's one commit).
+    pub fn changed_files(&self) -> Result<Vec<String>, GitError> {
+        let repo = git2::Repository::open(&self.path)?;
+        let commit = repo.head()?.peel_to_commit()?;
+        let base = commit.parent(0)?.tree()?;
+        let head = commit.tree()?;
         let diff = repo.diff_tree_to_tree(Some(&base), Some(&head), None)?;
         let mut files = Vec::new();
         for delta in diff.deltas() {
@@ -205,7 +238,7 @@ mod tests {
         assert!(wt.path.starts_with(data.path()));
         std::fs::write(wt.path.join("NOTES.md"), "notes\n").unwrap();
         let commit = wt.commit("WO-1: notes").unwrap().expect("a commit");
-        assert_eq!(wt.changed_files(&base).unwrap(), ["NOTES.md"]);
+        assert_eq!(wt.changed_files().unwrap(), ["NOTES.md"]);
         assert_eq!(wt.commit("again").unwrap(), None, "nothing new to commit");
         wt.remove().unwrap();
         assert!(!data.path().join("wo-1").exists());

@@ -374,6 +374,57 @@ pub(super) async fn deliver(
             }
             Err(e) => Err(e),
         };
+        // The project's branch moved since the base: replay the change onto the new head and
+        // run the gates again; a conflict or a failing gate escalates.
+        let committed = match committed {
+            Ok((commit, gates_run, model, cost)) => {
+                match crate::delivery::worktree::head_commit(root) {
+                    Ok(head) if head != base => match worktree.rebase_onto(&head) {
+                        Ok(rebased) => {
+                            let mut again = gates_run.clone();
+                            let mut failed = None;
+                            let commands = if gates.is_empty() {
+                                detect_gates(&worktree.path)
+                            } else {
+                                gates.clone()
+                            };
+                            for command in &commands {
+                                match sandbox.run(&worktree.path, command, &limits).await {
+                                    Ok(g) if g.passed => again.push(GateSummary {
+                                        command: format!("{} (after rebase)", g.command),
+                                        sandbox: g.sandbox,
+                                        passed: true,
+                                        exit_code: g.exit_code,
+                                        duration_ms: g.duration_ms,
+                                    }),
+                                    Ok(g) => {
+                                        failed = Some(format!(
+                                            "after rebasing onto the moved branch, gate `{command}` failed:\n{}",
+                                            g.output
+                                        ));
+                                        break;
+                                    }
+                                    Err(e) => {
+                                        failed =
+                                            Some(format!("gate `{command}` could not run: {e}"));
+                                        break;
+                                    }
+                                }
+                            }
+                            match failed {
+                                None => Ok((rebased, again, model, cost)),
+                                Some(f) => Err(f),
+                            }
+                        }
+                        Err(e) => Err(format!(
+                            "the project's branch moved since the run started and {e}"
+                        )),
+                    },
+                    _ => Ok((commit, gates_run, model, cost)),
+                }
+            }
+            Err(e) => Err(e),
+        };
         let committed = match committed {
             Ok(c) if has_remote => {
                 let branch = branch.clone();
@@ -392,7 +443,7 @@ pub(super) async fn deliver(
             Ok(c) => Ok((c, false)),
             Err(e) => Err(e),
         };
-        let files = worktree.changed_files(base).unwrap_or_default();
+        let files = worktree.changed_files().unwrap_or_default();
         let committed = match committed {
             Ok(((commit, gates_run, model, cost), true)) if github_repo.is_some() => {
                 let owner_repo = github_repo.clone().unwrap_or_default();

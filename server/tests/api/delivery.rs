@@ -441,3 +441,102 @@ fn recorded_gates(db: &std::path::Path) -> String {
         rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
     })
 }
+
+/// A project whose gate (in the opt-in process sandbox, which can reach the user's repository)
+/// commits `file` with `content` to the user's branch the first time it runs: the branch moves
+/// while the run is in progress.
+fn moving_project(file: &str, content: &str) -> tempfile::TempDir {
+    let repo = git_repo();
+    let marker = repo.path().join(".git/factory-moved");
+    let gate = format!(
+        "test -e {marker} || (touch {marker} && cd {root} && printf '{content}' > {file} && \
+         git add {file} && git -c user.name=T -c user.email=t@e commit -qm moved)",
+        marker = marker.display(),
+        root = repo.path().display(),
+    );
+    std::fs::create_dir_all(repo.path().join(".factory")).unwrap();
+    std::fs::write(
+        repo.path().join(".factory/project.toml"),
+        format!("sandbox = \"process\"\nallow_unsafe_process = true\ngates = [{gate:?}]\n"),
+    )
+    .unwrap();
+    git(repo.path(), &["add", ".factory"]);
+    git(
+        repo.path(),
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            "settings",
+        ],
+    );
+    repo
+}
+
+#[test]
+fn a_moved_branch_is_rebased_onto_when_clean_and_escalated_when_not() {
+    // Clean: the branch gained an unrelated file.
+    let data = tempfile::tempdir().unwrap();
+    let repo = moving_project("other.txt", "unrelated\\n");
+    let out = factory(
+        data.path(),
+        &[
+            "run",
+            "--auto-approve",
+            "--project",
+            repo.path().to_str().unwrap(),
+            "Export orders as CSV",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let head = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    let branch = git(
+        repo.path(),
+        &["branch", "--list", "feature/*", "--format=%(refname:short)"],
+    );
+    let parent = git(repo.path(), &["rev-parse", &format!("{}^", branch.trim())])
+        .trim()
+        .to_string();
+    assert_eq!(parent, head, "the work order sits on the moved branch");
+    let files = git(
+        repo.path(),
+        &["show", "--name-only", "--format=", branch.trim()],
+    );
+    assert_eq!(files.trim(), "docs/work-orders/wo-1.md");
+
+    // Conflicting: the branch gained the very file the work order writes.
+    let data = tempfile::tempdir().unwrap();
+    let repo = moving_project("docs/work-orders/wo-1.md", "someone else wrote this\\n");
+    std::fs::create_dir_all(repo.path().join("docs/work-orders")).unwrap();
+    let out = factory(
+        data.path(),
+        &[
+            "run",
+            "--auto-approve",
+            "--project",
+            repo.path().to_str().unwrap(),
+            "Export orders as CSV",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("moved since the run started"), "{stdout}");
+    assert!(
+        stdout.contains("conflicts in docs/work-orders/wo-1.md"),
+        "{stdout}"
+    );
+    assert!(
+        git(repo.path(), &["branch", "--list", "feature/*"])
+            .trim()
+            .is_empty(),
+        "rolled back"
+    );
+}
