@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub max_output_tokens: u32,
     /// Memory items recalled into a team's context.
     pub recall_k: u32,
+    /// Independent work orders delivered at once.
+    pub max_parallel_work_orders: usize,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +61,7 @@ impl Default for EngineConfig {
             backoff_max_ms: 30_000,
             max_output_tokens: 4_096,
             recall_k: 8,
+            max_parallel_work_orders: 3,
         }
     }
 }

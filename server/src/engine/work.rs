@@ -6,6 +6,7 @@
 //! deleted, worktree removed) and the stage reports BLOCKED with the reason.
 
 use std::collections::{HashMap, HashSet};
+
 use std::path::Path;
 
 use app::events::EventData;
@@ -187,340 +188,62 @@ pub(super) async fn deliver(
         output_bytes: settings.gate_output_bytes.unwrap_or(64 * 1024),
     };
     let worktrees = engine.data_dir.join("worktrees");
+    let ctx = Ctx {
+        engine,
+        run,
+        team,
+        catalogue,
+        root,
+        base,
+        gates,
+        sandbox,
+        limits,
+        worktrees,
+        github,
+        github_repo,
+        has_remote,
+        git: std::sync::Mutex::new(()),
+    };
+    // Dependency levels: a work order runs once every one it depends on is delivered;
+    // independent ones run together, at most `max_parallel_work_orders` at a time.
+    let mut level: HashMap<&str, usize> = HashMap::new();
+    for wo in &ordered {
+        let l = wo
+            .dependencies
+            .iter()
+            .map(|d| level.get(d.as_str()).copied().unwrap_or(0) + 1)
+            .max()
+            .unwrap_or(0);
+        level.insert(wo.id.as_str(), l);
+    }
+    let depth = level.values().copied().max().unwrap_or(0);
+    let parallel = engine.config.max_parallel_work_orders.max(1);
     let mut delivered = Vec::new();
-    for wo in ordered {
-        let short = id8(&run.run_id, &wo.id);
-        let attribution = Attribution {
-            run_id: Some(run.run_id.clone()),
-            project: run.project.clone(),
-            team: Some(team.name().to_string()),
-            objective_id: Some(format!("{}/{}", run.run_id, run.next_index)),
-            work_order_id: Some(wo.id.clone()),
-        };
-        let text = format!("{} {}", wo.title, wo.description);
-        let decision = engine
-            .gateway
-            .route(
-                &attribution,
-                &RoutingInput {
-                    files_in_scope: wo.files_in_scope.len() as u32,
-                    risk: wo.risk,
-                    has_acceptance_criteria: !wo.acceptance_criteria.is_empty(),
-                    text: &text,
-                },
-            )
-            .await;
-        let branch = format!("feature/wo-{short}-{}", slug(&wo.title));
-        let worktree =
-            match Worktree::create(root, &worktrees, &format!("wo-{short}"), base, &branch) {
-                Ok(w) => w,
-                Err(e) => {
-                    return Ok(Err(format!(
-                        "work order `{}`: cannot make its worktree: {e}",
-                        wo.id
-                    )));
-                }
-            };
-        let mut feedback: Option<String> = None;
-        let mut outcome: Result<(Vec<GateSummary>, String, f64), String> =
-            Err("no attempt was made".into());
-        for attempt in 0..team.settings.max_iterations {
-            let mut vars = requirement_vars(
-                &run.goal,
-                run.project.as_deref(),
-                &wo.id,
-                &wo.title,
-                &wo.acceptance_criteria,
-                &[],
-            );
-            vars["work_order"] = serde_json::to_value(wo).unwrap_or_default();
-            let brief = Brief {
-                team,
-                anchor: anchor(run, wo, feedback.as_deref()),
-                alias: decision.alias.clone(),
-                call_prefix: format!(
-                    "{}/{}/{}/wo-{short}/{attempt}",
-                    run.run_id, run.started_seq, run.round
-                ),
-                offline: Some(OfflineBrief {
-                    team: team.name().to_string(),
-                    deliverable: format!("wo-{}.md", wo.id),
-                    template: format!("# Work order {}: {{{{ work_order.title }}}}\n", wo.id),
-                    vars,
-                }),
-                answer: false,
-            };
-            let (result, cost, model) = match ask_team(engine, run, &brief, catalogue).await? {
-                Outcome::Answered {
-                    result,
-                    events: e,
-                    cost,
-                } => {
-                    let model = e
-                        .iter()
-                        .rev()
-                        .find_map(|ev| match ev {
-                            EventData::ModelCallFinished {
-                                provider, model, ..
-                            } => Some(format!("{provider}:{model}")),
-                            _ => None,
-                        })
-                        .unwrap_or_else(|| decision.alias.clone());
-                    events.extend(e);
-                    (*result, cost, model)
-                }
-                Outcome::Failed {
-                    error, events: e, ..
-                } => {
-                    events.extend(e);
-                    outcome = Err(error);
-                    break;
-                }
-                Outcome::Budget { error, events: e } => {
-                    events.extend(e);
-                    outcome = Err(error.to_string());
-                    break;
-                }
-            };
-            if result.status != TaskStatus::Complete {
-                outcome = Err(format!(
-                    "the team answered {}: {}",
-                    result.status.as_str(),
-                    result.blockers.join("; ")
-                ));
-                break;
+    for l in 0..=depth {
+        let batch: Vec<&WorkOrderSpec> = ordered
+            .iter()
+            .copied()
+            .filter(|w| level[w.id.as_str()] == l)
+            .collect();
+        let mut results = Vec::with_capacity(batch.len());
+        for chunk in batch.chunks(parallel) {
+            let mut running = Vec::with_capacity(chunk.len());
+            for wo in chunk {
+                running.push(deliver_one(&ctx, wo));
             }
-            if let Err(e) = apply(&worktree.path, &result.edits, &EditLimits::default()) {
-                feedback = Some(e.to_string());
-                outcome = Err(e.to_string());
-                continue;
-            }
-            let commands = if gates.is_empty() {
-                detect_gates(&worktree.path)
-            } else {
-                gates.clone()
-            };
-            let mut summaries = Vec::new();
-            let mut failed = None;
-            for command in &commands {
-                match sandbox.run(&worktree.path, command, &limits).await {
-                    Ok(g) => {
-                        summaries.push(GateSummary {
-                            command: g.command.clone(),
-                            sandbox: g.sandbox.clone(),
-                            passed: g.passed,
-                            exit_code: g.exit_code,
-                            duration_ms: g.duration_ms,
-                        });
-                        if !g.passed {
-                            let tail: String = g
-                                .output
-                                .chars()
-                                .rev()
-                                .take(4_000)
-                                .collect::<Vec<_>>()
-                                .into_iter()
-                                .rev()
-                                .collect();
-                            let how = match (g.timed_out, g.exit_code) {
-                                (true, _) => "timed out".to_string(),
-                                (false, Some(code)) => format!("exit {code}"),
-                                (false, None) => "killed by a signal".to_string(),
-                            };
-                            failed = Some(format!(
-                                "gate `{command}` failed ({how}) in {}:\n{tail}",
-                                g.sandbox
-                            ));
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        failed = Some(format!("gate `{command}` could not run: {e}"));
-                        break;
-                    }
-                }
-            }
-            match failed {
-                None => {
-                    outcome = Ok((summaries, model, cost));
-                    break;
-                }
-                Some(f) => {
-                    // Start the next attempt from the base again.
-                    feedback = Some(f.clone());
-                    outcome = Err(f);
-                    let _ = std::process::Command::new("git")
-                        .args(["checkout", "-q", "--", "."])
-                        .current_dir(&worktree.path)
-                        .status();
-                    let _ = std::process::Command::new("git")
-                        .args(["clean", "-qfd"])
-                        .current_dir(&worktree.path)
-                        .status();
-                }
+            results.extend(futures::future::join_all(running).await);
+        }
+        let mut failure = None;
+        for result in results {
+            let (e, outcome) = result?;
+            events.extend(e);
+            match outcome {
+                Ok(d) => delivered.push(d),
+                Err(reason) => failure = failure.or(Some(reason)),
             }
         }
-        let committed = match outcome {
-            Ok((gates_run, model, cost)) => {
-                let message = format!(
-                    "WO-{short}: {}\n\n{}\n\nFactory-Run: {}\nFactory-Work-Order: {}\nFactory-Model: {model}\nFactory-Cost-USD: {cost:.6}\n",
-                    wo.title, wo.description, run.run_id, wo.id
-                );
-                match worktree.commit(&message) {
-                    Ok(Some(commit)) => Ok((commit, gates_run, model, cost)),
-                    Ok(None) => Err("the edits changed nothing".to_string()),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            Err(e) => Err(e),
-        };
-        // The project's branch moved since the base: replay the change onto the new head and
-        // run the gates again; a conflict or a failing gate escalates.
-        let committed = match committed {
-            Ok((commit, gates_run, model, cost)) => {
-                match crate::delivery::worktree::head_commit(root) {
-                    Ok(head) if head != base => match worktree.rebase_onto(&head) {
-                        Ok(rebased) => {
-                            let mut again = gates_run.clone();
-                            let mut failed = None;
-                            let commands = if gates.is_empty() {
-                                detect_gates(&worktree.path)
-                            } else {
-                                gates.clone()
-                            };
-                            for command in &commands {
-                                match sandbox.run(&worktree.path, command, &limits).await {
-                                    Ok(g) if g.passed => again.push(GateSummary {
-                                        command: format!("{} (after rebase)", g.command),
-                                        sandbox: g.sandbox,
-                                        passed: true,
-                                        exit_code: g.exit_code,
-                                        duration_ms: g.duration_ms,
-                                    }),
-                                    Ok(g) => {
-                                        failed = Some(format!(
-                                            "after rebasing onto the moved branch, gate `{command}` failed:\n{}",
-                                            g.output
-                                        ));
-                                        break;
-                                    }
-                                    Err(e) => {
-                                        failed =
-                                            Some(format!("gate `{command}` could not run: {e}"));
-                                        break;
-                                    }
-                                }
-                            }
-                            match failed {
-                                None => Ok((rebased, again, model, cost)),
-                                Some(f) => Err(f),
-                            }
-                        }
-                        Err(e) => Err(format!(
-                            "the project's branch moved since the run started and {e}"
-                        )),
-                    },
-                    _ => Ok((commit, gates_run, model, cost)),
-                }
-            }
-            Err(e) => Err(e),
-        };
-        let committed = match committed {
-            Ok(c) if has_remote => {
-                let branch = branch.clone();
-                let root = root.to_path_buf();
-                let token = github.token.clone();
-                let pushed =
-                    tokio::task::spawn_blocking(move || push(&root, &branch, token.as_deref()))
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r.map_err(|e| e.to_string()));
-                match pushed {
-                    Ok(()) => Ok((c, true)),
-                    Err(e) => Err(format!("push failed: {e}")),
-                }
-            }
-            Ok(c) => Ok((c, false)),
-            Err(e) => Err(e),
-        };
-        let files = worktree.changed_files().unwrap_or_default();
-        let committed = match committed {
-            Ok(((commit, gates_run, model, cost), true)) if github_repo.is_some() => {
-                let owner_repo = github_repo.clone().unwrap_or_default();
-                let checklist = wo
-                    .acceptance_criteria
-                    .iter()
-                    .map(|c| format!("- [ ] {c}"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                let body = format!(
-                    "Work order **{}** ({short}) of Factory run `{}`.\n\n{}\n\n| | |\n|---|---|\n\
-                     | Risk | {:?} |\n| Complexity | {:.3} |\n| Model | {model} |\n| Cost | ${cost:.6} |\n\n\
-                     **Routing:** {}\n\n**Acceptance checklist**\n\n{checklist}\n\n\
-                     **Files changed:** {}\n",
-                    wo.id,
-                    run.run_id,
-                    wo.description,
-                    wo.risk,
-                    decision.complexity,
-                    decision.reason,
-                    files.join(", ")
-                );
-                let base_branch = base_branch(root).unwrap_or_else(|| "main".into());
-                let title = format!("WO-{short}: {}", wo.title);
-                match open_pull_request(&github, &owner_repo, &branch, &base_branch, &title, &body)
-                    .await
-                {
-                    Ok(url) => Ok((commit, gates_run, model, cost, true, Some(url))),
-                    Err(e) => {
-                        let (root, branch, token) =
-                            (root.to_path_buf(), branch.clone(), github.token.clone());
-                        let _ = tokio::task::spawn_blocking(move || {
-                            delete_remote_branch(&root, &branch, token.as_deref())
-                        })
-                        .await;
-                        Err(format!("the pull request could not be opened: {e}"))
-                    }
-                }
-            }
-            Ok(((commit, gates_run, model, cost), pushed)) => {
-                Ok((commit, gates_run, model, cost, pushed, None))
-            }
-            Err(e) => Err(e),
-        };
-        match committed {
-            Ok((commit, gates_run, model, cost, pushed, pull_request)) => {
-                let _ = worktree.remove();
-                events.push(EventData::WorkOrderDelivered {
-                    run_id: run.run_id.clone(),
-                    work_order_id: wo.id.clone(),
-                    title: wo.title.clone(),
-                    branch: branch.clone(),
-                    commit: commit.clone(),
-                    files: files.clone(),
-                    gates: gates_run,
-                    model,
-                    cost_usd: cost,
-                    pushed,
-                    pull_request: pull_request.clone(),
-                });
-                delivered.push(Delivered {
-                    id: wo.id.clone(),
-                    title: wo.title.clone(),
-                    branch,
-                    commit,
-                    files,
-                    pull_request,
-                });
-            }
-            Err(reason) => {
-                let _ = worktree.remove();
-                let _ = Worktree::delete_branch(root, &branch);
-                return Ok(Err(format!(
-                    "work order `{}` ({}) failed and was rolled back: {reason}",
-                    wo.id, wo.title
-                )));
-            }
+        if let Some(reason) = failure {
+            return Ok(Err(reason));
         }
     }
     Ok(Ok(delivered))
@@ -602,5 +325,390 @@ mod tests {
         );
         let many: Vec<_> = (0..9).map(|i| wo(&i.to_string(), &[])).collect();
         assert!(order(&many).unwrap_err().contains("at most 8"));
+    }
+}
+
+/// What every work order of a run shares.
+struct Ctx<'a> {
+    engine: &'a Engine,
+    run: &'a RunState,
+    team: &'a Team,
+    catalogue: &'a Catalogue,
+    root: &'a Path,
+    base: &'a str,
+    gates: Vec<String>,
+    sandbox: Box<dyn Sandbox>,
+    limits: GateLimits,
+    worktrees: std::path::PathBuf,
+    github: GitHub,
+    github_repo: Option<String>,
+    has_remote: bool,
+    /// Serialises changes to the repository's git metadata (worktrees, refs); model calls and
+    /// gates of independent work orders run concurrently.
+    git: std::sync::Mutex<()>,
+}
+
+/// One work order, start to finish; its events, and what it delivered or why it failed (rolled
+/// back).
+async fn deliver_one(
+    ctx: &Ctx<'_>,
+    wo: &WorkOrderSpec,
+) -> Result<(Vec<EventData>, Result<Delivered, String>), StoreError> {
+    let (engine, run, team, catalogue, root, base) = (
+        ctx.engine,
+        ctx.run,
+        ctx.team,
+        ctx.catalogue,
+        ctx.root,
+        ctx.base,
+    );
+    let (gates, sandbox, limits, worktrees) =
+        (&ctx.gates, &ctx.sandbox, &ctx.limits, &ctx.worktrees);
+    let (github, github_repo, has_remote) = (&ctx.github, &ctx.github_repo, ctx.has_remote);
+    let mut out = Vec::new();
+    let events = &mut out;
+    let short = id8(&run.run_id, &wo.id);
+    let attribution = Attribution {
+        run_id: Some(run.run_id.clone()),
+        project: run.project.clone(),
+        team: Some(team.name().to_string()),
+        objective_id: Some(format!("{}/{}", run.run_id, run.next_index)),
+        work_order_id: Some(wo.id.clone()),
+    };
+    let text = format!("{} {}", wo.title, wo.description);
+    let decision = engine
+        .gateway
+        .route(
+            &attribution,
+            &RoutingInput {
+                files_in_scope: wo.files_in_scope.len() as u32,
+                risk: wo.risk,
+                has_acceptance_criteria: !wo.acceptance_criteria.is_empty(),
+                text: &text,
+            },
+        )
+        .await;
+    let branch = format!("feature/wo-{short}-{}", slug(&wo.title));
+    let created = {
+        let _git = ctx.git.lock().unwrap_or_else(|p| p.into_inner());
+        Worktree::create(root, worktrees, &format!("wo-{short}"), base, &branch)
+    };
+    let worktree = match created {
+        Ok(w) => w,
+        Err(e) => {
+            return Ok((
+                out,
+                Err(format!(
+                    "work order `{}`: cannot make its worktree: {e}",
+                    wo.id
+                )),
+            ));
+        }
+    };
+    let mut feedback: Option<String> = None;
+    let mut outcome: Result<(Vec<GateSummary>, String, f64), String> =
+        Err("no attempt was made".into());
+    for attempt in 0..team.settings.max_iterations {
+        let mut vars = requirement_vars(
+            &run.goal,
+            run.project.as_deref(),
+            &wo.id,
+            &wo.title,
+            &wo.acceptance_criteria,
+            &[],
+        );
+        vars["work_order"] = serde_json::to_value(wo).unwrap_or_default();
+        let brief = Brief {
+            team,
+            anchor: anchor(run, wo, feedback.as_deref()),
+            alias: decision.alias.clone(),
+            call_prefix: format!(
+                "{}/{}/{}/wo-{short}/{attempt}",
+                run.run_id, run.started_seq, run.round
+            ),
+            offline: Some(OfflineBrief {
+                team: team.name().to_string(),
+                deliverable: format!("wo-{}.md", wo.id),
+                template: format!("# Work order {}: {{{{ work_order.title }}}}\n", wo.id),
+                vars,
+            }),
+            answer: false,
+        };
+        let (result, cost, model) = match ask_team(engine, run, &brief, catalogue).await? {
+            Outcome::Answered {
+                result,
+                events: e,
+                cost,
+            } => {
+                let model = e
+                    .iter()
+                    .rev()
+                    .find_map(|ev| match ev {
+                        EventData::ModelCallFinished {
+                            provider, model, ..
+                        } => Some(format!("{provider}:{model}")),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| decision.alias.clone());
+                events.extend(e);
+                (*result, cost, model)
+            }
+            Outcome::Failed {
+                error, events: e, ..
+            } => {
+                events.extend(e);
+                outcome = Err(error);
+                break;
+            }
+            Outcome::Budget { error, events: e } => {
+                events.extend(e);
+                outcome = Err(error.to_string());
+                break;
+            }
+        };
+        if result.status != TaskStatus::Complete {
+            outcome = Err(format!(
+                "the team answered {}: {}",
+                result.status.as_str(),
+                result.blockers.join("; ")
+            ));
+            break;
+        }
+        if let Err(e) = apply(&worktree.path, &result.edits, &EditLimits::default()) {
+            feedback = Some(e.to_string());
+            outcome = Err(e.to_string());
+            continue;
+        }
+        let commands = if gates.is_empty() {
+            detect_gates(&worktree.path)
+        } else {
+            gates.clone()
+        };
+        let mut summaries = Vec::new();
+        let mut failed = None;
+        for command in &commands {
+            match sandbox.run(&worktree.path, command, &limits).await {
+                Ok(g) => {
+                    summaries.push(GateSummary {
+                        command: g.command.clone(),
+                        sandbox: g.sandbox.clone(),
+                        passed: g.passed,
+                        exit_code: g.exit_code,
+                        duration_ms: g.duration_ms,
+                    });
+                    if !g.passed {
+                        let tail: String = g
+                            .output
+                            .chars()
+                            .rev()
+                            .take(4_000)
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .rev()
+                            .collect();
+                        let how = match (g.timed_out, g.exit_code) {
+                            (true, _) => "timed out".to_string(),
+                            (false, Some(code)) => format!("exit {code}"),
+                            (false, None) => "killed by a signal".to_string(),
+                        };
+                        failed = Some(format!(
+                            "gate `{command}` failed ({how}) in {}:\n{tail}",
+                            g.sandbox
+                        ));
+                        break;
+                    }
+                }
+                Err(e) => {
+                    failed = Some(format!("gate `{command}` could not run: {e}"));
+                    break;
+                }
+            }
+        }
+        match failed {
+            None => {
+                outcome = Ok((summaries, model, cost));
+                break;
+            }
+            Some(f) => {
+                // Start the next attempt from the base again.
+                feedback = Some(f.clone());
+                outcome = Err(f);
+                let _ = std::process::Command::new("git")
+                    .args(["checkout", "-q", "--", "."])
+                    .current_dir(&worktree.path)
+                    .status();
+                let _ = std::process::Command::new("git")
+                    .args(["clean", "-qfd"])
+                    .current_dir(&worktree.path)
+                    .status();
+            }
+        }
+    }
+    let committed = match outcome {
+        Ok((gates_run, model, cost)) => {
+            let message = format!(
+                "WO-{short}: {}\n\n{}\n\nFactory-Run: {}\nFactory-Work-Order: {}\nFactory-Model: {model}\nFactory-Cost-USD: {cost:.6}\n",
+                wo.title, wo.description, run.run_id, wo.id
+            );
+            match worktree.commit(&message) {
+                Ok(Some(commit)) => Ok((commit, gates_run, model, cost)),
+                Ok(None) => Err("the edits changed nothing".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    // The project's branch moved since the base: replay the change onto the new head and
+    // run the gates again; a conflict or a failing gate escalates.
+    let committed = match committed {
+        Ok((commit, gates_run, model, cost)) => {
+            match crate::delivery::worktree::head_commit(root) {
+                Ok(head) if head != base => match worktree.rebase_onto(&head) {
+                    Ok(rebased) => {
+                        let mut again = gates_run.clone();
+                        let mut failed = None;
+                        let commands = if gates.is_empty() {
+                            detect_gates(&worktree.path)
+                        } else {
+                            gates.clone()
+                        };
+                        for command in &commands {
+                            match sandbox.run(&worktree.path, command, &limits).await {
+                                Ok(g) if g.passed => again.push(GateSummary {
+                                    command: format!("{} (after rebase)", g.command),
+                                    sandbox: g.sandbox,
+                                    passed: true,
+                                    exit_code: g.exit_code,
+                                    duration_ms: g.duration_ms,
+                                }),
+                                Ok(g) => {
+                                    failed = Some(format!(
+                                        "after rebasing onto the moved branch, gate `{command}` failed:\n{}",
+                                        g.output
+                                    ));
+                                    break;
+                                }
+                                Err(e) => {
+                                    failed = Some(format!("gate `{command}` could not run: {e}"));
+                                    break;
+                                }
+                            }
+                        }
+                        match failed {
+                            None => Ok((rebased, again, model, cost)),
+                            Some(f) => Err(f),
+                        }
+                    }
+                    Err(e) => Err(format!(
+                        "the project's branch moved since the run started and {e}"
+                    )),
+                },
+                _ => Ok((commit, gates_run, model, cost)),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    let committed = match committed {
+        Ok(c) if has_remote => {
+            let branch = branch.clone();
+            let root = root.to_path_buf();
+            let token = github.token.clone();
+            let pushed =
+                tokio::task::spawn_blocking(move || push(&root, &branch, token.as_deref()))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+            match pushed {
+                Ok(()) => Ok((c, true)),
+                Err(e) => Err(format!("push failed: {e}")),
+            }
+        }
+        Ok(c) => Ok((c, false)),
+        Err(e) => Err(e),
+    };
+    let files = worktree.changed_files().unwrap_or_default();
+    let committed = match committed {
+        Ok(((commit, gates_run, model, cost), true)) if github_repo.is_some() => {
+            let owner_repo = github_repo.clone().unwrap_or_default();
+            let checklist = wo
+                .acceptance_criteria
+                .iter()
+                .map(|c| format!("- [ ] {c}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let body = format!(
+                "Work order **{}** ({short}) of Factory run `{}`.\n\n{}\n\n| | |\n|---|---|\n\
+                 | Risk | {:?} |\n| Complexity | {:.3} |\n| Model | {model} |\n| Cost | ${cost:.6} |\n\n\
+                 **Routing:** {}\n\n**Acceptance checklist**\n\n{checklist}\n\n\
+                 **Files changed:** {}\n",
+                wo.id,
+                run.run_id,
+                wo.description,
+                wo.risk,
+                decision.complexity,
+                decision.reason,
+                files.join(", ")
+            );
+            let base_branch = base_branch(root).unwrap_or_else(|| "main".into());
+            let title = format!("WO-{short}: {}", wo.title);
+            match open_pull_request(&github, &owner_repo, &branch, &base_branch, &title, &body)
+                .await
+            {
+                Ok(url) => Ok((commit, gates_run, model, cost, true, Some(url))),
+                Err(e) => {
+                    let (root, branch, token) =
+                        (root.to_path_buf(), branch.clone(), github.token.clone());
+                    let _ = tokio::task::spawn_blocking(move || {
+                        delete_remote_branch(&root, &branch, token.as_deref())
+                    })
+                    .await;
+                    Err(format!("the pull request could not be opened: {e}"))
+                }
+            }
+        }
+        Ok(((commit, gates_run, model, cost), pushed)) => {
+            Ok((commit, gates_run, model, cost, pushed, None))
+        }
+        Err(e) => Err(e),
+    };
+    match committed {
+        Ok((commit, gates_run, model, cost, pushed, pull_request)) => {
+            let _ = worktree.remove();
+            events.push(EventData::WorkOrderDelivered {
+                run_id: run.run_id.clone(),
+                work_order_id: wo.id.clone(),
+                title: wo.title.clone(),
+                branch: branch.clone(),
+                commit: commit.clone(),
+                files: files.clone(),
+                gates: gates_run,
+                model,
+                cost_usd: cost,
+                pushed,
+                pull_request: pull_request.clone(),
+            });
+            return Ok((
+                out,
+                Ok(Delivered {
+                    id: wo.id.clone(),
+                    title: wo.title.clone(),
+                    branch,
+                    commit,
+                    files,
+                    pull_request,
+                }),
+            ));
+        }
+        Err(reason) => {
+            let _ = worktree.remove();
+            let _ = Worktree::delete_branch(root, &branch);
+            return Ok((
+                out,
+                Err(format!(
+                    "work order `{}` ({}) failed and was rolled back: {reason}",
+                    wo.id, wo.title
+                )),
+            ));
+        }
     }
 }

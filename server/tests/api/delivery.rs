@@ -540,3 +540,50 @@ fn a_moved_branch_is_rebased_onto_when_clean_and_escalated_when_not() {
         "rolled back"
     );
 }
+
+#[test]
+fn independent_work_orders_are_delivered_concurrently() {
+    if !bubblewrap() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    let out = factory(
+        data.path(),
+        &[
+            "project",
+            "add",
+            repo.path().to_str().unwrap(),
+            "--name",
+            "shop",
+            "--gate",
+            "sleep 1",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let started = std::time::Instant::now();
+    let out = factory(
+        data.path(),
+        &[
+            "run",
+            "--auto-approve",
+            "--project",
+            "shop",
+            "Export orders as CSV. Email the weekly report. Show a sales chart.",
+        ],
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let branches = git(repo.path(), &["branch", "--list", "feature/*"]);
+    assert_eq!(branches.lines().count(), 3, "{branches}");
+    // Three one-second gates one after another would take three seconds at least.
+    assert!(
+        elapsed < std::time::Duration::from_millis(2_800),
+        "took {elapsed:?}"
+    );
+}
