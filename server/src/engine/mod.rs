@@ -50,6 +50,8 @@ pub struct EngineConfig {
     pub recall_k: u32,
     /// Independent work orders delivered at once.
     pub max_parallel_work_orders: usize,
+    /// Disk all work-order worktrees may use together, in MiB.
+    pub worktree_disk_budget_mb: u64,
 }
 
 impl Default for EngineConfig {
@@ -62,6 +64,7 @@ impl Default for EngineConfig {
             max_output_tokens: 4_096,
             recall_k: 8,
             max_parallel_work_orders: 3,
+            worktree_disk_budget_mb: 4_096,
         }
     }
 }

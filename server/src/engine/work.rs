@@ -281,51 +281,26 @@ pub(super) fn fold_into(result: &mut TaskResult, delivered: Result<Vec<Delivered
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use app::ledger::Risk;
-
-    fn wo(id: &str, deps: &[&str]) -> WorkOrderSpec {
-        WorkOrderSpec {
-            id: id.into(),
-            title: id.into(),
-            description: String::new(),
-            risk: Risk::Low,
-            files_in_scope: vec![],
-            acceptance_criteria: vec![],
-            dependencies: deps.iter().map(|d| d.to_string()).collect(),
-            confidence: 0.5,
+/// Bytes under `dir` (symlinks not followed).
+fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                total += meta.len();
+            }
         }
     }
-
-    #[test]
-    fn dependencies_come_first_and_bad_graphs_are_refused() {
-        let orders = [wo("b", &["a"]), wo("a", &[]), wo("c", &["a", "b"])];
-        let ids: Vec<&str> = order(&orders)
-            .unwrap()
-            .iter()
-            .map(|w| w.id.as_str())
-            .collect();
-        assert_eq!(ids, ["a", "b", "c"]);
-        assert!(
-            order(&[wo("a", &["z"])])
-                .unwrap_err()
-                .contains("unknown `z`")
-        );
-        assert!(
-            order(&[wo("a", &["b"]), wo("b", &["a"])])
-                .unwrap_err()
-                .contains("cycle")
-        );
-        assert!(
-            order(&[wo("a", &[]), wo("a", &[])])
-                .unwrap_err()
-                .contains("share an id")
-        );
-        let many: Vec<_> = (0..9).map(|i| wo(&i.to_string(), &[])).collect();
-        assert!(order(&many).unwrap_err().contains("at most 8"));
-    }
+    total
 }
 
 /// What every work order of a run shares.
@@ -389,6 +364,21 @@ async fn deliver_one(
         )
         .await;
     let branch = format!("feature/wo-{short}-{}", slug(&wo.title));
+    let used = disk_usage(worktrees);
+    let budget = engine
+        .config
+        .worktree_disk_budget_mb
+        .saturating_mul(1024 * 1024);
+    if used > budget {
+        return Ok((
+            out,
+            Err(format!(
+                "worktrees use {} MiB, over their budget of {} MiB ([engine] worktree_disk_budget_mb)",
+                used / (1024 * 1024),
+                engine.config.worktree_disk_budget_mb
+            )),
+        ));
+    }
     let created = {
         let _git = ctx.git.lock().unwrap_or_else(|p| p.into_inner());
         Worktree::create(root, worktrees, &format!("wo-{short}"), base, &branch)
@@ -487,7 +477,7 @@ async fn deliver_one(
         let mut summaries = Vec::new();
         let mut failed = None;
         for command in &commands {
-            match sandbox.run(&worktree.path, command, &limits).await {
+            match sandbox.run(&worktree.path, command, limits).await {
                 Ok(g) => {
                     summaries.push(GateSummary {
                         command: g.command.clone(),
@@ -544,6 +534,36 @@ async fn deliver_one(
             }
         }
     }
+    // What the gates said, summarised into the team's memory for later runs of the project.
+    let gate_note = match &outcome {
+        Ok((summaries, _, _)) if !summaries.is_empty() => Some(format!(
+            "work order {} ({}): gates passed — {}",
+            wo.id,
+            wo.title,
+            summaries
+                .iter()
+                .map(|g| format!("`{}` in {}", g.command, g.sandbox))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        Err(reason) if reason.contains("gate `") => Some(format!(
+            "work order {} ({}): {}",
+            wo.id,
+            wo.title,
+            super::driver::summarise(reason, 1_500)
+        )),
+        _ => None,
+    };
+    if let Some(text) = gate_note {
+        events.push(EventData::MemoryRetained {
+            item_id: format!("{}/wo-{short}/gates/{}", run.run_id, run.round),
+            bank: team.name().to_string(),
+            project: run.project.clone(),
+            run_id: Some(run.run_id.clone()),
+            kind: "gate".into(),
+            text,
+        });
+    }
     let committed = match outcome {
         Ok((gates_run, model, cost)) => {
             let message = format!(
@@ -573,7 +593,7 @@ async fn deliver_one(
                             gates.clone()
                         };
                         for command in &commands {
-                            match sandbox.run(&worktree.path, command, &limits).await {
+                            match sandbox.run(&worktree.path, command, limits).await {
                                 Ok(g) if g.passed => again.push(GateSummary {
                                     command: format!("{} (after rebase)", g.command),
                                     sandbox: g.sandbox,
@@ -651,8 +671,7 @@ async fn deliver_one(
             );
             let base_branch = base_branch(root).unwrap_or_else(|| "main".into());
             let title = format!("WO-{short}: {}", wo.title);
-            match open_pull_request(&github, &owner_repo, &branch, &base_branch, &title, &body)
-                .await
+            match open_pull_request(github, &owner_repo, &branch, &base_branch, &title, &body).await
             {
                 Ok(url) => Ok((commit, gates_run, model, cost, true, Some(url))),
                 Err(e) => {
@@ -687,7 +706,7 @@ async fn deliver_one(
                 pushed,
                 pull_request: pull_request.clone(),
             });
-            return Ok((
+            Ok((
                 out,
                 Ok(Delivered {
                     id: wo.id.clone(),
@@ -697,18 +716,65 @@ async fn deliver_one(
                     files,
                     pull_request,
                 }),
-            ));
+            ))
         }
         Err(reason) => {
             let _ = worktree.remove();
             let _ = Worktree::delete_branch(root, &branch);
-            return Ok((
+            Ok((
                 out,
                 Err(format!(
                     "work order `{}` ({}) failed and was rolled back: {reason}",
                     wo.id, wo.title
                 )),
-            ));
+            ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::ledger::Risk;
+
+    fn wo(id: &str, deps: &[&str]) -> WorkOrderSpec {
+        WorkOrderSpec {
+            id: id.into(),
+            title: id.into(),
+            description: String::new(),
+            risk: Risk::Low,
+            files_in_scope: vec![],
+            acceptance_criteria: vec![],
+            dependencies: deps.iter().map(|d| d.to_string()).collect(),
+            confidence: 0.5,
+        }
+    }
+
+    #[test]
+    fn dependencies_come_first_and_bad_graphs_are_refused() {
+        let orders = [wo("b", &["a"]), wo("a", &[]), wo("c", &["a", "b"])];
+        let ids: Vec<&str> = order(&orders)
+            .unwrap()
+            .iter()
+            .map(|w| w.id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert!(
+            order(&[wo("a", &["z"])])
+                .unwrap_err()
+                .contains("unknown `z`")
+        );
+        assert!(
+            order(&[wo("a", &["b"]), wo("b", &["a"])])
+                .unwrap_err()
+                .contains("cycle")
+        );
+        assert!(
+            order(&[wo("a", &[]), wo("a", &[])])
+                .unwrap_err()
+                .contains("share an id")
+        );
+        let many: Vec<_> = (0..9).map(|i| wo(&i.to_string(), &[])).collect();
+        assert!(order(&many).unwrap_err().contains("at most 8"));
     }
 }

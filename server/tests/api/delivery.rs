@@ -587,3 +587,85 @@ fn independent_work_orders_are_delivered_concurrently() {
         "took {elapsed:?}"
     );
 }
+
+#[test]
+fn worktrees_over_their_disk_budget_are_refused_and_gates_are_remembered() {
+    if !bubblewrap() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    std::fs::create_dir_all(data.path().join("worktrees/leftover")).unwrap();
+    std::fs::write(
+        data.path().join("worktrees/leftover/big"),
+        vec![0u8; 2 * 1024 * 1024],
+    )
+    .unwrap();
+    let config = data.path().join("factory.toml");
+    std::fs::write(&config, "[engine]\nworktree_disk_budget_mb = 1\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "run",
+            "--auto-approve",
+            "--project",
+            repo.path().to_str().unwrap(),
+            "Export orders as CSV",
+        ])
+        .env("OLLAMA_HOST", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("over their budget of 1 MiB"), "{stdout}");
+
+    // Within budget, the gate's outcome is retained in the team's memory.
+    std::fs::remove_dir_all(data.path().join("worktrees/leftover")).unwrap();
+    let out = factory(
+        data.path(),
+        &[
+            "project",
+            "add",
+            repo.path().to_str().unwrap(),
+            "--name",
+            "shop",
+            "--gate",
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = factory(
+        data.path(),
+        &[
+            "run",
+            "--auto-approve",
+            "--project",
+            "shop",
+            "Export orders as CSV",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let memory = factory(
+        data.path(),
+        &[
+            "memory",
+            "search",
+            "gates passed",
+            "--bank",
+            "backend-engineering",
+        ],
+    );
+    let memory = String::from_utf8_lossy(&memory.stdout);
+    assert!(
+        memory.contains("[backend-engineering · gate]") && memory.contains("`true` in bubblewrap"),
+        "{memory}"
+    );
+}
