@@ -41,6 +41,10 @@ pub struct ProjectFile {
     /// Must be true for `sandbox = "process"` (no isolation).
     #[serde(default)]
     pub allow_unsafe_process: bool,
+    /// Host directories mounted read-only at the same path in the docker sandbox (toolchains
+    /// the image lacks, e.g. `/usr/local/cargo`).
+    #[serde(default)]
+    pub toolchain_mounts: Vec<String>,
 }
 
 pub use app::model::Project;
@@ -98,6 +102,15 @@ pub fn project_file(root: &Path) -> Result<ProjectFile, ProjectError> {
             format!("{} is not valid: {}", path.display(), e.message()),
         )
     })?;
+    for mount in &file.toolchain_mounts {
+        let p = Path::new(mount);
+        if !p.is_absolute() || !p.exists() || mount.contains(':') {
+            return Err(fail(
+                "settings",
+                format!("toolchain mount `{mount}` must be an existing absolute path without `:`"),
+            ));
+        }
+    }
     if file.sandbox == Some(SandboxKind::Process) && !file.allow_unsafe_process {
         return Err(fail(
             "settings",

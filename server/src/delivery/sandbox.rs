@@ -1,8 +1,9 @@
 //! Sandboxes for the project's gates, behind one trait, reported on every gate result.
 //!
 //! - **bubblewrap**: no network (its own network namespace: loopback only), a read-only root,
-//!   only the worktree writable (at its own path, `$WORKSPACE`), a fresh `/tmp`, its own PID namespace, all
-//!   capabilities dropped, and it dies with its parent.
+//!   only the worktree writable (at its own path, `$WORKSPACE`), a fresh `/tmp`, its own PID
+//!   namespace, all capabilities dropped, at most 256 processes (a pids cgroup, where the
+//!   machine lets one be made), and it dies with its parent.
 //! - **process**: no isolation at all — only when a project opts in explicitly, and labelled
 //!   unsafe wherever it is reported.
 //!
@@ -68,6 +69,48 @@ pub trait Sandbox: Send + Sync {
 #[derive(Debug, Default)]
 pub struct Bubblewrap;
 
+/// Processes a bubblewrap gate may have at once (a pids cgroup, where one can be made).
+pub const BWRAP_PIDS_MAX: u32 = 256;
+
+/// A pids cgroup for one gate run: cgroup v2 (`/sys/fs/cgroup`, with the pids controller) or
+/// v1 (`/sys/fs/cgroup/pids`). `None` where none is writable (the timeout still bounds the run).
+struct PidsCgroup(std::path::PathBuf);
+
+impl PidsCgroup {
+    fn create() -> Option<PidsCgroup> {
+        let roots = [
+            std::path::PathBuf::from("/sys/fs/cgroup/pids"),
+            std::path::PathBuf::from("/sys/fs/cgroup"),
+        ];
+        for root in roots {
+            if !root.join("cgroup.procs").exists() {
+                continue;
+            }
+            let dir = root.join(format!("factory-gate-{}", uuid::Uuid::new_v4().simple()));
+            if std::fs::create_dir(&dir).is_err() {
+                continue;
+            }
+            if std::fs::write(dir.join("pids.max"), BWRAP_PIDS_MAX.to_string()).is_ok() {
+                return Some(PidsCgroup(dir));
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+        None
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        // Empty once every process of the gate is gone; retried briefly.
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
 impl Bubblewrap {
     /// True when `bwrap` can start a sandbox on this machine.
     pub async fn available() -> bool {
@@ -96,7 +139,20 @@ impl Sandbox for Bubblewrap {
         let workdir = workdir
             .canonicalize()
             .map_err(|e| SandboxError(format!("worktree {}: {e}", workdir.display())))?;
-        let mut cmd = tokio::process::Command::new("bwrap");
+        // The gate joins its pids cgroup before bwrap starts: every process it makes counts.
+        let cgroup = PidsCgroup::create();
+        let mut cmd = match &cgroup {
+            Some(group) => {
+                let mut c = tokio::process::Command::new("sh");
+                c.arg("-c")
+                    .arg("echo $$ > \"$1/cgroup.procs\" && shift && exec \"$@\"")
+                    .arg("factory-gate")
+                    .arg(&group.0)
+                    .arg("bwrap");
+                c
+            }
+            None => tokio::process::Command::new("bwrap"),
+        };
         cmd.args([
             "--unshare-net",
             "--unshare-pid",
@@ -126,7 +182,9 @@ impl Sandbox for Bubblewrap {
         .args(["--setenv", "HOME", "/tmp", "--setenv", "WORKSPACE"])
         .arg(&workdir)
         .args(["--", "sh", "-c", command]);
-        execute(cmd, self.label(), command, limits).await
+        let result = execute(cmd, self.label(), command, limits).await;
+        drop(cgroup);
+        result
     }
 }
 
@@ -336,6 +394,38 @@ mod tests {
         assert_eq!(r.output.trim(), "lo", "{r:?}");
         let r = run("wget -q -T 2 -O - http://1.1.1.1 2>&1 || echo unreachable").await;
         assert!(r.output.contains("unreachable") || !r.passed, "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_fork_bomb_in_bubblewrap_is_refused_by_the_pids_limit() {
+        if !Bubblewrap::available().await {
+            eprintln!("skipping: bwrap cannot start a sandbox on this machine");
+            return;
+        }
+        let Some(probe) = PidsCgroup::create() else {
+            eprintln!(
+                "skipping: no writable pids cgroup on this machine (the timeout still bounds a gate)"
+            );
+            return;
+        };
+        drop(probe);
+        let dir = tempfile::tempdir().unwrap();
+        let limits = GateLimits {
+            timeout: Duration::from_secs(20),
+            output_bytes: 4096,
+        };
+        let started = Instant::now();
+        let r = Bubblewrap
+            .run(
+                dir.path(),
+                "i=0; while [ $i -lt 600 ]; do sleep 3 & i=$((i+1)); done 2>/dev/null; echo spawned",
+                &limits,
+            )
+            .await
+            .unwrap();
+        // Without the limit 600 sleeps start and the echo runs; with it, forks fail.
+        assert!(!r.passed || !r.output.contains("spawned"), "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(20));
     }
 
     #[test]

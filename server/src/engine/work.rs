@@ -162,12 +162,18 @@ pub(super) async fn deliver(
             ));
         }
         (Some(SandboxKind::Docker), Some(image)) => match DockerSandbox::connect(image).await {
-            Ok(d) => Box::new(d),
+            Ok(mut d) => {
+                d.toolchain_mounts = settings.toolchain_mounts.clone();
+                Box::new(d)
+            }
             Err(e) => return Ok(Err(format!("the docker sandbox is not available: {e}"))),
         },
         (None, Some(image)) if DockerSandbox::engine_answers().await => {
             match DockerSandbox::connect(image).await {
-                Ok(d) => Box::new(d),
+                Ok(mut d) => {
+                    d.toolchain_mounts = settings.toolchain_mounts.clone();
+                    Box::new(d)
+                }
                 Err(e) => return Ok(Err(format!("the docker sandbox is not available: {e}"))),
             }
         }
