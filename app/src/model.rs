@@ -140,6 +140,27 @@ pub struct RunDetail {
     pub artifacts: Vec<ArtifactRef>,
     /// From the cost ledger: every model call attributed to the run.
     pub cost_usd: f64,
+    /// Work orders planned for the run, and what was delivered for each.
+    #[serde(default)]
+    pub work_orders: Vec<WorkOrderStatus>,
+}
+
+/// A work order of a run: planned, then delivered on its branch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkOrderStatus {
+    pub id: String,
+    pub title: String,
+    /// `planned` or `delivered`.
+    pub status: String,
+    pub spec: Option<crate::task::WorkOrderSpec>,
+    pub branch: Option<String>,
+    pub commit: Option<String>,
+    pub files: Vec<String>,
+    pub gates: Vec<GateSummary>,
+    pub model: Option<String>,
+    pub cost_usd: f64,
+    pub pushed: bool,
+    pub pull_request: Option<String>,
 }
 
 /// A registered project.

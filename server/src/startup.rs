@@ -91,8 +91,10 @@ pub async fn build(
         config.data_dir.clone(),
         shutdown.child_token(),
     );
-    let leftovers =
-        crate::delivery::worktree::collect_leftovers(&config.data_dir.join("worktrees"));
+    let leftovers = crate::delivery::worktree::collect_leftovers(
+        &config.data_dir.join("worktrees"),
+        std::time::Duration::from_secs(config.gateway.engine.worktree_retention_secs),
+    );
     if leftovers > 0 {
         tracing::info!(leftovers, "removed worktrees left by an interrupted run");
     }

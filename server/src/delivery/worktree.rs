@@ -183,14 +183,24 @@ impl Worktree {
     }
 }
 
-/// Removes worktree directories under `root` left by a crash (and their git metadata).
-pub fn collect_leftovers(root: &Path) -> usize {
+/// Removes worktree directories under `root` (left by a crash, or kept for inspection) last
+/// changed more than `older_than` ago, with their git metadata.
+pub fn collect_leftovers(root: &Path, older_than: std::time::Duration) -> usize {
     let Ok(entries) = std::fs::read_dir(root) else {
         return 0;
     };
     let mut removed = 0;
     for entry in entries.flatten() {
         let path = entry.path();
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
+        if age < older_than {
+            continue;
+        }
         if let Ok(repo) = git2::Repository::open(&path)
             && let Some(name) = path.file_name().and_then(|n| n.to_str())
         {
@@ -269,7 +279,12 @@ mod tests {
         let base = head_commit(user.path()).unwrap();
         let wt = Worktree::create(user.path(), data.path(), "wo-9", &base, "feature/wo-9").unwrap();
         std::mem::forget(wt); // as if the process died
-        assert_eq!(collect_leftovers(data.path()), 1);
+        assert_eq!(
+            collect_leftovers(data.path(), std::time::Duration::from_secs(3600)),
+            0,
+            "young ones are kept"
+        );
+        assert_eq!(collect_leftovers(data.path(), std::time::Duration::ZERO), 1);
         assert!(!data.path().join("wo-9").exists());
         let repo = git2::Repository::open(user.path()).unwrap();
         assert!(

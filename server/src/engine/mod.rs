@@ -52,6 +52,9 @@ pub struct EngineConfig {
     pub max_parallel_work_orders: usize,
     /// Disk all work-order worktrees may use together, in MiB.
     pub worktree_disk_budget_mb: u64,
+    /// Keep a delivered work order's worktree this long for inspection (0: remove at once);
+    /// older ones are collected when the server starts.
+    pub worktree_retention_secs: u64,
 }
 
 impl Default for EngineConfig {
@@ -65,6 +68,7 @@ impl Default for EngineConfig {
             recall_k: 8,
             max_parallel_work_orders: 3,
             worktree_disk_budget_mb: 4_096,
+            worktree_retention_secs: 0,
         }
     }
 }

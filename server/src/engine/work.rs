@@ -698,7 +698,11 @@ async fn deliver_one(
     };
     match committed {
         Ok((commit, gates_run, model, cost, pushed, pull_request)) => {
-            let _ = worktree.remove();
+            // Kept for inspection when [engine] worktree_retention_secs is set (collected at start
+            // once older than that); removed at once otherwise.
+            if engine.config.worktree_retention_secs == 0 {
+                let _ = worktree.remove();
+            }
             events.push(EventData::WorkOrderDelivered {
                 run_id: run.run_id.clone(),
                 work_order_id: wo.id.clone(),

@@ -399,6 +399,26 @@ async fn apply(
             artifact_dir,
             cost_usd,
         } => {
+            if !result.work_orders.is_empty() {
+                sqlx::query("DELETE FROM work_orders WHERE run_id = ? AND status = 'planned'")
+                    .bind(run_id)
+                    .execute(&mut *conn)
+                    .await?;
+                for wo in &result.work_orders {
+                    sqlx::query(
+                        "INSERT INTO work_orders (run_id, work_order_id, title, spec, status, \
+                         updated_at) VALUES (?, ?, ?, ?, 'planned', ?) \
+                         ON CONFLICT (run_id, work_order_id) DO NOTHING",
+                    )
+                    .bind(run_id)
+                    .bind(&wo.id)
+                    .bind(&wo.title)
+                    .bind(serde_json::to_string(wo)?)
+                    .bind(&event.ts)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
             if let Some(run) = pending.run(conn, run_id, event).await? {
                 if let Some(step) = run.steps.get_mut(*index as usize) {
                     let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
@@ -447,15 +467,18 @@ async fn apply(
             gates,
             model,
             cost_usd,
-            ..
+            pushed,
+            pull_request,
         } => {
             sqlx::query(
-                "INSERT INTO work_orders (run_id, work_order_id, title, branch, commit_id, files, \
-                 gates, model, cost_usd, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON CONFLICT (run_id, work_order_id) DO UPDATE SET branch = excluded.branch, \
-                 commit_id = excluded.commit_id, files = excluded.files, gates = excluded.gates, \
-                 model = excluded.model, cost_usd = excluded.cost_usd, \
-                 delivered_at = excluded.delivered_at",
+                "INSERT INTO work_orders (run_id, work_order_id, title, status, branch, commit_id, \
+                 files, gates, model, cost_usd, pushed, pull_request, updated_at) \
+                 VALUES (?, ?, ?, 'delivered', ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (run_id, work_order_id) DO UPDATE SET status = 'delivered', \
+                 branch = excluded.branch, commit_id = excluded.commit_id, files = excluded.files, \
+                 gates = excluded.gates, model = excluded.model, cost_usd = excluded.cost_usd, \
+                 pushed = excluded.pushed, pull_request = excluded.pull_request, \
+                 updated_at = excluded.updated_at",
             )
             .bind(run_id)
             .bind(work_order_id)
@@ -466,6 +489,8 @@ async fn apply(
             .bind(serde_json::to_string(gates)?)
             .bind(model)
             .bind(cost_usd)
+            .bind(pushed)
+            .bind(pull_request)
             .bind(&event.ts)
             .execute(&mut *conn)
             .await?;

@@ -1,7 +1,7 @@
 //! Runs: the `supervisor_runs` projection's row type, its queries, and idempotent creation.
 
 use app::events::EventData;
-use app::model::{ArtifactRef, RunDetail, RunStatus, RunSummary, StepStatus};
+use app::model::{ArtifactRef, RunDetail, RunStatus, RunSummary, StepStatus, WorkOrderStatus};
 
 use super::{NewEvent, Store, StoreError};
 
@@ -134,6 +134,44 @@ impl Store {
         .bind(id)
         .fetch_one(self.pool())
         .await?;
+        type WoRow = (
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            Option<String>,
+            f64,
+            bool,
+            Option<String>,
+        );
+        let rows: Vec<WoRow> = sqlx::query_as(
+            "SELECT work_order_id, title, status, spec, branch, commit_id, files, gates, model, \
+             cost_usd, pushed, pull_request FROM work_orders WHERE run_id = ? ORDER BY work_order_id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        let work_orders = rows
+            .into_iter()
+            .map(|r| WorkOrderStatus {
+                id: r.0,
+                title: r.1,
+                status: r.2,
+                spec: serde_json::from_str(&r.3).ok(),
+                branch: r.4,
+                commit: r.5,
+                files: serde_json::from_str(&r.6).unwrap_or_default(),
+                gates: serde_json::from_str(&r.7).unwrap_or_default(),
+                model: r.8,
+                cost_usd: r.9,
+                pushed: r.10,
+                pull_request: r.11,
+            })
+            .collect();
         Ok(Some(RunDetail {
             summary: run.into_summary()?,
             pipeline,
@@ -142,6 +180,7 @@ impl Store {
             steps,
             artifacts,
             cost_usd: cost,
+            work_orders,
         }))
     }
 

@@ -117,6 +117,26 @@ fn offline_work_orders_land_on_their_own_branches_and_the_checkout_is_untouched(
     // Worktrees were removed.
     let worktrees = git(repo.path(), &["worktree", "list"]);
     assert_eq!(worktrees.lines().count(), 1, "{worktrees}");
+    // The run shows its work orders: planned, then delivered with branch, commit and gates.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let detail = runtime.block_on(async {
+        let store = factory_server::store::Store::open(data.path())
+            .await
+            .unwrap();
+        let runs = store.list_runs(10).await.unwrap();
+        store.get_run_detail(&runs[0].id).await.unwrap().unwrap()
+    });
+    assert_eq!(detail.work_orders.len(), 2);
+    for wo in &detail.work_orders {
+        assert_eq!(wo.status, "delivered");
+        assert!(wo.branch.as_deref().unwrap().starts_with("feature/wo-"));
+        assert!(wo.commit.is_some() && wo.spec.is_some());
+        assert_eq!(wo.gates[0].sandbox, "bubblewrap");
+        assert!(wo.gates[0].passed);
+    }
 }
 
 #[test]
@@ -667,5 +687,81 @@ fn worktrees_over_their_disk_budget_are_refused_and_gates_are_remembered() {
     assert!(
         memory.contains("[backend-engineering · gate]") && memory.contains("`true` in bubblewrap"),
         "{memory}"
+    );
+}
+
+#[test]
+fn a_missing_gate_command_and_a_rejected_push_are_clear_and_roll_back() {
+    if !bubblewrap() {
+        return;
+    }
+    // A gate command that does not exist.
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    let out = factory(
+        data.path(),
+        &[
+            "project",
+            "add",
+            repo.path().to_str().unwrap(),
+            "--name",
+            "shop",
+            "--gate",
+            "definitely-not-a-command --check",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = factory(
+        data.path(),
+        &[
+            "run",
+            "--auto-approve",
+            "--project",
+            "shop",
+            "Export orders as CSV",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("definitely-not-a-command") && stdout.contains("not found"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(exit 127)"), "{stdout}");
+
+    // A remote that cannot take the branch: a ref `feature` already exists there, so
+    // `feature/wo-…` is refused.
+    let data = tempfile::tempdir().unwrap();
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "-q", "--bare"]);
+    std::fs::write(remote.path().join("refs/heads/feature"), "not a ref\n").unwrap();
+    let repo = git_repo();
+    git(
+        repo.path(),
+        &["remote", "add", "origin", remote.path().to_str().unwrap()],
+    );
+    let out = factory(
+        data.path(),
+        &[
+            "run",
+            "--auto-approve",
+            "--project",
+            repo.path().to_str().unwrap(),
+            "Export orders as CSV",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("push failed"), "{stdout}");
+    assert!(
+        git(repo.path(), &["branch", "--list", "feature/*"])
+            .trim()
+            .is_empty(),
+        "rolled back"
+    );
+    assert!(
+        git(remote.path(), &["branch", "--list", "feature/*"])
+            .trim()
+            .is_empty()
     );
 }
