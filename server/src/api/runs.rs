@@ -124,7 +124,7 @@ pub struct EventsPage {
 }
 
 /// `GET /events?run_id=&after=&limit=`: events in sequence order after `after` (default 0),
-/// at most `limit` (1–1000, default 200), for one run or all.
+/// at most `limit` (1–1000, default 200) and about 8 MiB, for one run or all.
 pub async fn events(
     State(state): State<AppState>,
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
@@ -149,8 +149,21 @@ pub async fn events(
         }
         None => state.store.events_after(after, limit).await?,
     };
-    let next_after = events.last().map_or(after, |e| e.seq);
-    Ok(Json(EventsPage { events, next_after }))
+    // Bounded by size as well as count: a stage's event carries its artifacts.
+    let mut bytes = 0usize;
+    let mut kept = Vec::with_capacity(events.len());
+    for event in events {
+        bytes += serde_json::to_string(&event).map_or(0, |t| t.len());
+        if bytes > MAX_PAGE_BYTES && !kept.is_empty() {
+            break;
+        }
+        kept.push(event);
+    }
+    let next_after = kept.last().map_or(after, |e| e.seq);
+    Ok(Json(EventsPage {
+        events: kept,
+        next_after,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +171,9 @@ pub async fn events(
 pub struct ListQuery {
     limit: Option<u32>,
 }
+
+/// Largest `/events` page in bytes (at least one event is always returned).
+const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Largest page of `GET /api/runs`.
 const MAX_LIST: u32 = 1000;
