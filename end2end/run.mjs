@@ -135,6 +135,23 @@ async function main() {
       await page.screenshot({ path: join(artifacts, 'runs-live.png'), fullPage: true });
     });
 
+    await check('the plan and the final review are approved with buttons; the run succeeds', async () => {
+      await page.goto(base + '/approvals');
+      const plan = page.locator('li[data-kind="plan"]');
+      await plan.waitFor({ timeout: 10000 });
+      await page.locator('[data-link="live"]').waitFor(); // hydrated: the buttons work
+      await plan.locator('button[data-option="approve"]').click();
+      // The run goes on to its final review, which appears live on the same page.
+      const review = page.locator('li[data-kind="review"]');
+      await review.waitFor({ timeout: 15000 });
+      await page.screenshot({ path: join(artifacts, 'approvals.png'), fullPage: true });
+      await review.locator('button[data-option="approve"]').click();
+      await page.locator('[data-testid="no-approvals"]').waitFor({ timeout: 15000 });
+      const res = await fetch(base + '/api/runs', { headers: { authorization: `Bearer ${token}` } });
+      const runs = await res.json();
+      if (runs[0].status !== 'succeeded') throw new Error(`run is ${runs[0].status}`);
+    });
+
     await check('no script errors on the page', async () => {
       if (pageErrors.length) throw new Error(pageErrors.join('; '));
     });

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::approval::Approval;
 use crate::model::RunSummary;
 
 /// What the dashboard's server functions may ask of the server.
@@ -11,6 +12,15 @@ use crate::model::RunSummary;
 pub trait Backend: Send + Sync + 'static {
     /// The newest runs first, at most `limit`.
     async fn list_runs(&self, limit: u32) -> Result<Vec<RunSummary>, BackendError>;
+    /// Approvals waiting for a person, oldest first.
+    async fn pending_approvals(&self) -> Result<Vec<Approval>, BackendError>;
+    /// Decides an approval (as the API does); the run continues.
+    async fn decide_approval(
+        &self,
+        id: String,
+        option: String,
+        text: Option<String>,
+    ) -> Result<(), BackendError>;
 }
 
 /// The form in which the backend is provided as context.
@@ -22,4 +32,7 @@ pub type SharedBackend = Arc<dyn Backend>;
 pub enum BackendError {
     #[error("internal error: the server log has the details")]
     Internal,
+    /// The request was refused; the message says why and what is accepted.
+    #[error("{0}")]
+    Refused(String),
 }

@@ -56,6 +56,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=pages::NotFound>
                 <Route path=StaticSegment("") view=pages::RunsPage />
                 <Route path=StaticSegment("login") view=pages::LoginPage />
+                <Route path=StaticSegment("approvals") view=pages::ApprovalsPage />
             </Routes>
         </Router>
     }

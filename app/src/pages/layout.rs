@@ -15,6 +15,9 @@ pub fn Frame(children: Children) -> impl IntoView {
                     <a href="/" class="rounded px-2 py-1 hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
                         "Runs"
                     </a>
+                    <a href="/approvals" class="rounded px-2 py-1 hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
+                        "Approvals"
+                    </a>
                     <form method="post" action="/logout">
                         <button
                             type="submit"

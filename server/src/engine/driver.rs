@@ -381,8 +381,15 @@ fn after_stage(
         if (index as usize + 1) < pipeline.stages.len() {
             vec![stage_started(run, pipeline, index + 1)]
         } else {
+            // The stage completing now belongs in the review's list too.
             let mut done = run.clone();
             done.next_index = index + 1;
+            done.completed.push((
+                index,
+                pipeline.stages[index as usize].name.clone(),
+                team.name().to_string(),
+                result.clone(),
+            ));
             after_last_stage(engine, &done, pipeline)
         }
     };

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 
+use app::approval::Approval;
 use app::backend::{Backend, BackendError, SharedBackend};
 use app::model::RunSummary;
 
@@ -25,6 +26,7 @@ use crate::store::Store;
 /// The server's side of the dashboard port.
 struct StoreBackend {
     store: Store,
+    engine: Arc<crate::engine::Engine>,
 }
 
 #[async_trait::async_trait]
@@ -35,6 +37,33 @@ impl Backend for StoreBackend {
             BackendError::Internal
         })
     }
+
+    async fn pending_approvals(&self) -> Result<Vec<Approval>, BackendError> {
+        self.store
+            .list_approvals(Some("pending"), None, 500)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "pending_approvals failed");
+                BackendError::Internal
+            })
+    }
+
+    async fn decide_approval(
+        &self,
+        id: String,
+        option: String,
+        text: Option<String>,
+    ) -> Result<(), BackendError> {
+        use crate::engine::EngineError;
+        match self.engine.decide(&id, &option, text, "dashboard").await {
+            Ok(_) => Ok(()),
+            Err(EngineError::Store(e)) => {
+                tracing::error!(error = %e, "decide_approval failed");
+                Err(BackendError::Internal)
+            }
+            Err(refused) => Err(BackendError::Refused(refused.to_string())),
+        }
+    }
 }
 
 /// Page routes and server functions, plus the fallback that serves assets, the dashboard's
@@ -42,6 +71,7 @@ impl Backend for StoreBackend {
 pub fn routes(state: &AppState) -> Router<AppState> {
     let backend: SharedBackend = Arc::new(StoreBackend {
         store: state.store.clone(),
+        engine: state.engine.clone(),
     });
     let context = move || provide_context(backend.clone());
     let options = state.leptos_options.clone();

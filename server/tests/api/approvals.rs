@@ -181,6 +181,15 @@ async fn review_revise_runs_again_with_the_feedback_then_approve_succeeds() {
     finished(&app, &run_id, Duration::from_secs(20)).await;
     let review = pending(&app, &run_id).await;
     assert_eq!(review["kind"], "review");
+    let listed = review["context"].as_str().unwrap();
+    assert!(
+        listed.contains("- requirements: business-analysis.md"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("- documentation: documentation.md"),
+        "the last stage too: {listed}"
+    );
     let id = review["id"].as_str().unwrap();
     let (status, _) = decide(
         &app,
