@@ -176,11 +176,9 @@ pub(super) async fn run(
                 EventData::StageCompleted {
                     stage: name,
                     status,
-                    cost_usd,
                     ..
                 } => {
                     line(&bar, args.json, &format!("`{name}` {}", status.as_str()));
-                    let _ = cost_usd;
                 }
                 EventData::StageAttemptFailed {
                     stage: name,

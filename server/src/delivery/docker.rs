@@ -162,26 +162,9 @@ impl Sandbox for DockerSandbox {
                     break;
                 }
             }
-            let mut text = String::from_utf8_lossy(&output).to_string();
-            if truncated {
-                text.push_str(&format!("\n[output cut at {} bytes]", limits.output_bytes));
-            }
-            if timed_out {
-                text.push_str(&format!(
-                    "[killed after {} s]",
-                    limits.timeout.as_secs_f64()
-                ));
-            }
-            Ok::<_, SandboxError>(GateResult {
-                command: command.to_string(),
-                sandbox: "docker".into(),
-                exit_code,
-                passed: exit_code == Some(0) && !timed_out,
-                timed_out,
-                output: text,
-                truncated,
-                duration_ms: started.elapsed().as_millis() as u64,
-            })
+            Ok::<_, SandboxError>(GateResult::finish(
+                command, "docker", exit_code, timed_out, &output, truncated, limits, started,
+            ))
         }
         .await;
         let remove = RemoveContainerOptionsBuilder::default().force(true).build();

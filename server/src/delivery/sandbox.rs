@@ -47,6 +47,42 @@ pub struct GateResult {
     pub duration_ms: u64,
 }
 
+impl GateResult {
+    /// The result of a finished (or killed) run, its output marked where it was cut.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn finish(
+        command: &str,
+        sandbox: &str,
+        exit_code: Option<i32>,
+        timed_out: bool,
+        output: &[u8],
+        truncated: bool,
+        limits: &GateLimits,
+        started: Instant,
+    ) -> GateResult {
+        let mut text = String::from_utf8_lossy(output).to_string();
+        if truncated {
+            text.push_str(&format!("\n[output cut at {} bytes]", limits.output_bytes));
+        }
+        if timed_out {
+            text.push_str(&format!(
+                "[killed after {} s]",
+                limits.timeout.as_secs_f64()
+            ));
+        }
+        GateResult {
+            command: command.to_string(),
+            sandbox: sandbox.to_string(),
+            exit_code,
+            passed: exit_code == Some(0) && !timed_out,
+            timed_out,
+            output: text,
+            truncated,
+            duration_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
 /// Why a sandbox could not run a command at all.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -272,26 +308,9 @@ async fn execute(
             (Vec::new(), false, None, true)
         }
     };
-    let mut text = String::from_utf8_lossy(&output).to_string();
-    if truncated {
-        text.push_str(&format!("\n[output cut at {cap} bytes]"));
-    }
-    if timed_out {
-        text.push_str(&format!(
-            "[killed after {} s]",
-            limits.timeout.as_secs_f64()
-        ));
-    }
-    Ok(GateResult {
-        command: command.to_string(),
-        sandbox: label.to_string(),
-        exit_code,
-        passed: exit_code == Some(0) && !timed_out,
-        timed_out,
-        output: text,
-        truncated,
-        duration_ms: started.elapsed().as_millis() as u64,
-    })
+    Ok(GateResult::finish(
+        command, label, exit_code, timed_out, &output, truncated, limits, started,
+    ))
 }
 
 /// The gates of a worktree when the project names none: `Cargo.toml` → `cargo test`,

@@ -379,19 +379,17 @@ fn after_stage(
     let policy = &engine.gateway.config().approvals;
     let next = |run: &RunState| -> Vec<EventData> {
         if (index as usize + 1) < pipeline.stages.len() {
-            vec![stage_started(run, pipeline, index + 1)]
-        } else {
-            // The stage completing now belongs in the review's list too.
-            let mut done = run.clone();
-            done.next_index = index + 1;
-            done.completed.push((
-                index,
-                pipeline.stages[index as usize].name.clone(),
-                team.name().to_string(),
-                result.clone(),
-            ));
-            after_last_stage(engine, &done, pipeline)
+            return after_stage_index(engine, run, pipeline, index);
         }
+        // The stage completing now belongs in the review's list too.
+        let mut done = run.clone();
+        done.completed.push((
+            index,
+            pipeline.stages[index as usize].name.clone(),
+            team.name().to_string(),
+            result.clone(),
+        ));
+        after_stage_index(engine, &done, pipeline, index)
     };
     if team.name() != "solution-architecture" || result.work_orders.is_empty() {
         return next(run);
@@ -446,6 +444,21 @@ fn after_stage(
         events.extend(next(run));
     }
     events
+}
+
+/// What follows stage `index`: the next stage's start, or what follows the last stage.
+fn after_stage_index(
+    engine: &Engine,
+    run: &RunState,
+    pipeline: &Pipeline,
+    index: u32,
+) -> Vec<EventData> {
+    if (index as usize + 1) < pipeline.stages.len() {
+        return vec![stage_started(run, pipeline, index + 1)];
+    }
+    let mut done = run.clone();
+    done.next_index = index + 1;
+    after_last_stage(engine, &done, pipeline)
 }
 
 /// After the last stage: the final review (decided automatically when configured), or success.
@@ -660,28 +673,14 @@ fn apply_decision(
                 stage: stage_name.to_string(),
                 reason: "skipped by a person".into(),
             }];
-            if (index as usize + 1) < pipeline.stages.len() {
-                events.push(stage_started(run, pipeline, index + 1));
-            } else {
-                let mut done = run.clone();
-                done.next_index = index + 1;
-                events.extend(after_last_stage(engine, &done, pipeline));
-            }
+            events.extend(after_stage_index(engine, run, pipeline, index));
             events
         }
         (ApprovalKind::Blocked, "fail") => failed(format!(
             "stage `{stage_name}` was blocked and a person failed the run"
         )),
         (ApprovalKind::Blocked, _) => vec![stage_started(run, pipeline, index)],
-        (ApprovalKind::Plan, "approve") => {
-            if (index as usize + 1) < pipeline.stages.len() {
-                vec![stage_started(run, pipeline, index + 1)]
-            } else {
-                let mut done = run.clone();
-                done.next_index = index + 1;
-                after_last_stage(engine, &done, pipeline)
-            }
-        }
+        (ApprovalKind::Plan, "approve") => after_stage_index(engine, run, pipeline, index),
         (ApprovalKind::Plan, "revise") => vec![stage_started(run, pipeline, index)],
         (ApprovalKind::Plan, _) => failed("a person rejected the plan".into()),
         (ApprovalKind::Budget, "stop") => failed(format!(

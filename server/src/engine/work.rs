@@ -287,6 +287,53 @@ pub(super) fn fold_into(result: &mut TaskResult, delivered: Result<Vec<Delivered
     }
 }
 
+/// Runs the project's gates (or the detected ones) in order, stopping at the first failure.
+/// Returns what ran and, on a failure, the feedback for the team (with the output's tail).
+async fn run_gates(
+    sandbox: &dyn Sandbox,
+    worktree: &Path,
+    gates: &[String],
+    limits: &GateLimits,
+    suffix: &str,
+) -> (Vec<GateSummary>, Option<String>) {
+    let commands = if gates.is_empty() {
+        detect_gates(worktree)
+    } else {
+        gates.to_vec()
+    };
+    let mut summaries = Vec::new();
+    for command in &commands {
+        let g = match sandbox.run(worktree, command, limits).await {
+            Ok(g) => g,
+            Err(e) => {
+                return (
+                    summaries,
+                    Some(format!("gate `{command}` could not run: {e}")),
+                );
+            }
+        };
+        summaries.push(GateSummary {
+            command: format!("{}{suffix}", g.command),
+            sandbox: g.sandbox.clone(),
+            passed: g.passed,
+            exit_code: g.exit_code,
+            duration_ms: g.duration_ms,
+        });
+        if !g.passed {
+            let skip = g.output.chars().count().saturating_sub(4_000);
+            let tail: String = g.output.chars().skip(skip).collect();
+            let how = match (g.timed_out, g.exit_code) {
+                (true, _) => "timed out".to_string(),
+                (false, Some(code)) => format!("exit {code}"),
+                (false, None) => "killed by a signal".to_string(),
+            };
+            let failed = format!("gate `{command}` failed ({how}) in {}:\n{tail}", g.sandbox);
+            return (summaries, Some(failed));
+        }
+    }
+    (summaries, None)
+}
+
 /// Bytes under `dir` (symlinks not followed).
 fn disk_usage(dir: &Path) -> u64 {
     let mut total = 0;
@@ -327,6 +374,14 @@ struct Ctx<'a> {
     /// Serialises changes to the repository's git metadata (worktrees, refs); model calls and
     /// gates of independent work orders run concurrently.
     git: std::sync::Mutex<()>,
+}
+
+impl Ctx<'_> {
+    /// Runs a change to the repository's git metadata with the lock held.
+    fn locked<T>(&self, change: impl FnOnce() -> T) -> T {
+        let _git = self.git.lock().unwrap_or_else(|p| p.into_inner());
+        change()
+    }
 }
 
 /// One work order, start to finish; its events, and what it delivered or why it failed (rolled
@@ -385,10 +440,8 @@ async fn deliver_one(
             )),
         ));
     }
-    let created = {
-        let _git = ctx.git.lock().unwrap_or_else(|p| p.into_inner());
-        Worktree::create(root, worktrees, &format!("wo-{short}"), base, &branch)
-    };
+    let created =
+        ctx.locked(|| Worktree::create(root, worktrees, &format!("wo-{short}"), base, &branch));
     let worktree = match created {
         Ok(w) => w,
         Err(e) => {
@@ -475,51 +528,8 @@ async fn deliver_one(
             outcome = Err(e.to_string());
             continue;
         }
-        let commands = if gates.is_empty() {
-            detect_gates(&worktree.path)
-        } else {
-            gates.clone()
-        };
-        let mut summaries = Vec::new();
-        let mut failed = None;
-        for command in &commands {
-            match sandbox.run(&worktree.path, command, limits).await {
-                Ok(g) => {
-                    summaries.push(GateSummary {
-                        command: g.command.clone(),
-                        sandbox: g.sandbox.clone(),
-                        passed: g.passed,
-                        exit_code: g.exit_code,
-                        duration_ms: g.duration_ms,
-                    });
-                    if !g.passed {
-                        let tail: String = g
-                            .output
-                            .chars()
-                            .rev()
-                            .take(4_000)
-                            .collect::<Vec<_>>()
-                            .into_iter()
-                            .rev()
-                            .collect();
-                        let how = match (g.timed_out, g.exit_code) {
-                            (true, _) => "timed out".to_string(),
-                            (false, Some(code)) => format!("exit {code}"),
-                            (false, None) => "killed by a signal".to_string(),
-                        };
-                        failed = Some(format!(
-                            "gate `{command}` failed ({how}) in {}:\n{tail}",
-                            g.sandbox
-                        ));
-                        break;
-                    }
-                }
-                Err(e) => {
-                    failed = Some(format!("gate `{command}` could not run: {e}"));
-                    break;
-                }
-            }
-        }
+        let (summaries, failed) =
+            run_gates(sandbox.as_ref(), &worktree.path, gates, limits, "").await;
         match failed {
             None => {
                 outcome = Ok((summaries, model, cost));
@@ -576,7 +586,7 @@ async fn deliver_one(
                 "WO-{short}: {}\n\n{}\n\nFactory-Run: {}\nFactory-Work-Order: {}\nFactory-Model: {model}\nFactory-Cost-USD: {cost:.6}\n",
                 wo.title, wo.description, run.run_id, wo.id
             );
-            match worktree.commit(&message) {
+            match ctx.locked(|| worktree.commit(&message)) {
                 Ok(Some(commit)) => Ok((commit, gates_run, model, cost)),
                 Ok(None) => Err("the edits changed nothing".to_string()),
                 Err(e) => Err(e.to_string()),
@@ -589,37 +599,20 @@ async fn deliver_one(
     let committed = match committed {
         Ok((commit, gates_run, model, cost)) => {
             match crate::delivery::worktree::head_commit(root) {
-                Ok(head) if head != base => match worktree.rebase_onto(&head) {
+                Ok(head) if head != base => match ctx.locked(|| worktree.rebase_onto(&head)) {
                     Ok(rebased) => {
+                        let (more, failed) = run_gates(
+                            sandbox.as_ref(),
+                            &worktree.path,
+                            gates,
+                            limits,
+                            " (after rebase)",
+                        )
+                        .await;
                         let mut again = gates_run.clone();
-                        let mut failed = None;
-                        let commands = if gates.is_empty() {
-                            detect_gates(&worktree.path)
-                        } else {
-                            gates.clone()
-                        };
-                        for command in &commands {
-                            match sandbox.run(&worktree.path, command, limits).await {
-                                Ok(g) if g.passed => again.push(GateSummary {
-                                    command: format!("{} (after rebase)", g.command),
-                                    sandbox: g.sandbox,
-                                    passed: true,
-                                    exit_code: g.exit_code,
-                                    duration_ms: g.duration_ms,
-                                }),
-                                Ok(g) => {
-                                    failed = Some(format!(
-                                        "after rebasing onto the moved branch, gate `{command}` failed:\n{}",
-                                        g.output
-                                    ));
-                                    break;
-                                }
-                                Err(e) => {
-                                    failed = Some(format!("gate `{command}` could not run: {e}"));
-                                    break;
-                                }
-                            }
-                        }
+                        again.extend(more);
+                        let failed =
+                            failed.map(|f| format!("after rebasing onto the moved branch, {f}"));
                         match failed {
                             None => Ok((rebased, again, model, cost)),
                             Some(f) => Err(f),
