@@ -20,8 +20,18 @@ WASM_BINDGEN_ROOT="$FACTORY_TOOLS_DIR/wasm-bindgen-$WASM_BINDGEN_VERSION"
 #  - rustup, when it has the wasm32 target and rust-src (machines that reach rustup's servers);
 #  - otherwise Debian's rustc-web 1.96 with its standard-library source (machines that reach only
 #    the package registries; see ../shared/TOOLCHAIN.md), through a shim directory first on PATH.
+# rustup counts only when its rustc is at least 1.96: Cargo.lock and cargo-leptos 0.3.11 (built
+# --locked) need it, and a machine whose rustup reached the wasm32 target but is older must still
+# take the Debian route.
+FACTORY_MIN_RUSTC_MINOR=96
+factory_rustup_new_enough() {
+  local minor
+  minor=$(rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+  [ -n "$minor" ] && [ "$minor" -ge "$FACTORY_MIN_RUSTC_MINOR" ]
+}
 factory_rustup_has_wasm() {
   command -v rustup >/dev/null 2>&1 &&
+    factory_rustup_new_enough &&
     rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown &&
     rustup component list --installed 2>/dev/null | grep -q '^rust-src'
 }

@@ -46,13 +46,13 @@ wasm_toolchain() {
     [ -x /usr/bin/cargo-clippy ] && [ -z "$(missing_debs lld-22)" ]; then
     return 0
   fi
-  if command -v rustup >/dev/null 2>&1 &&
+  if command -v rustup >/dev/null 2>&1 && factory_rustup_new_enough &&
     timeout 30 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 &&
     timeout 60 rustup component add rust-src >/dev/null 2>&1; then
     echo "setup: using rustup's wasm32 target"
     return 0
   fi
-  echo "setup: rustup cannot fetch the wasm32 target here; using Debian's rustc-web + build-std"
+  echo "setup: rustup has no usable wasm32 toolchain (rustc 1.96 or newer with the wasm32 target) here; using Debian's rustc-web + build-std"
   apt_install rustc-web cargo-web rust-web-src rust-web-llvm rust-web-clippy lld-22
 }
 
@@ -90,10 +90,19 @@ wasm_bindgen() {
 # `--no-save` installs what the lock says and never rewrites it.
 npm_tools() {
   if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] &&
-    [ -x node_modules/.bin/tailwindcss ]; then
+    [ -x node_modules/.bin/tailwindcss ] && [ -f node_modules/echarts/dist/echarts.min.js ]; then
+    vendor_echarts
     return 0
   fi
   npm install --no-save --no-audit --no-fund --loglevel=error
+  vendor_echarts
+}
+
+# The Costs charts load ECharts from /vendor (public/vendor is not committed): copied from npm
+# on every setup, so it always matches package.json.
+vendor_echarts() {
+  mkdir -p public/vendor
+  cp node_modules/echarts/dist/echarts.min.js public/vendor/echarts.min.js
 }
 
 factory_phase "apt packages" system_packages
