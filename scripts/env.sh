@@ -26,7 +26,7 @@ WASM_BINDGEN_ROOT="$FACTORY_TOOLS_DIR/wasm-bindgen-$WASM_BINDGEN_VERSION"
 FACTORY_MIN_RUSTC_MINOR=96
 factory_rustup_new_enough() {
   local minor
-  minor=$(rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+  minor=$("$(rustup which rustc 2>/dev/null)" --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
   [ -n "$minor" ] && [ "$minor" -ge "$FACTORY_MIN_RUSTC_MINOR" ]
 }
 factory_rustup_has_wasm() {
