@@ -222,6 +222,15 @@ pub enum EventData {
         spent_usd: f64,
         limit_usd: f64,
     },
+    /// A person changed a live setting (budgets or routing) from the dashboard or the API. The
+    /// newest one of each section is applied over `factory.toml` at start-up.
+    SettingsChanged {
+        /// `budgets` or `routing`.
+        section: String,
+        before: serde_json::Value,
+        after: serde_json::Value,
+        changed_by: String,
+    },
 }
 
 impl EventData {
@@ -252,6 +261,7 @@ impl EventData {
             EventData::StageSkipped { .. } => "stage_skipped",
             EventData::RunRevised { .. } => "run_revised",
             EventData::ProjectAdded { .. } => "project_added",
+            EventData::SettingsChanged { .. } => "settings_changed",
         }
     }
 
@@ -285,6 +295,7 @@ impl EventData {
             EventData::AdminTokenCreated { .. }
             | EventData::SessionStarted { .. }
             | EventData::ProjectAdded { .. }
+            | EventData::SettingsChanged { .. }
             | EventData::BudgetReached { .. } => None,
         }
     }
@@ -333,6 +344,12 @@ mod tests {
             },
             EventData::SessionStarted {
                 token_id: "t".into(),
+            },
+            EventData::SettingsChanged {
+                section: "routing".into(),
+                before: serde_json::json!({"threshold": 0.3}),
+                after: serde_json::json!({"threshold": 0.5}),
+                changed_by: "dashboard".into(),
             },
         ];
         for data in samples {

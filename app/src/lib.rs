@@ -9,19 +9,22 @@ pub mod api;
 pub mod approval;
 #[cfg(feature = "ssr")]
 pub mod backend;
+pub mod components;
 pub mod events;
+pub mod graph;
 pub mod ledger;
 pub mod live;
 pub mod model;
 pub mod pages;
 pub mod protocol;
+pub mod run_view;
 pub mod task;
 pub mod time;
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    StaticSegment,
+    ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -57,6 +60,11 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("") view=pages::RunsPage />
                 <Route path=StaticSegment("login") view=pages::LoginPage />
                 <Route path=StaticSegment("approvals") view=pages::ApprovalsPage />
+                <Route path=(StaticSegment("runs"), ParamSegment("id")) view=pages::RunPage />
+                <Route path=StaticSegment("costs") view=pages::CostsPage />
+                <Route path=StaticSegment("memory") view=pages::MemoryPage />
+                <Route path=StaticSegment("audit") view=pages::AuditPage />
+                <Route path=StaticSegment("settings") view=pages::SettingsPage />
             </Routes>
         </Router>
     }

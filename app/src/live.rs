@@ -26,15 +26,52 @@ impl LinkState {
     }
 }
 
-/// Opens the live link for the current component and returns its state. `on_msg` sees every
-/// message in order. The link closes when the component is cleaned up.
-pub fn use_live_feed(on_msg: impl Fn(ServerMsg) + 'static) -> ReadSignal<LinkState> {
+/// What a page wants from the live link.
+#[derive(Debug, Clone, Default)]
+pub struct FeedOptions {
+    /// Only this run's events (the run page); every event when `None`.
+    pub run: Option<String>,
+    /// The sequence number the page's server-rendered state is consistent with: the first
+    /// connection asks for the events after it instead of a snapshot.
+    pub after: Option<i64>,
+}
+
+/// Opens the live link for the current component and returns its state. Messages are queued
+/// as they arrive and handed to `on_batch` once per animation frame, in order, so a page
+/// re-renders at most once a frame however fast events come. After a reconnect the link asks
+/// for the events after the last one it saw (`/ws?after=N`), so nothing is missed; when too
+/// many were missed the server answers with `Resync` and a fresh `Snapshot` instead. The link
+/// closes when the component is cleaned up.
+pub fn use_live_feed(
+    options: FeedOptions,
+    on_batch: impl Fn(Vec<ServerMsg>) + 'static,
+) -> ReadSignal<LinkState> {
     let (state, set_state) = signal(LinkState::Connecting);
     #[cfg(feature = "hydrate")]
-    client::open(Box::new(on_msg), set_state);
+    client::open(options, Box::new(on_batch), set_state);
     #[cfg(not(feature = "hydrate"))]
-    let _ = (on_msg, set_state);
+    let _ = (options, on_batch, set_state);
     state
+}
+
+/// The `/ws` query for a link: the run filter and where to resume.
+pub fn ws_query(options: &FeedOptions, after: Option<i64>) -> String {
+    let mut parts = Vec::new();
+    if let Some(after) = after {
+        parts.push(format!("after={after}"));
+    }
+    if let Some(run) = &options.run {
+        let safe: String = run
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        parts.push(format!("run={safe}"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
 }
 
 /// The current time in milliseconds, refreshed every `period` in the browser (ages stay
@@ -74,25 +111,53 @@ pub fn apply_event(runs: &mut Vec<RunSummary>, event: &Event) -> bool {
                     created_at: event.ts.clone(),
                     created_ms: crate::time::parse_rfc3339_ms(&event.ts)
                         .unwrap_or_else(crate::time::now_ms),
+                    current_stage: None,
+                    cost_usd: 0.0,
                 },
             );
             true
         }
         EventData::RunStarted { run_id, .. } => set_status(runs, run_id, RunStatus::Running),
-        EventData::RunFinished { run_id, status, .. } => set_status(runs, run_id, *status),
+        EventData::RunFinished { run_id, status, .. } => {
+            if let Some(run) = runs.iter_mut().find(|r| &r.id == run_id) {
+                run.current_stage = None;
+            }
+            set_status(runs, run_id, *status)
+        }
+        EventData::ModelCallFinished {
+            attribution,
+            cost_usd,
+            ..
+        } if *cost_usd > 0.0 => match attribution
+            .run_id
+            .as_deref()
+            .and_then(|id| runs.iter_mut().find(|r| r.id == id))
+        {
+            Some(run) => {
+                run.cost_usd += cost_usd;
+                true
+            }
+            None => false,
+        },
         EventData::ApprovalRequested { run_id, .. } => {
             set_status(runs, run_id, RunStatus::WaitingForHuman)
         }
-        EventData::ApprovalDecided { run_id, .. } | EventData::StageStarted { run_id, .. } => {
-            match runs.iter().find(|r| &r.id == run_id) {
-                Some(r)
-                    if r.status == RunStatus::WaitingForHuman || r.status == RunStatus::Queued =>
-                {
-                    set_status(runs, run_id, RunStatus::Running)
-                }
-                _ => false,
+        EventData::StageStarted { run_id, stage, .. } => {
+            let Some(run) = runs.iter_mut().find(|r| &r.id == run_id) else {
+                return false;
+            };
+            run.current_stage = Some(stage.clone());
+            if run.status == RunStatus::WaitingForHuman || run.status == RunStatus::Queued {
+                run.status = RunStatus::Running;
             }
+            true
         }
+        EventData::ApprovalDecided { run_id, .. } => match runs.iter().find(|r| &r.id == run_id) {
+            Some(r) if r.status == RunStatus::WaitingForHuman || r.status == RunStatus::Queued => {
+                set_status(runs, run_id, RunStatus::Running)
+            }
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -118,11 +183,14 @@ mod client {
     use wasm_bindgen::prelude::Closure;
     use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-    use super::LinkState;
+    use super::{FeedOptions, LinkState};
     use crate::protocol::ServerMsg;
 
     /// Longest pause between reconnection attempts.
     const MAX_BACKOFF_MS: u64 = 30_000;
+    /// Most messages held for the next frame; past it the link asks for a resync rather than
+    /// grow without bound (a tab in the background gets no animation frames).
+    const MAX_QUEUED: usize = 20_000;
 
     type Handlers = (
         Closure<dyn FnMut(MessageEvent)>,
@@ -130,10 +198,15 @@ mod client {
     );
 
     struct Link {
-        on_msg: Box<dyn Fn(ServerMsg)>,
+        options: FeedOptions,
+        on_batch: Box<dyn Fn(Vec<ServerMsg>)>,
         set_state: WriteSignal<LinkState>,
         stopped: Cell<bool>,
         failures: Cell<u32>,
+        /// Highest sequence number received (resume point after a reconnect).
+        last_seq: Cell<Option<i64>>,
+        queue: RefCell<Vec<ServerMsg>>,
+        frame_requested: Cell<bool>,
         socket: RefCell<Option<WebSocket>>,
         handlers: RefCell<Option<Handlers>>,
     }
@@ -149,12 +222,21 @@ mod client {
         }
     }
 
-    pub(super) fn open(on_msg: Box<dyn Fn(ServerMsg)>, set_state: WriteSignal<LinkState>) {
+    pub(super) fn open(
+        options: FeedOptions,
+        on_batch: Box<dyn Fn(Vec<ServerMsg>)>,
+        set_state: WriteSignal<LinkState>,
+    ) {
+        let after = options.after;
         let link = Rc::new(Link {
-            on_msg,
+            options,
+            on_batch,
             set_state,
             stopped: Cell::new(false),
             failures: Cell::new(0),
+            last_seq: Cell::new(after),
+            queue: RefCell::new(Vec::new()),
+            frame_requested: Cell::new(false),
             socket: RefCell::new(None),
             handlers: RefCell::new(None),
         });
@@ -166,14 +248,15 @@ mod client {
         });
     }
 
-    fn ws_url() -> Option<String> {
+    fn ws_url(link: &Link) -> Option<String> {
         let location = window().location();
         let scheme = if location.protocol().ok()? == "https:" {
             "wss:"
         } else {
             "ws:"
         };
-        Some(format!("{scheme}//{}/ws", location.host().ok()?))
+        let query = super::ws_query(&link.options, link.last_seq.get());
+        Some(format!("{scheme}//{}/ws{query}", location.host().ok()?))
     }
 
     fn connect(link: Rc<Link>) {
@@ -181,7 +264,7 @@ mod client {
             return;
         }
         link.detach();
-        let Some(socket) = ws_url().and_then(|url| WebSocket::new(&url).ok()) else {
+        let Some(socket) = ws_url(&link).and_then(|url| WebSocket::new(&url).ok()) else {
             reconnect_later(link);
             return;
         };
@@ -192,13 +275,7 @@ mod client {
                     return;
                 };
                 match serde_json::from_str::<ServerMsg>(&text) {
-                    Ok(msg) => {
-                        if msg == ServerMsg::Ready {
-                            link.failures.set(0);
-                            link.set_state.set(LinkState::Live);
-                        }
-                        (link.on_msg)(msg);
-                    }
+                    Ok(msg) => receive(&link, msg),
                     Err(err) => leptos::logging::warn!("ignored a malformed /ws message: {err}"),
                 }
             })
@@ -214,6 +291,48 @@ mod client {
         socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         *link.socket.borrow_mut() = Some(socket);
         *link.handlers.borrow_mut() = Some((on_message, on_close));
+    }
+
+    fn receive(link: &Rc<Link>, msg: ServerMsg) {
+        match &msg {
+            ServerMsg::Snapshot { last_seq, .. } => link.last_seq.set(Some(*last_seq)),
+            ServerMsg::Event { event } => {
+                let seq = event.seq;
+                if link.last_seq.get().is_some_and(|last| seq <= last) {
+                    return; // already seen (a resume overlaps what was queued)
+                }
+                link.last_seq.set(Some(seq));
+            }
+            ServerMsg::Ready => {
+                link.failures.set(0);
+                link.set_state.set(LinkState::Live);
+            }
+            ServerMsg::Resync { .. } => {}
+        }
+        {
+            let mut queue = link.queue.borrow_mut();
+            if queue.len() >= MAX_QUEUED {
+                // Too far behind to catch up message by message: start again from a snapshot.
+                queue.clear();
+                link.last_seq.set(None);
+                drop(queue);
+                link.detach();
+                connect(link.clone());
+                return;
+            }
+            queue.push(msg);
+        }
+        if !link.frame_requested.replace(true) {
+            let link = send_wrapper::SendWrapper::new(link.clone());
+            request_animation_frame(move || {
+                let link = link.take();
+                link.frame_requested.set(false);
+                let batch = std::mem::take(&mut *link.queue.borrow_mut());
+                if !batch.is_empty() && !link.stopped.get() {
+                    (link.on_batch)(batch);
+                }
+            });
+        }
     }
 
     fn reconnect_later(link: Rc<Link>) {
@@ -247,6 +366,18 @@ mod tests {
             },
             hash: String::new(),
         }
+    }
+
+    #[test]
+    fn ws_query_resumes_and_filters() {
+        let all = FeedOptions::default();
+        assert_eq!(ws_query(&all, None), "");
+        assert_eq!(ws_query(&all, Some(42)), "?after=42");
+        let run = FeedOptions {
+            run: Some("0190-ab\"&x".into()),
+            after: None,
+        };
+        assert_eq!(ws_query(&run, Some(7)), "?after=7&run=0190-abx");
     }
 
     #[test]

@@ -71,6 +71,12 @@ pub struct RunSummary {
     /// The same instant as milliseconds since the Unix epoch, so the browser can show an age
     /// without parsing dates.
     pub created_ms: i64,
+    /// The stage running or waiting now.
+    #[serde(default)]
+    pub current_stage: Option<String>,
+    /// Every model call attributed to the run so far, in USD.
+    #[serde(default)]
+    pub cost_usd: f64,
 }
 
 /// Body of `POST /supervisor/start`.

@@ -27,6 +27,14 @@ pub fn format_age(elapsed_ms: i64) -> String {
     }
 }
 
+/// The time of day (`HH:MM:SS`, UTC) of an RFC 3339 timestamp; the input when it has none.
+pub fn format_clock(ts: &str) -> String {
+    match ts.split_once('T') {
+        Some((_, time)) if time.len() >= 8 => time[..8].to_string(),
+        _ => ts.to_string(),
+    }
+}
+
 /// Milliseconds since the Unix epoch of an RFC 3339 UTC instant as Factory writes them
 /// (`2026-11-22T05:01:08.123Z`, fraction optional). `None` for anything else.
 pub fn parse_rfc3339_ms(ts: &str) -> Option<i64> {

@@ -7,17 +7,17 @@ use leptos::prelude::*;
 pub fn Frame(children: Children) -> impl IntoView {
     view! {
         <header class="border-b border-slate-200 bg-white">
-            <div class="mx-auto flex max-w-6xl items-center justify-between gap-4 px-4 py-3">
+            <div class="mx-auto flex max-w-7xl flex-wrap items-center justify-between gap-2 px-4 py-3">
                 <a href="/" class="text-lg font-semibold tracking-tight focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 rounded">
                     "Factory"
                 </a>
-                <nav class="flex items-center gap-4 text-sm">
-                    <a href="/" class="rounded px-2 py-1 hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
-                        "Runs"
-                    </a>
-                    <a href="/approvals" class="rounded px-2 py-1 hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
-                        "Approvals"
-                    </a>
+                <nav class="flex flex-wrap items-center gap-1 text-sm" aria-label="Main">
+                    <NavLink href="/" label="Runs" />
+                    <NavLink href="/approvals" label="Approvals" />
+                    <NavLink href="/costs" label="Costs" />
+                    <NavLink href="/memory" label="Memory" />
+                    <NavLink href="/audit" label="Audit" />
+                    <NavLink href="/settings" label="Settings" />
                     <form method="post" action="/logout">
                         <button
                             type="submit"
@@ -29,7 +29,45 @@ pub fn Frame(children: Children) -> impl IntoView {
                 </nav>
             </div>
         </header>
-        <main class="mx-auto max-w-6xl px-4 py-6">{children()}</main>
+        <main class="mx-auto max-w-7xl px-4 py-6">{children()}</main>
+    }
+}
+
+/// One navigation entry; the current page is marked for assistive technology and the eye.
+#[component]
+fn NavLink(href: &'static str, label: &'static str) -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let current = move || {
+        let path = location.pathname.get();
+        if href == "/" {
+            path == "/" || path.starts_with("/runs/")
+        } else {
+            path.starts_with(href)
+        }
+    };
+    view! {
+        <a
+            href=href
+            aria-current=move || current().then_some("page")
+            class=move || {
+                format!(
+                    "rounded px-2 py-1 hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 {}",
+                    if current() { "bg-slate-100 font-medium text-indigo-700" } else { "" },
+                )
+            }
+        >
+            {label}
+        </a>
+    }
+}
+
+/// A red box with the server's message, for any failed load or action.
+#[component]
+pub fn ErrorBox(#[prop(into)] message: String) -> impl IntoView {
+    view! {
+        <p role="alert" class="mt-4 rounded border border-red-200 bg-red-50 px-3 py-2 text-sm text-red-800">
+            {message}
+        </p>
     }
 }
 

@@ -1,11 +1,21 @@
 //! The dashboard's pages and the frame they share.
 
 mod approvals;
+mod audit;
+mod costs;
 mod layout;
 mod login;
+mod memory;
+mod run;
 mod runs;
+mod settings;
 
 pub use approvals::ApprovalsPage;
-pub use layout::{Frame, NotFound};
+pub use audit::AuditPage;
+pub use costs::{CostPanel, CostsPage};
+pub use layout::{ErrorBox, Frame, NotFound};
 pub use login::LoginPage;
+pub use memory::MemoryPage;
+pub use run::RunPage;
 pub use runs::RunsPage;
+pub use settings::SettingsPage;

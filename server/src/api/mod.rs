@@ -8,12 +8,13 @@ mod engine;
 mod error;
 mod health;
 mod projects;
-mod runs;
+pub mod runs;
+mod settings;
 mod ws;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 pub use auth::{Access, Principal, SESSION_COOKIE, classify};
 pub use error::{ApiError, ApiJson};
@@ -40,6 +41,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/approvals/{id}", get(approvals::get))
         .route("/api/approvals/{id}/decide", post(approvals::decide))
         .route("/api/memory/search", get(engine::search_memory))
+        .route("/api/settings", get(settings::get))
+        .route("/api/settings/budgets", put(settings::put_budgets))
+        .route("/api/settings/routing", put(settings::put_routing))
         .route("/ws", get(ws::upgrade))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
 }

@@ -22,6 +22,22 @@ pub async fn start(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<StartRunRequest>,
 ) -> Result<(StatusCode, Json<StartRunResponse>), ApiError> {
+    let (run_id, created) = start_run(&state, req, "api").await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(StartRunResponse { run_id, created })))
+}
+
+/// Validates a start request, resolves a registered project's name to its path, records the
+/// run and hands it to the engine. Shared by the REST API and the dashboard's chat.
+pub async fn start_run(
+    state: &AppState,
+    req: StartRunRequest,
+    actor: &str,
+) -> Result<(String, bool), ApiError> {
     let mut run = validate(&state.config, req)?;
     if let Some(given) = run.project.clone()
         && let Some(project) = state.store.find_project(&given).await?
@@ -42,14 +58,9 @@ pub async fn start(
             message,
         }
     })?;
-    let (run_id, created) = state.store.create_run(run, "api").await?;
+    let (run_id, created) = state.store.create_run(run, actor).await?;
     state.engine.submit(run_id.clone());
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(StartRunResponse { run_id, created })))
+    Ok((run_id, created))
 }
 
 fn validate(config: &Config, req: StartRunRequest) -> Result<NewRun, ApiError> {

@@ -2,23 +2,45 @@
 //! Origin is checked (a browser page from another site must not ride on the session cookie),
 //! then the socket is handed to the hub.
 
-use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
 
 use super::ApiError;
 use crate::startup::AppState;
 
+/// `?after=N` resumes after event N (instead of a snapshot); `?run=ID` keeps one run's events.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamQuery {
+    after: Option<i64>,
+    run: Option<String>,
+}
+
 /// Upgrades to a WebSocket when the Origin is acceptable.
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: Result<Query<StreamQuery>, axum::extract::rejection::QueryRejection>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     check_origin(&headers, &state.config.allowed_origins)?;
+    let Query(query) = query.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "{}; accepted: `after` (an event number) and `run` (a run id)",
+            e.body_text()
+        ))
+    })?;
+    if query.after.is_some_and(|a| a < 0) {
+        return Err(ApiError::BadRequest("`after` must be 0 or more".into()));
+    }
+    let options = crate::hub::StreamOptions {
+        after: query.after,
+        run: query.run,
+    };
     let (store, shutdown) = (state.store.clone(), state.shutdown.clone());
-    Ok(ws.on_upgrade(move |socket| crate::hub::serve(socket, store, shutdown)))
+    Ok(ws.on_upgrade(move |socket| crate::hub::serve(socket, store, shutdown, options)))
 }
 
 /// Accepts no Origin (non-browser clients, which must still authenticate), the server's own

@@ -20,7 +20,8 @@ pub enum BudgetError {
     #[error(
         "budget: the hard limit of ${limit:.2} for {scope} would be exceeded (spent ${spent:.4}, \
          held by calls in flight ${reserved:.4}, this call up to ${amount:.4}); no more paid \
-         calls in this scope until a person raises the limit ([budgets] in factory.toml)"
+         calls in this scope until a person raises the limit (a budget approval, Settings, or \
+         [budgets] in factory.toml)"
     )]
     Hard {
         scope: BudgetScope,
@@ -31,7 +32,7 @@ pub enum BudgetError {
     },
     #[error(
         "budget: emergency stop — {scope} reached its emergency limit of ${limit:.2}; every paid \
-         call is refused until the limit is raised in factory.toml and Factory restarted"
+         call is refused until the limit is raised (Settings, or factory.toml and a restart)"
     )]
     Emergency { scope: BudgetScope, limit: f64 },
 }
@@ -62,6 +63,8 @@ pub struct Reached {
 
 #[derive(Debug, Default)]
 struct State {
+    /// The limits in force; replaced as a whole by [`Budgets::set_config`].
+    config: BudgetConfig,
     spent: HashMap<BudgetScope, f64>,
     reserved: HashMap<BudgetScope, f64>,
     /// Tiers already reported, so each is recorded once per scope.
@@ -73,10 +76,43 @@ struct State {
 }
 
 /// Budget accounting for one process. Spending already in the ledger is loaded at start-up.
+/// The limits live under the same lock as the spending, so a change made in Settings applies
+/// to the very next reservation and never to half of one.
 #[derive(Debug)]
 pub struct Budgets {
-    config: BudgetConfig,
     state: Mutex<State>,
+}
+
+impl State {
+    /// The configured tiers of a scope.
+    fn tiers(&self, scope: &BudgetScope) -> &Tiers {
+        let c = &self.config;
+        match scope {
+            BudgetScope::Month { .. } => &c.month,
+            BudgetScope::Run { .. } => &c.run,
+            BudgetScope::Team { team, .. } => c.teams.get(team).unwrap_or(&c.team),
+            BudgetScope::Project { project, .. } => c.projects.get(project).unwrap_or(&c.project),
+        }
+    }
+
+    /// A scope's limit for one tier; a hard limit raised by a person wins over the configured
+    /// one.
+    fn limit(&self, scope: &BudgetScope, tier: BudgetTier) -> Option<f64> {
+        match tier {
+            BudgetTier::Hard => self
+                .raised
+                .get(scope)
+                .copied()
+                .or_else(|| self.tiers(scope).hard),
+            _ => self.tiers(scope).limit(tier),
+        }
+    }
+
+    /// The limit of `tier` when spending in `scope` has reached it.
+    fn reached_limit(&self, scope: &BudgetScope, tier: BudgetTier) -> Option<f64> {
+        let limit = self.limit(scope, tier)?;
+        (self.spent.get(scope).copied().unwrap_or(0.0) >= limit).then_some(limit)
+    }
 }
 
 /// The calendar month (UTC) now, as budgets and the ledger key it: `2026-11`.
@@ -87,9 +123,38 @@ pub fn current_month() -> String {
 impl Budgets {
     pub fn new(config: BudgetConfig) -> Budgets {
         Budgets {
-            config,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                config,
+                ..State::default()
+            }),
         }
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> BudgetConfig {
+        self.state().config.clone()
+    }
+
+    /// Replaces the limits, keeping spending, reservations and raised hard limits. Tiers are
+    /// re-evaluated against the new limits: one no longer reached may be reported again when
+    /// spending crosses it, and an emergency stop lifts when no scope is past its (new)
+    /// emergency limit.
+    pub fn set_config(&self, config: BudgetConfig) {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        state.config = config;
+        let reached = state
+            .reached
+            .iter()
+            .filter(|(scope, tier)| state.reached_limit(scope, *tier).is_some())
+            .cloned()
+            .collect();
+        let emergency = state.spent.keys().find_map(|scope| {
+            let limit = state.reached_limit(scope, BudgetTier::Emergency)?;
+            Some((scope.clone(), limit))
+        });
+        state.reached = reached;
+        state.emergency = emergency;
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -121,40 +186,13 @@ impl Budgets {
         scopes
     }
 
-    /// The configured tiers of a scope.
-    fn tiers(&self, scope: &BudgetScope) -> &Tiers {
-        match scope {
-            BudgetScope::Month { .. } => &self.config.month,
-            BudgetScope::Run { .. } => &self.config.run,
-            BudgetScope::Team { team, .. } => {
-                self.config.teams.get(team).unwrap_or(&self.config.team)
-            }
-            BudgetScope::Project { project, .. } => self
-                .config
-                .projects
-                .get(project)
-                .unwrap_or(&self.config.project),
-        }
-    }
-
-    fn limit(&self, state: &State, scope: &BudgetScope, tier: BudgetTier) -> Option<f64> {
-        match tier {
-            BudgetTier::Hard => state
-                .raised
-                .get(scope)
-                .copied()
-                .or_else(|| self.tiers(scope).hard),
-            _ => self.tiers(scope).limit(tier),
-        }
-    }
-
     /// Adds spending already recorded (the ledger, read at start-up).
     pub fn load_spent(&self, scope: BudgetScope, spent: f64) {
         let mut state = self.state();
         *state.spent.entry(scope.clone()).or_default() += spent;
         let total = state.spent[&scope];
         for tier in [BudgetTier::Soft, BudgetTier::Hard, BudgetTier::Emergency] {
-            if let Some(limit) = self.limit(&state, &scope, tier)
+            if let Some(limit) = state.limit(&scope, tier)
                 && total >= limit
             {
                 state.reached.insert((scope.clone(), tier));
@@ -192,7 +230,7 @@ impl Budgets {
         for scope in &scopes {
             let spent = state.spent.get(scope).copied().unwrap_or(0.0);
             let reserved = state.reserved.get(scope).copied().unwrap_or(0.0);
-            let hard = self.limit(&state, scope, BudgetTier::Hard);
+            let hard = state.limit(scope, BudgetTier::Hard);
             if let Some(limit) = hard
                 && spent + reserved + amount > limit
             {
@@ -216,7 +254,7 @@ impl Budgets {
             }
             // Without a hard limit (or with one raised past it), the emergency limit still
             // holds the line.
-            if let Some(limit) = self.limit(&state, scope, BudgetTier::Emergency)
+            if let Some(limit) = state.limit(scope, BudgetTier::Emergency)
                 && spent + reserved + amount > limit
             {
                 return Err((
@@ -248,7 +286,7 @@ impl Budgets {
                 *spent
             };
             for tier in [BudgetTier::Soft, BudgetTier::Hard, BudgetTier::Emergency] {
-                if let Some(limit) = self.limit(&state, scope, tier)
+                if let Some(limit) = state.limit(scope, tier)
                     && spent >= limit
                     && state.reached.insert((scope.clone(), tier))
                 {
@@ -316,9 +354,9 @@ impl Budgets {
             .map(|scope| BudgetStatus {
                 spent_usd: state.spent.get(&scope).copied().unwrap_or(0.0),
                 reserved_usd: state.reserved.get(&scope).copied().unwrap_or(0.0),
-                soft_usd: self.limit(&state, &scope, BudgetTier::Soft),
-                hard_usd: self.limit(&state, &scope, BudgetTier::Hard),
-                emergency_usd: self.limit(&state, &scope, BudgetTier::Emergency),
+                soft_usd: state.limit(&scope, BudgetTier::Soft),
+                hard_usd: state.limit(&scope, BudgetTier::Hard),
+                emergency_usd: state.limit(&scope, BudgetTier::Emergency),
                 scope,
             })
             .collect()
@@ -418,6 +456,67 @@ mod tests {
         };
         let ok = budgets.reserve(&other, "2026-11", 0.2).unwrap();
         budgets.release(ok);
+    }
+
+    #[test]
+    fn new_limits_apply_at_once_and_keep_what_was_spent() {
+        let budgets = Budgets::new(BudgetConfig::default()); // $3 hard per run
+        let r = budgets.reserve(&run("r"), "2026-11", 2.0).unwrap();
+        let _ = budgets.settle(r, 2.0);
+        let held = budgets.reserve(&run("r"), "2026-11", 0.5).unwrap();
+        assert!(budgets.reserve(&run("r"), "2026-11", 1.0).is_err());
+        let mut config = BudgetConfig::default();
+        config.run.hard = Some(5.0);
+        budgets.set_config(config.clone());
+        let more = budgets.reserve(&run("r"), "2026-11", 1.0).unwrap();
+        config.run.hard = Some(3.6);
+        budgets.set_config(config);
+        let (error, _) = budgets.reserve(&run("r"), "2026-11", 0.2).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("spent $2.0000, held by calls in flight $1.5000"),
+            "spending and reservations are kept: {error}"
+        );
+        budgets.release(held);
+        budgets.release(more);
+    }
+
+    #[test]
+    fn raising_the_emergency_limit_lifts_the_stop_and_lowering_it_stops() {
+        let config = BudgetConfig {
+            run: Tiers::default(),
+            ..BudgetConfig::default()
+        };
+        let budgets = Budgets::new(config.clone()); // month: 20 / 50 / 100
+        budgets.load_spent(
+            BudgetScope::Month {
+                month: "2026-11".into(),
+            },
+            30.0,
+        );
+        assert!(!budgets.emergency_stop());
+        let mut lower = config.clone();
+        lower.month = Tiers {
+            soft: Some(5.0),
+            hard: Some(10.0),
+            emergency: Some(25.0),
+        };
+        budgets.set_config(lower);
+        assert!(
+            budgets.emergency_stop(),
+            "already past the new emergency limit"
+        );
+        let mut higher = config;
+        higher.month = Tiers {
+            soft: Some(20.0),
+            hard: Some(200.0),
+            emergency: Some(400.0),
+        };
+        budgets.set_config(higher);
+        assert!(!budgets.emergency_stop());
+        let r = budgets.reserve(&run("r"), "2026-11", 1.0).unwrap();
+        budgets.release(r);
     }
 
     #[test]

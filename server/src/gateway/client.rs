@@ -3,7 +3,7 @@
 //! entry when retries are used up. Every attempt is recorded in the response's path.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
@@ -12,7 +12,7 @@ use app::events::EventData;
 use app::ledger::Attribution;
 
 use super::budget::{BudgetError, Budgets, Reached, current_month};
-use super::config::{GatewayConfig, ProviderKind, split_model};
+use super::config::{GatewayConfig, ProviderKind, RoutingConfig, split_model};
 use super::ledger::Ledger;
 use super::providers::anthropic::AnthropicProvider;
 use super::providers::offline::OfflineProvider;
@@ -68,7 +68,13 @@ struct Endpoint {
 
 /// The model gateway. Cheap to share behind an `Arc`.
 pub struct Gateway {
+    /// The configuration loaded at start-up. Its `routing` and `budgets` are the start-up
+    /// values: the ones in force live in `routing` and `budgets` below (Settings changes them).
     config: Arc<GatewayConfig>,
+    /// The router's settings in force, swapped whole by a Settings change.
+    routing: RwLock<Arc<RoutingConfig>>,
+    /// Serialises Settings changes and remembers where each section's values come from.
+    pub(super) settings: super::settings::Provenance,
     /// Calls in flight across all models (`retry.max_in_flight`).
     in_flight: Semaphore,
     /// Calls in flight per `provider:model` (`max_concurrency`), created on first use.
@@ -127,6 +133,8 @@ impl Gateway {
             endpoints.insert(name.clone(), Endpoint { client, breaker });
         }
         Gateway {
+            routing: RwLock::new(Arc::new(config.routing.clone())),
+            settings: super::settings::Provenance::default(),
             in_flight: Semaphore::new(config.retry.max_in_flight),
             per_model: std::sync::Mutex::new(HashMap::new()),
             budgets: Budgets::new(config.budgets.clone()),
@@ -146,9 +154,33 @@ impl Gateway {
         Ok(gateway)
     }
 
-    /// The configuration in force.
+    /// The configuration loaded at start-up. Routing and budgets may have changed since:
+    /// [`Gateway::routing`] and [`Budgets::config`] give the values in force, and
+    /// [`Gateway::live_config`] the whole configuration with them.
     pub fn config(&self) -> &GatewayConfig {
         &self.config
+    }
+
+    /// The routing settings in force.
+    pub fn routing(&self) -> Arc<RoutingConfig> {
+        self.routing
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the routing settings; the next decision uses them. Only
+    /// [`super::settings`] calls this, after validating and recording the change.
+    pub(super) fn set_routing(&self, routing: RoutingConfig) {
+        *self.routing.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(routing);
+    }
+
+    /// The configuration with the routing and budgets in force.
+    pub fn live_config(&self) -> GatewayConfig {
+        let mut config = (*self.config).clone();
+        config.routing = (*self.routing()).clone();
+        config.budgets = self.budgets.config();
+        config
     }
 
     /// The budgets (status for the API, raises from approvals).
@@ -187,7 +219,7 @@ impl Gateway {
         attribution: &Attribution,
         input: &RoutingInput<'_>,
     ) -> RoutingDecision {
-        let decision = route(&self.config.routing, input);
+        let decision = route(&self.routing(), input);
         self.record(EventData::RoutingDecided {
             attribution: attribution.clone(),
             decision: decision.clone(),

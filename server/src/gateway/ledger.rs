@@ -160,26 +160,40 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
 
 /// Totals from the ledger per run, team, model, project and day (successful calls).
 pub async fn cost_report(store: &Store) -> Result<CostReport, StoreError> {
+    report(store, None).await
+}
+
+/// The same totals for the calls of one run only.
+pub async fn cost_report_for_run(store: &Store, run_id: &str) -> Result<CostReport, StoreError> {
+    report(store, Some(run_id)).await
+}
+
+async fn report(store: &Store, run: Option<&str>) -> Result<CostReport, StoreError> {
+    // `? IS NULL OR run_id = ?` keeps one statement for both views (and portable SQL).
+    const CALLS: &str = "FROM model_calls WHERE status = 'ok' AND (? IS NULL OR run_id = ?)";
     let group = |column: &str| {
         format!(
             "SELECT COALESCE({column}, '(none)'), COUNT(*), SUM(input_tokens), \
-             SUM(output_tokens), SUM(cost_usd) FROM model_calls WHERE status = 'ok' \
-             GROUP BY 1 ORDER BY 5 DESC, 1 LIMIT 500"
+             SUM(output_tokens), SUM(cost_usd) {CALLS} GROUP BY 1 ORDER BY 5 DESC, 1 LIMIT 500"
         )
     };
     let mut lines = Vec::new();
     for sql in [
-        "SELECT 'total', COUNT(*), COALESCE(SUM(input_tokens), 0), \
-         COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0) FROM model_calls \
-         WHERE status = 'ok'"
-            .to_string(),
+        format!(
+            "SELECT 'total', COUNT(*), COALESCE(SUM(input_tokens), 0), \
+             COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0) {CALLS}"
+        ),
         group("run_id"),
         group("team"),
         group("provider || ':' || model"),
         group("project"),
         group("day"),
     ] {
-        let rows = sqlx::query(&sql).fetch_all(store.pool()).await?;
+        let rows = sqlx::query(&sql)
+            .bind(run)
+            .bind(run)
+            .fetch_all(store.pool())
+            .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(CostLine {
@@ -206,4 +220,48 @@ pub async fn cost_report(store: &Store) -> Result<CostReport, StoreError> {
     };
     report.by_day.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(report)
+}
+
+/// Most points a cost timeline returns: the newest days, or a run's first calls.
+const TIMELINE_POINTS: i64 = 5000;
+
+/// One point of a cost timeline: when (a UTC day, or a call's finish time) and what was spent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostPoint {
+    pub at: String,
+    pub cost_usd: f64,
+}
+
+/// Spending over time, oldest first: every run per UTC day (`run` is `None`), or one run's
+/// finished calls one by one in the order they finished.
+pub async fn cost_timeline(store: &Store, run: Option<&str>) -> Result<Vec<CostPoint>, StoreError> {
+    let rows: Vec<(String, f64)> = match run {
+        None => {
+            sqlx::query_as(
+                "SELECT day, SUM(cost_usd) FROM model_calls WHERE status = 'ok' \
+                 GROUP BY day ORDER BY day DESC LIMIT ?",
+            )
+            .bind(TIMELINE_POINTS)
+            .fetch_all(store.pool())
+            .await?
+        }
+        Some(run_id) => {
+            sqlx::query_as(
+                "SELECT COALESCE(finished_at, started_at), cost_usd FROM model_calls \
+                 WHERE status = 'ok' AND run_id = ? \
+                 ORDER BY COALESCE(finished_at, started_at), last_seq LIMIT ?",
+            )
+            .bind(run_id)
+            .bind(TIMELINE_POINTS)
+            .fetch_all(store.pool())
+            .await?
+        }
+    };
+    let mut points: Vec<CostPoint> = rows
+        .into_iter()
+        .map(|(at, cost_usd)| CostPoint { at, cost_usd })
+        .collect();
+    // Days were read newest first, to keep the newest when there are too many.
+    points.sort_by(|a, b| a.at.cmp(&b.at));
+    Ok(points)
 }

@@ -1,4 +1,6 @@
 //! Fan-out of committed events to WebSocket clients: snapshot → ready → live, lag-safe.
+//! A client that reconnects with `after` gets the events it missed instead of a snapshot, and
+//! one that asks for a single `run` gets only that run's events.
 //!
 //! Each client has its own task and its own cursor into the store's broadcast channel, so a
 //! slow client can only fall behind, never hold up the writer. A client that falls further
@@ -13,6 +15,30 @@ use app::protocol::{SNAPSHOT_RUN_LIMIT, ServerMsg};
 
 use crate::store::{Store, StoreError};
 
+/// Most missed events replayed to a reconnecting client; beyond it the client gets `Resync`
+/// and a fresh snapshot (reloading is cheaper than replaying).
+const MAX_REPLAY: i64 = 5_000;
+/// Events read per query during a replay.
+const REPLAY_PAGE: u32 = 500;
+
+/// What a client asked for.
+#[derive(Debug, Clone, Default)]
+pub struct StreamOptions {
+    /// Resume after this event instead of starting with a snapshot.
+    pub after: Option<i64>,
+    /// Only this run's events.
+    pub run: Option<String>,
+}
+
+impl StreamOptions {
+    fn wants(&self, event: &app::events::Event) -> bool {
+        match &self.run {
+            Some(run) => event.run_id.as_deref() == Some(run.as_str()),
+            None => true,
+        }
+    }
+}
+
 /// Why a connection ended (logged at debug level).
 #[derive(Debug, thiserror::Error)]
 enum HubError {
@@ -25,7 +51,12 @@ enum HubError {
 }
 
 /// Serves one WebSocket until the client leaves or the server shuts down.
-pub async fn serve(socket: WebSocket, store: Store, shutdown: CancellationToken) {
+pub async fn serve(
+    socket: WebSocket,
+    store: Store,
+    shutdown: CancellationToken,
+    options: StreamOptions,
+) {
     let (mut tx, mut rx) = socket.split();
     // Inbound: we expect nothing but pings and close; its end ends the connection.
     let closed = async move {
@@ -36,7 +67,7 @@ pub async fn serve(socket: WebSocket, store: Store, shutdown: CancellationToken)
         }
     };
     let outcome = tokio::select! {
-        r = stream(&mut tx, &store) => r,
+        r = stream(&mut tx, &store, &options) => r,
         () = closed => Err(HubError::Closed),
         () = shutdown.cancelled() => Ok(()),
     };
@@ -49,13 +80,18 @@ pub async fn serve(socket: WebSocket, store: Store, shutdown: CancellationToken)
 async fn stream(
     tx: &mut futures::stream::SplitSink<WebSocket, Message>,
     store: &Store,
+    options: &StreamOptions,
 ) -> Result<(), HubError> {
     // Subscribe before reading the snapshot: nothing committed in between can be missed.
     let mut events = store.subscribe();
-    let mut last_seq = send_snapshot(tx, store).await?;
+    let mut last_seq = match options.after {
+        Some(after) => replay(tx, store, options, after).await?,
+        None => send_snapshot(tx, store).await?,
+    };
     loop {
         match events.recv().await {
             Ok(event) if event.seq <= last_seq => continue,
+            Ok(event) if !options.wants(&event) => last_seq = event.seq,
             Ok(event) => {
                 last_seq = event.seq;
                 send(
@@ -74,6 +110,49 @@ async fn stream(
             Err(RecvError::Closed) => return Ok(()),
         }
     }
+}
+
+/// Sends the events after `after` (the client's filter applied), then `Ready`; a client too far
+/// behind gets `Resync` and a snapshot instead. Returns the last sequence number covered.
+async fn replay(
+    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    store: &Store,
+    options: &StreamOptions,
+    after: i64,
+) -> Result<i64, HubError> {
+    let head = store.last_seq().await?;
+    if head - after > MAX_REPLAY || after > head {
+        let reason = if after > head {
+            format!("event {after} is not in this log (it ends at {head})")
+        } else {
+            format!("{} events were missed", head - after)
+        };
+        send(tx, &ServerMsg::Resync { reason }).await?;
+        return send_snapshot(tx, store).await;
+    }
+    let mut cursor = after;
+    while cursor < head {
+        let page = match &options.run {
+            Some(run) => store.run_events(run, cursor, REPLAY_PAGE).await?,
+            None => store.events_after(cursor, REPLAY_PAGE).await?,
+        };
+        let Some(last) = page.last() else { break };
+        cursor = last.seq;
+        for event in page {
+            if event.seq > head {
+                break;
+            }
+            send(
+                tx,
+                &ServerMsg::Event {
+                    event: Box::new(event),
+                },
+            )
+            .await?;
+        }
+    }
+    send(tx, &ServerMsg::Ready).await?;
+    Ok(head)
 }
 
 async fn send_snapshot(

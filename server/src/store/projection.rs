@@ -714,6 +714,7 @@ async fn apply(
         }
         EventData::AdminTokenCreated { .. }
         | EventData::SessionStarted { .. }
+        | EventData::SettingsChanged { .. }
         | EventData::BudgetReached { .. } => {}
     }
     Ok(())

@@ -14,6 +14,8 @@ struct RunRow {
     project: Option<String>,
     status: String,
     created_at: String,
+    current_stage: Option<String>,
+    cost_usd: f64,
 }
 
 impl RunRow {
@@ -31,6 +33,8 @@ impl RunRow {
             status,
             created_at: self.created_at,
             created_ms,
+            current_stage: self.current_stage,
+            cost_usd: self.cost_usd,
         })
     }
 }
@@ -41,13 +45,14 @@ struct DetailRow {
     #[sqlx(flatten)]
     run: RunRow,
     pipeline: Option<String>,
-    current_stage: Option<String>,
     reason: Option<String>,
     steps: String,
     artifacts: String,
 }
 
-const RUN_COLUMNS: &str = "id, request_id, goal, project, status, created_at";
+const RUN_COLUMNS: &str = "id, request_id, goal, project, status, created_at, current_stage, \
+     (SELECT COALESCE(SUM(cost_usd), 0.0) FROM model_calls m \
+      WHERE m.run_id = supervisor_runs.id AND m.status = 'ok') AS cost_usd";
 
 /// The newest `limit` runs, newest first.
 async fn newest<'e, E>(exec: E, limit: u32) -> Result<Vec<RunSummary>, StoreError>
@@ -104,7 +109,7 @@ impl Store {
     /// One run with its steps, artifacts and cost so far.
     pub async fn get_run_detail(&self, id: &str) -> Result<Option<RunDetail>, StoreError> {
         let row: Option<DetailRow> = sqlx::query_as(&format!(
-            "SELECT {RUN_COLUMNS}, pipeline, current_stage, reason, steps, artifacts \
+            "SELECT {RUN_COLUMNS}, pipeline, reason, steps, artifacts \
                  FROM supervisor_runs WHERE id = ?"
         ))
         .bind(id)
@@ -113,7 +118,6 @@ impl Store {
         let Some(DetailRow {
             run,
             pipeline,
-            current_stage,
             reason,
             steps,
             artifacts,
@@ -172,10 +176,11 @@ impl Store {
                 pull_request: r.11,
             })
             .collect();
+        let summary = run.into_summary()?;
         Ok(Some(RunDetail {
-            summary: run.into_summary()?,
+            current_stage: summary.current_stage.clone(),
+            summary,
             pipeline,
-            current_stage,
             reason,
             steps,
             artifacts,

@@ -1,6 +1,10 @@
 //! The dashboard: Leptos server-side rendering, server functions and the compiled assets,
 //! wired into the axum router with the server's [`Backend`](app::backend::Backend).
 
+mod costs;
+mod insight;
+mod runs;
+mod settings;
 mod site;
 
 use std::sync::Arc;
@@ -73,7 +77,18 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         store: state.store.clone(),
         engine: state.engine.clone(),
     });
-    let context = move || provide_context(backend.clone());
+    // One port per area of the dashboard (see `app::api`), each provided as context.
+    let runs = runs::port(state);
+    let costs = costs::port(state);
+    let insight = insight::port(state);
+    let settings = settings::port(state);
+    let context = move || {
+        provide_context(backend.clone());
+        provide_context(runs.clone());
+        provide_context(costs.clone());
+        provide_context(insight.clone());
+        provide_context(settings.clone());
+    };
     let options = state.leptos_options.clone();
     let pages = generate_route_list(app::App);
     let files = file_and_error_handler_with_context(context.clone(), app::shell);

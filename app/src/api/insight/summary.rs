@@ -1,0 +1,246 @@
+//! One short line per event for the audit table, computed the same way on the server (a page)
+//! and in the browser (the live tail), so a row never depends on where it came from.
+
+use super::dto::{AuditRow, HASH_PREFIX};
+use crate::events::{Event, EventData};
+
+/// Characters of free text (goals, questions, errors) kept in a summary.
+const TEXT_CHARS: usize = 90;
+
+/// `text` on one line, cut to `max` characters with an ellipsis.
+fn clip(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut out: String = flat.chars().take(max).collect();
+    out.push('…');
+    out
+}
+
+/// The first [`HASH_PREFIX`] characters of a hash.
+pub fn hash_prefix(hash: &str) -> String {
+    hash.chars().take(HASH_PREFIX).collect()
+}
+
+/// One line saying what the event records, without its payload.
+pub fn event_summary(data: &EventData) -> String {
+    let t = |s: &str| clip(s, TEXT_CHARS);
+    match data {
+        EventData::RunCreated { goal, .. } => format!("run created: {}", t(goal)),
+        EventData::RunStarted {
+            pipeline, stages, ..
+        } => format!("pipeline {pipeline} started, {} stages", stages.len()),
+        EventData::WorkOrderDelivered {
+            work_order_id,
+            branch,
+            files,
+            ..
+        } => format!(
+            "{work_order_id} delivered on {branch} ({} files)",
+            files.len()
+        ),
+        EventData::StageStarted {
+            index, stage, team, ..
+        } => format!("stage {index} {stage} started ({team})"),
+        EventData::StageAttemptFailed {
+            stage,
+            attempt,
+            error,
+            ..
+        } => format!("{stage} attempt {attempt} failed: {}", t(error)),
+        EventData::StageCompleted {
+            stage,
+            team,
+            status,
+            result,
+            cost_usd,
+            ..
+        } => format!(
+            "{stage} ({team}) {}: {} artifacts, ${cost_usd:.4}",
+            status.as_str(),
+            result.artifacts.len()
+        ),
+        EventData::RunFinished { status, reason, .. } => {
+            format!("run {}: {}", status.as_str(), t(reason))
+        }
+        EventData::ApprovalRequested { kind, question, .. } => {
+            format!("{} approval asked: {}", kind.as_str(), t(question))
+        }
+        EventData::ApprovalDecided {
+            kind,
+            option,
+            decided_by,
+            ..
+        } => format!("{} approval: {option} by {decided_by}", kind.as_str()),
+        EventData::ClarificationRequested {
+            asking_team,
+            target_team,
+            question,
+            ..
+        } => format!("{asking_team} asks {target_team}: {}", t(question)),
+        EventData::ClarificationAnswered { answered_by, .. } => {
+            format!("clarification answered by {answered_by}")
+        }
+        EventData::ClarificationRefused { reason, .. } => {
+            format!("clarification refused: {}", t(reason))
+        }
+        EventData::BudgetRaised {
+            budget, hard_usd, ..
+        } => format!("hard limit of {budget} raised to ${hard_usd:.2}"),
+        EventData::StageSkipped { stage, reason, .. } => {
+            format!("{stage} skipped: {}", t(reason))
+        }
+        EventData::RunRevised {
+            revision, feedback, ..
+        } => format!("revision {revision}: {}", t(feedback)),
+        EventData::ProjectAdded { project } => {
+            format!("project {} added ({})", project.name, project.path)
+        }
+        EventData::MemoryRetained { kind, bank, .. } => format!("{kind} retained in {bank}"),
+        EventData::AdminTokenCreated { token_id, label } => {
+            format!("admin token {token_id} created ({})", t(label))
+        }
+        EventData::SessionStarted { token_id } => format!("session opened with {token_id}"),
+        EventData::ModelCallStarted {
+            target,
+            reserved_usd,
+            ..
+        } => format!("call to {target} started (${reserved_usd:.4} reserved)"),
+        EventData::ModelCallFinished {
+            provider,
+            model,
+            input_tokens,
+            output_tokens,
+            cost_usd,
+            latency_ms,
+            ..
+        } => format!(
+            "{provider}:{model} answered: {input_tokens} in / {output_tokens} out, \
+             ${cost_usd:.4}, {latency_ms} ms"
+        ),
+        EventData::ModelCallFailed { target, error, .. } => {
+            format!("call to {target} failed: {}", t(error))
+        }
+        EventData::RoutingDecided { decision, .. } => format!(
+            "routed to {} (complexity {:.2})",
+            decision.alias, decision.complexity
+        ),
+        EventData::SettingsChanged {
+            section,
+            changed_by,
+            ..
+        } => format!("{section} settings changed by {changed_by}"),
+        EventData::BudgetReached {
+            budget,
+            tier,
+            spent_usd,
+            limit_usd,
+        } => format!(
+            "{} budget of {budget} reached: ${spent_usd:.2} of ${limit_usd:.2}",
+            tier.as_str()
+        ),
+    }
+}
+
+/// The audit row of an event; `prev_hash` is the previous event's hash (or its prefix) when
+/// known, empty otherwise.
+pub fn audit_row(event: &Event, prev_hash: &str) -> AuditRow {
+    AuditRow {
+        seq: event.seq,
+        ts: event.ts.clone(),
+        actor: event.actor.clone(),
+        kind: event.data.kind().to_string(),
+        run_id: event.run_id.clone(),
+        summary: event_summary(&event.data),
+        hash: hash_prefix(&event.hash),
+        prev_hash: hash_prefix(prev_hash),
+    }
+}
+
+/// Prepends live events (oldest first, as they arrive) to `rows` (newest first), skipping
+/// ones already shown and those `keep` rejects, and caps the list at `cap` rows. Returns true
+/// when the list changed.
+pub fn prepend_live(
+    rows: &mut Vec<AuditRow>,
+    events: &[&Event],
+    keep: impl Fn(&Event) -> bool,
+    cap: usize,
+) -> bool {
+    let mut changed = false;
+    for event in events {
+        let newest = rows.first().map(|r| r.seq).unwrap_or(0);
+        if event.seq <= newest || !keep(event) {
+            continue;
+        }
+        let prev = match rows.first() {
+            Some(top) if top.seq + 1 == event.seq => top.hash.clone(),
+            _ => String::new(),
+        };
+        rows.insert(0, audit_row(event, &prev));
+        changed = true;
+    }
+    if rows.len() > cap {
+        rows.truncate(cap);
+        changed = true;
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: i64, goal: &str) -> Event {
+        Event {
+            seq,
+            run_id: Some("r1".into()),
+            ts: "2026-11-22T05:00:00.000Z".into(),
+            actor: "api".into(),
+            data: EventData::RunCreated {
+                run_id: "r1".into(),
+                request_id: None,
+                goal: goal.into(),
+                project: None,
+                pipeline: None,
+            },
+            hash: format!("{seq:0>64}"),
+        }
+    }
+
+    #[test]
+    fn summaries_are_one_short_line() {
+        let long = format!("export\norders {}", "x".repeat(500));
+        let row = audit_row(&event(3, &long), "abcdef0123456789abcdef");
+        assert!(row.summary.starts_with("run created: export orders x"));
+        assert!(row.summary.ends_with('…'));
+        assert!(row.summary.chars().count() < 120, "{}", row.summary);
+        assert_eq!(row.hash.len(), HASH_PREFIX);
+        assert_eq!(row.prev_hash, "abcdef012345");
+        assert_eq!(row.kind, "run_created");
+    }
+
+    #[test]
+    fn live_rows_are_prepended_once_filtered_and_capped() {
+        let mut rows = vec![audit_row(&event(2, "b"), ""), audit_row(&event(1, "a"), "")];
+        let (e2, e3, e4, e5) = (
+            event(2, "b"),
+            event(3, "c"),
+            event(4, "skip"),
+            event(5, "e"),
+        );
+        let batch = [&e2, &e3, &e4, &e5];
+        let keep =
+            |e: &Event| !matches!(&e.data, EventData::RunCreated { goal, .. } if goal == "skip");
+        assert!(prepend_live(&mut rows, &batch, keep, 3));
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+        assert_eq!(
+            seqs,
+            [5, 3, 2],
+            "newest first, #2 not repeated, #4 filtered, capped"
+        );
+        assert_eq!(rows[1].prev_hash, hash_prefix(&e2.hash), "#3 follows #2");
+        assert_eq!(rows[0].prev_hash, "", "#4 is not on the page");
+        assert!(!prepend_live(&mut rows, &[&e3], keep, 3));
+    }
+}

@@ -1,0 +1,504 @@
+//! The team graph of a run, laid out as plain geometry (the page draws it as SVG): stages in
+//! pipeline order grouped by team with operatives as sub-nodes, work orders under the
+//! engineering stage, teams consulted outside the pipeline in a second column, and
+//! clarification edges as dashed curves labelled with the question and its cost.
+
+use crate::run_view::{RunView, StageState};
+
+/// Width of the drawing (the SVG's view box); it scales to its container.
+pub const WIDTH: f64 = 720.0;
+const X0: f64 = 16.0;
+const NODE_W: f64 = 340.0;
+const HEADER_H: f64 = 26.0;
+const STAGE_H: f64 = 42.0;
+const PILL_H: f64 = 18.0;
+const GAP: f64 = 30.0;
+const WO_H: f64 = 44.0;
+const SIDE_X: f64 = 516.0;
+const SIDE_W: f64 = 188.0;
+const SIDE_H: f64 = 44.0;
+
+/// What a click on the graph selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    Stage(u32),
+    Clarification(String),
+    WorkOrder(String),
+    Team(String),
+}
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A team's box around its consecutive stages.
+    Group,
+    Stage,
+    Operative,
+    WorkOrder,
+    /// A team asked a question but not in the pipeline.
+    Consulted,
+}
+
+/// A box of the drawing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub x: f64,
+    pub y: f64,
+    pub w: f64,
+    pub h: f64,
+    pub label: String,
+    pub detail: String,
+    /// Status name for the colour (`pending`, `running`, …, or `delivered` / `planned`).
+    pub state: String,
+    /// What clicking it selects (none for operatives and groups).
+    pub select: Option<Selection>,
+}
+
+/// A line of the drawing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    /// True for a clarification (dashed, curved, labelled); false for the pipeline's flow.
+    pub clarification: bool,
+    /// SVG path data.
+    pub d: String,
+    pub label: String,
+    pub label_x: f64,
+    pub label_y: f64,
+    pub state: String,
+    pub select: Option<Selection>,
+}
+
+/// The laid-out graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Graph {
+    pub height: f64,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Lays out `view`.
+pub fn layout(view: &RunView) -> Graph {
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    // Where each stage's row sits (its vertical middle), for edges.
+    let mut stage_y: Vec<(String, f64)> = Vec::new();
+    let mut y = 12.0;
+    let mut previous_bottom: Option<f64> = None;
+    let wo_stage = view
+        .stages
+        .iter()
+        .find(|s| s.team == "backend-engineering")
+        .or_else(|| {
+            view.stages
+                .iter()
+                .find(|s| s.team.ends_with("-engineering"))
+        })
+        .map(|s| s.index);
+
+    let mut i = 0;
+    while i < view.stages.len() {
+        let team = view.stages[i].team.clone();
+        let mut j = i;
+        while j < view.stages.len() && view.stages[j].team == team {
+            j += 1;
+        }
+        let card = view.teams.iter().find(|t| t.name == team);
+        let operatives: Vec<String> = card.map(|c| c.operatives.clone()).unwrap_or_default();
+        // Operative pills wrap inside the box.
+        let mut pill_rows = Vec::new();
+        let mut row: Vec<(String, f64)> = Vec::new();
+        let mut used = 0.0;
+        for op in &operatives {
+            let w = (op.chars().count() as f64 * 5.6 + 14.0).min(NODE_W - 16.0);
+            if used + w > NODE_W - 16.0 && !row.is_empty() {
+                pill_rows.push(std::mem::take(&mut row));
+                used = 0.0;
+            }
+            row.push((op.clone(), w));
+            used += w + 6.0;
+        }
+        if !row.is_empty() {
+            pill_rows.push(row);
+        }
+        let stages_h = (j - i) as f64 * STAGE_H;
+        let pills_h = pill_rows.len() as f64 * (PILL_H + 4.0);
+        let group_h = HEADER_H + stages_h + pills_h + 8.0;
+        let colour = group_state(view, i, j);
+        if let Some(bottom) = previous_bottom {
+            edges.push(flow(bottom, y, &colour));
+        }
+        nodes.push(Node {
+            kind: NodeKind::Group,
+            x: X0,
+            y,
+            w: NODE_W,
+            h: group_h,
+            label: card.map_or(team.clone(), |c| c.title.clone()),
+            detail: team.clone(),
+            state: colour.clone(),
+            select: Some(Selection::Team(team.clone())),
+        });
+        let mut sy = y + HEADER_H;
+        for stage in &view.stages[i..j] {
+            let usage = &stage.usage;
+            let mut detail = stage.state.as_str().to_string();
+            if usage.calls > 0 {
+                detail.push_str(&format!(" · ${:.4}", usage.cost_usd));
+            }
+            if stage.attempts > 0 {
+                detail.push_str(&format!(" · {} failed attempts", stage.attempts));
+            }
+            nodes.push(Node {
+                kind: NodeKind::Stage,
+                x: X0 + 8.0,
+                y: sy,
+                w: NODE_W - 16.0,
+                h: STAGE_H - 4.0,
+                label: stage.name.clone(),
+                detail,
+                state: stage.state.as_str().to_string(),
+                select: Some(Selection::Stage(stage.index)),
+            });
+            stage_y.push((stage.team.clone(), sy + (STAGE_H - 4.0) / 2.0));
+            sy += STAGE_H;
+        }
+        for row in pill_rows {
+            let mut px = X0 + 8.0;
+            for (name, w) in row {
+                nodes.push(Node {
+                    kind: NodeKind::Operative,
+                    x: px,
+                    y: sy,
+                    w,
+                    h: PILL_H,
+                    label: name,
+                    detail: String::new(),
+                    state: colour.clone(),
+                    select: None,
+                });
+                px += w + 6.0;
+            }
+            sy += PILL_H + 4.0;
+        }
+        y += group_h;
+        // Work orders hang under the engineering stage.
+        if view.stages[i..j].iter().any(|s| Some(s.index) == wo_stage)
+            && !view.work_orders.is_empty()
+        {
+            y += 8.0;
+            for wo in &view.work_orders {
+                let mut detail = match (&wo.branch, &wo.commit) {
+                    (Some(b), Some(c)) => format!("{b} @ {}", c.get(..8).unwrap_or(c)),
+                    _ => wo.state.clone(),
+                };
+                if !wo.gates.is_empty() {
+                    let passed = wo.gates.iter().filter(|g| g.passed).count();
+                    detail.push_str(&format!(" · gates {passed}/{}", wo.gates.len()));
+                }
+                if wo.pull_request.is_some() {
+                    detail.push_str(" · PR");
+                }
+                nodes.push(Node {
+                    kind: NodeKind::WorkOrder,
+                    x: X0 + 32.0,
+                    y,
+                    w: NODE_W - 32.0,
+                    h: WO_H - 6.0,
+                    label: truncate(&format!("{} · {}", wo.id, wo.title), 48),
+                    detail: truncate(&detail, 56),
+                    state: wo.state.clone(),
+                    select: Some(Selection::WorkOrder(wo.id.clone())),
+                });
+                edges.push(Edge {
+                    clarification: false,
+                    d: format!(
+                        "M {} {} V {} H {}",
+                        X0 + 20.0,
+                        y - 8.0,
+                        y + (WO_H - 6.0) / 2.0,
+                        X0 + 32.0
+                    ),
+                    label: String::new(),
+                    label_x: 0.0,
+                    label_y: 0.0,
+                    state: wo.state.clone(),
+                    select: None,
+                });
+                y += WO_H;
+            }
+        }
+        previous_bottom = Some(y);
+        y += GAP;
+        i = j;
+    }
+
+    // Teams consulted outside the pipeline, in a second column beside their first asker.
+    let mut side: Vec<(String, f64)> = Vec::new();
+    let mut side_bottom = 0.0_f64;
+    for c in &view.clarifications {
+        if stage_y.iter().any(|(t, _)| t == &c.target_team)
+            || side.iter().any(|(t, _)| t == &c.target_team)
+        {
+            continue;
+        }
+        let ask_y = team_y(&stage_y, &side, &c.asking_team).unwrap_or(y);
+        let top = (ask_y - SIDE_H / 2.0).max(side_bottom + 8.0);
+        let card = view.teams.iter().find(|t| t.name == c.target_team);
+        nodes.push(Node {
+            kind: NodeKind::Consulted,
+            x: SIDE_X,
+            y: top,
+            w: SIDE_W,
+            h: SIDE_H,
+            label: card.map_or(c.target_team.clone(), |t| t.title.clone()),
+            detail: "consulted".into(),
+            state: "consulted".into(),
+            select: Some(Selection::Team(c.target_team.clone())),
+        });
+        side.push((c.target_team.clone(), top + SIDE_H / 2.0));
+        side_bottom = top + SIDE_H;
+    }
+
+    // Clarification edges.
+    for (k, c) in view.clarifications.iter().enumerate() {
+        let Some(y1) = team_y(&stage_y, &side, &c.asking_team) else {
+            continue;
+        };
+        let Some(y2) = team_y(&stage_y, &side, &c.target_team) else {
+            continue;
+        };
+        let x1 = X0 + NODE_W;
+        let in_pipeline = stage_y.iter().any(|(t, _)| t == &c.target_team);
+        let (d, lx, ly) = if in_pipeline {
+            let dx = 70.0 + 26.0 * (k % 4) as f64;
+            (
+                format!(
+                    "M {x1} {y1} C {} {y1}, {} {y2}, {x1} {y2}",
+                    x1 + dx,
+                    x1 + dx
+                ),
+                x1 + dx * 0.75 + 4.0,
+                (y1 + y2) / 2.0,
+            )
+        } else {
+            let x2 = SIDE_X;
+            let mid = (x1 + x2) / 2.0;
+            (
+                format!("M {x1} {y1} C {mid} {y1}, {mid} {y2}, {x2} {y2}"),
+                x1 + 6.0,
+                (y1 + y2) / 2.0 - 6.0 - 12.0 * (k % 3) as f64,
+            )
+        };
+        let cost = if c.usage.calls > 0 {
+            format!(" · ${:.4}", c.usage.cost_usd)
+        } else {
+            String::new()
+        };
+        edges.push(Edge {
+            clarification: true,
+            d,
+            label: format!("{}{cost}", truncate(&c.question, 30)),
+            label_x: lx,
+            label_y: ly,
+            state: c.state.clone(),
+            select: Some(Selection::Clarification(c.id.clone())),
+        });
+    }
+
+    let height = (y - GAP + 12.0).max(side_bottom + 12.0).max(60.0);
+    Graph {
+        height,
+        nodes,
+        edges,
+    }
+}
+
+fn team_y(stages: &[(String, f64)], side: &[(String, f64)], team: &str) -> Option<f64> {
+    stages
+        .iter()
+        .chain(side.iter())
+        .find(|(t, _)| t == team)
+        .map(|(_, y)| *y)
+}
+
+/// A group's colour: its most urgent stage state.
+fn group_state(view: &RunView, from: usize, to: usize) -> String {
+    let states: Vec<StageState> = view.stages[from..to].iter().map(|s| s.state).collect();
+    let order = [
+        StageState::Failed,
+        StageState::Blocked,
+        StageState::Waiting,
+        StageState::Running,
+        StageState::Pending,
+        StageState::Skipped,
+        StageState::Complete,
+    ];
+    let first = order
+        .iter()
+        .find(|o| states.contains(o))
+        .copied()
+        .unwrap_or(StageState::Pending);
+    // A group is complete only when every stage is; pending wins over complete otherwise.
+    if first == StageState::Pending && states.contains(&StageState::Complete) {
+        return "running".into();
+    }
+    first.as_str().to_string()
+}
+
+fn flow(from: f64, to: f64, state: &str) -> Edge {
+    let x = X0 + NODE_W / 2.0;
+    Edge {
+        clarification: false,
+        d: format!("M {x} {from} V {}", to - 2.0),
+        label: String::new(),
+        label_x: 0.0,
+        label_y: 0.0,
+        state: state.to_string(),
+        select: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_view::{ClarificationView, StageView, TeamCard, Usage, WorkOrderView};
+
+    fn stage(index: u32, name: &str, team: &str, state: StageState) -> StageView {
+        StageView {
+            index,
+            name: name.into(),
+            team: team.into(),
+            state,
+            attempts: 0,
+            error: None,
+            result: None,
+            artifact_dir: None,
+            usage: Usage::default(),
+        }
+    }
+
+    fn clar(id: &str, from: &str, to: &str) -> ClarificationView {
+        ClarificationView {
+            id: id.into(),
+            index: 0,
+            asking_team: from.into(),
+            target_team: to.into(),
+            question: "Which columns should the export have, and in which order?".into(),
+            depth: 1,
+            state: "answered".into(),
+            answer: Some("id, total".into()),
+            answered_by: Some(to.into()),
+            refusal: None,
+            usage: Usage {
+                calls: 1,
+                cost_usd: 0.0125,
+                ..Usage::default()
+            },
+        }
+    }
+
+    fn view() -> RunView {
+        let mut v = RunView::new("r");
+        v.stages = vec![
+            stage(0, "requirements", "business-analysis", StageState::Complete),
+            stage(1, "design", "solution-architecture", StageState::Running),
+            stage(2, "build", "backend-engineering", StageState::Pending),
+        ];
+        v.teams = vec![TeamCard {
+            name: "business-analysis".into(),
+            title: "Business Analysis".into(),
+            operatives: vec!["requirements-analyst".into(), "story-writer".into()],
+        }];
+        v
+    }
+
+    #[test]
+    fn stages_in_order_with_operatives_and_flow() {
+        let g = layout(&view());
+        let stages: Vec<&Node> = g
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Stage)
+            .collect();
+        assert_eq!(stages.len(), 3);
+        assert!(stages[0].y < stages[1].y && stages[1].y < stages[2].y);
+        assert_eq!(stages[1].state, "running");
+        let ops: Vec<&str> = g
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Operative)
+            .map(|n| n.label.as_str())
+            .collect();
+        assert_eq!(ops, ["requirements-analyst", "story-writer"]);
+        assert_eq!(g.edges.iter().filter(|e| !e.clarification).count(), 2);
+        let group = g.nodes.iter().find(|n| n.kind == NodeKind::Group).unwrap();
+        assert_eq!(group.label, "Business Analysis");
+    }
+
+    #[test]
+    fn clarifications_are_curved_labelled_edges_and_consulted_teams_get_nodes() {
+        let mut v = view();
+        v.clarifications = vec![
+            clar("c1", "business-analysis", "solution-architecture"),
+            clar("c2", "solution-architecture", "security-engineering"),
+        ];
+        let g = layout(&v);
+        let edges: Vec<&Edge> = g.edges.iter().filter(|e| e.clarification).collect();
+        assert_eq!(edges.len(), 2);
+        assert!(edges.iter().all(|e| e.d.contains(" C ")), "curves");
+        assert!(edges[0].label.contains("$0.0125"), "{}", edges[0].label);
+        assert!(edges[0].label.chars().count() < 45);
+        assert_eq!(edges[0].select, Some(Selection::Clarification("c1".into())));
+        let consulted: Vec<&Node> = g
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Consulted)
+            .collect();
+        assert_eq!(consulted.len(), 1);
+        assert_eq!(consulted[0].detail, "consulted");
+        assert!(consulted[0].x + consulted[0].w <= WIDTH);
+    }
+
+    #[test]
+    fn work_orders_hang_under_engineering() {
+        let mut v = view();
+        v.work_orders = vec![WorkOrderView {
+            id: "wo-1".into(),
+            title: "CSV export endpoint".into(),
+            risk: None,
+            state: "delivered".into(),
+            branch: Some("feature/wo-abcdef12-csv".into()),
+            commit: Some("0123456789abcdef".into()),
+            pull_request: Some("https://example.test/pr/1".into()),
+            pushed: true,
+            files: vec![],
+            gates: vec![],
+            model: None,
+            cost_usd: 0.0,
+        }];
+        let g = layout(&v);
+        let wo = g
+            .nodes
+            .iter()
+            .find(|n| n.kind == NodeKind::WorkOrder)
+            .unwrap();
+        let build = g
+            .nodes
+            .iter()
+            .find(|n| n.kind == NodeKind::Stage && n.label == "build")
+            .unwrap();
+        assert!(wo.y > build.y);
+        assert!(wo.detail.contains("01234567") && wo.detail.contains("PR"));
+        assert!(g.height >= wo.y + wo.h);
+    }
+}

@@ -1,0 +1,394 @@
+//! Costs: what model calls cost, per team, over time, per model, and where every budget
+//! stands — for every run or one (`/costs?run=<id>`), plus the compact panel the run page
+//! embeds. Chart options come from the server; ECharts draws them after hydration, and every
+//! chart has a plain table of the same numbers beneath it.
+
+mod chart;
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use leptos_meta::Script;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+use super::{ErrorBox, Frame};
+use crate::api::costs::{CostDashboard, cost_dashboard, format_usd};
+use crate::api::error_text;
+use crate::events::EventData;
+use crate::ledger::CostLine;
+use crate::live::{FeedOptions, LinkState, use_live_feed};
+use crate::protocol::ServerMsg;
+use chart::ChartGrid;
+
+/// Shortest pause between two refreshes caused by live events.
+const REFRESH_EVERY: Duration = Duration::from_secs(1);
+
+/// The Costs page: a run selector, totals, and every chart with its table.
+#[component]
+pub fn CostsPage() -> impl IntoView {
+    let query = use_query_map();
+    let run = Memo::new(move |_| {
+        query
+            .read()
+            .get("run")
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+    });
+    let dashboard = Resource::new(move || run.get(), cost_dashboard);
+    let link = use_cost_refresh(FeedOptions::default(), move || dashboard.refetch());
+    view! {
+        <ChartScripts />
+        <Frame>
+            <div data-testid="costs">
+                <h1 class="text-2xl font-semibold">"Costs"</h1>
+                <LinkNote link=link />
+                <Transition fallback=|| view! { <Loading what="costs" /> }>
+                    {move || Suspend::new(async move {
+                        match dashboard.await {
+                            Ok(d) => view! { <Dashboard dashboard=d /> }.into_any(),
+                            Err(e) => view! {
+                                <ErrorBox message=error_text(&e) />
+                                <p class="mt-2 text-sm">
+                                    <a class=LINK href="/costs">"Show the costs of all runs"</a>
+                                </p>
+                            }
+                            .into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
+        </Frame>
+    }
+}
+
+/// A run's costs in brief (totals, cost per team, its budget gauge), for the run page.
+#[component]
+pub fn CostPanel(run_id: String) -> impl IntoView {
+    let run = run_id.clone();
+    let dashboard = Resource::new(move || Some(run.clone()), cost_dashboard);
+    let options = FeedOptions {
+        run: Some(run_id.clone()),
+        after: None,
+    };
+    let _link = use_cost_refresh(options, move || dashboard.refetch());
+    let href = format!("/costs?run={}", url_safe(&run_id));
+    view! {
+        <ChartScripts />
+        <section class="mt-6 rounded-lg border border-slate-200 bg-white p-4" data-testid="cost-panel" aria-labelledby="cost-panel-title">
+            <div class="flex flex-wrap items-baseline justify-between gap-2">
+                <h2 id="cost-panel-title" class="text-lg font-semibold">"Costs"</h2>
+                <a class=LINK href=href>"All cost charts for this run"</a>
+            </div>
+            <Transition fallback=|| view! { <Loading what="costs" /> }>
+                {move || Suspend::new(async move {
+                    match dashboard.await {
+                        Ok(d) => {
+                            let empty = is_empty(&d);
+                            let charts: Vec<_> = d
+                                .charts
+                                .into_iter()
+                                .filter(|c| c.id == "team-cost" || c.id.starts_with("budget-"))
+                                .collect();
+                            view! {
+                                <Totals total=d.report.total.clone() />
+                                {if empty {
+                                    view! { <EmptyState /> }.into_any()
+                                } else {
+                                    view! { <ChartGrid charts=charts compact=true /> }.into_any()
+                                }}
+                            }
+                            .into_any()
+                        }
+                        Err(e) => view! { <ErrorBox message=error_text(&e) /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+/// The loaded page: selector, totals, then the charts (or what to do when there are none).
+#[component]
+fn Dashboard(dashboard: CostDashboard) -> impl IntoView {
+    let empty = is_empty(&dashboard);
+    let CostDashboard {
+        scope_label,
+        run,
+        report,
+        charts,
+        runs,
+    } = dashboard;
+    let free = report
+        .total
+        .as_ref()
+        .is_some_and(|t| t.calls > 0 && t.cost_usd <= 0.0);
+    view! {
+        <RunSelector runs=runs current=run />
+        <p class="mt-4 text-sm text-slate-600" data-testid="cost-scope">{scope_label}</p>
+        <Totals total=report.total.clone() />
+        {report.emergency_stop.then(|| view! {
+            <ErrorBox message="Emergency stop: a budget reached its emergency limit, so every paid model call is refused until the limit is raised in factory.toml and Factory restarted." />
+        })}
+        {free.then(|| view! {
+            <p class="mt-4 rounded border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900">
+                "Every call so far was free: the offline provider costs $0. Configure a priced model in factory.toml to see spending."
+            </p>
+        })}
+        {if empty {
+            view! { <EmptyState /> }.into_any()
+        } else {
+            view! { <ChartGrid charts=charts compact=false /> }.into_any()
+        }}
+    }
+}
+
+/// "All runs" or one of the recent runs. A plain GET form, so it works before hydration too;
+/// after it, the router navigates to `/costs` or `/costs?run=<id>` without a reload.
+#[component]
+fn RunSelector(runs: Vec<(String, String)>, current: Option<String>) -> impl IntoView {
+    let known = current
+        .as_ref()
+        .is_none_or(|id| runs.iter().any(|(r, _)| r == id));
+    let options = runs
+        .into_iter()
+        .map(|(id, goal)| {
+            let selected = current.as_deref() == Some(id.as_str());
+            let label = format!("{} — {}", short(&id), truncate(&goal, 60));
+            view! { <option value=id selected=selected>{label}</option> }
+        })
+        .collect_view();
+    // A run older than the recent ones still shows as selected.
+    let extra = (!known).then(|| {
+        let id = current.clone().unwrap_or_default();
+        view! { <option value=id.clone() selected=true>{format!("run {}", short(&id))}</option> }
+    });
+    let choice = RwSignal::new(current.clone().unwrap_or_default());
+    let navigate = use_navigate();
+    let show = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let run = choice.get_untracked();
+        let path = if run.is_empty() {
+            "/costs".to_string()
+        } else {
+            format!("/costs?run={}", url_safe(&run))
+        };
+        navigate(&path, Default::default());
+    };
+    view! {
+        <form method="get" action="/costs" on:submit=show>
+            <div class="mt-3 flex flex-wrap items-end gap-2">
+                <label class="text-sm">
+                    <span class="block text-slate-600">"Show costs for"</span>
+                    <select
+                        name="run"
+                        data-testid="run-select"
+                        on:change=move |ev| choice.set(event_target_value(&ev))
+                        class="mt-1 block w-72 max-w-full rounded border border-slate-300 bg-white px-2 py-1.5 text-sm focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
+                    >
+                        <option value="" selected=current.is_none()>"All runs"</option>
+                        {options}
+                        {extra}
+                    </select>
+                </label>
+                <button
+                    type="submit"
+                    data-testid="run-show"
+                    class="rounded bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-700 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2"
+                >
+                    "Show"
+                </button>
+            </div>
+        </form>
+    }
+}
+
+/// Calls, tokens and dollars of the view.
+#[component]
+fn Totals(total: Option<CostLine>) -> impl IntoView {
+    let total = total.unwrap_or(CostLine {
+        key: "total".into(),
+        calls: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: 0.0,
+    });
+    let tokens = total.input_tokens + total.output_tokens;
+    let detail = format!("{} in, {} out", total.input_tokens, total.output_tokens);
+    view! {
+        <dl class="mt-4 grid grid-cols-1 gap-3 sm:grid-cols-3" data-testid="cost-totals">
+            <Stat label="Model calls" value=total.calls.to_string() detail=String::new() />
+            <Stat label="Tokens" value=tokens.to_string() detail=detail />
+            <Stat label="Cost" value=format_usd(total.cost_usd) detail="USD".to_string() />
+        </dl>
+    }
+}
+
+#[component]
+fn Stat(label: &'static str, value: String, detail: String) -> impl IntoView {
+    view! {
+        <div class="rounded-lg border border-slate-200 bg-white px-4 py-3">
+            <dt class="text-xs uppercase tracking-wide text-slate-500">{label}</dt>
+            <dd class="mt-1 text-xl font-semibold tabular-nums" data-stat=label>{value}</dd>
+            <dd class="text-xs text-slate-500">{detail}</dd>
+        </div>
+    }
+}
+
+#[component]
+fn EmptyState() -> impl IntoView {
+    view! {
+        <div class="mt-6 rounded-lg border border-dashed border-slate-300 bg-white p-8 text-center" data-testid="no-costs">
+            <h2 class="text-lg font-medium">"No model calls yet"</h2>
+            <p class="mt-2 text-sm text-slate-600">
+                "Charts appear here once a run calls a model. The offline provider costs $0; configure a priced model in factory.toml to see spending against the budgets."
+            </p>
+        </div>
+    }
+}
+
+#[component]
+fn Loading(what: &'static str) -> impl IntoView {
+    view! { <p class="mt-4 text-slate-500" aria-live="polite">{format!("Loading {what}…")}</p> }
+}
+
+/// Whether the live link is up, so a stale page is never mistaken for a live one.
+#[component]
+fn LinkNote(link: ReadSignal<LinkState>) -> impl IntoView {
+    view! {
+        <p class="mt-1 text-sm text-slate-600" data-link=move || link.get().as_str()>
+            "What model calls cost, against the budgets in factory.toml."
+            {move || match link.get() {
+                LinkState::Live => " Updates live.",
+                LinkState::Reconnecting => " (reconnecting…)",
+                LinkState::Connecting => " (connecting…)",
+            }}
+        </p>
+    }
+}
+
+/// ECharts and the page's small bridge to it; loaded only where charts are shown.
+#[component]
+fn ChartScripts() -> impl IntoView {
+    view! {
+        <Script src="/vendor/echarts.min.js" defer="true" />
+        <Script src="/charts.js" defer="true" />
+    }
+}
+
+/// Refetches (at most once per [`REFRESH_EVERY`]) when a batch of live messages holds a
+/// finished model call, a budget change or a fresh snapshot.
+fn use_cost_refresh(
+    options: FeedOptions,
+    refetch: impl Fn() + Copy + 'static,
+) -> ReadSignal<LinkState> {
+    let last = StoredValue::new(0_i64);
+    let queued = StoredValue::new(false);
+    use_live_feed(options, move |batch: Vec<ServerMsg>| {
+        if !batch.iter().any(changes_costs) || queued.get_value() {
+            return;
+        }
+        let wait = last.get_value() + REFRESH_EVERY.as_millis() as i64 - crate::time::now_ms();
+        if wait <= 0 {
+            last.set_value(crate::time::now_ms());
+            refetch();
+            return;
+        }
+        queued.set_value(true);
+        set_timeout(
+            move || {
+                queued.set_value(false);
+                last.set_value(crate::time::now_ms());
+                refetch();
+            },
+            Duration::from_millis(wait as u64),
+        );
+    })
+}
+
+/// True for the events that change what the Costs views show, and for a (re)connection's
+/// snapshot: events between the page's render and the link going live are not replayed.
+fn changes_costs(msg: &ServerMsg) -> bool {
+    match msg {
+        ServerMsg::Event { event } => matches!(
+            event.data,
+            EventData::ModelCallFinished { .. }
+                | EventData::BudgetReached { .. }
+                | EventData::BudgetRaised { .. }
+        ),
+        ServerMsg::Snapshot { .. } | ServerMsg::Resync { .. } => true,
+        ServerMsg::Ready => false,
+    }
+}
+
+fn is_empty(d: &CostDashboard) -> bool {
+    d.report.total.as_ref().is_none_or(|t| t.calls == 0)
+}
+
+const LINK: &str = "rounded text-indigo-700 underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500";
+
+/// The first eight characters of an id, as the dashboard shows ids.
+fn short(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+/// A run id reduced to the characters ids are made of, for a link's query.
+fn url_safe(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Event;
+
+    fn event(data: EventData) -> ServerMsg {
+        ServerMsg::Event {
+            event: Box::new(Event {
+                seq: 1,
+                run_id: None,
+                ts: "2026-11-22T05:00:00.000Z".into(),
+                actor: "gateway".into(),
+                data,
+                hash: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn only_cost_events_refresh() {
+        let raised = event(EventData::BudgetRaised {
+            run_id: None,
+            budget: crate::ledger::BudgetScope::Month {
+                month: "2026-11".into(),
+            },
+            hard_usd: 80.0,
+        });
+        assert!(changes_costs(&raised));
+        let other = event(EventData::ModelCallStarted {
+            call_id: "c".into(),
+            attribution: crate::ledger::Attribution::default(),
+            target: "factory/fast".into(),
+            reserved_usd: 0.5,
+        });
+        assert!(!changes_costs(&other));
+        assert!(!changes_costs(&ServerMsg::Ready));
+    }
+
+    #[test]
+    fn labels_are_short_and_links_safe() {
+        assert_eq!(short("0190abcdef12"), "0190abcd");
+        assert_eq!(truncate("abcdef", 3), "abc…");
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(url_safe("0190-ab\"&x"), "0190-abx");
+    }
+}

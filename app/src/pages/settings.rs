@@ -1,0 +1,222 @@
+//! Settings: the aliases and the chains they try, every provider's status (whether its key is
+//! set, whether Ollama answers — never a secret), and the two sections a person may change
+//! while Factory runs, budgets and routing. Each save applies to the next model call and is
+//! recorded as a `settings_changed` event, named in the note that confirms it.
+
+mod budgets;
+mod routing;
+
+use leptos::prelude::*;
+
+use super::{ErrorBox, Frame};
+use crate::api::error_text;
+use crate::api::settings::{
+    AliasChain, ProviderStatus, Saved, SectionSource, SettingsView, get_settings,
+};
+use budgets::BudgetsForm;
+use routing::RoutingForm;
+
+/// Classes of every text, number and select field: visible focus ring, full width on phones.
+const FIELD: &str = "mt-1 block w-full rounded border border-slate-300 px-2 py-1 text-sm \
+                     focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500";
+
+/// Classes of the Save buttons.
+const SAVE: &str = "rounded bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white \
+                    hover:bg-indigo-700 disabled:cursor-not-allowed disabled:opacity-50 \
+                    focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 \
+                    focus-visible:ring-offset-2";
+
+const BADGE: &str = "inline-block rounded-full px-2 py-0.5 text-xs font-medium";
+
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let settings = Resource::new(|| (), |_| get_settings());
+    view! {
+        <Frame>
+            <h1 class="text-2xl font-semibold">"Settings"</h1>
+            <p class="mt-1 text-sm text-slate-600">
+                "Models, providers and the limits Factory works within. Budgets and routing apply to the next model call; every change is recorded in the audit log."
+            </p>
+            <Transition fallback=|| view! { <p class="mt-4 text-slate-500">"Loading settings…"</p> }>
+                {move || Suspend::new(async move {
+                    match settings.await {
+                        Ok(view) => view! { <Sections view /> }.into_any(),
+                        Err(e) => view! { <ErrorBox message=error_text(&e) /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </Frame>
+    }
+}
+
+#[component]
+fn Sections(view: SettingsView) -> impl IntoView {
+    let alias_names: Vec<String> = view.aliases.iter().map(|a| a.alias.clone()).collect();
+    view! {
+        <div class="mt-6 space-y-8" data-testid="settings">
+            <Aliases aliases=view.aliases />
+            <Providers providers=view.providers />
+            <BudgetsForm budgets=view.budgets source=view.budgets_source />
+            <RoutingForm routing=view.routing aliases=alias_names source=view.routing_source />
+        </div>
+    }
+}
+
+/// A section's heading with an optional line beneath it.
+#[component]
+fn Heading(id: &'static str, title: &'static str, note: &'static str) -> impl IntoView {
+    view! {
+        <h2 id=id class="text-lg font-semibold">{title}</h2>
+        <p class="mt-1 text-sm text-slate-600">{note}</p>
+    }
+}
+
+#[component]
+fn Aliases(aliases: Vec<AliasChain>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="settings-aliases">
+            <Heading id="settings-aliases" title="Aliases" note="Teams ask for an alias; its models are tried in order until one answers. Set in factory.toml." />
+            <div class="relative mt-3 overflow-x-auto rounded-lg border border-slate-200 bg-white">
+                <table class="min-w-full text-left text-sm" data-testid="settings-aliases">
+                    <thead class="bg-slate-50 text-xs uppercase text-slate-500">
+                        <tr><th scope="col" class="px-3 py-2">"Alias"</th><th scope="col" class="px-3 py-2">"Chain (tried in order)"</th></tr>
+                    </thead>
+                    <tbody class="divide-y divide-slate-100">
+                        {aliases.into_iter().map(|a| view! {
+                            <tr>
+                                <th scope="row" class="whitespace-nowrap px-3 py-2 font-mono font-normal">{a.alias}</th>
+                                <td class="px-3 py-2">
+                                    <ol class="flex flex-wrap gap-1 font-mono text-xs">
+                                        {a.chain.into_iter().enumerate().map(|(i, entry)| view! {
+                                            <li class="whitespace-nowrap">
+                                                {(i > 0).then_some("→ ")}
+                                                <span class="rounded bg-slate-100 px-1.5 py-0.5">{entry}</span>
+                                            </li>
+                                        }).collect_view()}
+                                    </ol>
+                                </td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn Providers(providers: Vec<ProviderStatus>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="settings-providers">
+            <Heading id="settings-providers" title="Providers" note="Keys are read from environment variables; only whether one is set is shown." />
+            <div class="relative mt-3 overflow-x-auto rounded-lg border border-slate-200 bg-white">
+                <table class="min-w-full text-left text-sm" data-testid="settings-providers">
+                    <thead class="bg-slate-50 text-xs uppercase text-slate-500">
+                        <tr>
+                            <th scope="col" class="px-3 py-2">"Provider"</th>
+                            <th scope="col" class="px-3 py-2">"Kind"</th>
+                            <th scope="col" class="px-3 py-2">"Base URL"</th>
+                            <th scope="col" class="px-3 py-2">"Status"</th>
+                        </tr>
+                    </thead>
+                    <tbody class="divide-y divide-slate-100">
+                        {providers.into_iter().map(|p| {
+                            let name = p.name.clone();
+                            let key = p.name.clone();
+                            let label = p.label.clone();
+                            let url = p.base_url.clone().unwrap_or_else(|| "-".into());
+                            view! {
+                                <tr data-provider=key>
+                                    <th scope="row" class="whitespace-nowrap px-3 py-2 font-mono font-normal">{name}</th>
+                                    <td class="px-3 py-2">{label}</td>
+                                    <td class="px-3 py-2 font-mono text-xs">{url}</td>
+                                    <td class="px-3 py-2"><ProviderBadges provider=p /></td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn ProviderBadges(provider: ProviderStatus) -> impl IntoView {
+    let key = provider.api_key_env.clone().map(|var| {
+        let (class, text) = if provider.key_set {
+            ("bg-emerald-100 text-emerald-800", "key set")
+        } else {
+            ("bg-red-100 text-red-800", "no key")
+        };
+        view! {
+            <span class=format!("{BADGE} {class}") title=format!("read from {var}")>{text}</span>
+            <span class="ml-1 font-mono text-xs text-slate-500">{var}</span>
+        }
+    });
+    let ollama = provider.ollama.map(|o| {
+        if o.reachable {
+            let models = o.models.join(", ");
+            view! {
+                <span class=format!("{BADGE} bg-emerald-100 text-emerald-800")>
+                    {format!("Ollama found ({} models)", o.models.len())}
+                </span>
+                <span class="ml-1 text-xs text-slate-500">{models}</span>
+            }
+            .into_any()
+        } else {
+            view! {
+                <span class=format!("{BADGE} bg-amber-100 text-amber-800")>"not found"</span>
+                <span class="ml-1 text-xs text-slate-500">"local models are skipped"</span>
+            }
+            .into_any()
+        }
+    });
+    let nothing_needed = (key.is_none() && ollama.is_none()).then(|| {
+        view! { <span class=format!("{BADGE} bg-slate-100 text-slate-700")>"no key needed"</span> }
+    });
+    view! { {key} {ollama} {nothing_needed} }
+}
+
+/// Where a section's values come from.
+#[component]
+fn SourceLine(source: RwSignal<SectionSource>, testid: &'static str) -> impl IntoView {
+    view! {
+        <p class="mt-1 text-xs text-slate-500" data-testid=testid>
+            "Source: " {move || source.get().label}
+        </p>
+    }
+}
+
+/// The outcome of a save: the recording event, or the server's message.
+#[component]
+fn Outcome(result: Signal<Option<Result<Saved, String>>>, testid: &'static str) -> impl IntoView {
+    move || {
+        match result.get() {
+        Some(Ok(saved)) => view! {
+            <p role="status" class="mt-3 rounded border border-emerald-200 bg-emerald-50 px-3 py-2 text-sm text-emerald-800" data-testid=testid data-event=saved.event_seq>
+                {format!(
+                    "Saved: in force from the next model call. Recorded as event #{} (settings_changed by {} at {}).",
+                    saved.event_seq, saved.changed_by, saved.ts
+                )}
+            </p>
+        }
+        .into_any(),
+        Some(Err(message)) => view! { <ErrorBox message /> }.into_any(),
+        None => ().into_any(),
+    }
+    }
+}
+
+/// True once the page runs in the browser: Save stays disabled until then, so a click before
+/// hydration cannot submit the form as a plain page request.
+fn hydrated() -> RwSignal<bool> {
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
+    ready
+}
+
+/// The text of a limit or number field: empty for none.
+fn number_text(value: Option<f64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}

@@ -1,0 +1,90 @@
+// Dashboard benchmark: the release WASM's size (raw and gzip) and how fast the run page is
+// server-rendered and painted. Needs a release build (`cargo leptos build --release`); run it
+// with `bash scripts/bench-dashboard.sh`, which builds first. Prints a table.
+//
+// First paint: a completed offline run is created (`factory run --auto-approve`), then
+//  - server render: time to the last byte of GET /runs/<id> (the full server-rendered HTML),
+//    60 requests after 10 warm-ups;
+//  - first contentful paint in headless Chromium for the same page, 15 fresh loads.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchBrowser, newToken, root, startServer } from './lib.mjs';
+
+const bin = process.env.FACTORY_BIN ?? join(root, 'target/release/factory');
+process.env.FACTORY_BIN = bin;
+const pkg = join(root, 'target/site/pkg');
+
+function sizes() {
+  const out = [];
+  for (const name of readdirSync(pkg)) {
+    const data = readFileSync(join(pkg, name));
+    out.push({ name, raw: data.length, gzip: gzipSync(data, { level: 9 }).length });
+  }
+  return out;
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+const kib = (n) => (n / 1024).toFixed(1) + ' KiB';
+
+async function main() {
+  const files = sizes();
+  const token = newToken();
+  const server = await startServer({ token });
+  // A finished run with five stages, artifacts and approvals in its log.
+  const out = execFileSync(bin, ['--data-dir', server.dataDir, 'run', '--auto-approve', '--json', 'As a shop owner, I want to export orders as CSV'], {
+    env: { ...process.env, OLLAMA_HOST: 'http://127.0.0.1:9' },
+  }).toString();
+  const runId = JSON.parse(out).id ?? JSON.parse(out).run_id ?? JSON.parse(out).summary?.id;
+  const url = `${server.base}/runs/${runId}`;
+  const headers = { authorization: `Bearer ${token}` };
+  const render = [];
+  let bytes = 0;
+  for (let i = 0; i < 70; i++) {
+    const t0 = performance.now();
+    const res = await fetch(url, { headers });
+    const body = await res.text();
+    const t = performance.now() - t0;
+    if (res.status !== 200 || !body.includes('data-testid="team-graph"')) throw new Error(`GET ${url}: ${res.status}`);
+    bytes = body.length;
+    if (i >= 10) render.push(t);
+  }
+  const browser = await launchBrowser();
+  const fcp = [];
+  try {
+    await browser.context.setExtraHTTPHeaders(headers);
+    for (let i = 0; i < 16; i++) {
+      const page = await browser.context.newPage();
+      await page.goto(url, { waitUntil: 'load' });
+      const paint = await page.evaluate(() => new Promise((resolve) => {
+        const found = performance.getEntriesByName('first-contentful-paint')[0];
+        if (found) return resolve(found.startTime);
+        new PerformanceObserver((list) => resolve(list.getEntries()[0].startTime)).observe({ type: 'paint', buffered: true });
+      }));
+      if (i > 0) fcp.push(paint);
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+  console.log('| Measure | Result | Target |');
+  console.log('|---|---|---|');
+  for (const f of files.filter((f) => /\.(wasm|js|css)$/.test(f.name))) {
+    const target = f.name.endsWith('.wasm') ? '≤ 250 KiB gzip' : '';
+    console.log(`| ${f.name} raw / gzip | ${kib(f.raw)} / ${kib(f.gzip)} | ${target} |`);
+  }
+  console.log(`| run page server render, p50 / p99 (${render.length} requests, ${kib(bytes)} HTML) | ${pct(render, 50).toFixed(2)} ms / ${pct(render, 99).toFixed(2)} ms | |`);
+  console.log(`| run page first contentful paint, p50 / max (${fcp.length} loads, headless Chromium) | ${pct(fcp, 50).toFixed(0)} ms / ${Math.max(...fcp).toFixed(0)} ms | |`);
+}
+
+main().catch((err) => {
+  console.error(err.stack ?? err);
+  process.exit(1);
+});

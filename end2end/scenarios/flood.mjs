@@ -1,0 +1,97 @@
+// 1,000 events a second: run requests are posted at 1,000 a second for 3 seconds (each one a
+// `run_created` event, and the engine adds its own events as it takes the runs) while the Runs
+// page is open. The page must stay responsive — animation frames keep coming and typing shows
+// at once — and end up showing the last run requested.
+
+import { join } from 'node:path';
+import { api, artifacts, check, launchBrowser, newToken, signIn, sleep, startServer, until } from '../lib.mjs';
+
+const RATE = 1000; // requests per second
+const SECONDS = 3;
+const MAX_IN_FLIGHT = 256;
+
+export default async function flood() {
+  const token = newToken();
+  const server = await startServer({ token });
+  const browser = await launchBrowser().catch((e) => { server.stop(); throw e; });
+  const { page, errors } = browser;
+  const base = server.base;
+  try {
+    await signIn(page, base, token);
+    await page.locator('[data-link="live"]').first().waitFor();
+
+    let sent = 0;
+    let refused = 0;
+    let lastGoal = '';
+    await check(`the Runs page stays responsive while ${RATE * SECONDS} runs are requested at ${RATE}/s`, async () => {
+      // Longest gap between animation frames while the flood lasts.
+      await page.evaluate(() => {
+        window.__gaps = { max: 0, frames: 0 };
+        let last = performance.now();
+        const tick = (t) => {
+          window.__gaps.max = Math.max(window.__gaps.max, t - last);
+          window.__gaps.frames += 1;
+          last = t;
+          if (!window.__gaps.stop) requestAnimationFrame(tick);
+        };
+        requestAnimationFrame(tick);
+      });
+      const seqAt = async () => Number(await page.locator('[data-testid="link"]').getAttribute('data-last-seq'));
+      const firstSeq = await seqAt();
+      const started = Date.now();
+      let inFlight = 0;
+      const pending = [];
+      const typing = [];
+      for (let i = 0; i < RATE * SECONDS; i++) {
+        const due = started + (i * 1000) / RATE;
+        const wait = due - Date.now();
+        if (wait > 0) await sleep(wait);
+        while (inFlight >= MAX_IN_FLIGHT) await sleep(1);
+        inFlight += 1;
+        lastGoal = `flood requirement ${i}`;
+        pending.push(api(base, token, '/supervisor/start', { goal: lastGoal }).then((r) => {
+          inFlight -= 1;
+          if (r.status === 201) sent += 1; else refused += 1;
+        }));
+        if (i % RATE === RATE / 2) {
+          // Typing during the flood: the composer shows the text within half a second.
+          const t0 = Date.now();
+          typing.push(page.fill('[data-testid="composer-goal"]', `typed during the flood ${i}`).then(async () => {
+            await page.locator('[data-testid="composer-goal"]').evaluate((el) => el.value);
+            return Date.now() - t0;
+          }));
+        }
+      }
+      await Promise.all(pending);
+      const elapsed = (Date.now() - started) / 1000;
+      const typed = await Promise.all(typing);
+      const gaps = await page.evaluate(() => { window.__gaps.stop = true; return window.__gaps; });
+      const pushed = (await seqAt()) - firstSeq;
+      console.log(`     ${pushed} events reached the page in ${elapsed.toFixed(1)} s: ${(pushed / elapsed).toFixed(0)} events/s`);
+      console.log(`     ${sent} runs created in ${elapsed.toFixed(1)} s (${refused} refused); longest frame gap ${gaps.max.toFixed(0)} ms over ${gaps.frames} frames; typing took ${typed.join(', ')} ms`);
+      if (sent !== RATE * SECONDS) throw new Error(`${refused} requests were refused`);
+      if (gaps.max > 500) throw new Error(`the page froze for ${gaps.max.toFixed(0)} ms`);
+      if (typed.some((t) => t > 1000)) throw new Error(`typing took ${typed} ms`);
+    });
+
+    await check('the page shows the last run requested, at the top, without a reload', async () => {
+      const newest = await api(base, token, '/api/runs?limit=1');
+      const id = newest.json[0].id;
+      if (newest.json[0].goal !== lastGoal) throw new Error(`newest run is ${newest.json[0].goal}`);
+      await until('the newest run at the top', async () => {
+        const first = await page.locator('[data-testid="runs"] tr').first().getAttribute('data-run-id');
+        return first === id;
+      }, 20000);
+      const rows = await page.locator('[data-testid="runs"] tr').count();
+      if (rows > 200) throw new Error(`${rows} rows: the list is not capped`);
+      await page.screenshot({ path: join(artifacts, 'runs-flood.png') });
+    });
+
+    await check('no script errors during the flood', async () => {
+      if (errors.length) throw new Error(errors.join('; '));
+    });
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+}

@@ -1,0 +1,158 @@
+//! What Settings shows: aliases with their chains, each provider's status (whether its key is
+//! set — never the key — and whether Ollama answers, with its models), and the editable
+//! sections with their sources; plus the mapping between the configuration and the shared
+//! DTOs.
+
+use std::time::Duration;
+
+use app::api::settings::{
+    AliasChain, BudgetSettings, OllamaStatus, ProviderStatus, RoutingSettings, SettingsView,
+    TierLimits,
+};
+
+use crate::cli::models::provider_label;
+use crate::gateway::Gateway;
+use crate::gateway::config::{BudgetConfig, ProviderConfig, ProviderKind, RoutingConfig, Tiers};
+use crate::gateway::providers::ollama::OllamaProvider;
+
+/// How long an Ollama server may take to list its models (as `factory models` waits).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How the offline provider is shown, so nobody mistakes its output for a model's.
+pub const OFFLINE_LABEL: &str = "offline (no model): deterministic templates, not an LLM";
+
+/// The settings in force, with every Ollama provider probed (concurrently).
+pub async fn view(gateway: &Gateway) -> SettingsView {
+    let (config, budgets_source, routing_source) = super::in_force(gateway).await;
+    let providers = futures::future::join_all(
+        config
+            .providers
+            .iter()
+            .map(|(name, p)| provider_status(name, p)),
+    )
+    .await;
+    SettingsView {
+        aliases: config
+            .aliases
+            .iter()
+            .map(|(alias, chain)| AliasChain {
+                alias: alias.clone(),
+                chain: chain.clone(),
+            })
+            .collect(),
+        providers,
+        budgets: budget_settings(&config.budgets),
+        budgets_source,
+        routing: routing_settings(&config.routing),
+        routing_source,
+    }
+}
+
+async fn provider_status(name: &str, p: &ProviderConfig) -> ProviderStatus {
+    let ollama = match p.kind {
+        ProviderKind::Ollama => {
+            let url = p.base_url.as_deref().unwrap_or("http://127.0.0.1:11434");
+            let models = OllamaProvider::new(name, url, PROBE_TIMEOUT).models().await;
+            Some(OllamaStatus {
+                reachable: models.is_some(),
+                models: models.unwrap_or_default(),
+            })
+        }
+        _ => None,
+    };
+    let label = match p.kind {
+        ProviderKind::Offline => OFFLINE_LABEL,
+        kind => provider_label(kind),
+    };
+    ProviderStatus {
+        name: name.to_string(),
+        kind: kind_name(p.kind).to_string(),
+        label: label.to_string(),
+        base_url: p.base_url.clone(),
+        api_key_env: p.api_key_env.clone(),
+        key_set: p.api_key_env.as_deref().is_some_and(is_set),
+        ollama,
+    }
+}
+
+/// Whether an environment variable holds something; its value goes no further than here.
+fn is_set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// The kind as `factory.toml` spells it.
+fn kind_name(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Openai => "openai",
+        ProviderKind::Anthropic => "anthropic",
+        ProviderKind::Ollama => "ollama",
+        ProviderKind::Offline => "offline",
+    }
+}
+
+fn limits(t: &Tiers) -> TierLimits {
+    TierLimits {
+        soft: t.soft,
+        hard: t.hard,
+        emergency: t.emergency,
+    }
+}
+
+fn tiers(t: &TierLimits) -> Tiers {
+    Tiers {
+        soft: t.soft,
+        hard: t.hard,
+        emergency: t.emergency,
+    }
+}
+
+/// The budgets as the shared DTO.
+pub(super) fn budget_settings(b: &BudgetConfig) -> BudgetSettings {
+    BudgetSettings {
+        month: limits(&b.month),
+        run: limits(&b.run),
+        team: limits(&b.team),
+        project: limits(&b.project),
+        teams: b
+            .teams
+            .iter()
+            .map(|(n, t)| (n.clone(), limits(t)))
+            .collect(),
+        projects: b
+            .projects
+            .iter()
+            .map(|(n, t)| (n.clone(), limits(t)))
+            .collect(),
+    }
+}
+
+/// The budgets a DTO describes (names trimmed).
+pub(super) fn budget_config(b: &BudgetSettings) -> BudgetConfig {
+    BudgetConfig {
+        month: tiers(&b.month),
+        run: tiers(&b.run),
+        team: tiers(&b.team),
+        project: tiers(&b.project),
+        teams: b
+            .teams
+            .iter()
+            .map(|(n, t)| (n.trim().to_string(), tiers(t)))
+            .collect(),
+        projects: b
+            .projects
+            .iter()
+            .map(|(n, t)| (n.trim().to_string(), tiers(t)))
+            .collect(),
+    }
+}
+
+/// The router's editable part as the shared DTO.
+pub(super) fn routing_settings(r: &RoutingConfig) -> RoutingSettings {
+    RoutingSettings {
+        threshold: r.threshold,
+        files_cap: r.files_cap,
+        cheap_alias: r.cheap_alias.clone(),
+        strong_alias: r.strong_alias.clone(),
+        hard_stop_keywords: r.hard_stop_keywords.clone(),
+    }
+}

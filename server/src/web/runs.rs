@@ -1,0 +1,164 @@
+//! The run pages' port: a run folded from its events for the dashboard, starting runs from the
+//! chat, the composer's choices, cancelling.
+
+use std::sync::{Arc, OnceLock};
+
+use app::api::runs::{ComposerOptions, RunsPort};
+use app::backend::BackendError;
+use app::model::StartRunRequest;
+use app::run_view::{RunView, TeamCard};
+
+use crate::api::ApiError;
+use crate::engine::Catalogue;
+use crate::startup::AppState;
+
+/// Most events folded for one page (a run with more shows its beginning and says so).
+const MAX_VIEW_EVENTS: usize = 20_000;
+/// Events read per query while folding.
+const PAGE: u32 = 1_000;
+
+pub(super) fn port(state: &AppState) -> Arc<dyn RunsPort> {
+    Arc::new(Runs {
+        state: state.clone(),
+    })
+}
+
+struct Runs {
+    state: AppState,
+}
+
+/// The catalogue's teams as the graph needs them (parsed once).
+fn team_cards() -> Result<&'static [TeamCard], BackendError> {
+    static CARDS: OnceLock<Vec<TeamCard>> = OnceLock::new();
+    if let Some(cards) = CARDS.get() {
+        return Ok(cards);
+    }
+    let catalogue = Catalogue::builtin().map_err(|e| {
+        tracing::error!(error = %e, "the built-in catalogue does not load");
+        BackendError::Internal
+    })?;
+    let cards = catalogue
+        .teams()
+        .map(|t| TeamCard {
+            name: t.name().to_string(),
+            title: t.settings.title.clone(),
+            operatives: t.settings.operatives.clone(),
+        })
+        .collect();
+    Ok(CARDS.get_or_init(|| cards))
+}
+
+/// A refusal keeps its message; anything internal is logged and stays opaque.
+fn from_api(e: ApiError) -> BackendError {
+    match e {
+        ApiError::Internal(cause) => {
+            tracing::error!(error = %cause, "dashboard request failed");
+            BackendError::Internal
+        }
+        refused => BackendError::Refused(refused.to_string()),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> BackendError {
+    tracing::error!(error = %e, "dashboard request failed");
+    BackendError::Internal
+}
+
+#[async_trait::async_trait]
+impl RunsPort for Runs {
+    async fn run_view(&self, id: String) -> Result<RunView, BackendError> {
+        let store = &self.state.store;
+        if store.get_run(&id).await.map_err(internal)?.is_none() {
+            return Err(BackendError::Refused(format!("no run with id {id:?}")));
+        }
+        let mut view = RunView::new(&id);
+        let mut after = 0;
+        let mut folded = 0;
+        loop {
+            let page = store.run_events(&id, after, PAGE).await.map_err(internal)?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for event in &page {
+                view.apply(event);
+            }
+            folded += page.len();
+            if folded >= MAX_VIEW_EVENTS {
+                view.truncated = !store
+                    .run_events(&id, after, 1)
+                    .await
+                    .map_err(internal)?
+                    .is_empty();
+                break;
+            }
+        }
+        view.teams = team_cards()?.to_vec();
+        Ok(view)
+    }
+
+    async fn start_run(
+        &self,
+        goal: String,
+        project: Option<String>,
+        pipeline: Option<String>,
+    ) -> Result<String, BackendError> {
+        let blank = |v: Option<String>| v.filter(|s| !s.trim().is_empty());
+        let request = StartRunRequest {
+            goal,
+            project: blank(project),
+            request_id: None,
+            pipeline: blank(pipeline),
+        };
+        let (run_id, _) = crate::api::runs::start_run(&self.state, request, "dashboard")
+            .await
+            .map_err(from_api)?;
+        Ok(run_id)
+    }
+
+    async fn composer_options(&self) -> Result<ComposerOptions, BackendError> {
+        let projects = self
+            .state
+            .store
+            .list_projects()
+            .await
+            .map_err(internal)?
+            .into_iter()
+            .filter(|p| p.active)
+            .map(|p| p.name)
+            .collect();
+        let catalogue = Catalogue::builtin().map_err(internal)?;
+        let pipelines = crate::engine::pipeline::load_all(&catalogue, None)
+            .map_err(internal)?
+            .into_values()
+            .map(|p| (p.name, p.stages.len()))
+            .collect();
+        let chain = self
+            .state
+            .gateway
+            .resolve("factory/architect")
+            .unwrap_or_default();
+        let offline = |entry: &String| entry.starts_with("offline:");
+        let models_note = match chain.first() {
+            Some(first) if offline(first) => "No model is configured: teams answer with the offline (no model) provider — deterministic templates, not an LLM.".to_string(),
+            Some(_) if chain.last().is_some_and(offline) => format!(
+                "Models: {} — the last is the offline (no model) provider: deterministic templates, not an LLM, used when nothing before it answers.",
+                chain.join(" → ")
+            ),
+            Some(_) => format!("Models: {}", chain.join(" → ")),
+            None => "No model chain is configured.".to_string(),
+        };
+        Ok(ComposerOptions {
+            projects,
+            pipelines,
+            max_goal_chars: self.state.config.max_goal_chars,
+            models_note,
+        })
+    }
+
+    async fn cancel_run(&self, id: String) -> Result<(), BackendError> {
+        self.state
+            .engine
+            .cancel(&id, "dashboard")
+            .await
+            .map_err(|e| from_api(e.into()))
+    }
+}

@@ -1,0 +1,303 @@
+//! The dashboard's run pages: the run folded for the page and the chat's start, called as the
+//! browser calls them (server functions over HTTP); `/ws` resuming after the last seen event,
+//! keeping one run's events, and resyncing a client that missed too many.
+
+use std::time::Duration;
+
+use app::events::EventData;
+use app::protocol::ServerMsg;
+use app::run_view::{RunView, Speaker, StageState};
+use factory_server::store::NewEvent;
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::{TOKEN, TestApp};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp, query: &str) -> Socket {
+    let mut req = format!("ws://{}/ws{query}", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    tokio_tungstenite::connect_async(req).await.unwrap().0
+}
+
+async fn next_msg(socket: &mut Socket) -> ServerMsg {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("socket open")
+            .expect("valid frame");
+        if let Message::Text(text) = msg {
+            return serde_json::from_str(&text).expect("a ServerMsg");
+        }
+    }
+}
+
+fn tokens(n: usize, tag: &str) -> Vec<NewEvent> {
+    (0..n)
+        .map(|i| {
+            NewEvent::new(
+                "test",
+                EventData::AdminTokenCreated {
+                    token_id: format!("{tag}{i}"),
+                    label: tag.into(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Calls a server function the way the browser does: a form-encoded POST under `/api/`.
+async fn server_fn(app: &TestApp, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/{name}")))
+        .bearer_auth(TOKEN)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn wait_for_status(app: &TestApp, id: &str, status: &str) {
+    for _ in 0..200 {
+        let run: serde_json::Value = app
+            .client
+            .get(app.url(&format!("/api/runs/{id}")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if run["status"] == status {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {id} never reached {status}");
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_gets_exactly_the_events_it_missed() {
+    let app = TestApp::spawn().await;
+    let committed = app.store.append_batch(tokens(10, "a")).await.unwrap();
+    let seen = committed[4].seq;
+    let mut socket = connect(&app, &format!("?after={seen}")).await;
+    let mut got = Vec::new();
+    loop {
+        match next_msg(&mut socket).await {
+            ServerMsg::Event { event } => got.push(event.seq),
+            ServerMsg::Ready => break,
+            other => panic!("a resume sends no {other:?}"),
+        }
+    }
+    let expected: Vec<i64> = committed[5..].iter().map(|e| e.seq).collect();
+    assert_eq!(got, expected);
+    // Live events follow.
+    let more = app.store.append_batch(tokens(1, "b")).await.unwrap();
+    let ServerMsg::Event { event } = next_msg(&mut socket).await else {
+        panic!("expected a live event");
+    };
+    assert_eq!(event.seq, more[0].seq);
+}
+
+#[tokio::test]
+async fn a_client_too_far_behind_is_resynced_and_bad_resume_points_are_refused() {
+    let app = TestApp::spawn().await;
+    app.store.append_batch(tokens(5_200, "f")).await.unwrap();
+    let mut socket = connect(&app, "?after=1").await;
+    assert!(matches!(
+        next_msg(&mut socket).await,
+        ServerMsg::Resync { .. }
+    ));
+    assert!(matches!(
+        next_msg(&mut socket).await,
+        ServerMsg::Snapshot { .. }
+    ));
+    assert!(matches!(next_msg(&mut socket).await, ServerMsg::Ready));
+    // A resume point beyond the log (another database) is a resync too.
+    let mut socket = connect(&app, "?after=999999").await;
+    let ServerMsg::Resync { reason } = next_msg(&mut socket).await else {
+        panic!("expected a resync");
+    };
+    assert!(reason.contains("not in this log"), "{reason}");
+    // A malformed query is refused before the upgrade, with what is accepted.
+    let res = app
+        .client
+        .get(app.url("/ws?after=-3"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let mut req = format!("ws://{}/ws?since=3", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 400);
+            let body = String::from_utf8(res.body().clone().unwrap_or_default()).unwrap();
+            assert!(body.contains("accepted"), "{body}");
+        }
+        other => panic!("an unknown parameter must be refused, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_run_filter_keeps_one_runs_events() {
+    let app = TestApp::spawn().await;
+    let a = app.start_run(json!({"goal": "first run"})).await;
+    let a = a.json::<serde_json::Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_status(&app, &a, "waiting_for_human").await;
+    let mut socket = connect(&app, &format!("?after=0&run={a}")).await;
+    let b = app.start_run(json!({"goal": "second run"})).await;
+    assert!(b.status().is_success());
+    let mut replayed = 0;
+    loop {
+        match next_msg(&mut socket).await {
+            ServerMsg::Event { event } => {
+                assert_eq!(event.run_id.as_deref(), Some(a.as_str()));
+                replayed += 1;
+            }
+            ServerMsg::Ready => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(replayed >= 5, "the run's history is replayed ({replayed})");
+    // Nothing of the second run arrives; a decision on the first does.
+    let approvals: serde_json::Value = app
+        .client
+        .get(app.url(&format!("/api/approvals?run_id={a}&status=pending")))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let approval = approvals[0]["id"].as_str().unwrap().to_string();
+    let res = server_fn(
+        &app,
+        "decide_approval",
+        &[("id", &approval), ("option", "reject")],
+    )
+    .await;
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    loop {
+        let ServerMsg::Event { event } = next_msg(&mut socket).await else {
+            panic!("expected live events");
+        };
+        assert_eq!(event.run_id.as_deref(), Some(a.as_str()));
+        if matches!(event.data, EventData::RunFinished { .. }) {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn run_view_folds_a_run_for_the_page_and_refuses_unknown_ids() {
+    let app = TestApp::spawn().await;
+    let res = app.start_run(json!({"goal": "Export orders as CSV"})).await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_status(&app, &id, "waiting_for_human").await;
+
+    let res = server_fn(&app, "run_view", &[("id", &id)]).await;
+    assert_eq!(res.status(), 200);
+    let view: RunView = res.json().await.unwrap();
+    assert_eq!(view.goal, "Export orders as CSV");
+    assert_eq!(view.stages.len(), 5);
+    assert_eq!(view.stages[0].state, StageState::Complete);
+    assert_eq!(view.pending_approvals().count(), 1, "the plan waits");
+    assert_eq!(view.chat[0].from, Speaker::User);
+    assert_eq!(view.teams.len(), 17);
+    assert!(view.teams.iter().all(|t| !t.operatives.is_empty()));
+    assert!(view.last_seq > 0);
+    // The offline provider is labelled as what it is.
+    assert!(
+        view.stages[0]
+            .usage
+            .model
+            .as_deref()
+            .is_some_and(|m| m.starts_with("offline:"))
+    );
+
+    let res = server_fn(&app, "run_view", &[("id", "no-such-run")]).await;
+    assert!(!res.status().is_success());
+    assert!(res.text().await.unwrap().contains("no run with id"));
+    let res = app
+        .client
+        .post(app.url("/api/run_view"))
+        .form(&[("id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn the_chat_starts_runs_and_refuses_bad_input_storing_nothing() {
+    let app = TestApp::spawn().await;
+    let res = server_fn(&app, "composer_options", &[]).await;
+    let options: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        options["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p[0] == "full" && p[1] == 17)
+    );
+    assert!(
+        options["models_note"]
+            .as_str()
+            .unwrap()
+            .contains("offline (no model)")
+    );
+
+    let res = server_fn(&app, "start_run", &[("goal", "   ")]).await;
+    assert!(!res.status().is_success());
+    assert!(res.text().await.unwrap().contains("`goal` is empty"));
+    let res = server_fn(
+        &app,
+        "start_run",
+        &[("goal", "Add login"), ("pipeline", "nightly")],
+    )
+    .await;
+    assert!(!res.status().is_success());
+    assert!(res.text().await.unwrap().contains("nightly"));
+    assert!(app.store.list_runs(10).await.unwrap().is_empty());
+
+    let res = server_fn(
+        &app,
+        "start_run",
+        &[
+            ("goal", "Add login"),
+            ("project", ""),
+            ("pipeline", "default"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let id: String = res.json().await.unwrap();
+    let runs = app.store.list_runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].id, id);
+    wait_for_status(&app, &id, "waiting_for_human").await;
+    let runs = app.store.list_runs(10).await.unwrap();
+    assert!(runs[0].current_stage.is_some(), "{:?}", runs[0]);
+}
