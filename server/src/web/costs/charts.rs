@@ -6,8 +6,8 @@ use app::ledger::{BudgetScope, BudgetStatus, CostLine};
 use charming::Chart;
 use charming::component::{Axis, Grid, Legend};
 use charming::element::{
-    Anchor, AxisLabel, AxisLine, AxisLineStyle, AxisTick, AxisType, Formatter, ItemStyle, Pointer,
-    SplitLine, Tooltip, Trigger,
+    Anchor, AxisLabel, AxisLine, AxisLineStyle, AxisTick, AxisType, Formatter, Icon, ItemStyle,
+    Pointer, SplitLine, Tooltip, Trigger,
 };
 use charming::series::{Bar, Gauge, GaugeDetail, GaugeTitle, Line};
 
@@ -186,6 +186,7 @@ pub(super) fn budget_gauge(status: &BudgetStatus) -> Option<ChartSpec> {
             // "auto": the pointer takes the colour of the band it points into.
             .pointer(
                 Pointer::new()
+                    .icon(Icon::RoundRect)
                     .width(6)
                     .length("62%")
                     .item_style(ItemStyle::new().color("auto")),
@@ -193,7 +194,8 @@ pub(super) fn budget_gauge(status: &BudgetStatus) -> Option<ChartSpec> {
             .anchor(
                 Anchor::new()
                     .show(true)
-                    .size(12)
+                    .show_above(true)
+                    .size(14)
                     .item_style(ItemStyle::new().color("#475569")),
             )
             .title(GaugeTitle::new().offset_center(("0%", "78%")))
