@@ -862,7 +862,7 @@ fn stage_brief<'a>(engine: &Engine, run: &RunState, stage: &Stage, team: &'a Tea
         })
         .collect();
     let alias = if run.strong_alias {
-        engine.gateway.config().routing.strong_alias.clone()
+        engine.gateway.routing().strong_alias.clone()
     } else {
         team.settings.alias.clone()
     };
@@ -967,7 +967,7 @@ pub(super) async fn ask_team(
     if parts.needs_summary(budget) {
         let oldest = parts.take_oldest_recall();
         let mut request = ModelRequest::new(
-            &engine.gateway.config().routing.cheap_alias,
+            &engine.gateway.routing().cheap_alias,
             vec![
                 Message::system(
                     "Summarise these notes in at most 10 short bullet points. Keep names, \
