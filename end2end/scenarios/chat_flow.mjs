@@ -89,6 +89,10 @@ output_per_mtok = 0.60
       const label = await edge.textContent();
       if (!label.includes('Which columns') || !label.includes('$')) throw new Error(`edge label: ${label}`);
       await page.locator('[data-testid="run-approvals"] li[data-kind="clarification"]').waitFor();
+      // A direct load while the approval is pending (its card is in the chat too) must hydrate.
+      await page.reload();
+      await page.locator('[data-link="live"]').waitFor();
+      await page.locator('[data-edge="clarification"]').waitFor();
       const ba = page.locator('[data-node="stage"]').first();
       const state = await ba.getAttribute('data-state');
       if (state !== 'waiting') throw new Error(`business analysis is ${state}`);

@@ -165,7 +165,9 @@ pub fn Conversation(view: RwSignal<RunView>) -> impl IntoView {
         }
     };
     view! {
-        <ol class="max-h-[32rem] space-y-2 overflow-y-auto pr-1" data-testid="chat" aria-live="polite">
+        // Messages are divs with list roles, not <li>: an approval card (itself an <li>) inside
+        // an <li> would be split apart by the HTML parser and break hydration.
+        <div role="list" class="max-h-[32rem] space-y-2 overflow-y-auto pr-1" data-testid="chat" aria-live="polite">
             <For
                 each=move || view.with(|v| v.chat.iter().cloned().collect::<Vec<_>>())
                 key=|m| m.seq
@@ -178,7 +180,7 @@ pub fn Conversation(view: RwSignal<RunView>) -> impl IntoView {
                         Speaker::Factory => ("Factory".to_string(), "mr-8 bg-amber-50 border-amber-200"),
                     };
                     view! {
-                        <li class=format!("rounded-lg border px-3 py-2 text-sm {bubble}") data-seq=m.seq>
+                        <div role="listitem" class=format!("rounded-lg border px-3 py-2 text-sm {bubble}") data-seq=m.seq>
                             <p class="text-xs font-medium text-slate-500">{who}</p>
                             <p class="mt-0.5 whitespace-pre-wrap break-words">{m.text.clone()}</p>
                             {approval.map(|id| {
@@ -190,11 +192,11 @@ pub fn Conversation(view: RwSignal<RunView>) -> impl IntoView {
                                     pending.map(|a| view! { <div class="mt-2"><ApprovalCard approval=a /></div> })
                                 }
                             })}
-                        </li>
+                        </div>
                     }
                 }
             />
-        </ol>
+        </div>
         <form
             class="mt-3 flex gap-2"
             on:submit=move |ev| {

@@ -1,7 +1,8 @@
 //! The server's side of the Costs port: ledger totals, budgets and the charts built from
-//! them (see [`charts`]) for every run or one.
+//! them (see [`charts`] and [`gauge`]) for every run or one.
 
 mod charts;
+mod gauge;
 
 use std::sync::Arc;
 
@@ -71,7 +72,7 @@ impl LedgerCosts {
             charts::cost_per_day(&timeline),
             charts::model_tokens(&report.by_model),
         ];
-        charts.extend(gauges.iter().filter_map(charts::budget_gauge));
+        charts.extend(gauges.iter().filter_map(gauge::budget_gauge));
         Ok(CostDashboard {
             scope_label: "All runs: every model call in the ledger; budgets for this month."
                 .to_string(),
@@ -98,7 +99,7 @@ impl LedgerCosts {
             charts::cumulative_cost(&timeline),
             charts::model_tokens(&report.by_model),
         ];
-        charts.extend(report.budgets.iter().filter_map(charts::budget_gauge));
+        charts.extend(report.budgets.iter().filter_map(gauge::budget_gauge));
         let short: String = run.id.chars().take(8).collect();
         Ok(CostDashboard {
             scope_label: format!("Run {short}: {}", run.goal),
