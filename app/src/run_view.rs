@@ -790,7 +790,7 @@ impl RunView {
             ts: event.ts.clone(),
             kind: event.data.kind().to_string(),
             team,
-            text: cut(&describe(&event.data)),
+            text: cut(&crate::api::insight::event_summary(&event.data)),
         });
         while self.feed.len() > FEED_CAP {
             self.feed.pop_front();
@@ -800,108 +800,6 @@ impl RunView {
 
 fn short(commit: &str) -> &str {
     commit.get(..8).unwrap_or(commit)
-}
-
-/// One line saying what an event means, for feeds and the audit log.
-pub fn describe(data: &EventData) -> String {
-    match data {
-        EventData::RunCreated { goal, .. } => format!("requirement: {goal}"),
-        EventData::RunStarted {
-            pipeline, stages, ..
-        } => format!("started: {pipeline} pipeline, {} stages", stages.len()),
-        EventData::StageStarted { stage, team, .. } => format!("{stage} started ({team})"),
-        EventData::StageAttemptFailed {
-            stage,
-            attempt,
-            error,
-            ..
-        } => format!("{stage} attempt {attempt} failed: {error}"),
-        EventData::StageCompleted {
-            stage,
-            status,
-            result,
-            ..
-        } => format!(
-            "{stage}: {} — {}",
-            status.as_str(),
-            result.reasoning.chars().take(200).collect::<String>()
-        ),
-        EventData::StageSkipped { stage, reason, .. } => format!("{stage} skipped: {reason}"),
-        EventData::RunFinished { status, reason, .. } => format!("run {status}: {reason}"),
-        EventData::ApprovalRequested { kind, question, .. } => {
-            format!("approval ({}) requested: {question}", kind.as_str())
-        }
-        EventData::ApprovalDecided {
-            kind,
-            option,
-            decided_by,
-            ..
-        } => format!(
-            "approval ({}) decided: {option} by {decided_by}",
-            kind.as_str()
-        ),
-        EventData::ClarificationRequested {
-            asking_team,
-            target_team,
-            question,
-            ..
-        } => format!("{asking_team} asks {target_team}: {question}"),
-        EventData::ClarificationAnswered {
-            answered_by,
-            answer,
-            ..
-        } => format!(
-            "answered by {answered_by}: {}",
-            answer.chars().take(200).collect::<String>()
-        ),
-        EventData::ClarificationRefused { reason, .. } => {
-            format!("clarification refused: {reason}")
-        }
-        EventData::WorkOrderDelivered {
-            title,
-            branch,
-            commit,
-            ..
-        } => format!("delivered {title} on {branch} at {}", short(commit)),
-        EventData::RunRevised {
-            revision, feedback, ..
-        } => format!("revision {revision}: {feedback}"),
-        EventData::ModelCallStarted { target, .. } => format!("model call to {target}"),
-        EventData::ModelCallFinished {
-            provider,
-            model,
-            input_tokens,
-            output_tokens,
-            cost_usd,
-            latency_ms,
-            ..
-        } => format!(
-            "{provider}:{model} answered: {input_tokens} in / {output_tokens} out tokens, ${cost_usd:.4}, {latency_ms} ms"
-        ),
-        EventData::ModelCallFailed { target, error, .. } => format!("{target} failed: {error}"),
-        EventData::RoutingDecided { decision, .. } => format!(
-            "routed to {} (complexity {:.2}): {}",
-            decision.alias, decision.complexity, decision.reason
-        ),
-        EventData::BudgetReached {
-            budget,
-            tier,
-            spent_usd,
-            limit_usd,
-        } => format!(
-            "{} budget reached for {budget}: ${spent_usd:.2} of ${limit_usd:.2}",
-            tier.as_str()
-        ),
-        EventData::BudgetRaised {
-            budget, hard_usd, ..
-        } => format!("hard limit of {budget} raised to ${hard_usd:.2}"),
-        EventData::MemoryRetained { bank, kind, .. } => format!("remembered a {kind} in {bank}"),
-        EventData::ProjectAdded { project } => format!("project {} added", project.name),
-        EventData::AdminTokenCreated { label, .. } => format!("admin token created ({label})"),
-        EventData::SessionStarted { .. } => "signed in".into(),
-        #[allow(unreachable_patterns)]
-        other => other.kind().replace('_', " "),
-    }
 }
 
 #[cfg(test)]
