@@ -39,6 +39,19 @@ pub enum NodeKind {
     Consulted,
 }
 
+impl NodeKind {
+    /// Stable lower-case name (a `data-kind` attribute for styles and the browser tests).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Group => "group",
+            NodeKind::Stage => "stage",
+            NodeKind::Operative => "operative",
+            NodeKind::WorkOrder => "workorder",
+            NodeKind::Consulted => "consulted",
+        }
+    }
+}
+
 /// A box of the drawing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {

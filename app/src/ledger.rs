@@ -45,6 +45,15 @@ impl Risk {
             Risk::High => 0.8,
         }
     }
+
+    /// Lower-case name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+        }
+    }
 }
 
 /// A routing decision with its inputs and reason (the decision log).

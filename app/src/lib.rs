@@ -24,7 +24,7 @@ pub mod time;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
-    ParamSegment, StaticSegment,
+    Lazy, ParamSegment, StaticSegment,
     components::{Route, Router, Routes},
 };
 
@@ -59,12 +59,12 @@ pub fn App() -> impl IntoView {
             <Routes fallback=pages::NotFound>
                 <Route path=StaticSegment("") view=pages::RunsPage />
                 <Route path=StaticSegment("login") view=pages::LoginPage />
-                <Route path=StaticSegment("approvals") view=pages::ApprovalsPage />
-                <Route path=(StaticSegment("runs"), ParamSegment("id")) view=pages::RunPage />
-                <Route path=StaticSegment("costs") view=pages::CostsPage />
-                <Route path=StaticSegment("memory") view=pages::MemoryPage />
-                <Route path=StaticSegment("audit") view=pages::AuditPage />
-                <Route path=StaticSegment("settings") view=pages::SettingsPage />
+                <Route path=StaticSegment("approvals") view={Lazy::<pages::ApprovalsRoute>::new()} />
+                <Route path=(StaticSegment("runs"), ParamSegment("id")) view={Lazy::<pages::RunRoute>::new()} />
+                <Route path=StaticSegment("costs") view={Lazy::<pages::CostsRoute>::new()} />
+                <Route path=StaticSegment("memory") view={Lazy::<pages::MemoryRoute>::new()} />
+                <Route path=StaticSegment("audit") view={Lazy::<pages::AuditRoute>::new()} />
+                <Route path=StaticSegment("settings") view={Lazy::<pages::SettingsRoute>::new()} />
             </Routes>
         </Router>
     }

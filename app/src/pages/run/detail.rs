@@ -66,7 +66,7 @@ pub fn Detail(view: RwSignal<RunView>, selected: RwSignal<Option<Selection>>) ->
                                     {list("Verified facts", r.verified_facts.clone())}
                                     {list("Artifacts", r.artifacts.iter().map(|(n, b)| format!("{n} ({b} bytes)")).collect())}
                                     {list("Edited files", r.edited_paths.clone())}
-                                    {list("Work orders planned", r.work_orders.iter().map(|w| format!("{} · {} ({:?} risk, confidence {:.2})", w.id, w.title, w.risk, w.confidence)).collect())}
+                                    {list("Work orders planned", r.work_orders.iter().map(|w| format!("{} · {} ({} risk, confidence {:.2})", w.id, w.title, w.risk.as_str(), w.confidence)).collect())}
                                 </div>
                             }.into_any(),
                             None => view! { <p class="mt-2 text-sm text-slate-500">"No result yet."</p> }.into_any(),
@@ -123,7 +123,7 @@ pub fn Detail(view: RwSignal<RunView>, selected: RwSignal<Option<Selection>>) ->
                                             <tr>
                                                 <td class="pr-3 font-mono text-xs">{g.command.clone()}</td>
                                                 <td class="pr-3">{g.sandbox.clone()}</td>
-                                                <td class={if g.passed { "pr-3 text-emerald-700" } else { "pr-3 text-red-700" }}>{if g.passed { "passed".to_string() } else { format!("failed (exit {:?})", g.exit_code) }}</td>
+                                                <td class={if g.passed { "pr-3 text-emerald-700" } else { "pr-3 text-red-700" }}>{if g.passed { "passed".to_string() } else { match g.exit_code { Some(code) => format!("failed (exit {code})"), None => "failed (no exit code)".to_string() } }}</td>
                                                 <td class="tabular-nums">{format!("{} ms", g.duration_ms)}</td>
                                             </tr>
                                         }).collect_view()}

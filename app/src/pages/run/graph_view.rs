@@ -169,7 +169,7 @@ fn node(n: &Node, selected: RwSignal<Option<Selection>>) -> impl IntoView + use<
         _ if detail.is_empty() => y + h / 2.0 + 4.0,
         _ => y + 15.0,
     };
-    let kind_name = format!("{kind:?}").to_lowercase();
+    let kind_name = kind.as_str();
     let aria = format!(
         "{label}: {}",
         if detail.is_empty() {
