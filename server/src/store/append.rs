@@ -1,12 +1,16 @@
-//! Appending: one writer connection, one transaction per append (or batch) holding both the
-//! new events and the projection updates they cause, fsync'd before `Ok` is returned.
+//! Appending: one writer connection; each append (or batch) holds its new events and the
+//! projection updates they cause, fsync'd before `Ok` is returned. Concurrent appends share a
+//! commit (group commit, see [`Store::write`]).
 
+use std::any::Any;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use app::events::{Event, EventData};
 use futures::future::BoxFuture;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, Row};
+use tokio::sync::{OwnedMutexGuard, oneshot};
 
 use super::chain::{GENESIS_HASH, event_hash};
 use super::{Store, StoreError, encode, projection};
@@ -97,33 +101,152 @@ impl Store {
         Ok(committed)
     }
 
-    /// Runs `work` in one write transaction (`BEGIN IMMEDIATE`), appends the events it returns
+    /// Runs `work` in a write transaction (`BEGIN IMMEDIATE`), appends the events it returns
     /// with their projection updates, commits (fsync), then publishes them to subscribers.
-    /// On any error nothing is written.
+    /// On any error nothing of this write is stored.
+    ///
+    /// Group commit: writes that arrive while another commit is in progress queue up, and the
+    /// next writer to take the connection runs them all (at most [`MAX_GROUP`]) in one
+    /// transaction, each inside its own savepoint, so one fsync serves many callers. Every
+    /// caller still returns only after the commit holding its write is durable, and a write that
+    /// fails is rolled back to its savepoint without touching the others. The group runs in its
+    /// own task, so a caller that goes away (a closed HTTP request) cannot abandon the writes of
+    /// the others.
     pub async fn write<T: Send + 'static>(
         &self,
         work: WriteFn<T>,
     ) -> Result<(T, Vec<Event>), StoreError> {
-        let mut writer = self.writer.lock().await;
-        let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
-        let (value, new_events) = work(&mut tx).await?;
-        let head = Writer::read_head(&mut tx).await?;
-        let committed = seal(&head, new_events)?;
-        for chunk in committed.chunks(INSERT_CHUNK) {
-            insert(&mut tx, chunk).await?;
-        }
-        let applied: Vec<&Event> = committed.iter().map(|s| &s.event).collect();
-        projection::apply_all(&mut tx, &applied).await?;
-        tx.commit().await?;
-        // Published while still holding the writer, so subscribers see sequence order.
-        let committed: Vec<Event> = committed.into_iter().map(|s| s.event).collect();
-        if self.committed.receiver_count() > 0 {
-            for event in &committed {
-                let _ = self.committed.send(Arc::new(event.clone()));
+        let (reply, mut answer) = oneshot::channel();
+        let work: QueuedFn = Box::new(move |conn| {
+            Box::pin(async move {
+                let (value, events) = work(conn).await?;
+                Ok((Box::new(value) as Box<dyn Any + Send>, events))
+            })
+        });
+        self.pending_writes().push_back(Queued { work, reply });
+        let writer = self.writer.clone().lock_owned().await;
+        let outcome = match answer.try_recv() {
+            // Already committed by an earlier group.
+            Ok(outcome) => {
+                drop(writer);
+                outcome
             }
-        }
-        Ok((value, committed))
+            Err(_) => {
+                // Commit everything queued, this write included.
+                let store = self.clone();
+                let _ = tokio::spawn(async move { store.commit_queued(writer).await }).await;
+                answer.await.map_err(|_| StoreError::Abandoned)?
+            }
+        };
+        let (value, events) = outcome?;
+        let value = value
+            .downcast::<T>()
+            .map_err(|_| StoreError::Abandoned)?;
+        Ok((*value, events))
     }
+
+    fn pending_writes(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Commits queued writes, a group at a time, until none is left.
+    async fn commit_queued(&self, mut writer: OwnedMutexGuard<Writer>) {
+        loop {
+            let group: Vec<Queued> = {
+                let mut queue = self.pending_writes();
+                let n = queue.len().min(MAX_GROUP);
+                queue.drain(..n).collect()
+            };
+            if group.is_empty() {
+                return;
+            }
+            self.commit_group(&mut writer, group).await;
+        }
+    }
+
+    /// One transaction for a group of writes; answers every caller.
+    async fn commit_group(&self, writer: &mut Writer, group: Vec<Queued>) {
+        let mut outcomes = Vec::with_capacity(group.len());
+        let committed: Result<(), StoreError> = async {
+            let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
+            let mut head = Writer::read_head(&mut tx).await?;
+            for Queued { work, reply } in group {
+                let outcome = write_one(&mut tx, &head, work).await;
+                if let Ok((_, sealed)) = &outcome
+                    && let Some(last) = sealed.last()
+                {
+                    head = Head {
+                        seq: last.event.seq,
+                        hash: last.event.hash.clone(),
+                    };
+                }
+                outcomes.push((reply, outcome));
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        if let Err(err) = committed {
+            // Nothing of the group is stored: every caller learns why.
+            let reason = err.to_string();
+            let mut err = Some(err);
+            for (reply, _) in outcomes {
+                let e = err.take().unwrap_or_else(|| StoreError::GroupFailed(reason.clone()));
+                let _ = reply.send(Err(e));
+            }
+            return;
+        }
+        // Published while still holding the writer, so subscribers see sequence order.
+        let publish = self.committed.receiver_count() > 0;
+        for (reply, outcome) in outcomes {
+            let outcome = outcome.map(|(value, sealed)| {
+                let events: Vec<Event> = sealed.into_iter().map(|s| s.event).collect();
+                if publish {
+                    for event in &events {
+                        let _ = self.committed.send(Arc::new(event.clone()));
+                    }
+                }
+                (value, events)
+            });
+            let _ = reply.send(outcome);
+        }
+    }
+}
+
+/// Most writes committed together in one transaction.
+pub const MAX_GROUP: usize = 256;
+
+/// A write waiting for its group, with its result type erased.
+pub(super) struct Queued {
+    work: QueuedFn,
+    reply: oneshot::Sender<Result<(Box<dyn Any + Send>, Vec<Event>), StoreError>>,
+}
+
+type QueuedFn = Box<
+    dyn for<'c> FnOnce(
+            &'c mut SqliteConnection,
+        )
+            -> BoxFuture<'c, Result<(Box<dyn Any + Send>, Vec<NewEvent>), StoreError>>
+        + Send,
+>;
+
+/// One write of a group inside its own savepoint: its work, its events and their projection
+/// updates; on error the savepoint is rolled back and the group goes on.
+async fn write_one(
+    conn: &mut SqliteConnection,
+    head: &Head,
+    work: QueuedFn,
+) -> Result<(Box<dyn Any + Send>, Vec<Sealed>), StoreError> {
+    let mut savepoint = conn.begin().await?;
+    let (value, new_events) = work(&mut savepoint).await?;
+    let sealed = seal(head, new_events)?;
+    for chunk in sealed.chunks(INSERT_CHUNK) {
+        insert(&mut savepoint, chunk).await?;
+    }
+    let applied: Vec<&Event> = sealed.iter().map(|s| &s.event).collect();
+    projection::apply_all(&mut savepoint, &applied).await?;
+    savepoint.commit().await?;
+    Ok((value, sealed))
 }
 
 /// Rows per multi-row INSERT (8 columns each, well under SQLite's 32,766 bound parameters).

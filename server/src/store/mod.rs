@@ -53,6 +53,10 @@ pub enum StoreError {
     BadRow { table: &'static str, reason: String },
     #[error("could not encode an event: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("the commit this write shared with others failed, so nothing of it was stored: {0}")]
+    GroupFailed(String),
+    #[error("the write was abandoned before it committed (the server is stopping); nothing of it was stored")]
+    Abandoned,
 }
 
 impl StoreError {
@@ -76,6 +80,8 @@ pub struct Store {
     pool: SqlitePool,
     /// The single writer connection: appends are serialised here, so the chain has one head.
     writer: Arc<Mutex<append::Writer>>,
+    /// Writes waiting for the next group commit.
+    pending: Arc<std::sync::Mutex<std::collections::VecDeque<append::Queued>>>,
     /// Committed events, in sequence order, for the hub. Sending never blocks.
     committed: broadcast::Sender<Arc<Event>>,
     path: PathBuf,
@@ -102,6 +108,7 @@ impl Store {
         Ok(Store {
             pool,
             writer: Arc::new(Mutex::new(writer)),
+            pending: Arc::default(),
             committed,
             path,
         })

@@ -157,6 +157,72 @@ async fn a_failing_batch_writes_nothing() {
     assert_eq!(store.last_seq().await.unwrap(), 16);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_commits_and_a_failing_one_spares_the_rest() {
+    // 300 writers at once: they are committed in groups (several per transaction), every caller
+    // gets its own events back, the chain stays gap-free, and the writes that fail (a duplicate
+    // run id) are rolled back alone.
+    let (_dir, store) = seeded().await;
+    let existing = store.list_runs(1).await.unwrap().remove(0);
+    let mut tasks = Vec::new();
+    for i in 0..300usize {
+        let store = store.clone();
+        let existing = existing.id.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 50 == 7 {
+                let duplicate = NewEvent::new(
+                    "test",
+                    EventData::RunCreated {
+                        run_id: existing,
+                        request_id: None,
+                        goal: "duplicate id".into(),
+                        project: None,
+                        pipeline: None,
+                    },
+                );
+                (i, store.append_batch(vec![token_event(5000 + i), duplicate]).await)
+            } else {
+                (i, store.append_batch(vec![token_event(3000 + i), token_event(4000 + i)]).await)
+            }
+        }));
+    }
+    let mut seqs = Vec::new();
+    let mut failed = 0;
+    for task in tasks {
+        let (i, outcome) = task.await.unwrap();
+        match outcome {
+            Ok(events) => {
+                assert_eq!(events.len(), 2);
+                assert_eq!(events[1].seq, events[0].seq + 1, "a write's events are contiguous");
+                match &events[0].data {
+                    EventData::AdminTokenCreated { token_id, .. } => {
+                        assert_eq!(token_id, &format!("t{}", 3000 + i), "each caller gets its own events")
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
+                seqs.extend(events.iter().map(|e| e.seq));
+            }
+            Err(err) => {
+                assert_eq!(i % 50, 7, "only the duplicates fail: {err}");
+                failed += 1;
+            }
+        }
+    }
+    assert_eq!(failed, 6);
+    seqs.sort_unstable();
+    assert_eq!(seqs, (16..16 + 2 * 294).collect::<Vec<i64>>());
+    let report = verify(store.pool()).await.unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.head_seq, 15 + 2 * 294);
+    // Nothing of a failed write is stored, not even its first event.
+    let stored = sqlx::query("SELECT COUNT(*) FROM events WHERE payload LIKE '%t5007%'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get::<i64, _>(0);
+    assert_eq!(stored, 0);
+}
+
 #[tokio::test]
 async fn two_handles_on_one_file_never_fork_the_chain() {
     // A running server and `factory token create` in another process share the file.
