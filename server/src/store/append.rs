@@ -139,14 +139,14 @@ impl Store {
             }
         };
         let (value, events) = outcome?;
-        let value = value
-            .downcast::<T>()
-            .map_err(|_| StoreError::Abandoned)?;
+        let value = value.downcast::<T>().map_err(|_| StoreError::Abandoned)?;
         Ok((*value, events))
     }
 
     fn pending_writes(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
-        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Commits queued writes, a group at a time, until none is left.
@@ -191,7 +191,9 @@ impl Store {
             let reason = err.to_string();
             let mut err = Some(err);
             for (reply, _) in outcomes {
-                let e = err.take().unwrap_or_else(|| StoreError::GroupFailed(reason.clone()));
+                let e = err
+                    .take()
+                    .unwrap_or_else(|| StoreError::GroupFailed(reason.clone()));
                 let _ = reply.send(Err(e));
             }
             return;

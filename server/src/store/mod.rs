@@ -55,7 +55,9 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
     #[error("the commit this write shared with others failed, so nothing of it was stored: {0}")]
     GroupFailed(String),
-    #[error("the write was abandoned before it committed (the server is stopping); nothing of it was stored")]
+    #[error(
+        "the write was abandoned before it committed (the server is stopping); nothing of it was stored"
+    )]
     Abandoned,
 }
 

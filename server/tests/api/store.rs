@@ -180,9 +180,19 @@ async fn concurrent_writes_share_commits_and_a_failing_one_spares_the_rest() {
                         pipeline: None,
                     },
                 );
-                (i, store.append_batch(vec![token_event(5000 + i), duplicate]).await)
+                (
+                    i,
+                    store
+                        .append_batch(vec![token_event(5000 + i), duplicate])
+                        .await,
+                )
             } else {
-                (i, store.append_batch(vec![token_event(3000 + i), token_event(4000 + i)]).await)
+                (
+                    i,
+                    store
+                        .append_batch(vec![token_event(3000 + i), token_event(4000 + i)])
+                        .await,
+                )
             }
         }));
     }
@@ -193,10 +203,18 @@ async fn concurrent_writes_share_commits_and_a_failing_one_spares_the_rest() {
         match outcome {
             Ok(events) => {
                 assert_eq!(events.len(), 2);
-                assert_eq!(events[1].seq, events[0].seq + 1, "a write's events are contiguous");
+                assert_eq!(
+                    events[1].seq,
+                    events[0].seq + 1,
+                    "a write's events are contiguous"
+                );
                 match &events[0].data {
                     EventData::AdminTokenCreated { token_id, .. } => {
-                        assert_eq!(token_id, &format!("t{}", 3000 + i), "each caller gets its own events")
+                        assert_eq!(
+                            token_id,
+                            &format!("t{}", 3000 + i),
+                            "each caller gets its own events"
+                        )
                     }
                     other => panic!("unexpected {other:?}"),
                 }
