@@ -221,8 +221,11 @@ pub const MAX_GROUP: usize = 256;
 /// A write waiting for its group, with its result type erased.
 pub(super) struct Queued {
     work: QueuedFn,
-    reply: oneshot::Sender<Result<(Box<dyn Any + Send>, Vec<Event>), StoreError>>,
+    reply: oneshot::Sender<Result<Written, StoreError>>,
 }
+
+/// A committed write: its work's value (type-erased) and its events as committed.
+type Written = (Box<dyn Any + Send>, Vec<Event>);
 
 type QueuedFn = Box<
     dyn for<'c> FnOnce(
