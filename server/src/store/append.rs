@@ -109,9 +109,9 @@ impl Store {
     /// next writer to take the connection runs them all (at most [`MAX_GROUP`]) in one
     /// transaction, each inside its own savepoint, so one fsync serves many callers. Every
     /// caller still returns only after the commit holding its write is durable, and a write that
-    /// fails is rolled back to its savepoint without touching the others. The group runs in its
-    /// own task, so a caller that goes away (a closed HTTP request) cannot abandon the writes of
-    /// the others.
+    /// fails is rolled back to its savepoint without touching the others. A group holding
+    /// others' writes runs in its own task, so a caller that goes away (a closed HTTP request)
+    /// cannot abandon them; a write found alone is committed in place, with no savepoint.
     pub async fn write<T: Send + 'static>(
         &self,
         work: WriteFn<T>,
@@ -132,9 +132,27 @@ impl Store {
                 outcome
             }
             Err(_) => {
-                // Commit everything queued, this write included.
-                let store = self.clone();
-                let _ = tokio::spawn(async move { store.commit_queued(writer).await }).await;
+                let alone = {
+                    let mut queue = self.pending_writes();
+                    if queue.len() == 1 {
+                        queue.pop_front()
+                    } else {
+                        None
+                    }
+                };
+                match alone {
+                    // Only this write is waiting: commit it here, as without group commit.
+                    Some(queued) => {
+                        let mut writer = writer;
+                        self.commit_group(&mut writer, vec![queued]).await;
+                    }
+                    // Others' writes too: commit everything queued in a task of its own.
+                    None => {
+                        let store = self.clone();
+                        let _ =
+                            tokio::spawn(async move { store.commit_queued(writer).await }).await;
+                    }
+                }
                 answer.await.map_err(|_| StoreError::Abandoned)?
             }
         };
@@ -170,8 +188,20 @@ impl Store {
         let committed: Result<(), StoreError> = async {
             let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
             let mut head = Writer::read_head(&mut tx).await?;
+            // A write alone needs no savepoint: its failure rolls back the whole transaction.
+            let alone = group.len() == 1;
             for Queued { work, reply } in group {
-                let outcome = write_one(&mut tx, &head, work).await;
+                let outcome = if alone {
+                    let outcome = write_one(&mut tx, &head, work, false).await;
+                    if let Err(err) = outcome {
+                        tx.rollback().await?;
+                        let _ = reply.send(Err(err));
+                        return Ok(());
+                    }
+                    outcome
+                } else {
+                    write_one(&mut tx, &head, work, true).await
+                };
                 if let Ok((_, sealed)) = &outcome
                     && let Some(last) = sealed.last()
                 {
@@ -235,22 +265,35 @@ type QueuedFn = Box<
         + Send,
 >;
 
-/// One write of a group inside its own savepoint: its work, its events and their projection
-/// updates; on error the savepoint is rolled back and the group goes on.
+/// One write of a group: its work, its events and their projection updates. With `savepoint`
+/// it runs inside its own savepoint, rolled back on error so the group goes on.
 async fn write_one(
     conn: &mut SqliteConnection,
     head: &Head,
     work: QueuedFn,
+    savepoint: bool,
 ) -> Result<(Box<dyn Any + Send>, Vec<Sealed>), StoreError> {
+    if !savepoint {
+        return write_body(conn, head, work).await;
+    }
     let mut savepoint = conn.begin().await?;
-    let (value, new_events) = work(&mut savepoint).await?;
+    let written = write_body(&mut savepoint, head, work).await?;
+    savepoint.commit().await?;
+    Ok(written)
+}
+
+async fn write_body(
+    conn: &mut SqliteConnection,
+    head: &Head,
+    work: QueuedFn,
+) -> Result<(Box<dyn Any + Send>, Vec<Sealed>), StoreError> {
+    let (value, new_events) = work(conn).await?;
     let sealed = seal(head, new_events)?;
     for chunk in sealed.chunks(INSERT_CHUNK) {
-        insert(&mut savepoint, chunk).await?;
+        insert(conn, chunk).await?;
     }
     let applied: Vec<&Event> = sealed.iter().map(|s| &s.event).collect();
-    projection::apply_all(&mut savepoint, &applied).await?;
-    savepoint.commit().await?;
+    projection::apply_all(conn, &applied).await?;
     Ok((value, sealed))
 }
 
