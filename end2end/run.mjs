@@ -17,7 +17,7 @@ import flood from './scenarios/flood.mjs';
 
 const scenarios = { basics, chat, flood };
 const wanted = process.argv.slice(2);
-const chosen = wanted.length ? wanted : ['basics', 'chat', 'flood'];
+const chosen = wanted.length ? wanted : Object.keys(scenarios);
 
 async function main() {
   mkdirSync(artifacts, { recursive: true });

@@ -29,7 +29,6 @@ export default async function flood() {
 
     let sent = 0;
     let refused = 0;
-    let lastGoal = '';
     await check(`the Runs page stays responsive while ${RATE * SECONDS} runs are requested at ${RATE}/s`, async () => {
       // Longest gap between animation frames while the flood lasts.
       await page.evaluate(() => {
@@ -55,8 +54,7 @@ export default async function flood() {
         if (wait > 0) await sleep(wait);
         while (inFlight >= MAX_IN_FLIGHT) await sleep(1);
         inFlight += 1;
-        lastGoal = `flood requirement ${i}`;
-        pending.push(api(base, token, '/supervisor/start', { goal: lastGoal }).then((r) => {
+        pending.push(api(base, token, '/supervisor/start', { goal: `flood requirement ${i}` }).then((r) => {
           inFlight -= 1;
           if (r.status === 201) sent += 1; else refused += 1;
         }));

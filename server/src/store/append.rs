@@ -184,53 +184,26 @@ impl Store {
 
     /// One transaction for a group of writes; answers every caller.
     async fn commit_group(&self, writer: &mut Writer, group: Vec<Queued>) {
-        let mut outcomes = Vec::with_capacity(group.len());
-        let committed: Result<(), StoreError> = async {
-            let mut tx = writer.conn.begin_with("BEGIN IMMEDIATE").await?;
-            let mut head = Writer::read_head(&mut tx).await?;
-            // A write alone needs no savepoint: its failure rolls back the whole transaction.
-            let alone = group.len() == 1;
-            for Queued { work, reply } in group {
-                let outcome = if alone {
-                    let outcome = write_one(&mut tx, &head, work, false).await;
-                    if let Err(err) = outcome {
-                        tx.rollback().await?;
-                        let _ = reply.send(Err(err));
-                        return Ok(());
-                    }
-                    outcome
-                } else {
-                    write_one(&mut tx, &head, work, true).await
-                };
-                if let Ok((_, sealed)) = &outcome
-                    && let Some(last) = sealed.last()
-                {
-                    head = Head {
-                        seq: last.event.seq,
-                        hash: last.event.hash.clone(),
-                    };
+        let (works, replies): (Vec<QueuedFn>, Vec<_>) =
+            group.into_iter().map(|q| (q.work, q.reply)).unzip();
+        let outcomes = match run_group(&mut writer.conn, works).await {
+            Ok(outcomes) => outcomes,
+            Err(err) => {
+                // Nothing of the group is stored: every caller learns why.
+                let reason = err.to_string();
+                let mut err = Some(err);
+                for reply in replies {
+                    let e = err
+                        .take()
+                        .unwrap_or_else(|| StoreError::GroupFailed(reason.clone()));
+                    let _ = reply.send(Err(e));
                 }
-                outcomes.push((reply, outcome));
+                return;
             }
-            tx.commit().await?;
-            Ok(())
-        }
-        .await;
-        if let Err(err) = committed {
-            // Nothing of the group is stored: every caller learns why.
-            let reason = err.to_string();
-            let mut err = Some(err);
-            for (reply, _) in outcomes {
-                let e = err
-                    .take()
-                    .unwrap_or_else(|| StoreError::GroupFailed(reason.clone()));
-                let _ = reply.send(Err(e));
-            }
-            return;
-        }
+        };
         // Published while still holding the writer, so subscribers see sequence order.
         let publish = self.committed.receiver_count() > 0;
-        for (reply, outcome) in outcomes {
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let outcome = outcome.map(|(value, sealed)| {
                 let events: Vec<Event> = sealed.into_iter().map(|s| s.event).collect();
                 if publish {
@@ -245,6 +218,37 @@ impl Store {
     }
 }
 
+/// Runs a group's writes in one transaction and commits it: one outcome per write, in order.
+/// `Err` when the transaction itself failed and nothing was stored.
+async fn run_group(
+    conn: &mut SqliteConnection,
+    works: Vec<QueuedFn>,
+) -> Result<Vec<Result<WrittenSealed, StoreError>>, StoreError> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut head = Writer::read_head(&mut tx).await?;
+    // A write alone needs no savepoint: when it fails, the whole transaction is rolled back.
+    let savepoints = works.len() > 1;
+    let mut outcomes = Vec::with_capacity(works.len());
+    for work in works {
+        let outcome = write_one(&mut tx, &head, work, savepoints).await;
+        if outcome.is_err() && !savepoints {
+            tx.rollback().await?;
+            return Ok(vec![outcome]);
+        }
+        if let Ok((_, sealed)) = &outcome
+            && let Some(last) = sealed.last()
+        {
+            head = Head {
+                seq: last.event.seq,
+                hash: last.event.hash.clone(),
+            };
+        }
+        outcomes.push(outcome);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
 /// Most writes committed together in one transaction.
 pub const MAX_GROUP: usize = 256;
 
@@ -256,6 +260,9 @@ pub(super) struct Queued {
 
 /// A committed write: its work's value (type-erased) and its events as committed.
 type Written = (Box<dyn Any + Send>, Vec<Event>);
+
+/// A write done inside the group's transaction, before the commit.
+type WrittenSealed = (Box<dyn Any + Send>, Vec<Sealed>);
 
 type QueuedFn = Box<
     dyn for<'c> FnOnce(
@@ -272,7 +279,7 @@ async fn write_one(
     head: &Head,
     work: QueuedFn,
     savepoint: bool,
-) -> Result<(Box<dyn Any + Send>, Vec<Sealed>), StoreError> {
+) -> Result<WrittenSealed, StoreError> {
     if !savepoint {
         return write_body(conn, head, work).await;
     }
@@ -286,7 +293,7 @@ async fn write_body(
     conn: &mut SqliteConnection,
     head: &Head,
     work: QueuedFn,
-) -> Result<(Box<dyn Any + Send>, Vec<Sealed>), StoreError> {
+) -> Result<WrittenSealed, StoreError> {
     let (value, new_events) = work(conn).await?;
     let sealed = seal(head, new_events)?;
     for chunk in sealed.chunks(INSERT_CHUNK) {
