@@ -2,11 +2,13 @@
 //  - basics: sign-in, server rendering, hydration, the live Runs page and the Approvals page;
 //  - chat flow: a requirement typed in the chat runs against a scripted model; the team graph,
 //    a clarification edge and its approval, answering with a button, the final review, costs;
+//  - pages: memory search, the audit log, a settings change and cancelling a run, each through
+//    the page's own controls without a reload;
 //  - flood: run requests offered at 1,000 a second for 3 s while the Runs page must stay
 //    responsive and end up showing the newest run.
 // Saves screenshots to end2end/artifacts/.
 //
-// Usage: node end2end/run.mjs [basics|chat|flood]...   (default: all three; FACTORY_BIN and
+// Usage: node end2end/run.mjs [basics|chat|pages|flood]...   (default: all; FACTORY_BIN and
 // CHROMIUM override the binary and the browser)
 
 import { mkdirSync } from 'node:fs';
@@ -14,8 +16,9 @@ import { artifacts, results } from './lib.mjs';
 import basics from './scenarios/basics.mjs';
 import chat from './scenarios/chat_flow.mjs';
 import flood from './scenarios/flood.mjs';
+import pages from './scenarios/pages.mjs';
 
-const scenarios = { basics, chat, flood };
+const scenarios = { basics, chat, pages, flood };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(scenarios);
 

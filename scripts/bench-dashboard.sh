@@ -6,5 +6,5 @@ here="$(dirname "${BASH_SOURCE[0]}")"
 bash "$here/setup.sh"
 source "$here/env.sh"
 cd "$FACTORY_ROOT"
-factory_phase "release build (cargo leptos build --release --split)" cargo leptos build --release --split
+factory_phase "release build (cargo leptos build --release)" cargo leptos build --release
 factory_phase "dashboard benchmark" node end2end/bench.mjs

@@ -7,5 +7,5 @@ here="$(dirname "${BASH_SOURCE[0]}")"
 bash "$here/setup.sh"
 source "$here/env.sh"
 cd "$FACTORY_ROOT"
-factory_phase "build (cargo leptos build --release --split)" cargo leptos build --release --split
+factory_phase "build (cargo leptos build --release)" cargo leptos build --release
 exec target/release/factory serve "$@"

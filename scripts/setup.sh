@@ -90,19 +90,22 @@ wasm_bindgen() {
 # `--no-save` installs what the lock says and never rewrites it.
 npm_tools() {
   if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] &&
-    [ -x node_modules/.bin/tailwindcss ] && [ -f node_modules/echarts/dist/echarts.min.js ]; then
-    vendor_echarts
+    [ -x node_modules/.bin/tailwindcss ] && [ -f node_modules/echarts/dist/echarts.min.js ] &&
+    [ -f node_modules/idiomorph/dist/idiomorph.min.js ]; then
+    vendor_scripts
     return 0
   fi
   npm install --no-save --no-audit --no-fund --loglevel=error
-  vendor_echarts
+  vendor_scripts
 }
 
-# The Costs charts load ECharts from /vendor (public/vendor is not committed): copied from npm
-# on every setup, so it always matches package.json.
-vendor_echarts() {
+# The dashboard loads ECharts (the Costs charts) and Idiomorph (live refreshes, see
+# public/live.js) from /vendor (public/vendor is not committed): copied from npm on every
+# setup, so they always match package.json.
+vendor_scripts() {
   mkdir -p public/vendor
   cp node_modules/echarts/dist/echarts.min.js public/vendor/echarts.min.js
+  cp node_modules/idiomorph/dist/idiomorph.min.js public/vendor/idiomorph.min.js
 }
 
 factory_phase "apt packages" system_packages

@@ -15,7 +15,7 @@ factory_phase "cargo fmt --check" cargo fmt --all -- --check
 factory_phase "clippy (server, shared types)" cargo clippy --workspace --all-targets -- -D warnings
 factory_phase "clippy (browser build)" cargo clippy -p factory-front --features hydrate \
   --target wasm32-unknown-unknown -Zbuild-std=std,panic_abort --target-dir target/front -- -D warnings
-factory_phase "build dashboard and server (cargo leptos build --split)" cargo leptos build --split
+factory_phase "build dashboard and server (cargo leptos build)" cargo leptos build
 factory_phase "docker engine (for the sandbox tests)" factory_docker_engine
 factory_phase "unit and integration tests" cargo test -p server -p app
 factory_phase "browser test (headless Chromium)" node end2end/run.mjs

@@ -1,10 +1,16 @@
-//! Browser entry point: hydrates the server-rendered dashboard, nothing else.
+//! Browser entry point: the dashboard's islands, nothing else. Pages are rendered on the
+//! server; the islands in them (see `app`) are hydrated by Leptos's island script, which calls
+//! this first.
 
-/// Called by the generated JS glue once the WASM module is loaded. Hydrates asynchronously: a
-/// page loaded on demand (see `app::pages::lazy`) is fetched before its HTML is hydrated.
+/// Called by the island script once the WASM module is loaded, before it hydrates the page's
+/// islands.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_lazy(app::App);
+    leptos::mount::hydrate_islands();
 }
+
+// The islands are exported from the `app` crate; linking it is what puts them in this module.
+#[cfg(feature = "hydrate")]
+pub use app::live::LiveLink;

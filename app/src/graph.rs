@@ -27,6 +27,34 @@ pub enum Selection {
     Team(String),
 }
 
+impl Selection {
+    /// The selection as the run page's `sel` query parameter: `stage-2`, `clar-<id>`,
+    /// `wo-<id>`, `team-<name>`.
+    pub fn to_param(&self) -> String {
+        match self {
+            Selection::Stage(index) => format!("stage-{index}"),
+            Selection::Clarification(id) => format!("clar-{id}"),
+            Selection::WorkOrder(id) => format!("wo-{id}"),
+            Selection::Team(name) => format!("team-{name}"),
+        }
+    }
+
+    /// The selection a `sel` parameter names; `None` for anything else.
+    pub fn from_param(param: &str) -> Option<Selection> {
+        let (kind, value) = param.split_once('-')?;
+        if value.is_empty() {
+            return None;
+        }
+        Some(match kind {
+            "stage" => Selection::Stage(value.parse().ok()?),
+            "clar" => Selection::Clarification(value.to_string()),
+            "wo" => Selection::WorkOrder(value.to_string()),
+            "team" => Selection::Team(value.to_string()),
+            _ => return None,
+        })
+    }
+}
+
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeKind {
@@ -513,5 +541,20 @@ mod tests {
         assert!(wo.y > build.y);
         assert!(wo.detail.contains("01234567") && wo.detail.contains("PR"));
         assert!(g.height >= wo.y + wo.h);
+    }
+
+    #[test]
+    fn selections_round_trip_through_the_query() {
+        for sel in [
+            Selection::Stage(3),
+            Selection::Clarification("0190-c1".into()),
+            Selection::WorkOrder("wo-1".into()),
+            Selection::Team("qa-engineering".into()),
+        ] {
+            assert_eq!(Selection::from_param(&sel.to_param()), Some(sel));
+        }
+        assert_eq!(Selection::from_param("stage-x"), None);
+        assert_eq!(Selection::from_param("bogus-1"), None);
+        assert_eq!(Selection::from_param("team-"), None);
     }
 }

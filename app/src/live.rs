@@ -1,11 +1,17 @@
-//! The dashboard's live link to `/ws`: connects after hydration, hands every [`ServerMsg`] to
-//! the page, and reconnects with bounded exponential backoff. On the server it does nothing.
+//! How the dashboard stays live. Pages are rendered on the server; the one piece of each page
+//! that runs in the browser for this is the [`LiveLink`] island. It follows `/ws?brief=true`
+//! (each event's number, kind and run; no payloads), and when events the page shows arrive it
+//! asks `/live.js` to fetch the page again and morph the new HTML into the old DOM — at most
+//! once per animation frame and one request at a time, however fast events come. Morphing
+//! keeps what the person is doing: focus, typed text, scroll positions, open `<details>`, and
+//! the state of every other island.
+//!
+//! After a reconnect the link resumes after the last event it saw (`/ws?after=N`), and the
+//! server replays what was missed; a client too far behind is told to resync and refreshes.
 
 use leptos::prelude::*;
-
-use crate::events::{Event, EventData};
-use crate::model::{RunStatus, RunSummary};
-use crate::protocol::ServerMsg;
+#[cfg(feature = "ssr")]
+use serde::{Deserialize, Serialize};
 
 /// State of the live link, shown to the user so a stale page is never mistaken for a live one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,150 +32,123 @@ impl LinkState {
     }
 }
 
-/// What a page wants from the live link.
-#[derive(Debug, Clone, Default)]
-pub struct FeedOptions {
+/// The sequence number of the newest event committed when the server began rendering the
+/// page: the page shows at least that much, so its live link resumes after it. Provided by
+/// the server as context for every page request.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderSeq(pub i64);
+
+/// The render's sequence number (0 outside a server request).
+#[cfg(feature = "ssr")]
+pub fn render_seq() -> i64 {
+    use_context::<RenderSeq>().map_or(0, |s| s.0)
+}
+
+/// Which events make a page refresh.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveScope {
     /// Only this run's events (the run page); every event when `None`.
     pub run: Option<String>,
-    /// The sequence number the page's server-rendered state is consistent with: the first
-    /// connection asks for the events after it instead of a snapshot.
-    pub after: Option<i64>,
+    /// Only events of these kinds; any kind when empty.
+    pub kinds: Vec<&'static str>,
 }
 
-/// Opens the live link for the current component and returns its state. Messages are queued
-/// as they arrive and handed to `on_batch` once per animation frame, in order, so a page
-/// re-renders at most once a frame however fast events come. After a reconnect the link asks
-/// for the events after the last one it saw (`/ws?after=N`), so nothing is missed; when too
-/// many were missed the server answers with `Resync` and a fresh `Snapshot` instead. The link
-/// closes when the component is cleaned up.
-pub fn use_live_feed(
-    options: FeedOptions,
-    on_batch: impl Fn(Vec<ServerMsg>) + 'static,
-) -> ReadSignal<LinkState> {
-    let (state, set_state) = signal(LinkState::Connecting);
-    #[cfg(feature = "hydrate")]
-    client::open(options, Box::new(on_batch), set_state);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (options, on_batch, set_state);
-    state
-}
-
-/// The `/ws` query for a link: the run filter and where to resume.
-pub fn ws_query(options: &FeedOptions, after: Option<i64>) -> String {
-    let mut parts = Vec::new();
-    if let Some(after) = after {
-        parts.push(format!("after={after}"));
+impl LiveScope {
+    /// Every event.
+    pub fn all() -> LiveScope {
+        LiveScope::default()
     }
-    if let Some(run) = &options.run {
+
+    /// One run's events.
+    pub fn run(id: &str) -> LiveScope {
+        LiveScope {
+            run: Some(id.to_string()),
+            kinds: Vec::new(),
+        }
+    }
+
+    /// Events of these kinds.
+    pub fn kinds(kinds: &[&'static str]) -> LiveScope {
+        LiveScope {
+            run: None,
+            kinds: kinds.to_vec(),
+        }
+    }
+}
+
+/// The `/ws` query for a link: brief messages, the run filter and where to resume.
+pub fn ws_query(run: Option<&str>, after: Option<i64>) -> String {
+    let mut query = String::from("?brief=true");
+    if let Some(after) = after {
+        query.push_str(&format!("&after={after}"));
+    }
+    if let Some(run) = run {
         let safe: String = run
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect();
-        parts.push(format!("run={safe}"));
+        query.push_str(&format!("&run={safe}"));
     }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
+    query
+}
+
+/// Whether an event of `kind` concerns a page that refreshes on `kinds` (any, when empty).
+pub fn wanted(kinds: &[String], kind: &str) -> bool {
+    kinds.is_empty() || kinds.iter().any(|k| k == kind)
+}
+
+/// The page's live link: "● live" while connected. Its props never change on a page, so a
+/// refresh keeps it (and its socket) as it is.
+#[island]
+pub fn LiveLink(
+    /// Only this run's events.
+    run: Option<String>,
+    /// Only events of these kinds refresh the page; any kind when empty.
+    kinds: Vec<String>,
+) -> impl IntoView {
+    let (state, set_state) = signal(LinkState::Connecting);
+    let last_seq = RwSignal::new(None::<i64>);
+    #[cfg(feature = "hydrate")]
+    client::open(run, kinds, set_state, last_seq);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (run, kinds, set_state);
+    view! {
+        <span
+            data-testid="link"
+            data-link=move || state.get().as_str()
+            data-last-seq=move || last_seq.get()
+            class=move || format!(
+                "whitespace-nowrap text-xs {}",
+                if state.get() == LinkState::Live { "text-emerald-700" } else { "text-amber-700" },
+            )
+            title="Whether this page follows the server live"
+        >
+            {move || match state.get() {
+                LinkState::Live => "● live",
+                LinkState::Reconnecting => "○ reconnecting…",
+                LinkState::Connecting => "○ connecting…",
+            }}
+        </span>
     }
 }
 
-/// The current time in milliseconds, refreshed every `period` in the browser (ages stay
-/// current without a reload); fixed at render time on the server.
-pub fn use_clock(period: std::time::Duration) -> RwSignal<i64> {
-    let now = RwSignal::new(crate::time::now_ms());
+/// Asks the page to refresh now (after a decision or a save made on it), through `/live.js`.
+/// Does nothing on the server or before the script has loaded.
+pub fn refresh_page() {
     #[cfg(feature = "hydrate")]
-    if let Ok(handle) = set_interval_with_handle(move || now.set(crate::time::now_ms()), period) {
-        on_cleanup(move || handle.clear());
+    client::call_live("refresh", None);
+}
+
+/// Shows `href` (a path on this server) without a full reload, through `/live.js`; a full
+/// navigation when the script is missing. Does nothing on the server.
+pub fn navigate(href: &str) {
+    #[cfg(feature = "hydrate")]
+    if !client::call_live("navigate", Some(href)) {
+        let _ = window().location().set_href(href);
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = period;
-    now
-}
-
-/// Folds one event into a list of runs (newest first). Returns true when the list changed.
-pub fn apply_event(runs: &mut Vec<RunSummary>, event: &Event) -> bool {
-    match &event.data {
-        EventData::RunCreated {
-            run_id,
-            request_id,
-            goal,
-            project,
-            ..
-        } => {
-            if runs.iter().any(|r| &r.id == run_id) {
-                return false;
-            }
-            runs.insert(
-                0,
-                RunSummary {
-                    id: run_id.clone(),
-                    request_id: request_id.clone(),
-                    goal: goal.clone(),
-                    project: project.clone(),
-                    status: RunStatus::Queued,
-                    created_at: event.ts.clone(),
-                    created_ms: crate::time::parse_rfc3339_ms(&event.ts)
-                        .unwrap_or_else(crate::time::now_ms),
-                    current_stage: None,
-                    cost_usd: 0.0,
-                },
-            );
-            true
-        }
-        EventData::RunStarted { run_id, .. } => set_status(runs, run_id, RunStatus::Running),
-        EventData::RunFinished { run_id, status, .. } => {
-            if let Some(run) = runs.iter_mut().find(|r| &r.id == run_id) {
-                run.current_stage = None;
-            }
-            set_status(runs, run_id, *status)
-        }
-        EventData::ModelCallFinished {
-            attribution,
-            cost_usd,
-            ..
-        } if *cost_usd > 0.0 => match attribution
-            .run_id
-            .as_deref()
-            .and_then(|id| runs.iter_mut().find(|r| r.id == id))
-        {
-            Some(run) => {
-                run.cost_usd += cost_usd;
-                true
-            }
-            None => false,
-        },
-        EventData::ApprovalRequested { run_id, .. } => {
-            set_status(runs, run_id, RunStatus::WaitingForHuman)
-        }
-        EventData::StageStarted { run_id, stage, .. } => {
-            let Some(run) = runs.iter_mut().find(|r| &r.id == run_id) else {
-                return false;
-            };
-            run.current_stage = Some(stage.clone());
-            if run.status == RunStatus::WaitingForHuman || run.status == RunStatus::Queued {
-                run.status = RunStatus::Running;
-            }
-            true
-        }
-        EventData::ApprovalDecided { run_id, .. } => match runs.iter().find(|r| &r.id == run_id) {
-            Some(r) if r.status == RunStatus::WaitingForHuman || r.status == RunStatus::Queued => {
-                set_status(runs, run_id, RunStatus::Running)
-            }
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-fn set_status(runs: &mut [RunSummary], run_id: &str, status: RunStatus) -> bool {
-    match runs.iter_mut().find(|r| r.id == run_id) {
-        Some(run) if run.status != status => {
-            run.status = status;
-            true
-        }
-        _ => false,
-    }
+    let _ = href;
 }
 
 #[cfg(feature = "hydrate")]
@@ -179,18 +158,20 @@ mod client {
     use std::time::Duration;
 
     use leptos::prelude::*;
-    use wasm_bindgen::JsCast;
     use wasm_bindgen::prelude::Closure;
+    use wasm_bindgen::{JsCast, JsValue};
     use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-    use super::{FeedOptions, LinkState};
-    use crate::protocol::ServerMsg;
+    use super::LinkState;
+    use crate::protocol::BriefMsg;
 
     /// Longest pause between reconnection attempts.
     const MAX_BACKOFF_MS: u64 = 30_000;
-    /// Most messages held for the next frame; past it the link asks for a resync rather than
-    /// grow without bound (a tab in the background gets no animation frames).
-    const MAX_QUEUED: usize = 20_000;
+    /// Shortest pause between two refreshes, so a burst of events costs the server a few page
+    /// renders a second, not one per frame.
+    const MIN_GAP_MS: f64 = 200.0;
+    /// A page with no events refreshes this often anyway (ages and times stay current).
+    const IDLE_REFRESH: Duration = Duration::from_secs(60);
 
     type Handlers = (
         Closure<dyn FnMut(MessageEvent)>,
@@ -198,54 +179,71 @@ mod client {
     );
 
     struct Link {
-        options: FeedOptions,
-        on_batch: Box<dyn Fn(Vec<ServerMsg>)>,
+        run: Option<String>,
+        kinds: Vec<String>,
         set_state: WriteSignal<LinkState>,
-        stopped: Cell<bool>,
-        failures: Cell<u32>,
+        shown_seq: RwSignal<Option<i64>>,
         /// Highest sequence number received (resume point after a reconnect).
         last_seq: Cell<Option<i64>>,
-        queue: RefCell<Vec<ServerMsg>>,
+        failures: Cell<u32>,
+        /// Connected at least once: a later `Ready` follows a reconnect.
+        connected_before: Cell<bool>,
+        /// Something the page shows changed since its last refresh.
+        dirty: Cell<bool>,
         frame_requested: Cell<bool>,
+        refreshing: Cell<bool>,
+        last_refresh: Cell<f64>,
         socket: RefCell<Option<WebSocket>>,
         handlers: RefCell<Option<Handlers>>,
     }
 
-    impl Link {
-        fn detach(&self) {
-            if let Some(ws) = self.socket.borrow_mut().take() {
-                ws.set_onmessage(None);
-                ws.set_onclose(None);
-                let _ = ws.close();
-            }
-            self.handlers.borrow_mut().take();
-        }
-    }
-
     pub(super) fn open(
-        options: FeedOptions,
-        on_batch: Box<dyn Fn(Vec<ServerMsg>)>,
+        run: Option<String>,
+        kinds: Vec<String>,
         set_state: WriteSignal<LinkState>,
+        shown_seq: RwSignal<Option<i64>>,
     ) {
-        let after = options.after;
         let link = Rc::new(Link {
-            options,
-            on_batch,
+            run,
+            kinds,
             set_state,
-            stopped: Cell::new(false),
+            shown_seq,
+            last_seq: Cell::new(render_seq()),
             failures: Cell::new(0),
-            last_seq: Cell::new(after),
-            queue: RefCell::new(Vec::new()),
+            connected_before: Cell::new(false),
+            dirty: Cell::new(false),
             frame_requested: Cell::new(false),
+            refreshing: Cell::new(false),
+            last_refresh: Cell::new(now()),
             socket: RefCell::new(None),
             handlers: RefCell::new(None),
         });
+        shown_seq.set(link.last_seq.get());
         connect(link.clone());
-        let guard = send_wrapper::SendWrapper::new(link);
-        on_cleanup(move || {
-            guard.stopped.set(true);
-            guard.detach();
-        });
+        let idle = send_wrapper::SendWrapper::new(link);
+        let _ = set_interval_with_handle(
+            move || {
+                if now() - idle.last_refresh.get() >= IDLE_REFRESH.as_millis() as f64 {
+                    mark_dirty(&idle);
+                }
+            },
+            IDLE_REFRESH,
+        );
+    }
+
+    /// The sequence number the server rendered the page at (`data-render-seq` on `<main>`).
+    fn render_seq() -> Option<i64> {
+        document()
+            .query_selector("[data-render-seq]")
+            .ok()
+            .flatten()?
+            .get_attribute("data-render-seq")?
+            .parse()
+            .ok()
+    }
+
+    fn now() -> f64 {
+        js_sys::Date::now()
     }
 
     fn ws_url(link: &Link) -> Option<String> {
@@ -255,15 +253,21 @@ mod client {
         } else {
             "ws:"
         };
-        let query = super::ws_query(&link.options, link.last_seq.get());
+        let query = super::ws_query(link.run.as_deref(), link.last_seq.get());
         Some(format!("{scheme}//{}/ws{query}", location.host().ok()?))
     }
 
-    fn connect(link: Rc<Link>) {
-        if link.stopped.get() {
-            return;
+    fn detach(link: &Link) {
+        if let Some(ws) = link.socket.borrow_mut().take() {
+            ws.set_onmessage(None);
+            ws.set_onclose(None);
+            let _ = ws.close();
         }
-        link.detach();
+        link.handlers.borrow_mut().take();
+    }
+
+    fn connect(link: Rc<Link>) {
+        detach(&link);
         let Some(socket) = ws_url(&link).and_then(|url| WebSocket::new(&url).ok()) else {
             reconnect_later(link);
             return;
@@ -274,7 +278,7 @@ mod client {
                 let Some(text) = e.data().as_string() else {
                     return;
                 };
-                match serde_json::from_str::<ServerMsg>(&text) {
+                match serde_json::from_str::<BriefMsg>(&text) {
                     Ok(msg) => receive(&link, msg),
                     Err(err) => leptos::logging::warn!("ignored a malformed /ws message: {err}"),
                 }
@@ -293,57 +297,106 @@ mod client {
         *link.handlers.borrow_mut() = Some((on_message, on_close));
     }
 
-    fn receive(link: &Rc<Link>, msg: ServerMsg) {
-        match &msg {
-            ServerMsg::Snapshot { last_seq, .. } => link.last_seq.set(Some(*last_seq)),
-            ServerMsg::Event { event } => {
-                let seq = event.seq;
-                if link.last_seq.get().is_some_and(|last| seq <= last) {
-                    return; // already seen (a resume overlaps what was queued)
+    fn receive(link: &Rc<Link>, msg: BriefMsg) {
+        match msg {
+            BriefMsg::Ready { last_seq } => {
+                if link.last_seq.get().is_none_or(|seen| last_seq > seen) {
+                    link.last_seq.set(Some(last_seq));
                 }
-                link.last_seq.set(Some(seq));
-            }
-            ServerMsg::Ready => {
                 link.failures.set(0);
                 link.set_state.set(LinkState::Live);
-            }
-            ServerMsg::Resync { .. } => {}
-        }
-        {
-            let mut queue = link.queue.borrow_mut();
-            if queue.len() >= MAX_QUEUED {
-                // Too far behind to catch up message by message: start again from a snapshot.
-                queue.clear();
-                link.last_seq.set(None);
-                drop(queue);
-                link.detach();
-                connect(link.clone());
-                return;
-            }
-            queue.push(msg);
-        }
-        if !link.frame_requested.replace(true) {
-            let link = send_wrapper::SendWrapper::new(link.clone());
-            request_animation_frame(move || {
-                let link = link.take();
-                link.frame_requested.set(false);
-                let batch = std::mem::take(&mut *link.queue.borrow_mut());
-                if !batch.is_empty() && !link.stopped.get() {
-                    (link.on_batch)(batch);
+                // Back after a gap: whatever happened meanwhile was replayed, but a page
+                // loaded from a cache may be older still.
+                if link.connected_before.replace(true) {
+                    mark_dirty(link);
                 }
-            });
+            }
+            BriefMsg::Event { seq, kind, .. } => {
+                if link.last_seq.get().is_some_and(|last| seq <= last) {
+                    return; // already seen (a resume overlaps what arrived before)
+                }
+                link.last_seq.set(Some(seq));
+                if super::wanted(&link.kinds, &kind) {
+                    mark_dirty(link);
+                } else {
+                    request_frame(link);
+                }
+            }
+            BriefMsg::Resync { .. } => mark_dirty(link),
         }
     }
 
-    fn reconnect_later(link: Rc<Link>) {
-        if link.stopped.get() {
+    fn mark_dirty(link: &Rc<Link>) {
+        link.dirty.set(true);
+        request_frame(link);
+    }
+
+    /// Work is done once per animation frame: the shown sequence number is updated and, when
+    /// something changed and no refresh is under way, the page is refreshed.
+    fn request_frame(link: &Rc<Link>) {
+        if link.frame_requested.replace(true) {
             return;
         }
+        let link = send_wrapper::SendWrapper::new(link.clone());
+        request_animation_frame(move || {
+            let link = link.take();
+            link.frame_requested.set(false);
+            link.shown_seq.set(link.last_seq.get());
+            if !link.dirty.get() || link.refreshing.get() {
+                return; // a refresh under way looks again when it ends
+            }
+            let wait = link.last_refresh.get() + MIN_GAP_MS - now();
+            if wait > 0.0 {
+                let later = send_wrapper::SendWrapper::new(link);
+                set_timeout(
+                    move || request_frame(&later.take()),
+                    Duration::from_millis(wait as u64 + 1),
+                );
+                return;
+            }
+            refresh(link);
+        });
+    }
+
+    fn refresh(link: Rc<Link>) {
+        link.dirty.set(false);
+        link.refreshing.set(true);
+        let done = send_wrapper::SendWrapper::new(link);
+        leptos::task::spawn_local(async move {
+            let link = done.take();
+            if let Some(promise) = live_promise("refresh", None)
+                && let Err(err) = wasm_bindgen_futures::JsFuture::from(promise).await
+            {
+                leptos::logging::warn!("page refresh failed: {err:?}");
+            }
+            link.refreshing.set(false);
+            link.last_refresh.set(now());
+            if link.dirty.get() {
+                request_frame(&link);
+            }
+        });
+    }
+
+    fn reconnect_later(link: Rc<Link>) {
         let failures = link.failures.get().saturating_add(1);
         link.failures.set(failures);
         let delay = (500u64 << failures.min(6)).min(MAX_BACKOFF_MS);
         let link = send_wrapper::SendWrapper::new(link);
         set_timeout(move || connect(link.take()), Duration::from_millis(delay));
+    }
+
+    /// `window.factoryLive[name](arg)`, when `/live.js` has loaded and it returns a promise.
+    fn live_promise(name: &str, arg: Option<&str>) -> Option<js_sys::Promise> {
+        let live = js_sys::Reflect::get(&window(), &JsValue::from_str("factoryLive")).ok()?;
+        let function = js_sys::Reflect::get(&live, &JsValue::from_str(name)).ok()?;
+        let function = function.dyn_ref::<js_sys::Function>()?;
+        let arg = arg.map_or(JsValue::UNDEFINED, JsValue::from_str);
+        function.call1(&live, &arg).ok()?.dyn_into().ok()
+    }
+
+    /// Calls `window.factoryLive[name](arg)`; false when `/live.js` is not there.
+    pub(super) fn call_live(name: &str, arg: Option<&str>) -> bool {
+        live_promise(name, arg).is_some()
     }
 }
 
@@ -351,43 +404,21 @@ mod client {
 mod tests {
     use super::*;
 
-    fn created(seq: i64, id: &str) -> Event {
-        Event {
-            seq,
-            run_id: Some(id.into()),
-            ts: "2026-11-22T05:00:00.000Z".into(),
-            actor: "api".into(),
-            data: EventData::RunCreated {
-                run_id: id.into(),
-                request_id: None,
-                goal: format!("goal {id}"),
-                project: None,
-                pipeline: None,
-            },
-            hash: String::new(),
-        }
+    #[test]
+    fn ws_query_is_brief_resumes_and_filters() {
+        assert_eq!(ws_query(None, None), "?brief=true");
+        assert_eq!(ws_query(None, Some(42)), "?brief=true&after=42");
+        assert_eq!(
+            ws_query(Some("0190-ab\"&x"), Some(7)),
+            "?brief=true&after=7&run=0190-abx"
+        );
     }
 
     #[test]
-    fn ws_query_resumes_and_filters() {
-        let all = FeedOptions::default();
-        assert_eq!(ws_query(&all, None), "");
-        assert_eq!(ws_query(&all, Some(42)), "?after=42");
-        let run = FeedOptions {
-            run: Some("0190-ab\"&x".into()),
-            after: None,
-        };
-        assert_eq!(ws_query(&run, Some(7)), "?after=7&run=0190-abx");
-    }
-
-    #[test]
-    fn run_created_prepends_once() {
-        let mut runs = Vec::new();
-        assert!(apply_event(&mut runs, &created(1, "a")));
-        assert!(apply_event(&mut runs, &created(2, "b")));
-        assert!(!apply_event(&mut runs, &created(2, "b")));
-        let ids: Vec<_> = runs.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["b", "a"]);
-        assert_eq!(runs[0].status, RunStatus::Queued);
+    fn kinds_filter_refreshes() {
+        let costs = vec!["model_call_finished".to_string()];
+        assert!(wanted(&costs, "model_call_finished"));
+        assert!(!wanted(&costs, "stage_started"));
+        assert!(wanted(&[], "anything"));
     }
 }

@@ -26,6 +26,27 @@ pub enum ServerMsg {
     Resync { reason: String },
 }
 
+/// What `/ws?brief=true` sends: no payloads, only what a page needs to know that it must
+/// refresh. The dashboard's pages are rendered on the server; the browser's live link only
+/// learns *that* something it shows changed, and asks the server for the page again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BriefMsg {
+    /// Every event up to `last_seq` has been sent (or, on a first connection, is already in
+    /// the page); live events follow.
+    Ready { last_seq: i64 },
+    /// One committed event: its number, kind and run.
+    Event {
+        seq: i64,
+        kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
+    },
+    /// Events were skipped (the client fell too far behind, or resumed from a point not in
+    /// this log): whatever the page shows must be loaded again. `Ready` follows.
+    Resync { reason: String },
+}
+
 /// How many runs a snapshot carries (newest first).
 pub const SNAPSHOT_RUN_LIMIT: u32 = 200;
 
@@ -43,5 +64,18 @@ mod tests {
         };
         let back: ServerMsg = serde_json::from_str(&serde_json::to_string(&snap).unwrap()).unwrap();
         assert_eq!(back, snap);
+    }
+
+    #[test]
+    fn brief_messages_carry_no_payload() {
+        let event = BriefMsg::Event {
+            seq: 7,
+            kind: "stage_completed".into(),
+            run_id: None,
+        };
+        let text = serde_json::to_string(&event).unwrap();
+        assert_eq!(text, r#"{"type":"event","seq":7,"kind":"stage_completed"}"#);
+        let ready: BriefMsg = serde_json::from_str(r#"{"type":"ready","last_seq":3}"#).unwrap();
+        assert_eq!(ready, BriefMsg::Ready { last_seq: 3 });
     }
 }

@@ -99,6 +99,8 @@ output_per_mtok = 0.60
     });
 
     await check('clicking the edge opens the question, the refusal and its cost; Enter on a stage opens its TaskResult', async () => {
+      // Selecting on the graph shows the detail without reloading the page.
+      await page.evaluate(() => { window.__factoryNoReload = true; });
       await page.locator('[data-edge="clarification"]').click();
       const detail = page.locator('[data-testid="clarification-detail"]');
       await detail.getByText(QUESTION).waitFor();
@@ -108,6 +110,8 @@ output_per_mtok = 0.60
       await page.locator('[data-node="stage"]').first().focus();
       await page.keyboard.press('Enter');
       await page.locator('[data-testid="task-result"]').getByText('NEEDS_CLARIFICATION').waitFor();
+      if (!new URL(page.url()).search.includes('sel=stage')) throw new Error(`the address is ${page.url()}`);
+      if (!(await page.evaluate(() => window.__factoryNoReload === true))) throw new Error('the page reloaded');
     });
 
     await check('the answer given with the button lets the run continue to its final review', async () => {
@@ -122,7 +126,7 @@ output_per_mtok = 0.60
     });
 
     await check('artifacts render as sanitised markdown', async () => {
-      const first = page.locator('[data-testid="artifacts"] li button').first();
+      const first = page.locator('[data-testid="artifacts"] li a').first();
       await first.click();
       const html = page.locator('[data-testid="artifacts"] table');
       await html.first().waitFor();
@@ -140,11 +144,13 @@ output_per_mtok = 0.60
     });
 
     await check('the activity feed filters by kind', async () => {
+      await page.evaluate(() => { window.__factoryNoReload = true; });
       await page.selectOption('[data-testid="feed-kind"]', 'clarification_requested');
       await until('a filtered feed', async () => {
         const kinds = await page.locator('[data-testid="feed"] li').evaluateAll((ls) => ls.map((l) => l.getAttribute('data-kind')));
         return kinds.length > 0 && kinds.every((k) => k === 'clarification_requested');
       });
+      if (!(await page.evaluate(() => window.__factoryNoReload === true))) throw new Error('the page reloaded');
     });
 
     await check('the costs page draws its charts for the run and overall', async () => {

@@ -1,41 +1,27 @@
 //! Approvals: every decision waiting for a person, one button per option and a text box where
-//! the option needs words. Kept current over the WebSocket; a button is disabled while its
-//! decision is on its way, so a double click cannot decide twice.
+//! the option needs words. Refreshed live when an approval appears or is decided anywhere; a
+//! button is disabled while its decision is on its way, so a double click cannot decide twice.
 
 use leptos::prelude::*;
 
 use super::Frame;
 use crate::api::pending_approvals;
 use crate::components::approval_card::ApprovalCard;
-use crate::events::EventData;
-use crate::live::{FeedOptions, use_live_feed};
-use crate::protocol::ServerMsg;
+use crate::live::LiveScope;
+
+/// The events that change this page.
+const CHANGES: &[&str] = &["approval_requested", "approval_decided", "run_finished"];
 
 #[component]
 pub fn ApprovalsPage() -> impl IntoView {
     let approvals = Resource::new(|| (), |_| pending_approvals());
-    // Any approval that appears or is decided elsewhere refreshes the list.
-    let link = use_live_feed(FeedOptions::default(), move |batch| {
-        let changed = batch.iter().any(|msg| match msg {
-            ServerMsg::Event { event } => matches!(
-                event.data,
-                EventData::ApprovalRequested { .. } | EventData::ApprovalDecided { .. }
-            ),
-            ServerMsg::Resync { .. } => true,
-            _ => false,
-        });
-        if changed {
-            approvals.refetch();
-        }
-    });
     view! {
-        <Frame>
+        <Frame live=LiveScope::kinds(CHANGES)>
             <h1 class="text-2xl font-semibold">"Approvals"</h1>
-            <p class="mt-1 text-sm text-slate-600" data-link=move || link.get().as_str()>
+            <p class="mt-1 text-sm text-slate-600">
                 "Decisions waiting for you. A run continues the moment you decide."
-                {move || (link.get().as_str() != "live").then_some(" (connecting…)")}
             </p>
-            <Transition fallback=|| view! { <p class="mt-4 text-slate-500">"Loading approvals…"</p> }>
+            <Suspense fallback=|| view! { <p class="mt-4 text-slate-500">"Loading approvals…"</p> }>
                 {move || Suspend::new(async move {
                     match approvals.await {
                         Ok(list) if list.is_empty() => view! {
@@ -56,7 +42,7 @@ pub fn ApprovalsPage() -> impl IntoView {
                         }.into_any(),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </Frame>
     }
 }

@@ -1,19 +1,16 @@
-//! Audit: the hash chain's verification (on load and on demand) and the event log, newest
-//! first, with a kind filter, older pages, each event's full JSON on demand, and a live tail.
+//! Audit: the hash chain's verification (when the page opens, and again on request) and the
+//! event log, newest first, with a kind filter, older pages (`?before=N`) and each event's full
+//! JSON on request (`?event=N`). The first page refreshes live as events are committed.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
 use crate::api::error_text;
 use crate::api::insight::{
-    AuditEvents, AuditRow, ChainStatus, audit_page, audit_verify, event_detail, prepend_live,
+    AuditEvents, AuditRow, ChainStatus, audit_page, audit_verify, event_detail,
 };
-use crate::events::Event;
-use crate::live::{FeedOptions, use_live_feed};
-use crate::protocol::ServerMsg;
-
-/// Most rows the live tail keeps (the oldest go first).
-const LIVE_CAP: usize = 500;
+use crate::live::LiveScope;
 
 const FOCUS: &str = "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-1";
 const BUTTON: &str = "rounded border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-50";
@@ -47,51 +44,107 @@ const KINDS: &[&str] = &[
     "session_started",
 ];
 
+/// What the page shows, from its address.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct AuditQuery {
+    kind: String,
+    before: Option<i64>,
+    event: Option<i64>,
+}
+
+impl AuditQuery {
+    fn href(&self, change: impl FnOnce(&mut AuditQuery)) -> String {
+        let mut next = self.clone();
+        change(&mut next);
+        let mut parts = Vec::new();
+        if !next.kind.is_empty() {
+            parts.push(format!("kind={}", next.kind));
+        }
+        if let Some(before) = next.before {
+            parts.push(format!("before={before}"));
+        }
+        if let Some(event) = next.event {
+            parts.push(format!("event={event}"));
+        }
+        if parts.is_empty() {
+            "/audit".to_string()
+        } else {
+            format!("/audit?{}", parts.join("&"))
+        }
+    }
+}
+
 /// The Audit page.
 #[component]
 pub fn AuditPage() -> impl IntoView {
+    let query = use_query_map();
+    let state = query.with_untracked(|q| AuditQuery {
+        // Only kinds the log knows: the value is echoed into links.
+        kind: q
+            .get("kind")
+            .filter(|k| KINDS.contains(&k.as_str()))
+            .unwrap_or_default(),
+        before: q
+            .get("before")
+            .and_then(|b| b.parse().ok())
+            .filter(|b| *b > 0),
+        event: q
+            .get("event")
+            .and_then(|e| e.parse().ok())
+            .filter(|e| *e > 0),
+    });
     view! {
-        <Frame>
+        <Frame live=LiveScope::all()>
             <h1 class="text-2xl font-semibold">"Audit"</h1>
             <p class="mt-1 text-sm text-slate-600">
                 "Every fact Factory recorded, in order. Each event's hash covers the one before it, so any change to the log breaks the chain."
             </p>
-            <ChainCheck />
-            <EventLog />
+            <section class="mt-4 rounded-lg border border-slate-200 bg-white p-4" aria-label="Chain verification">
+                <ChainCheck />
+            </section>
+            <EventLog state />
         </Frame>
     }
 }
 
-/// The chain's verification: run on load, again on request.
-#[component]
+/// The chain's verification: run when the page opens in the browser, again on request. It
+/// runs in the browser (not in every rendering of the page), so live refreshes do not walk
+/// the whole chain again.
+#[island]
 fn ChainCheck() -> impl IntoView {
-    let round = RwSignal::new(0u32);
-    let report = Resource::new(move || round.get(), |_| audit_verify());
-    let (verifying, set_verifying) = signal(false);
+    let verify = Action::new(|_: &()| audit_verify());
+    Effect::new(move |_| {
+        verify.dispatch(());
+    });
+    let verifying = move || verify.pending().get() || verify.value().get().is_none();
     view! {
-        <section class="mt-4 flex flex-col gap-3 rounded-lg border border-slate-200 bg-white p-4 sm:flex-row sm:items-center sm:justify-between" aria-label="Chain verification">
+        <div class="flex flex-col gap-3 sm:flex-row sm:items-center sm:justify-between">
             <div data-testid="audit-status" aria-live="polite" class="min-w-0">
-                <Transition
-                    fallback=|| view! { <p class="text-sm text-slate-500" role="status" data-state="verifying">"Verifying the chain…"</p> }
-                    set_pending=set_verifying
-                >
-                    {move || Suspend::new(async move {
-                        match report.await {
-                            Ok(status) => view! { <ChainVerdict status /> }.into_any(),
-                            Err(e) => view! { <ErrorBox message=format!("Could not verify the chain: {}", error_text(&e)) /> }.into_any(),
-                        }
-                    })}
-                </Transition>
+                {move || match verify.value().get() {
+                    _ if verify.pending().get() => view! {
+                        <p class="text-sm text-slate-500" role="status" data-state="verifying">"Verifying the chain…"</p>
+                    }.into_any(),
+                    Some(Ok(status)) => view! { <ChainVerdict status /> }.into_any(),
+                    Some(Err(e)) => view! {
+                        <ErrorBox message=format!("Could not verify the chain: {}", error_text(&e)) />
+                    }.into_any(),
+                    None => view! {
+                        <p class="text-sm text-slate-500" role="status" data-state="verifying">"Verifying the chain…"</p>
+                    }.into_any(),
+                }}
             </div>
             <button
                 type="button"
+                data-testid="audit-verify"
                 class=format!("{BUTTON} shrink-0 {FOCUS}")
-                disabled=move || verifying.get()
-                on:click=move |_| round.update(|r| *r += 1)
+                disabled=verifying
+                on:click=move |_| {
+                    verify.dispatch(());
+                }
             >
-                {move || if verifying.get() { "Verifying…" } else { "Verify again" }}
+                {move || if verifying() { "Verifying…" } else { "Verify again" }}
             </button>
-        </section>
+        </div>
     }
 }
 
@@ -128,174 +181,136 @@ fn ChainVerdict(status: ChainStatus) -> impl IntoView {
     }
 }
 
-/// The kind filter and the table of its first page.
+/// The kind filter and a page of events.
 #[component]
-fn EventLog() -> impl IntoView {
-    let kind = RwSignal::new(String::new());
-    let first = Resource::new(
-        move || kind.get(),
-        |kind| async move {
-            let page = audit_page(None, Some(kind.clone()), None).await?;
-            Ok::<_, ServerFnError>((kind, page))
+fn EventLog(state: AuditQuery) -> impl IntoView {
+    let (kind, before, event) = (state.kind.clone(), state.before, state.event);
+    let page = Resource::new(
+        move || (kind.clone(), before),
+        |(kind, before)| audit_page(before, Some(kind), None),
+    );
+    let detail = Resource::new(
+        move || event,
+        |seq| async move {
+            match seq {
+                Some(seq) => event_detail(seq).await.map(Some),
+                None => Ok(None),
+            }
         },
     );
+    let current = state.kind.clone();
     view! {
         <section class="mt-6" aria-labelledby="audit-events-title">
-            <div class="flex flex-wrap items-end justify-between gap-2">
+            <form method="get" action="/audit" data-soft class="flex flex-wrap items-end justify-between gap-2">
                 <h2 id="audit-events-title" class="text-lg font-semibold">"Events"</h2>
                 <label class="text-sm">
                     <span class="mr-2 text-slate-600">"Kind"</span>
                     <select
+                        name="kind"
                         data-testid="audit-kind"
+                        data-autosubmit
                         class=format!("rounded border border-slate-300 bg-white px-2 py-1.5 text-sm {FOCUS}")
-                        on:change=move |ev| kind.set(event_target_value(&ev))
                     >
                         <option value="">"All kinds"</option>
-                        {KINDS.iter().map(|k| view! { <option value=*k>{k.replace('_', " ")}</option> }).collect_view()}
+                        {KINDS.iter().map(|k| view! { <option value=*k selected=current == *k>{k.replace('_', " ")}</option> }).collect_view()}
                     </select>
+                    <noscript><button type="submit" class=format!("ml-2 {BUTTON}")>"Filter"</button></noscript>
                 </label>
-            </div>
-            <Transition fallback=|| view! { <p class="mt-4 text-sm text-slate-500" role="status">"Loading events…"</p> }>
-                {move || Suspend::new(async move {
-                    match first.await {
-                        Ok((kind, page)) => view! { <EventTable page kind /> }.into_any(),
-                        Err(e) => view! { <ErrorBox message=format!("Could not load events: {}", error_text(&e)) /> }.into_any(),
-                    }
-                })}
-            </Transition>
+            </form>
+            <Suspense fallback=|| view! { <p class="mt-4 text-sm text-slate-500" role="status">"Loading events…"</p> }>
+                {move || {
+                    let state = state.clone();
+                    Suspend::new(async move {
+                        let shown = match detail.await {
+                            Ok(d) => Ok(d),
+                            Err(e) => Err(error_text(&e)),
+                        };
+                        match page.await {
+                            Ok(page) => view! { <EventTable page state shown /> }.into_any(),
+                            Err(e) => view! { <ErrorBox message=format!("Could not load events: {}", error_text(&e)) /> }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
         </section>
     }
 }
 
-/// The rows: a first page, live events prepended as they are committed, older pages on request.
+/// The rows of a page, the opened event's JSON beneath its row, and the paging links.
 #[component]
-fn EventTable(page: AuditEvents, kind: String) -> impl IntoView {
-    let rows = RwSignal::new(page.rows);
-    let older = RwSignal::new(page.older);
-    let gap = RwSignal::new(false);
-    let selected = RwSignal::new(None::<i64>);
-    let filter = kind.clone();
-    let options = FeedOptions {
-        run: None,
-        after: Some(page.last_seq),
-    };
-    let _link = use_live_feed(options, move |batch: Vec<ServerMsg>| {
-        if batch.iter().any(|m| matches!(m, ServerMsg::Resync { .. })) {
-            gap.set(true);
-        }
-        let events: Vec<&Event> = batch
-            .iter()
-            .filter_map(|m| match m {
-                ServerMsg::Event { event } => Some(&**event),
-                _ => None,
-            })
-            .collect();
-        if events.is_empty() {
-            return;
-        }
-        let keep = |e: &Event| filter.is_empty() || e.data.kind() == filter;
-        // One update per batch, and none when nothing on the page changes.
-        rows.maybe_update(|r| {
-            let changed = prepend_live(r, &events, keep, LIVE_CAP);
-            if changed && r.len() == LIVE_CAP {
-                older.set(r.last().map(|row| row.seq));
-            }
-            changed
-        });
-    });
-    let more = Action::new(move |before: &i64| {
-        let (before, kind) = (*before, kind.clone());
-        async move {
-            let page = audit_page(Some(before), Some(kind), None).await?;
-            rows.update(|r| r.extend(page.rows));
-            older.set(page.older);
-            Ok::<_, ServerFnError>(())
-        }
-    });
-    let detail = Action::new(|seq: &i64| event_detail(*seq));
-    let toggle = move |seq: i64| {
-        if selected.get_untracked() == Some(seq) {
-            selected.set(None);
-        } else {
-            selected.set(Some(seq));
-            detail.dispatch(seq);
-        }
-    };
-    view! {
-        {move || gap.get().then(|| view! {
-            <p class="mt-3 rounded border border-amber-200 bg-amber-50 px-3 py-2 text-sm text-amber-900" role="note">
-                "The live tail fell behind and skipped events. "
-                <a class=format!("underline {FOCUS}") href="/audit">"Reload"</a>
-                " to see every event."
-            </p>
-        })}
-        <Show
-            when=move || !rows.read().is_empty()
-            fallback=|| view! {
-                <div class="mt-4 rounded-lg border border-dashed border-slate-300 bg-white p-8 text-center">
-                    <h3 class="font-medium">"No events of this kind yet"</h3>
-                    <p class="mt-2 text-sm text-slate-600">"Events appear here as they are recorded: start a run, or choose “All kinds”."</p>
-                </div>
-            }
-        >
-            <div class="mt-3 overflow-x-auto rounded-lg border border-slate-200 bg-white">
-                <table class="min-w-full text-left text-sm">
-                    <thead class="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
-                        <tr>
-                            <th scope="col" class="px-3 py-2">"#"</th>
-                            <th scope="col" class="px-3 py-2">"When"</th>
-                            <th scope="col" class="px-3 py-2">"What"</th>
-                            <th scope="col" class="hidden px-3 py-2 md:table-cell">"Actor"</th>
-                            <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Run"</th>
-                            <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Hash ← previous"</th>
-                        </tr>
-                    </thead>
-                    <tbody data-testid="audit-rows" class="divide-y divide-slate-100">
-                        <For each=move || rows.get() key=|row| row.seq let:row>
-                            <EventRow row selected detail toggle />
-                        </For>
-                    </tbody>
-                </table>
+fn EventTable(
+    page: AuditEvents,
+    state: AuditQuery,
+    shown: Result<Option<crate::api::insight::EventJson>, String>,
+) -> impl IntoView {
+    if page.rows.is_empty() {
+        return view! {
+            <div class="mt-4 rounded-lg border border-dashed border-slate-300 bg-white p-8 text-center">
+                <h3 class="font-medium">"No events of this kind yet"</h3>
+                <p class="mt-2 text-sm text-slate-600">"Events appear here as they are recorded: start a run, or choose “All kinds”."</p>
             </div>
-        </Show>
-        <div class="mt-3 flex flex-wrap items-center gap-3">
-            {move || older.get().map(|before| view! {
-                <button
-                    type="button"
-                    class=format!("{BUTTON} {FOCUS}")
-                    disabled=move || more.pending().get()
-                    on:click=move |_| { more.dispatch(before); }
-                >
-                    {move || if more.pending().get() { "Loading…" } else { "Older" }}
-                </button>
-            })}
-            {move || (older.get().is_none() && !rows.read().is_empty()).then(|| view! {
-                <span class="text-sm text-slate-500">"This reaches the first event."</span>
-            })}
-        </div>
-        {move || match more.value().get() {
-            Some(Err(e)) => Some(view! { <ErrorBox message=format!("Could not load older events: {}", error_text(&e)) /> }),
-            _ => None,
-        }}
+        }
+        .into_any();
     }
+    let error = shown.as_ref().err().cloned();
+    let rows = page
+        .rows
+        .into_iter()
+        .map(|row| {
+            let open = state.event == Some(row.seq);
+            let json = match (&shown, open) {
+                (Ok(Some(d)), true) if d.seq == row.seq => Some(d.clone()),
+                _ => None,
+            };
+            view! { <EventRow row state=state.clone() json /> }
+        })
+        .collect_view();
+    view! {
+        {error.map(|e| view! { <ErrorBox message=e /> })}
+        <div class="mt-3 overflow-x-auto rounded-lg border border-slate-200 bg-white">
+            <table class="min-w-full text-left text-sm">
+                <thead class="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
+                    <tr>
+                        <th scope="col" class="px-3 py-2">"#"</th>
+                        <th scope="col" class="px-3 py-2">"When"</th>
+                        <th scope="col" class="px-3 py-2">"What"</th>
+                        <th scope="col" class="hidden px-3 py-2 md:table-cell">"Actor"</th>
+                        <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Run"</th>
+                        <th scope="col" class="hidden px-3 py-2 lg:table-cell">"Hash ← previous"</th>
+                    </tr>
+                </thead>
+                <tbody data-testid="audit-rows" class="divide-y divide-slate-100">{rows}</tbody>
+            </table>
+        </div>
+        <div class="mt-3 flex flex-wrap items-center gap-3 text-sm">
+            {state.before.is_some().then(|| view! {
+                <a class=format!("{BUTTON} {FOCUS}") href=state.href(|q| { q.before = None; q.event = None; }) data-soft>"Newest"</a>
+            })}
+            {match page.older {
+                Some(before) => view! {
+                    <a class=format!("{BUTTON} {FOCUS}") data-testid="audit-older" href=state.href(|q| { q.before = Some(before); q.event = None; }) data-soft>"Older"</a>
+                }.into_any(),
+                None => view! { <span class="text-slate-500">"This reaches the first event."</span> }.into_any(),
+            }}
+        </div>
+    }
+    .into_any()
 }
 
-/// One event; a click (or Enter on its number) shows its full JSON beneath it.
+/// One event; its number opens (or closes) its full JSON beneath it.
 #[component]
 fn EventRow(
     row: AuditRow,
-    selected: RwSignal<Option<i64>>,
-    detail: Action<i64, Result<crate::api::insight::EventJson, ServerFnError>>,
-    toggle: impl Fn(i64) + Copy + Send + Sync + 'static,
+    state: AuditQuery,
+    json: Option<crate::api::insight::EventJson>,
 ) -> impl IntoView {
     let seq = row.seq;
-    let open = move || selected.get() == Some(seq);
+    let open = state.event == Some(seq);
+    let href = state.href(|q| q.event = (!open).then_some(seq));
     let time = row.ts.get(11..19).unwrap_or(&row.ts).to_string();
     let run = row.run_id.clone().map(|id| {
         let short: String = id.chars().take(8).collect();
-        view! {
-            <a class=format!("rounded text-indigo-700 underline {FOCUS}") href=format!("/runs/{id}") on:click=|ev| ev.stop_propagation()>{short}</a>
-        }
+        view! { <a class=format!("rounded text-indigo-700 underline {FOCUS}") href=format!("/runs/{id}")>{short}</a> }
     });
     let chain = if row.prev_hash.is_empty() {
         row.hash.clone()
@@ -303,16 +318,17 @@ fn EventRow(
         format!("{} ← {}", row.hash, row.prev_hash)
     };
     view! {
-        <tr data-seq=seq data-kind=row.kind.clone() class="cursor-pointer align-top hover:bg-slate-50" on:click=move |_| toggle(seq)>
+        <tr id=format!("event-{seq}") data-seq=seq data-kind=row.kind.clone() class="align-top hover:bg-slate-50">
             <td class="whitespace-nowrap px-3 py-2 font-mono text-xs">
-                <button
-                    type="button"
+                <a
+                    href=href
+                    data-soft
                     class=format!("rounded px-1 text-indigo-700 underline-offset-2 hover:underline {FOCUS}")
-                    aria-expanded=move || open().to_string()
+                    aria-expanded=open.to_string()
                     aria-label=format!("Show event {seq} in full")
                 >
                     {format!("#{seq}")}
-                </button>
+                </a>
             </td>
             <td class="whitespace-nowrap px-3 py-2 text-xs text-slate-600" title=row.ts.clone()>{time}</td>
             <td class="px-3 py-2">
@@ -323,28 +339,38 @@ fn EventRow(
             <td class="hidden whitespace-nowrap px-3 py-2 font-mono text-xs lg:table-cell">{run}</td>
             <td class="hidden whitespace-nowrap px-3 py-2 font-mono text-xs text-slate-500 lg:table-cell">{chain}</td>
         </tr>
-        {move || open().then(|| view! {
-            <tr data-detail-for=seq>
+        {json.map(|d| view! {
+            <tr id=format!("event-{seq}-json") data-detail-for=seq>
                 <td colspan="6" class="bg-slate-50 px-3 py-2">
-                    {move || match detail.value().get() {
-                        _ if detail.pending().get() => view! {
-                            <p class="text-sm text-slate-500" role="status">{format!("Loading event #{seq}…")}</p>
-                        }.into_any(),
-                        Some(Ok(d)) if d.seq == seq => view! {
-                            <div data-testid="event-detail">
-                                {d.truncated.then(|| view! {
-                                    <p class="mb-2 text-xs text-amber-800">
-                                        {format!("Shown in part: the event is {} bytes; the rest is left out.", d.bytes)}
-                                    </p>
-                                })}
-                                <pre class="max-h-96 overflow-auto whitespace-pre rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">{d.json}</pre>
-                            </div>
-                        }.into_any(),
-                        Some(Err(e)) => view! { <ErrorBox message=error_text(&e) /> }.into_any(),
-                        _ => view! { <p class="text-sm text-slate-500">"…"</p> }.into_any(),
-                    }}
+                    <div data-testid="event-detail">
+                        {d.truncated.then(|| view! {
+                            <p class="mb-2 text-xs text-amber-800">
+                                {format!("Shown in part: the event is {} bytes; the rest is left out.", d.bytes)}
+                            </p>
+                        })}
+                        <pre class="max-h-96 overflow-auto whitespace-pre rounded bg-slate-900 p-3 font-mono text-xs text-slate-100">{d.json}</pre>
+                    </div>
                 </td>
             </tr>
         })}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_filter() {
+        let state = AuditQuery {
+            kind: "run_created".into(),
+            before: Some(40),
+            event: None,
+        };
+        assert_eq!(
+            state.href(|q| q.event = Some(3)),
+            "/audit?kind=run_created&before=40&event=3"
+        );
+        assert_eq!(AuditQuery::default().href(|_| {}), "/audit");
     }
 }

@@ -1,48 +1,47 @@
 //! Costs: what model calls cost, per team, over time, per model, and where every budget
 //! stands — for every run or one (`/costs?run=<id>`), plus the compact panel the run page
-//! embeds. Chart options come from the server; ECharts draws them after hydration, and every
-//! chart has a plain table of the same numbers beneath it.
+//! embeds. Chart options are built on the server; ECharts draws them in the browser
+//! (`/charts.js`), and every chart has a plain table of the same numbers beneath it. The page
+//! refreshes when a priced call finishes or a budget changes.
 
 mod chart;
 
-use std::time::Duration;
-
 use leptos::prelude::*;
 use leptos_meta::Script;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
 use crate::api::costs::{CostDashboard, cost_dashboard, format_usd};
 use crate::api::error_text;
-use crate::events::EventData;
 use crate::ledger::CostLine;
-use crate::live::{FeedOptions, LinkState, use_live_feed};
-use crate::protocol::ServerMsg;
+use crate::live::LiveScope;
 use chart::ChartGrid;
 
-/// Shortest pause between two refreshes caused by live events.
-const REFRESH_EVERY: Duration = Duration::from_secs(1);
+/// The events that change what the Costs views show.
+pub const CHANGES: &[&str] = &[
+    "model_call_finished",
+    "budget_reached",
+    "budget_raised",
+    "settings_changed",
+];
 
 /// The Costs page: a run selector, totals, and every chart with its table.
 #[component]
 pub fn CostsPage() -> impl IntoView {
     let query = use_query_map();
-    let run = Memo::new(move |_| {
-        query
-            .read()
-            .get("run")
+    let run = query.with_untracked(|q| {
+        q.get("run")
             .map(|r| r.trim().to_string())
             .filter(|r| !r.is_empty())
     });
-    let dashboard = Resource::new(move || run.get(), cost_dashboard);
-    let link = use_cost_refresh(FeedOptions::default(), move || dashboard.refetch());
+    let dashboard = Resource::new(move || run.clone(), cost_dashboard);
     view! {
         <ChartScripts />
-        <Frame>
+        <Frame live=LiveScope::kinds(CHANGES)>
             <div data-testid="costs">
                 <h1 class="text-2xl font-semibold">"Costs"</h1>
-                <LinkNote link=link />
-                <Transition fallback=|| view! { <Loading what="costs" /> }>
+                <p class="mt-1 text-sm text-slate-600">"What model calls cost, against the budgets in factory.toml. Updates live."</p>
+                <Suspense fallback=|| view! { <Loading what="costs" /> }>
                     {move || Suspend::new(async move {
                         match dashboard.await {
                             Ok(d) => view! { <Dashboard dashboard=d /> }.into_any(),
@@ -55,7 +54,7 @@ pub fn CostsPage() -> impl IntoView {
                             .into_any(),
                         }
                     })}
-                </Transition>
+                </Suspense>
             </div>
         </Frame>
     }
@@ -66,11 +65,6 @@ pub fn CostsPage() -> impl IntoView {
 pub fn CostPanel(run_id: String) -> impl IntoView {
     let run = run_id.clone();
     let dashboard = Resource::new(move || Some(run.clone()), cost_dashboard);
-    let options = FeedOptions {
-        run: Some(run_id.clone()),
-        after: None,
-    };
-    let _link = use_cost_refresh(options, move || dashboard.refetch());
     let href = format!("/costs?run={}", url_safe(&run_id));
     view! {
         <ChartScripts />
@@ -79,7 +73,7 @@ pub fn CostPanel(run_id: String) -> impl IntoView {
                 <h2 id="cost-panel-title" class="text-lg font-semibold">"Costs"</h2>
                 <a class=LINK href=href>"All cost charts for this run"</a>
             </div>
-            <Transition fallback=|| view! { <Loading what="costs" /> }>
+            <Suspense fallback=|| view! { <Loading what="costs" /> }>
                 {move || Suspend::new(async move {
                     match dashboard.await {
                         Ok(d) => {
@@ -102,7 +96,7 @@ pub fn CostPanel(run_id: String) -> impl IntoView {
                         Err(e) => view! { <ErrorBox message=error_text(&e) /> }.into_any(),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </section>
     }
 }
@@ -142,8 +136,8 @@ fn Dashboard(dashboard: CostDashboard) -> impl IntoView {
     }
 }
 
-/// "All runs" or one of the recent runs. A plain GET form, so it works before hydration too;
-/// after it, the router navigates to `/costs` or `/costs?run=<id>` without a reload.
+/// "All runs" or one of the recent runs. A plain GET form, so it works without scripts; with
+/// them, choosing a run shows it at once without a reload.
 #[component]
 fn RunSelector(runs: Vec<(String, String)>, current: Option<String>) -> impl IntoView {
     let known = current
@@ -162,27 +156,15 @@ fn RunSelector(runs: Vec<(String, String)>, current: Option<String>) -> impl Int
         let id = current.clone().unwrap_or_default();
         view! { <option value=id.clone() selected=true>{format!("run {}", short(&id))}</option> }
     });
-    let choice = RwSignal::new(current.clone().unwrap_or_default());
-    let navigate = use_navigate();
-    let show = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let run = choice.get_untracked();
-        let path = if run.is_empty() {
-            "/costs".to_string()
-        } else {
-            format!("/costs?run={}", url_safe(&run))
-        };
-        navigate(&path, Default::default());
-    };
     view! {
-        <form method="get" action="/costs" on:submit=show>
+        <form method="get" action="/costs" data-soft>
             <div class="mt-3 flex flex-wrap items-end gap-2">
                 <label class="text-sm">
                     <span class="block text-slate-600">"Show costs for"</span>
                     <select
                         name="run"
                         data-testid="run-select"
-                        on:change=move |ev| choice.set(event_target_value(&ev))
+                        data-autosubmit
                         class="mt-1 block w-72 max-w-full rounded border border-slate-300 bg-white px-2 py-1.5 text-sm focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
                     >
                         <option value="" selected=current.is_none()>"All runs"</option>
@@ -251,72 +233,12 @@ fn Loading(what: &'static str) -> impl IntoView {
     view! { <p class="mt-4 text-slate-500" aria-live="polite">{format!("Loading {what}…")}</p> }
 }
 
-/// Whether the live link is up, so a stale page is never mistaken for a live one.
-#[component]
-fn LinkNote(link: ReadSignal<LinkState>) -> impl IntoView {
-    view! {
-        <p class="mt-1 text-sm text-slate-600" data-link=move || link.get().as_str()>
-            "What model calls cost, against the budgets in factory.toml."
-            {move || match link.get() {
-                LinkState::Live => " Updates live.",
-                LinkState::Reconnecting => " (reconnecting…)",
-                LinkState::Connecting => " (connecting…)",
-            }}
-        </p>
-    }
-}
-
 /// ECharts and the page's small bridge to it; loaded only where charts are shown.
 #[component]
 fn ChartScripts() -> impl IntoView {
     view! {
         <Script src="/vendor/echarts.min.js" defer="true" />
         <Script src="/charts.js" defer="true" />
-    }
-}
-
-/// Refetches (at most once per [`REFRESH_EVERY`]) when a batch of live messages holds a
-/// finished model call, a budget change or a fresh snapshot.
-fn use_cost_refresh(
-    options: FeedOptions,
-    refetch: impl Fn() + Copy + 'static,
-) -> ReadSignal<LinkState> {
-    let last = StoredValue::new(0_i64);
-    let queued = StoredValue::new(false);
-    use_live_feed(options, move |batch: Vec<ServerMsg>| {
-        if !batch.iter().any(changes_costs) || queued.get_value() {
-            return;
-        }
-        let wait = last.get_value() + REFRESH_EVERY.as_millis() as i64 - crate::time::now_ms();
-        if wait <= 0 {
-            last.set_value(crate::time::now_ms());
-            refetch();
-            return;
-        }
-        queued.set_value(true);
-        set_timeout(
-            move || {
-                queued.set_value(false);
-                last.set_value(crate::time::now_ms());
-                refetch();
-            },
-            Duration::from_millis(wait as u64),
-        );
-    })
-}
-
-/// True for the events that change what the Costs views show, and for a (re)connection's
-/// snapshot: events between the page's render and the link going live are not replayed.
-fn changes_costs(msg: &ServerMsg) -> bool {
-    match msg {
-        ServerMsg::Event { event } => matches!(
-            event.data,
-            EventData::ModelCallFinished { .. }
-                | EventData::BudgetReached { .. }
-                | EventData::BudgetRaised { .. }
-        ),
-        ServerMsg::Snapshot { .. } | ServerMsg::Resync { .. } => true,
-        ServerMsg::Ready => false,
     }
 }
 
@@ -349,41 +271,6 @@ fn url_safe(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::Event;
-
-    fn event(data: EventData) -> ServerMsg {
-        ServerMsg::Event {
-            event: Box::new(Event {
-                seq: 1,
-                run_id: None,
-                ts: "2026-11-22T05:00:00.000Z".into(),
-                actor: "gateway".into(),
-                data,
-                hash: String::new(),
-            }),
-        }
-    }
-
-    #[test]
-    fn only_cost_events_refresh() {
-        let raised = event(EventData::BudgetRaised {
-            run_id: None,
-            budget: crate::ledger::BudgetScope::Month {
-                month: "2026-11".into(),
-            },
-            hard_usd: 80.0,
-        });
-        assert!(changes_costs(&raised));
-        let other = event(EventData::ModelCallStarted {
-            call_id: "c".into(),
-            attribution: crate::ledger::Attribution::default(),
-            target: "factory/fast".into(),
-            reserved_usd: 0.5,
-        });
-        assert!(!changes_costs(&other));
-        assert!(!changes_costs(&ServerMsg::Ready));
-    }
-
     #[test]
     fn labels_are_short_and_links_safe() {
         assert_eq!(short("0190abcdef12"), "0190abcd");

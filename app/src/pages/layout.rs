@@ -1,10 +1,18 @@
-//! The frame around every signed-in page: header, navigation, sign-out.
+//! The frame around every signed-in page: header, navigation, the live link, sign-out.
 
 use leptos::prelude::*;
 
-/// Header and main column shared by the signed-in pages.
+use crate::live::{LiveLink, LiveScope};
+
+/// Header and main column shared by the signed-in pages. `live` names the events that make
+/// the page refresh itself (see [`crate::live`]).
 #[component]
-pub fn Frame(children: Children) -> impl IntoView {
+pub fn Frame(live: LiveScope, children: Children) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    let seq = crate::live::render_seq();
+    #[cfg(not(feature = "ssr"))]
+    let seq = 0_i64;
+    let kinds: Vec<String> = live.kinds.iter().map(|k| k.to_string()).collect();
     view! {
         <header class="border-b border-slate-200 bg-white">
             <div class="mx-auto flex max-w-7xl flex-wrap items-center justify-between gap-2 px-4 py-3">
@@ -18,6 +26,7 @@ pub fn Frame(children: Children) -> impl IntoView {
                     <NavLink href="/memory" label="Memory" />
                     <NavLink href="/audit" label="Audit" />
                     <NavLink href="/settings" label="Settings" />
+                    <LiveLink run=live.run kinds />
                     <form method="post" action="/logout">
                         <button
                             type="submit"
@@ -29,7 +38,8 @@ pub fn Frame(children: Children) -> impl IntoView {
                 </nav>
             </div>
         </header>
-        <main class="mx-auto max-w-7xl px-4 py-6">{children()}</main>
+        <div class="factory-progress" aria-hidden="true"></div>
+        <main class="mx-auto max-w-7xl px-4 py-6" data-render-seq=seq>{children()}</main>
     }
 }
 

@@ -1,14 +1,14 @@
 //! Memory: search what the teams retained (facts and artifact summaries) by words and bank.
-//! The form is a plain GET form (`/memory?q=…&bank=…`), so it works before hydration too; the
-//! results are rendered from the query on the server and refreshed in place after it.
+//! The form is a plain GET form (`/memory?q=…&bank=…`), so it works without scripts; with
+//! them the results replace the old ones without a reload. They are rendered on the server.
 
 use leptos::prelude::*;
-use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
 use crate::api::error_text;
 use crate::api::insight::{MAX_QUERY_BYTES, MemoryResult, memory_banks, search_memory};
+use crate::live::LiveScope;
 
 const FOCUS: &str = "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-1";
 
@@ -16,11 +16,16 @@ const FOCUS: &str = "focus:outline-none focus-visible:ring-2 focus-visible:ring-
 #[component]
 pub fn MemoryPage() -> impl IntoView {
     let query = use_query_map();
-    let q = Memo::new(move |_| query.read().get("q").unwrap_or_default().trim().to_string());
-    let bank = Memo::new(move |_| query.read().get("bank").filter(|b| !b.trim().is_empty()));
+    let (q, bank) = query.with_untracked(|query| {
+        (
+            query.get("q").unwrap_or_default().trim().to_string(),
+            query.get("bank").filter(|b| !b.trim().is_empty()),
+        )
+    });
     let banks = Resource::new(|| (), |_| memory_banks());
+    let (shown_q, shown_bank) = (q.clone(), bank.clone());
     let hits = Resource::new(
-        move || (q.get(), bank.get()),
+        move || (q.clone(), bank.clone()),
         |(q, bank)| async move {
             if q.is_empty() {
                 return Ok(None);
@@ -29,14 +34,13 @@ pub fn MemoryPage() -> impl IntoView {
             Ok(Some((q, bank, list)))
         },
     );
-    let (searching, set_searching) = signal(false);
     view! {
-        <Frame>
+        <Frame live=LiveScope::kinds(&["memory_retained"])>
             <h1 class="text-2xl font-semibold">"Memory"</h1>
             <p class="mt-1 text-sm text-slate-600">
                 "What the teams learnt in earlier runs: verified facts and artifact summaries, one bank per team plus a shared one."
             </p>
-            <Form method="GET" action="/memory">
+            <form method="get" action="/memory" data-soft>
                 <div class="mt-4 flex flex-col gap-2 sm:flex-row sm:items-end" role="search">
                     <label class="block flex-1 text-sm">
                         <span class="text-slate-600">"Words to look for"</span>
@@ -46,17 +50,20 @@ pub fn MemoryPage() -> impl IntoView {
                             required
                             maxlength=MAX_QUERY_BYTES
                             placeholder="e.g. CSV export"
-                            value=move || q.get()
+                            value=shown_q
                             data-testid="memory-q"
                             class=format!("mt-1 block w-full rounded border border-slate-300 px-3 py-2 text-sm {FOCUS}")
                         />
                     </label>
-                    <Transition fallback=move || view! { <BankSelect banks=Vec::new() current=bank.get_untracked() /> }>
-                        {move || Suspend::new(async move {
-                            let names = banks.await.unwrap_or_default();
-                            view! { <BankSelect banks=names current=bank.get_untracked() /> }
-                        })}
-                    </Transition>
+                    <Suspense fallback=|| view! { <BankSelect banks=Vec::new() current=None /> }>
+                        {move || {
+                            let current = shown_bank.clone();
+                            Suspend::new(async move {
+                                let names = banks.await.unwrap_or_default();
+                                view! { <BankSelect banks=names current /> }
+                            })
+                        }}
+                    </Suspense>
                     <button
                         type="submit"
                         class=format!("rounded bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-700 {FOCUS}")
@@ -64,13 +71,9 @@ pub fn MemoryPage() -> impl IntoView {
                         "Search"
                     </button>
                 </div>
-            </Form>
-            <div class="mt-4" aria-live="polite" aria-busy=move || searching.get().to_string()>
-                {move || searching.get().then(|| view! { <p class="text-sm text-slate-500" role="status">"Searching memory…"</p> })}
-                <Transition
-                    fallback=|| view! { <p class="text-sm text-slate-500" role="status">"Searching memory…"</p> }
-                    set_pending=set_searching
-                >
+            </form>
+            <div class="mt-4" aria-live="polite">
+                <Suspense fallback=|| view! { <p class="text-sm text-slate-500" role="status">"Searching memory…"</p> }>
                     {move || Suspend::new(async move {
                         match hits.await {
                             Ok(None) => view! { <EmptyMemory searched=None /> }.into_any(),
@@ -87,7 +90,7 @@ pub fn MemoryPage() -> impl IntoView {
                             Err(e) => view! { <ErrorBox message=error_text(&e) /> }.into_any(),
                         }
                     })}
-                </Transition>
+                </Suspense>
             </div>
         </Frame>
     }
@@ -135,10 +138,10 @@ fn EmptyMemory(searched: Option<(String, Option<String>)>) -> impl IntoView {
     }
 }
 
-/// Characters of a hit shown before "Show all".
+/// Characters of a hit shown before the rest is folded away.
 const PREVIEW_CHARS: usize = 400;
 
-/// One memory item with its bank and kind; long text is cut until asked for.
+/// One memory item with its bank and kind; long text is folded until opened.
 #[component]
 fn Hit(hit: MemoryResult) -> impl IntoView {
     let kind = match hit.kind.as_str() {
@@ -147,8 +150,20 @@ fn Hit(hit: MemoryResult) -> impl IntoView {
     };
     let long = hit.text.chars().count() > PREVIEW_CHARS;
     let preview: String = hit.text.chars().take(PREVIEW_CHARS).collect::<String>() + "…";
-    let full = hit.text.clone();
-    let expanded = RwSignal::new(false);
+    let text = if long {
+        view! {
+            <details class="mt-2 text-sm text-slate-800">
+                <summary class=format!("cursor-pointer whitespace-pre-wrap break-words rounded {FOCUS}")>
+                    {preview}
+                    <span class="ml-1 text-indigo-700 underline">"Show all"</span>
+                </summary>
+                <p class="mt-2 whitespace-pre-wrap break-words">{hit.text.clone()}</p>
+            </details>
+        }
+        .into_any()
+    } else {
+        view! { <p class="mt-2 whitespace-pre-wrap break-words text-sm text-slate-800">{hit.text.clone()}</p> }.into_any()
+    };
     view! {
         <li class="rounded-lg border border-slate-200 bg-white p-4 shadow-sm" data-item-id=hit.item_id.clone() data-bank=hit.bank.clone()>
             <div class="flex flex-wrap items-center gap-2 text-xs">
@@ -162,19 +177,7 @@ fn Hit(hit: MemoryResult) -> impl IntoView {
                 })}
                 <span class="text-slate-500">{hit.created_at.chars().take(10).collect::<String>()}</span>
             </div>
-            <p class="mt-2 whitespace-pre-wrap break-words text-sm text-slate-800">
-                {move || if long && !expanded.get() { preview.clone() } else { full.clone() }}
-            </p>
-            {long.then(|| view! {
-                <button
-                    type="button"
-                    class=format!("mt-1 rounded text-sm text-indigo-700 underline {FOCUS}")
-                    aria-expanded=move || expanded.get().to_string()
-                    on:click=move |_| expanded.update(|e| *e = !*e)
-                >
-                    {move || if expanded.get() { "Show less" } else { "Show all" }}
-                </button>
-            })}
+            {text}
         </li>
     }
 }

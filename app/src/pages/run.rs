@@ -1,6 +1,8 @@
 //! The Run page: the team graph with clarification edges and work orders, the detail of what
 //! is selected, pending approvals with their buttons, the chat, the activity feed, artifacts
-//! and costs — all kept live from the run's own events over the WebSocket.
+//! and costs — rendered on the server from the run's events and refreshed live when the run
+//! moves. What the person looks at is in the address (`?sel=`, `?team=`, `?kind=`,
+//! `?artifact=`, `?diff=`), so a refresh keeps it and a link can be shared.
 
 mod detail;
 mod feed;
@@ -8,7 +10,8 @@ mod graph_view;
 mod sections;
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::Frame;
 use super::runs::StatusBadge;
@@ -16,121 +19,142 @@ use crate::api::runs::{cancel_run, load_run_view};
 use crate::components::approval_card::ApprovalCard;
 use crate::components::chat::{Conversation, approval_of};
 use crate::graph::Selection;
-use crate::live::{FeedOptions, use_live_feed};
-use crate::protocol::ServerMsg;
+use crate::live::LiveScope;
 use crate::run_view::RunView;
+
+/// What the run page shows besides the run itself, read from and written to its address.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunQuery {
+    /// The graph's selection, shown in the detail panel.
+    pub sel: Option<Selection>,
+    /// The activity feed's filters (empty: all).
+    pub team: String,
+    pub kind: String,
+    /// The artifact opened (its path under the data directory).
+    pub artifact: Option<String>,
+    /// The work order whose diff is shown.
+    pub diff: Option<String>,
+}
+
+/// Longest value of a query parameter the page reads; longer ones are ignored.
+const MAX_PARAM: usize = 512;
+
+impl RunQuery {
+    /// The page's state from its query parameters; unknown or malformed values are ignored.
+    pub fn read(get: impl Fn(&str) -> Option<String>) -> RunQuery {
+        let text = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty() && v.len() <= MAX_PARAM)
+        };
+        RunQuery {
+            sel: text("sel").and_then(|s| Selection::from_param(&s)),
+            team: text("team").unwrap_or_default(),
+            kind: text("kind").unwrap_or_default(),
+            artifact: text("artifact"),
+            diff: text("diff"),
+        }
+    }
+
+    /// The query string of this state (`?…`, or empty).
+    pub fn query(&self) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(sel) = &self.sel {
+            pairs.push(("sel", sel.to_param()));
+        }
+        for (name, value) in [("team", &self.team), ("kind", &self.kind)] {
+            if !value.is_empty() {
+                pairs.push((name, value.clone()));
+            }
+        }
+        if let Some(a) = &self.artifact {
+            pairs.push(("artifact", a.clone()));
+        }
+        if let Some(d) = &self.diff {
+            pairs.push(("diff", d.clone()));
+        }
+        if pairs.is_empty() {
+            return String::new();
+        }
+        let encoded: Vec<String> = pairs
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", utf8_percent_encode(&v, NON_ALPHANUMERIC)))
+            .collect();
+        format!("?{}", encoded.join("&"))
+    }
+
+    /// The link to run `id` with this state changed by `change`.
+    pub fn href(&self, id: &str, change: impl FnOnce(&mut RunQuery)) -> String {
+        let mut next = self.clone();
+        change(&mut next);
+        format!("/runs/{id}{}", next.query())
+    }
+}
 
 #[component]
 pub fn RunPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let initial = Resource::new(id, load_run_view);
+    let query = use_query_map();
+    let id = params.with_untracked(|p| p.get("id").unwrap_or_default());
+    let state = query.with_untracked(|q| RunQuery::read(|name| q.get(name)));
+    let live = LiveScope::run(&id);
+    let initial = Resource::new(move || id.clone(), load_run_view);
     view! {
-        <Frame>
+        <Frame live>
             <Suspense fallback=|| view! { <p class="text-slate-500">"Loading the run…"</p> }>
-                {move || Suspend::new(async move {
-                    match initial.await {
-                        Ok(view) => view! { <LiveRun initial=view /> }.into_any(),
-                        Err(err) => view! {
-                            <h1 class="text-2xl font-semibold">"Run"</h1>
-                            <super::ErrorBox message=crate::api::error_text(&err) />
-                            <p class="mt-2 text-sm"><a class="text-indigo-700 underline" href="/">"Back to the runs"</a></p>
-                        }.into_any(),
-                    }
-                })}
+                {move || {
+                    let state = state.clone();
+                    Suspend::new(async move {
+                        match initial.await {
+                            Ok(view) => view! { <RunBody view state /> }.into_any(),
+                            Err(err) => view! {
+                                <h1 class="text-2xl font-semibold">"Run"</h1>
+                                <super::ErrorBox message=crate::api::error_text(&err) />
+                                <p class="mt-2 text-sm"><a class="text-indigo-700 underline" href="/">"Back to the runs"</a></p>
+                            }.into_any(),
+                        }
+                    })
+                }}
             </Suspense>
         </Frame>
     }
 }
 
 #[component]
-fn LiveRun(initial: RunView) -> impl IntoView {
-    let run_id = initial.id.clone();
-    let options = FeedOptions {
-        run: Some(run_id.clone()),
-        after: Some(initial.last_seq),
-    };
-    let view = RwSignal::new(initial);
-    let selected = RwSignal::new(None::<Selection>);
-    let refetch_id = run_id.clone();
-    let link = use_live_feed(options, move |batch| {
-        let mut resync = false;
-        view.update(|v| {
-            for msg in &batch {
-                match msg {
-                    ServerMsg::Event { event } => {
-                        v.apply(event);
-                    }
-                    ServerMsg::Resync { .. } => resync = true,
-                    _ => {}
-                }
-            }
-        });
-        if resync {
-            let id = refetch_id.clone();
-            leptos::task::spawn_local(async move {
-                if let Ok(fresh) = load_run_view(id).await {
-                    view.set(fresh);
-                }
-            });
-        }
-    });
-    let cancel = Action::new(|id: &String| cancel_run(id.clone()));
-    let cancel_error = move || match cancel.value().get() {
-        Some(Err(e)) => Some(crate::api::error_text(&e)),
-        _ => None,
-    };
-    let status = move || view.with(|v| v.status);
-    let cancel_id = run_id.clone();
-    let approvals_id = run_id.clone();
+fn RunBody(view: RunView, state: RunQuery) -> impl IntoView {
+    let run_id = view.id.clone();
+    let status = view.status;
+    let approvals: Vec<_> = view
+        .pending_approvals()
+        .map(|a| approval_of(&run_id, a))
+        .collect();
     view! {
-        <div data-testid="run" data-run-id=run_id.clone() data-status=move || status().as_str() data-last-seq=move || view.with(|v| v.last_seq)>
+        <div data-testid="run" data-run-id=run_id.clone() data-status=status.as_str() data-last-seq=view.last_seq>
             <div class="flex flex-wrap items-start justify-between gap-3">
                 <div class="min-w-0">
                     <p class="text-xs text-slate-500"><a class="underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" href="/">"Runs"</a> " / " {run_id.chars().take(8).collect::<String>()}</p>
-                    <h1 class="mt-1 break-words text-xl font-semibold sm:text-2xl">{move || view.with(|v| v.goal.clone())}</h1>
+                    <h1 class="mt-1 break-words text-xl font-semibold sm:text-2xl">{view.goal.clone()}</h1>
                     <div class="mt-2 flex flex-wrap items-center gap-2 text-sm text-slate-600">
-                        {move || view! { <StatusBadge status=status() /> }}
-                        <span>{move || view.with(|v| format!("{} pipeline", v.pipeline))}</span>
-                        {move || view.with(|v| v.project.clone()).map(|p| view! { <span title=p.clone()>"· " {p.clone()}</span> })}
-                        <span data-testid="run-cost" class="tabular-nums">{move || view.with(|v| format!("· ${:.4} · {} calls", v.usage.cost_usd, v.usage.calls))}</span>
-                        {move || view.with(|v| (v.revision > 0).then(|| format!("· revision {}", v.revision)))}
-                        <span data-link=move || link.get().as_str()>{move || if link.get().as_str() == "live" { "· ● live" } else { "· ○ connecting…" }}</span>
+                        <StatusBadge status />
+                        <span>{format!("{} pipeline", view.pipeline)}</span>
+                        {view.project.clone().map(|p| view! { <span title=p.clone()>"· " {p.clone()}</span> })}
+                        <span data-testid="run-cost" class="tabular-nums">{format!("· ${:.4} · {} calls", view.usage.cost_usd, view.usage.calls)}</span>
+                        {(view.revision > 0).then(|| format!("· revision {}", view.revision))}
                     </div>
-                    {move || view.with(|v| v.reason.clone()).map(|r| view! { <p class="mt-1 text-sm text-slate-600">{r}</p> })}
+                    {view.reason.clone().map(|r| view! { <p class="mt-1 text-sm text-slate-600">{r}</p> })}
                 </div>
                 <div class="flex gap-2">
                     <a class="rounded border border-slate-300 px-3 py-1.5 text-sm hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" href=format!("/costs?run={run_id}")>"Costs"</a>
-                    <Show when=move || !status().is_terminal()>
-                        <button
-                            type="button"
-                            class="rounded border border-red-300 px-3 py-1.5 text-sm text-red-700 hover:bg-red-50 disabled:opacity-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
-                            disabled=move || cancel.pending().get()
-                            on:click={
-                                let id = cancel_id.clone();
-                                move |_| { cancel.dispatch(id.clone()); }
-                            }
-                        >
-                            "Cancel run"
-                        </button>
-                    </Show>
+                    {(!status.is_terminal()).then(|| view! { <CancelRun id=run_id.clone() /> })}
                 </div>
             </div>
-            {move || cancel_error().map(|e| view! { <super::ErrorBox message=e /> })}
-            {move || view.with(|v| v.truncated).then(|| view! {
+            {view.truncated.then(|| view! {
                 <p class="mt-2 rounded bg-amber-50 px-3 py-2 text-sm text-amber-800">"This run has more events than the page folds; the audit log has them all."</p>
             })}
             // Decisions waiting for a person, inline.
-            <div class="mt-4 space-y-3" data-testid="run-approvals">
-                <For
-                    each=move || view.with(|v| v.pending_approvals().cloned().collect::<Vec<_>>())
-                    key=|a| a.id.clone()
-                    children=move |a| {
-                        let approval = approval_of(&approvals_id, &a);
-                        view! { <div class="list-none"><ApprovalCard approval /></div> }
-                    }
-                />
-            </div>
+            <ul class="mt-4 space-y-3" data-testid="run-approvals">
+                {approvals.into_iter().map(|approval| view! { <ApprovalCard approval /> }).collect_view()}
+            </ul>
             <div class="mt-4 grid gap-6 lg:grid-cols-[minmax(0,1fr)_24rem]">
                 <div class="min-w-0 space-y-4">
                     <section class="rounded-lg border border-slate-200 bg-white p-3" aria-label="Team graph">
@@ -138,22 +162,94 @@ fn LiveRun(initial: RunView) -> impl IntoView {
                             <h2 class="font-medium">"Team graph"</h2>
                             <graph_view::Legend />
                         </div>
-                        <graph_view::TeamGraph view selected />
+                        <graph_view::TeamGraph view=view.clone() state=state.clone() />
                     </section>
-                    <detail::Detail view selected />
+                    <detail::Detail view=view.clone() state=state.clone() />
                 </div>
                 <section class="rounded-lg border border-slate-200 bg-white p-4" aria-label="Chat">
                     <h2 class="font-medium">"Chat"</h2>
-                    <div class="mt-2"><Conversation view /></div>
+                    <div class="mt-2"><Conversation view=view.clone() /></div>
                 </section>
             </div>
-            <feed::ActivityFeed view />
-            <sections::Artifacts view />
-            <sections::WorkOrders view />
+            <feed::ActivityFeed view=view.clone() state=state.clone() />
+            <sections::Artifacts view=view.clone() state=state.clone() />
+            <sections::WorkOrders view=view.clone() state=state.clone() />
             <section class="mt-6" aria-label="Costs of this run">
                 <h2 class="font-medium">"Costs of this run"</h2>
                 <super::CostPanel run_id=run_id.clone() />
             </section>
         </div>
+    }
+}
+
+/// Cancels the run; the page refreshes to show it canceled.
+#[island]
+fn CancelRun(id: String) -> impl IntoView {
+    let cancel = Action::new(|id: &String| cancel_run(id.clone()));
+    let done = move || matches!(cancel.value().get(), Some(Ok(())));
+    Effect::new(move |_| {
+        if done() {
+            crate::live::refresh_page();
+        }
+    });
+    let error = move || match cancel.value().get() {
+        Some(Err(e)) => Some(crate::api::error_text(&e)),
+        _ => None,
+    };
+    view! {
+        <button
+            type="button"
+            data-testid="cancel-run"
+            class="rounded border border-red-300 px-3 py-1.5 text-sm text-red-700 hover:bg-red-50 disabled:opacity-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
+            disabled=move || cancel.pending().get() || done()
+            on:click=move |_| {
+                cancel.dispatch(id.clone());
+            }
+        >
+            {move || if cancel.pending().get() { "Canceling…" } else { "Cancel run" }}
+        </button>
+        {move || error().map(|e| view! { <p role="alert" class="text-sm text-red-700">{e}</p> })}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_the_address() {
+        let state = RunQuery {
+            sel: Some(Selection::Clarification("c 1".into())),
+            team: "qa-engineering".into(),
+            kind: String::new(),
+            artifact: Some("runs/a/01-ba/x y.md".into()),
+            diff: None,
+        };
+        let href = state.href("r1", |_| {});
+        assert!(
+            href.starts_with("/runs/r1?sel=clar%2Dc%201&team="),
+            "{href}"
+        );
+        let query = href.split_once('?').unwrap().1;
+        let pairs: Vec<(String, String)> = query
+            .split('&')
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap();
+                let v = percent_encoding::percent_decode_str(v)
+                    .decode_utf8()
+                    .unwrap();
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        let back = RunQuery::read(|name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        });
+        assert_eq!(back, state);
+        assert_eq!(RunQuery::default().href("r1", |_| {}), "/runs/r1");
+        let long = "x".repeat(MAX_PARAM + 1);
+        assert_eq!(RunQuery::read(|_| Some(long.clone())), RunQuery::default());
     }
 }

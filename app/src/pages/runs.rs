@@ -1,256 +1,146 @@
-//! The Runs page: every run with its status, project, current stage, cost and age, kept live
-//! over the WebSocket; beside it the chat that submits a requirement and follows its run.
-
-use std::collections::VecDeque;
-use std::time::Duration;
+//! The Runs page: every run with its status, project, current stage, cost and age, refreshed
+//! live; beside it the chat that submits a requirement and then follows that run's
+//! conversation (`/?chat=<run id>`).
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 use super::Frame;
 use crate::api::list_runs;
-use crate::api::runs::load_run_view;
+use crate::api::runs::{get_composer_options, load_run_view};
 use crate::components::chat::{Composer, Conversation};
-use crate::events::{Event, EventData};
-use crate::live::{FeedOptions, apply_event, use_clock, use_live_feed};
+use crate::live::LiveScope;
 use crate::model::{RunStatus, RunSummary};
-use crate::protocol::{SNAPSHOT_RUN_LIMIT, ServerMsg};
-use crate::run_view::RunView;
-use crate::time::format_age;
-
-/// Recent events kept while the chat's run is being fetched, so none falls between the fetch
-/// and the live feed.
-const RECENT_EVENTS: usize = 256;
+use crate::time::{format_age, now_ms};
 
 /// Lists runs, newest first; new runs appear without a reload.
 #[component]
 pub fn RunsPage() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| list_runs());
+    let query = use_query_map();
+    let chat = query.with_untracked(|q| {
+        q.get("chat")
+            .map(|id| {
+                id.chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect::<String>()
+            })
+            .filter(|id| !id.is_empty())
+    });
+    let runs = Resource::new(|| (), |_| list_runs());
     view! {
-        <Frame>
+        <Frame live=LiveScope::all()>
             <h1 class="text-2xl font-semibold">"Runs"</h1>
-            <Suspense fallback=|| {
-                view! { <p class="mt-4 text-slate-500">"Loading runs…"</p> }
-            }>
-                {move || Suspend::new(async move {
-                    match initial.await {
-                        Ok(runs) => view! { <LiveRuns initial=runs /> }.into_any(),
-                        Err(err) => {
-                            view! {
-                                <super::ErrorBox message=format!("Could not load runs: {}", crate::api::error_text(&err)) />
+            <p class="mt-1 text-sm text-slate-600">"New runs and status changes appear here as they happen."</p>
+            <div class="mt-4 grid gap-6 lg:grid-cols-[minmax(0,1fr)_24rem]">
+                <section class="order-2 min-w-0 lg:order-1" aria-label="Runs">
+                    <Suspense fallback=|| view! { <p class="text-slate-500">"Loading runs…"</p> }>
+                        {move || Suspend::new(async move {
+                            match runs.await {
+                                Ok(list) if list.is_empty() => view! { <EmptyState /> }.into_any(),
+                                Ok(list) => view! { <RunTable runs=list /> }.into_any(),
+                                Err(err) => view! {
+                                    <super::ErrorBox message=format!("Could not load runs: {}", crate::api::error_text(&err)) />
+                                }.into_any(),
                             }
-                                .into_any()
-                        }
-                    }
-                })}
-            </Suspense>
+                        })}
+                    </Suspense>
+                </section>
+                <section class="order-1 rounded-lg border border-slate-200 bg-white p-4 lg:order-2" aria-label="Chat" data-testid="chat-panel">
+                    {match chat {
+                        Some(id) => view! { <ChatOfRun id /> }.into_any(),
+                        None => view! { <NewRequirement /> }.into_any(),
+                    }}
+                </section>
+            </div>
         </Frame>
     }
 }
 
+/// The chat before a run: what to do, and the composer.
 #[component]
-fn LiveRuns(initial: Vec<RunSummary>) -> impl IntoView {
-    // The fold (plain data) and the rendered rows, one signal each: an event re-renders the
-    // row it changes, and only a new run or a snapshot rebuilds the list.
-    let rows = RwSignal::new(rebuild(&initial, &[]));
-    let model = StoredValue::new(initial);
-    let last_seq = RwSignal::new(0_i64);
-    // The chat's run: its id at once, its folded view when fetched.
-    let chat_run = RwSignal::new(None::<String>);
-    let chat_view = RwSignal::new(None::<RunView>);
-    let recent: StoredValue<VecDeque<Event>> = StoredValue::new(VecDeque::new());
-    let link = use_live_feed(FeedOptions::default(), move |batch| {
-        let mut membership = false;
-        let mut changed: Vec<String> = Vec::new();
-        let mut chat = chat_view.get_untracked();
-        let mut chat_changed = false;
-        let mut newest = None;
-        model.update_value(|list| {
-            for msg in batch {
-                match msg {
-                    ServerMsg::Snapshot {
-                        runs: fresh,
-                        last_seq,
-                    } => {
-                        *list = fresh;
-                        membership = true;
-                        newest = Some(last_seq);
-                    }
-                    ServerMsg::Event { event } => {
-                        newest = Some(event.seq);
-                        if apply_event(list, &event) {
-                            match &event.data {
-                                EventData::RunCreated { .. } => membership = true,
-                                data => {
-                                    if let Some(id) = data.run_id()
-                                        && !changed.iter().any(|c| c == id)
-                                    {
-                                        changed.push(id.to_string());
-                                    }
-                                }
-                            }
-                        }
-                        if let Some(view) = chat.as_mut() {
-                            chat_changed |= view.apply(&event);
-                        }
-                        recent.update_value(|r| {
-                            r.push_back(*event);
-                            if r.len() > RECENT_EVENTS {
-                                r.pop_front();
-                            }
-                        });
-                    }
-                    ServerMsg::Ready | ServerMsg::Resync { .. } => {}
-                }
-            }
-            list.truncate(SNAPSHOT_RUN_LIMIT as usize);
-        });
-        model.with_value(|list| {
-            if membership {
-                let fresh = rows.with_untracked(|old| rebuild(list, old));
-                rows.set(fresh);
-            } else if !changed.is_empty() {
-                rows.with_untracked(|old| {
-                    for id in &changed {
-                        if let (Some((_, signal)), Some(run)) = (
-                            old.iter().find(|(row, _)| row == id),
-                            list.iter().find(|r| &r.id == id),
-                        ) {
-                            signal.set(run.clone());
-                        }
-                    }
-                });
-            }
-        });
-        if chat_changed {
-            chat_view.set(chat);
-        }
-        if let Some(seq) = newest {
-            last_seq.set(seq);
-        }
-    });
-    let on_started = Callback::new(move |id: String| {
-        chat_run.set(Some(id.clone()));
-        chat_view.set(None);
-        leptos::task::spawn_local(async move {
-            if let Ok(mut view) = load_run_view(id.clone()).await
-                && chat_run.get_untracked().as_deref() == Some(id.as_str())
-            {
-                recent.with_value(|r| {
-                    for event in r {
-                        view.apply(event);
-                    }
-                });
-                chat_view.set(Some(view));
-            }
-        });
-    });
-    let has_view = Memo::new(move |_| chat_view.with(Option::is_some));
-    let now = use_clock(Duration::from_secs(5));
+fn NewRequirement() -> impl IntoView {
+    let options = Resource::new(|| (), |_| get_composer_options());
     view! {
-        <p class="mt-1 text-sm text-slate-600" data-testid="link" data-link=move || link.get().as_str() data-last-seq=move || last_seq.get()>
-            {move || match link.get().as_str() {
-                "live" => "● Live: new runs and status changes appear here as they happen.",
-                "reconnecting" => "○ Reconnecting to the server…",
-                _ => "○ Connecting…",
-            }}
-        </p>
-        <div class="mt-4 grid gap-6 lg:grid-cols-[minmax(0,1fr)_24rem]">
-            <section class="order-2 min-w-0 lg:order-1" aria-label="Runs">
-                <Show when=move || rows.with(|r| !r.is_empty()) fallback=EmptyState>
-                    <div class="overflow-x-auto rounded-lg border border-slate-200 bg-white">
-                        <table class="min-w-full text-left text-sm">
-                            <thead class="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
-                                <tr>
-                                    <th class="px-3 py-2">"Goal"</th>
-                                    <th class="px-3 py-2">"Project"</th>
-                                    <th class="px-3 py-2">"Status"</th>
-                                    <th class="px-3 py-2">"Stage"</th>
-                                    <th class="px-3 py-2 text-right">"Cost"</th>
-                                    <th class="px-3 py-2">"Age"</th>
-                                </tr>
-                            </thead>
-                            <tbody data-testid="runs">
-                                <For
-                                    each=move || rows.get()
-                                    key=|(id, _)| id.clone()
-                                    children=move |(_, run)| view! { <RunRow run now /> }
-                                />
-                            </tbody>
-                        </table>
-                    </div>
-                </Show>
-            </section>
-            <section class="order-1 rounded-lg border border-slate-200 bg-white p-4 lg:order-2" aria-label="Chat" data-testid="chat-panel">
-                <div class="flex items-center justify-between gap-2">
-                    <h2 class="text-lg font-medium">"Chat"</h2>
-                    {move || chat_run.get().map(|id| view! {
-                        <div class="flex gap-2 text-sm">
-                            <a class="rounded text-indigo-700 underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" href=format!("/runs/{id}") data-testid="chat-open-run">"Open run"</a>
-                            <button type="button" class="rounded text-slate-600 underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" on:click=move |_| { chat_run.set(None); chat_view.set(None); }>"New requirement"</button>
-                        </div>
-                    })}
-                </div>
-                {move || match (chat_run.get(), has_view.get()) {
-                    (None, _) => view! {
-                        <p class="mt-1 text-sm text-slate-600">"Type a requirement; the run starts at once and its teams answer here."</p>
-                        <div class="mt-3"><Composer on_started /></div>
-                    }.into_any(),
-                    (Some(_), false) => view! { <p class="mt-3 text-sm text-slate-500">"Starting the run…"</p> }.into_any(),
-                    (Some(_), true) => {
-                        let view_signal = RwSignal::new(chat_view.get_untracked().unwrap_or_else(|| RunView::new("")));
-                        Effect::new(move |_| {
-                            if let Some(v) = chat_view.get() {
-                                view_signal.set(v);
-                            }
-                        });
-                        view! { <div class="mt-3"><Conversation view=view_signal /></div> }.into_any()
+        <h2 class="text-lg font-medium">"Chat"</h2>
+        <p class="mt-1 text-sm text-slate-600">"Type a requirement; the run starts at once and its teams answer here."</p>
+        <div class="mt-3">
+            <Suspense fallback=|| view! { <p class="text-xs text-slate-500">"Loading projects and pipelines…"</p> }>
+                {move || Suspend::new(async move {
+                    match options.await {
+                        Ok(o) => view! { <Composer projects=o.projects pipelines=o.pipelines models_note=o.models_note /> }.into_any(),
+                        Err(e) => view! { <super::ErrorBox message=crate::api::error_text(&e) /> }.into_any(),
                     }
-                }}
-            </section>
+                })}
+            </Suspense>
         </div>
     }
 }
 
-/// One rendered row of the list: the run's id and its own signal.
-type Row = (String, ArcRwSignal<RunSummary>);
-
-/// Rows for `list`, reusing the signals of rows that stay (and updating those that changed).
-fn rebuild(list: &[RunSummary], old: &[Row]) -> Vec<Row> {
-    list.iter()
-        .map(|run| match old.iter().find(|(id, _)| id == &run.id) {
-            Some((id, signal)) => {
-                if signal.with_untracked(|current| current != run) {
-                    signal.set(run.clone());
+/// The chat following one run.
+#[component]
+fn ChatOfRun(id: String) -> impl IntoView {
+    let href = format!("/runs/{id}");
+    let view = Resource::new(move || id.clone(), load_run_view);
+    view! {
+        <div class="flex items-center justify-between gap-2">
+            <h2 class="text-lg font-medium">"Chat"</h2>
+            <div class="flex gap-2 text-sm">
+                <a class="rounded text-indigo-700 underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" href=href data-testid="chat-open-run">"Open run"</a>
+                <a class="rounded text-slate-600 underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" href="/" data-soft>"New requirement"</a>
+            </div>
+        </div>
+        <Suspense fallback=|| view! { <p class="mt-3 text-sm text-slate-500">"Loading the conversation…"</p> }>
+            {move || Suspend::new(async move {
+                match view.await {
+                    Ok(v) => view! { <div class="mt-3"><Conversation view=v /></div> }.into_any(),
+                    Err(e) => view! { <super::ErrorBox message=crate::api::error_text(&e) /> }.into_any(),
                 }
-                (id.clone(), signal.clone())
-            }
-            None => (run.id.clone(), ArcRwSignal::new(run.clone())),
-        })
-        .collect()
+            })}
+        </Suspense>
+    }
 }
 
 #[component]
-fn RunRow(run: ArcRwSignal<RunSummary>, now: RwSignal<i64>) -> impl IntoView {
-    let fixed = run.get_untracked();
-    let created = fixed.created_ms;
-    let (status, stage, cost) = (run.clone(), run.clone(), run);
+fn RunTable(runs: Vec<RunSummary>) -> impl IntoView {
+    let now = now_ms();
     view! {
-        <tr class="border-t border-slate-100 hover:bg-slate-50" data-run-id=fixed.id.clone()>
-            <td class="max-w-xs truncate px-3 py-2 font-medium" title=fixed.goal.clone()>
-                <a class="rounded hover:text-indigo-700 hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" href=format!("/runs/{}", fixed.id)>
-                    {fixed.goal.clone()}
+        <div class="overflow-x-auto rounded-lg border border-slate-200 bg-white">
+            <table class="min-w-full text-left text-sm">
+                <thead class="bg-slate-50 text-xs uppercase tracking-wide text-slate-500">
+                    <tr>
+                        <th class="px-3 py-2">"Goal"</th>
+                        <th class="px-3 py-2">"Project"</th>
+                        <th class="px-3 py-2">"Status"</th>
+                        <th class="px-3 py-2">"Stage"</th>
+                        <th class="px-3 py-2 text-right">"Cost"</th>
+                        <th class="px-3 py-2">"Age"</th>
+                    </tr>
+                </thead>
+                <tbody data-testid="runs">
+                    {runs.into_iter().map(|run| view! { <RunRow run now /> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn RunRow(run: RunSummary, now: i64) -> impl IntoView {
+    view! {
+        <tr class="border-t border-slate-100 hover:bg-slate-50" id=format!("run-{}", run.id) data-run-id=run.id.clone()>
+            <td class="max-w-xs truncate px-3 py-2 font-medium" title=run.goal.clone()>
+                <a class="rounded hover:text-indigo-700 hover:underline focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" href=format!("/runs/{}", run.id)>
+                    {run.goal.clone()}
                 </a>
             </td>
-            <td class="max-w-[10rem] truncate px-3 py-2 text-slate-600" title=fixed.project.clone().unwrap_or_default()>
-                {fixed.project.as_deref().map(project_name).unwrap_or_else(|| "—".into())}
+            <td class="max-w-[10rem] truncate px-3 py-2 text-slate-600" title=run.project.clone().unwrap_or_default()>
+                {run.project.as_deref().map(project_name).unwrap_or_else(|| "—".into())}
             </td>
-            <td class="px-3 py-2">
-                {move || view! { <StatusBadge status=status.with(|r| r.status) /> }}
-            </td>
-            <td class="px-3 py-2 text-slate-600">{move || stage.with(|r| r.current_stage.clone()).unwrap_or_else(|| "—".into())}</td>
-            <td class="px-3 py-2 text-right tabular-nums text-slate-600">{move || cost.with(|r| format!("${:.4}", r.cost_usd))}</td>
-            <td class="whitespace-nowrap px-3 py-2 text-slate-600" title=fixed.created_at.clone()>
-                {move || format_age(now.get() - created)}
+            <td class="px-3 py-2"><StatusBadge status=run.status /></td>
+            <td class="px-3 py-2 text-slate-600">{run.current_stage.clone().unwrap_or_else(|| "—".into())}</td>
+            <td class="px-3 py-2 text-right tabular-nums text-slate-600">{format!("${:.4}", run.cost_usd)}</td>
+            <td class="whitespace-nowrap px-3 py-2 text-slate-600" title=run.created_at.clone()>
+                {format_age(now - run.created_ms)}
             </td>
         </tr>
     }
@@ -294,5 +184,16 @@ fn EmptyState() -> impl IntoView {
                 "curl -X POST http://127.0.0.1:3000/supervisor/start \\\n  -H \"Authorization: Bearer $FACTORY_ADMIN_TOKEN\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{\"goal\": \"Add a health check endpoint\"}'"
             </pre>
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_names_are_folder_names() {
+        assert_eq!(project_name("/home/me/shop/"), "shop");
+        assert_eq!(project_name("shop"), "shop");
     }
 }

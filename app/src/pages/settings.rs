@@ -13,6 +13,7 @@ use crate::api::error_text;
 use crate::api::settings::{
     AliasChain, ProviderStatus, Saved, SectionSource, SettingsView, get_settings,
 };
+use crate::live::LiveScope;
 use budgets::BudgetsForm;
 use routing::RoutingForm;
 
@@ -32,19 +33,19 @@ const BADGE: &str = "inline-block rounded-full px-2 py-0.5 text-xs font-medium";
 pub fn SettingsPage() -> impl IntoView {
     let settings = Resource::new(|| (), |_| get_settings());
     view! {
-        <Frame>
+        <Frame live=LiveScope::kinds(&["settings_changed"])>
             <h1 class="text-2xl font-semibold">"Settings"</h1>
             <p class="mt-1 text-sm text-slate-600">
                 "Models, providers and the limits Factory works within. Budgets and routing apply to the next model call; every change is recorded in the audit log."
             </p>
-            <Transition fallback=|| view! { <p class="mt-4 text-slate-500">"Loading settings…"</p> }>
+            <Suspense fallback=|| view! { <p class="mt-4 text-slate-500">"Loading settings…"</p> }>
                 {move || Suspend::new(async move {
                     match settings.await {
                         Ok(view) => view! { <Sections view /> }.into_any(),
                         Err(e) => view! { <ErrorBox message=error_text(&e) /> }.into_any(),
                     }
                 })}
-            </Transition>
+            </Suspense>
         </Frame>
     }
 }
@@ -56,8 +57,14 @@ fn Sections(view: SettingsView) -> impl IntoView {
         <div class="mt-6 space-y-8" data-testid="settings">
             <Aliases aliases=view.aliases />
             <Providers providers=view.providers />
-            <BudgetsForm budgets=view.budgets source=view.budgets_source />
-            <RoutingForm routing=view.routing aliases=alias_names source=view.routing_source />
+            // The forms keep what the person typed across live refreshes (data-keep); the
+            // source line inside each says where the values in force come from.
+            <div data-keep class="contents">
+                <BudgetsForm budgets=view.budgets source=view.budgets_source />
+            </div>
+            <div data-keep class="contents">
+                <RoutingForm routing=view.routing aliases=alias_names source=view.routing_source />
+            </div>
         </div>
     }
 }

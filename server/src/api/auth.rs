@@ -37,9 +37,12 @@ pub fn classify(path: &str) -> Access {
         "/favicon.ico",
         "/favicon.svg",
         "/robots.txt",
+        // The dashboard's scripts, needed by the sign-in page too; they hold no data.
+        "/live.js",
+        "/charts.js",
     ];
     const API_PREFIXES: &[&str] = &["/api/", "/supervisor/", "/events"];
-    if PUBLIC.contains(&path) || path.starts_with("/pkg/") {
+    if PUBLIC.contains(&path) || path.starts_with("/pkg/") || path.starts_with("/vendor/") {
         Access::Public
     } else if path == "/ws" || path == "/api" || API_PREFIXES.iter().any(|p| path.starts_with(p)) {
         Access::Api
@@ -157,6 +160,9 @@ mod tests {
         assert_eq!(classify("/healthz"), Access::Public);
         assert_eq!(classify("/login"), Access::Public);
         assert_eq!(classify("/pkg/factory.wasm"), Access::Public);
+        assert_eq!(classify("/live.js"), Access::Public);
+        assert_eq!(classify("/vendor/idiomorph.min.js"), Access::Public);
+        assert_eq!(classify("/vendorx"), Access::Page);
         assert_eq!(classify("/ws"), Access::Api);
         assert_eq!(classify("/api/runs"), Access::Api);
         assert_eq!(classify("/api"), Access::Api);

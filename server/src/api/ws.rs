@@ -10,12 +10,15 @@ use axum::response::Response;
 use super::ApiError;
 use crate::startup::AppState;
 
-/// `?after=N` resumes after event N (instead of a snapshot); `?run=ID` keeps one run's events.
+/// `?after=N` resumes after event N (instead of a snapshot); `?run=ID` keeps one run's events;
+/// `?brief=true` sends each event's number, kind and run only (what the dashboard's pages use).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamQuery {
     after: Option<i64>,
     run: Option<String>,
+    #[serde(default)]
+    brief: bool,
 }
 
 /// Upgrades to a WebSocket when the Origin is acceptable.
@@ -28,7 +31,7 @@ pub async fn upgrade(
     check_origin(&headers, &state.config.allowed_origins)?;
     let Query(query) = query.map_err(|e| {
         ApiError::BadRequest(format!(
-            "{}; accepted: `after` (an event number) and `run` (a run id)",
+            "{}; accepted: `after` (an event number), `run` (a run id) and `brief` (true or false)",
             e.body_text()
         ))
     })?;
@@ -38,6 +41,7 @@ pub async fn upgrade(
     let options = crate::hub::StreamOptions {
         after: query.after,
         run: query.run,
+        brief: query.brief,
     };
     let (store, shutdown) = (state.store.clone(), state.shutdown.clone());
     Ok(ws.on_upgrade(move |socket| crate::hub::serve(socket, store, shutdown, options)))

@@ -11,7 +11,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use app::protocol::{SNAPSHOT_RUN_LIMIT, ServerMsg};
+use app::events::Event;
+use app::protocol::{BriefMsg, SNAPSHOT_RUN_LIMIT, ServerMsg};
 
 use crate::store::{Store, StoreError};
 
@@ -28,6 +29,10 @@ pub struct StreamOptions {
     pub after: Option<i64>,
     /// Only this run's events.
     pub run: Option<String>,
+    /// Send [`BriefMsg`]s (sequence number, kind and run of each event, no payload and no
+    /// snapshot) instead of [`ServerMsg`]s: what the dashboard's pages need to know when to
+    /// refresh.
+    pub brief: bool,
 }
 
 impl StreamOptions {
@@ -86,7 +91,7 @@ async fn stream(
     let mut events = store.subscribe();
     let mut last_seq = match options.after {
         Some(after) => replay(tx, store, options, after).await?,
-        None => send_snapshot(tx, store).await?,
+        None => send_snapshot(tx, store, options).await?,
     };
     loop {
         match events.recv().await {
@@ -94,18 +99,12 @@ async fn stream(
             Ok(event) if !options.wants(&event) => last_seq = event.seq,
             Ok(event) => {
                 last_seq = event.seq;
-                send(
-                    tx,
-                    &ServerMsg::Event {
-                        event: Box::new((*event).clone()),
-                    },
-                )
-                .await?;
+                send_event(tx, options, &event).await?;
             }
             Err(RecvError::Lagged(missed)) => {
                 let reason = format!("fell {missed} events behind");
-                send(tx, &ServerMsg::Resync { reason }).await?;
-                last_seq = send_snapshot(tx, store).await?;
+                send_resync(tx, options, reason).await?;
+                last_seq = send_snapshot(tx, store, options).await?;
             }
             Err(RecvError::Closed) => return Ok(()),
         }
@@ -127,8 +126,8 @@ async fn replay(
         } else {
             format!("{} events were missed", head - after)
         };
-        send(tx, &ServerMsg::Resync { reason }).await?;
-        return send_snapshot(tx, store).await;
+        send_resync(tx, options, reason).await?;
+        return send_snapshot(tx, store, options).await;
     }
     let mut cursor = after;
     while cursor < head {
@@ -142,32 +141,72 @@ async fn replay(
             if event.seq > head {
                 break;
             }
-            send(
-                tx,
-                &ServerMsg::Event {
-                    event: Box::new(event),
-                },
-            )
-            .await?;
+            send_event(tx, options, &event).await?;
         }
     }
-    send(tx, &ServerMsg::Ready).await?;
+    if options.brief {
+        send(tx, &BriefMsg::Ready { last_seq: head }).await?;
+    } else {
+        send(tx, &ServerMsg::Ready).await?;
+    }
     Ok(head)
 }
 
+/// A fresh start: the runs and `Ready`, or in brief mode only `Ready` with the point the
+/// stream continues from.
 async fn send_snapshot(
     tx: &mut futures::stream::SplitSink<WebSocket, Message>,
     store: &Store,
+    options: &StreamOptions,
 ) -> Result<i64, HubError> {
+    if options.brief {
+        let last_seq = store.last_seq().await?;
+        send(tx, &BriefMsg::Ready { last_seq }).await?;
+        return Ok(last_seq);
+    }
     let (last_seq, runs) = store.snapshot(SNAPSHOT_RUN_LIMIT).await?;
     send(tx, &ServerMsg::Snapshot { last_seq, runs }).await?;
     send(tx, &ServerMsg::Ready).await?;
     Ok(last_seq)
 }
 
+async fn send_event(
+    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    options: &StreamOptions,
+    event: &Event,
+) -> Result<(), HubError> {
+    if options.brief {
+        let brief = BriefMsg::Event {
+            seq: event.seq,
+            kind: event.data.kind().to_string(),
+            run_id: event.run_id.clone(),
+        };
+        return send(tx, &brief).await;
+    }
+    send(
+        tx,
+        &ServerMsg::Event {
+            event: Box::new(event.clone()),
+        },
+    )
+    .await
+}
+
+async fn send_resync(
+    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    options: &StreamOptions,
+    reason: String,
+) -> Result<(), HubError> {
+    if options.brief {
+        send(tx, &BriefMsg::Resync { reason }).await
+    } else {
+        send(tx, &ServerMsg::Resync { reason }).await
+    }
+}
+
 async fn send(
     tx: &mut futures::stream::SplitSink<WebSocket, Message>,
-    msg: &ServerMsg,
+    msg: &impl serde::Serialize,
 ) -> Result<(), HubError> {
     let text = serde_json::to_string(msg)?;
     tx.send(Message::Text(text.into()))

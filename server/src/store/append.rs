@@ -206,6 +206,10 @@ impl Store {
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             let outcome = outcome.map(|(value, sealed)| {
                 let events: Vec<Event> = sealed.into_iter().map(|s| s.event).collect();
+                if let Some(last) = events.last() {
+                    self.head
+                        .fetch_max(last.seq, std::sync::atomic::Ordering::AcqRel);
+                }
                 if publish {
                     for event in &events {
                         let _ = self.committed.send(Arc::new(event.clone()));

@@ -86,6 +86,8 @@ pub struct Store {
     pending: Arc<std::sync::Mutex<std::collections::VecDeque<append::Queued>>>,
     /// Committed events, in sequence order, for the hub. Sending never blocks.
     committed: broadcast::Sender<Arc<Event>>,
+    /// Highest committed sequence number, readable without a query (see [`Store::head`]).
+    head: Arc<std::sync::atomic::AtomicI64>,
     path: PathBuf,
 }
 
@@ -107,13 +109,17 @@ impl Store {
     pub async fn open_with_capacity(data_dir: &Path, capacity: usize) -> Result<Store, StoreError> {
         let (pool, writer, path) = open::open(data_dir).await?;
         let (committed, _) = broadcast::channel(capacity.max(16));
-        Ok(Store {
+        let store = Store {
             pool,
             writer: Arc::new(Mutex::new(writer)),
             pending: Arc::default(),
             committed,
+            head: Arc::default(),
             path,
-        })
+        };
+        let head = store.last_seq().await?;
+        store.head.store(head, std::sync::atomic::Ordering::Release);
+        Ok(store)
     }
 
     /// Path of the database file.
@@ -129,6 +135,13 @@ impl Store {
     /// Receives every event committed from now on, in sequence order.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.committed.subscribe()
+    }
+
+    /// Highest sequence number this process has seen committed (or found at open), without a
+    /// query: everything up to it is durable and readable. A page rendered after reading it
+    /// shows at least that much, so its live link resumes from here.
+    pub fn head(&self) -> i64 {
+        self.head.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Highest committed sequence number (0 for an empty log).

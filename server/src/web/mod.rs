@@ -82,7 +82,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let costs = costs::port(state);
     let insight = insight::port(state);
     let settings = settings::port(state);
+    let store = state.store.clone();
     let context = move || {
+        // Read before the page: everything up to it is in the rendering, so the page's live
+        // link resumes after it.
+        provide_context(app::live::RenderSeq(store.head()));
         provide_context(backend.clone());
         provide_context(runs.clone());
         provide_context(costs.clone());

@@ -301,3 +301,164 @@ async fn the_chat_starts_runs_and_refuses_bad_input_storing_nothing() {
     let runs = app.store.list_runs(10).await.unwrap();
     assert!(runs[0].current_stage.is_some(), "{:?}", runs[0]);
 }
+
+/// Reads one message of a brief stream.
+async fn next_brief(socket: &mut Socket) -> app::protocol::BriefMsg {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("socket open")
+            .expect("valid frame");
+        if let Message::Text(text) = msg {
+            assert!(!text.contains("payload"), "{text}");
+            return serde_json::from_str(&text).expect("a BriefMsg");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_brief_stream_names_events_without_their_payloads() {
+    use app::protocol::BriefMsg;
+    let app = TestApp::spawn().await;
+    let committed = app.store.append_batch(tokens(4, "a")).await.unwrap();
+    let head = committed.last().unwrap().seq;
+    // A first connection starts live from the head, with no snapshot.
+    let mut socket = connect(&app, "?brief=true").await;
+    assert_eq!(
+        next_brief(&mut socket).await,
+        BriefMsg::Ready { last_seq: head }
+    );
+    let more = app.store.append_batch(tokens(1, "b")).await.unwrap();
+    assert_eq!(
+        next_brief(&mut socket).await,
+        BriefMsg::Event {
+            seq: more[0].seq,
+            kind: "admin_token_created".into(),
+            run_id: None,
+        }
+    );
+    // A resume replays what was missed, briefly, then says where it is.
+    let mut socket = connect(&app, &format!("?brief=true&after={}", committed[1].seq)).await;
+    let mut replayed = Vec::new();
+    loop {
+        match next_brief(&mut socket).await {
+            BriefMsg::Event { seq, .. } => replayed.push(seq),
+            BriefMsg::Ready { last_seq } => {
+                assert_eq!(last_seq, more[0].seq);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        replayed,
+        vec![committed[2].seq, committed[3].seq, more[0].seq]
+    );
+    // Too far behind: told to resync, then live.
+    let mut socket = connect(&app, "?brief=true&after=999999").await;
+    assert!(matches!(
+        next_brief(&mut socket).await,
+        BriefMsg::Resync { .. }
+    ));
+    assert!(matches!(
+        next_brief(&mut socket).await,
+        BriefMsg::Ready { .. }
+    ));
+}
+
+/// A page of the dashboard as the browser gets it.
+async fn page(app: &TestApp, path: &str) -> String {
+    let res = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{path}");
+    res.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn pages_are_rendered_whole_on_the_server_with_their_state_from_the_address() {
+    let app = TestApp::spawn().await;
+    let res = app.start_run(json!({"goal": "Export orders as CSV"})).await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_status(&app, &id, "waiting_for_human").await;
+    let head = app.store.last_seq().await.unwrap();
+
+    let html = page(&app, &format!("/runs/{id}")).await;
+    // Complete HTML (no streamed fallbacks): the graph, the pending plan, the chat, the live
+    // link's island and the point it resumes from.
+    assert!(html.contains(r#"data-testid="team-graph""#));
+    assert!(!html.contains("Loading the run"), "a fallback was sent");
+    assert_eq!(html.matches(r#"data-node="stage""#).count(), 5);
+    assert!(html.contains(r#"data-kind="plan""#));
+    assert!(html.contains("Export orders as CSV"));
+    assert!(html.contains(r#"data-component="LiveLink"#), "{html}");
+    assert!(html.contains(&format!(r#"data-render-seq="{head}""#)));
+    assert!(!html.contains(r#"data-testid="task-result""#));
+
+    // The selection, the feed's filter and the opened artifact come from the address.
+    let html = page(
+        &app,
+        &format!("/runs/{id}?sel=stage-0&kind=stage_completed"),
+    )
+    .await;
+    assert!(html.contains(r#"data-testid="task-result""#));
+    assert!(html.contains(r#"aria-current="true""#));
+    let feed = html.split(r#"data-testid="feed""#).nth(1).unwrap();
+    let feed = feed.split("</ol>").next().unwrap();
+    let kinds: Vec<&str> = feed
+        .split(r#"data-kind=""#)
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert!(!kinds.is_empty());
+    assert!(kinds.iter().all(|k| *k == "stage_completed"), "{kinds:?}");
+    let view: RunView = server_fn(&app, "run_view", &[("id", &id)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stage = &view.stages[0];
+    let path = format!(
+        "{}/{}",
+        stage.artifact_dir.as_deref().unwrap(),
+        stage.result.as_ref().unwrap().artifacts[0].0
+    );
+    let query: String = url_encode(&path);
+    let html = page(&app, &format!("/runs/{id}?artifact={query}")).await;
+    assert!(
+        html.contains(r#"data-testid="artifact""#),
+        "the artifact is rendered"
+    );
+    // Malformed state is ignored, not an error.
+    let html = page(
+        &app,
+        &format!("/runs/{id}?sel=bogus&artifact=../../etc/passwd"),
+    )
+    .await;
+    assert!(html.contains(r#"data-testid="team-graph""#));
+    assert!(!html.contains("root:"));
+
+    // The Runs page follows a run's conversation in its chat.
+    let html = page(&app, &format!("/?chat={id}")).await;
+    assert!(html.contains(r#"data-testid="chat-open-run""#));
+    assert!(html.contains(r#"data-testid="chat""#));
+    let html = page(&app, "/").await;
+    assert!(html.contains(r#"data-component="Composer"#));
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use super::RunQuery;
 use crate::components::artifact::DiffView;
 use crate::graph::Selection;
 use crate::run_view::{RunView, Usage};
@@ -38,15 +39,16 @@ fn usage(u: &Usage) -> impl IntoView + use<> {
 }
 
 #[component]
-pub fn Detail(view: RwSignal<RunView>, selected: RwSignal<Option<Selection>>) -> impl IntoView {
-    let body = move || {
-        let Some(selection) = selected.get() else {
+pub fn Detail(view: RunView, state: RunQuery) -> impl IntoView {
+    let body = (|| {
+        let Some(selection) = state.sel.clone() else {
             return view! {
                 <p class="text-sm text-slate-500">"Select a team, stage, work order or clarification on the graph to see its detail (Tab to reach them, Enter to open)."</p>
             }
             .into_any();
         };
-        view.with(|v| match selection {
+        let v = &view;
+        match selection {
             Selection::Stage(index) => match v.stages.iter().find(|s| s.index == index) {
                 Some(stage) => {
                     let result = stage.result.clone();
@@ -147,8 +149,8 @@ pub fn Detail(view: RwSignal<RunView>, selected: RwSignal<Option<Selection>>) ->
                 }
                 .into_any()
             }
-        })
-    };
+        }
+    })();
     view! {
         <section class="rounded-lg border border-slate-200 bg-white p-4" aria-label="Detail" aria-live="polite" data-testid="detail">
             {body}

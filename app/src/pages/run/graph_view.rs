@@ -1,9 +1,10 @@
 //! The team graph drawn as SVG from [`crate::graph::layout`]: status colours, the running
 //! stage pulsing, clarification edges dashed and curved with their labels; every node and edge
-//! that has a detail is a button (click, Enter or Space) with a visible focus ring.
+//! that has a detail is a link to it (click, or Tab and Enter) with a visible focus ring.
 
 use leptos::prelude::*;
 
+use super::RunQuery;
 use crate::graph::{Edge, Node, NodeKind, Selection, WIDTH, layout};
 use crate::run_view::RunView;
 
@@ -33,14 +34,44 @@ fn edge_colour(edge: &Edge) -> &'static str {
     }
 }
 
-/// Keys that activate a focused node or edge like a click.
-fn activates(ev: &leptos::ev::KeyboardEvent) -> bool {
-    ev.key() == "Enter" || ev.key() == " "
-}
-
 #[component]
-pub fn TeamGraph(view: RwSignal<RunView>, selected: RwSignal<Option<Selection>>) -> impl IntoView {
-    let graph = Memo::new(move |_| view.with(layout));
+pub fn TeamGraph(view: RunView, state: RunQuery) -> impl IntoView {
+    let graph = layout(&view);
+    let link = |select: &Option<Selection>| {
+        select
+            .as_ref()
+            .map(|s| state.href(&view.id, |q| q.sel = Some(s.clone())))
+    };
+    let selected = state.sel.clone();
+    let flows = graph
+        .edges
+        .iter()
+        .filter(|e| !e.clarification)
+        .map(flow_edge)
+        .collect_view();
+    let nodes = graph
+        .nodes
+        .iter()
+        .map(|n| {
+            node(
+                n,
+                link(&n.select),
+                selected.is_some() && n.select == selected,
+            )
+        })
+        .collect_view();
+    let clarifications = graph
+        .edges
+        .iter()
+        .filter(|e| e.clarification)
+        .map(|e| {
+            clarification_edge(
+                e,
+                link(&e.select),
+                selected.is_some() && e.select == selected,
+            )
+        })
+        .collect_view();
     view! {
         <div class="mt-2 overflow-x-auto">
             <svg
@@ -48,7 +79,7 @@ pub fn TeamGraph(view: RwSignal<RunView>, selected: RwSignal<Option<Selection>>)
                 role="group"
                 aria-label="Stages of the run, grouped by team"
                 class="min-w-[34rem] w-full select-none"
-                viewBox=move || format!("0 0 {WIDTH} {}", graph.with(|g| g.height))
+                viewBox=format!("0 0 {WIDTH} {}", graph.height)
                 preserveAspectRatio="xMinYMin meet"
             >
                 <defs>
@@ -59,9 +90,9 @@ pub fn TeamGraph(view: RwSignal<RunView>, selected: RwSignal<Option<Selection>>)
                         <path d="M 0 0 L 10 5 L 0 10 z" class="fill-violet-500" />
                     </marker>
                 </defs>
-                {move || graph.with(|g| g.edges.iter().filter(|e| !e.clarification).map(flow_edge).collect_view())}
-                {move || graph.with(|g| g.nodes.iter().map(|n| node(n, selected)).collect_view())}
-                {move || graph.with(|g| g.edges.iter().filter(|e| e.clarification).map(|e| clarification_edge(e, selected)).collect_view())}
+                {flows}
+                {nodes}
+                {clarifications}
             </svg>
         </div>
     }
@@ -73,50 +104,38 @@ fn flow_edge(edge: &Edge) -> impl IntoView + use<> {
     }
 }
 
-fn clarification_edge(edge: &Edge, selected: RwSignal<Option<Selection>>) -> impl IntoView + use<> {
-    let select = edge.select.clone();
-    let select_key = select.clone();
-    let is_selected = move || selected.get() == select_key;
+/// A clarification: a dashed curve with its question and cost, a link to its detail.
+fn clarification_edge(edge: &Edge, href: Option<String>, selected: bool) -> impl IntoView + use<> {
     let label = edge.label.clone();
     let colour = edge_colour(edge);
-    let on_pick = {
-        let select = select.clone();
-        move || selected.set(select.clone())
-    };
-    let on_key = on_pick.clone();
     let aria = format!("Clarification: {label}");
     view! {
-        <g
+        <a
+            href=href.unwrap_or_default()
+            data-soft
             class="cursor-pointer outline-none focus-visible:[&>path]:stroke-[4]"
-            tabindex="0"
-            role="button"
             data-edge="clarification"
             data-state=edge.state.clone()
             aria-label=aria
-            on:click=move |_| on_pick()
-            on:keydown=move |ev| {
-                if activates(&ev) {
-                    ev.prevent_default();
-                    on_key();
-                }
-            }
+            aria-current=selected.then_some("true")
         >
             // A wide transparent path makes the thin curve easy to hit.
             <path d=edge.d.clone() class="fill-none stroke-transparent" stroke-width="12" />
             <path
                 d=edge.d.clone()
-                class=move || format!("fill-none {colour} {}", if is_selected() { "stroke-[3]" } else { "stroke-2" })
+                class=format!("fill-none {colour} {}", if selected { "stroke-[3]" } else { "stroke-2" })
                 stroke-dasharray="6 4"
                 marker-end="url(#arrow-clar)"
             />
             <text x=edge.label_x y=edge.label_y class="fill-violet-800 text-[10px]" paint-order="stroke" stroke="white" stroke-width="3">
                 {label}
             </text>
-        </g>
+        </a>
     }
 }
 
-fn node(n: &Node, selected: RwSignal<Option<Selection>>) -> impl IntoView + use<> {
+/// A node: a link to its detail when it has one (Tab reaches it, Enter opens it).
+fn node(n: &Node, href: Option<String>, selected: bool) -> impl IntoView + use<> {
     let Node {
         kind,
         x,
@@ -126,19 +145,10 @@ fn node(n: &Node, selected: RwSignal<Option<Selection>>) -> impl IntoView + use<
         label,
         detail,
         state,
-        select,
+        select: _,
     } = n.clone();
     let active = state == "running" && kind == NodeKind::Stage;
     let base = colours(&state);
-    let select_key = select.clone();
-    let is_selected = move || select_key.is_some() && selected.get() == select_key;
-    let is_selected_rect = is_selected.clone();
-    let interactive = select.is_some() && kind != NodeKind::Group;
-    let pick = {
-        let select = select.clone();
-        move || selected.set(select.clone())
-    };
-    let pick_key = pick.clone();
     let (rx, text_class, sub_class) = match kind {
         NodeKind::Group => (10.0, "fill-slate-700 text-[12px] font-semibold", ""),
         NodeKind::Stage => (
@@ -187,10 +197,10 @@ fn node(n: &Node, selected: RwSignal<Option<Selection>>) -> impl IntoView + use<
             width=w
             height=h
             rx=rx
-            class=move || format!(
+            class=format!(
                 "{base} {stroke} {} {}",
                 if active { "animate-pulse" } else { "" },
-                if is_selected_rect() { "stroke-indigo-600 stroke-[3]" } else { "" },
+                if selected { "stroke-indigo-600 stroke-[3]" } else { "" },
             )
         />
     };
@@ -198,43 +208,30 @@ fn node(n: &Node, selected: RwSignal<Option<Selection>>) -> impl IntoView + use<
         <text x=x + 8.0 y=label_y class=text_class>{label.clone()}</text>
         {has_detail.then(|| view! { <text x=x + 8.0 y=detail_y class=sub_class>{detail.clone()}</text> })}
     };
-    if interactive {
-        view! {
-            <g
+    match href {
+        Some(href) => view! {
+            <a
+                href=href
+                data-soft
                 class="cursor-pointer outline-none [&:focus-visible>rect]:stroke-indigo-600 [&:focus-visible>rect]:stroke-[4]"
-                tabindex="0"
-                role="button"
                 aria-label=aria
-                aria-pressed=move || is_selected().to_string()
+                aria-current=selected.then_some("true")
                 data-node=kind_name
                 data-state=state.clone()
                 data-label=label.clone()
-                on:click=move |_| pick()
-                on:keydown=move |ev| {
-                    if activates(&ev) {
-                        ev.prevent_default();
-                        pick_key();
-                    }
-                }
             >
                 {rect}
                 {texts}
-            </g>
+            </a>
         }
-        .into_any()
-    } else {
-        let on_group = move |_| {
-            if kind == NodeKind::Group {
-                selected.set(select.clone());
-            }
-        };
-        view! {
-            <g data-node=kind_name data-state=state.clone() data-label=label.clone() on:click=on_group>
+        .into_any(),
+        None => view! {
+            <g data-node=kind_name data-state=state.clone() data-label=label.clone()>
                 {rect}
                 {texts}
             </g>
         }
-        .into_any()
+        .into_any(),
     }
 }
 

@@ -67,8 +67,8 @@ struct Override {
     tiers: TierInputs,
 }
 
-#[component]
-pub(super) fn BudgetsForm(budgets: BudgetSettings, source: SectionSource) -> impl IntoView {
+#[island]
+pub fn BudgetsForm(budgets: BudgetSettings, source: SectionSource) -> impl IntoView {
     let scopes = [
         (
             "month",

@@ -7,8 +7,8 @@ use super::{FIELD, Heading, Outcome, SAVE, SourceLine};
 use crate::api::error_text;
 use crate::api::settings::{RoutingSettings, SectionSource, update_routing};
 
-#[component]
-pub(super) fn RoutingForm(
+#[island]
+pub fn RoutingForm(
     routing: RoutingSettings,
     aliases: Vec<String>,
     source: SectionSource,
