@@ -1,7 +1,8 @@
-// The dashboard's bridge to ECharts (loaded from /vendor/echarts.min.js). The server renders
-// each chart as a host element with data-chart (its id) and data-option (the ECharts option
-// as JSON, built on the server). scan() draws every host whose option is not drawn yet — on
-// load, and from /live.js after a refresh — and marks it data-rendered="true".
+// The dashboard's bridge to ECharts. The server renders each chart as a host element with
+// data-chart (its id) and data-option (the ECharts option as JSON, built on the server).
+// scan() draws every host whose option is not drawn yet — on load, and from /live.js after a
+// refresh — and marks it data-rendered="true". ECharts itself (/vendor/echarts.min.js, about
+// 1 MB) is fetched only once a page has a chart, off the page's critical path.
 (function () {
   "use strict";
 
@@ -44,12 +45,39 @@
     el.dataset.rendered = "true";
   }
 
+  let loading = null;
+
+  /** Fetches ECharts once; resolves when it is there. */
+  function loadECharts() {
+    if (window.echarts) return Promise.resolve();
+    if (!loading) {
+      loading = new Promise(function (resolve, reject) {
+        const script = document.createElement("script");
+        script.src = "/vendor/echarts.min.js";
+        script.async = true;
+        script.onload = resolve;
+        script.onerror = function () {
+          loading = null;
+          reject(new Error("/vendor/echarts.min.js did not load"));
+        };
+        document.head.appendChild(script);
+      });
+    }
+    return loading;
+  }
+
   /** Draws every chart on the page that is not drawn with its current option. */
   function scan() {
-    if (!window.echarts) return false;
+    const hosts = document.querySelectorAll("[data-chart][data-option]");
+    if (!hosts.length) return;
+    if (!window.echarts) {
+      loadECharts().then(scan, function (err) {
+        console.warn("factory: charts not drawn:", err);
+      });
+      return;
+    }
     sweep();
-    for (const el of document.querySelectorAll("[data-chart][data-option]")) draw(el);
-    return true;
+    for (const el of hosts) draw(el);
   }
 
   let pending = 0;
@@ -61,7 +89,7 @@
     });
   });
 
-  // Both scripts are deferred, ECharts first; draw once the document is parsed.
+  // The script is deferred: draw once the document is parsed.
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", scan);
   } else {

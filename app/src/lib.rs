@@ -47,6 +47,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <HydrationScripts options islands=true />
                 <script src="/vendor/idiomorph.min.js" defer></script>
                 <script src="/live.js" defer></script>
+                <script src="/charts.js" defer></script>
                 <MetaTags />
             </head>
             <body class="bg-slate-50 text-slate-900 antialiased">

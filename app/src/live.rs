@@ -1,6 +1,7 @@
 //! How the dashboard stays live. Pages are rendered on the server; the one piece of each page
 //! that runs in the browser for this is the [`LiveLink`] island. It follows `/ws?brief=true`
-//! (each event's number, kind and run; no payloads), and when events the page shows arrive it
+//! (how many events, their kinds and the newest number; no payloads), and when events the page
+//! shows arrive it
 //! asks `/live.js` to fetch the page again and morph the new HTML into the old DOM — at most
 //! once per animation frame and one request at a time, however fast events come. Morphing
 //! keeps what the person is doing: focus, typed text, scroll positions, open `<details>`, and
@@ -170,6 +171,9 @@ mod client {
     /// Shortest pause between two refreshes, so a burst of events costs the server a few page
     /// renders a second, not one per frame.
     const MIN_GAP_MS: f64 = 200.0;
+    /// The pause is at least this many times as long as the last refresh took, so a slow
+    /// server (or a busy browser) spends at most a fifth of its time on one page's refreshes.
+    const GAP_PER_REFRESH: f64 = 4.0;
     /// A page with no events refreshes this often anyway (ages and times stay current).
     const IDLE_REFRESH: Duration = Duration::from_secs(60);
 
@@ -192,7 +196,9 @@ mod client {
         dirty: Cell<bool>,
         frame_requested: Cell<bool>,
         refreshing: Cell<bool>,
+        /// When the last refresh ended, and how long it took.
         last_refresh: Cell<f64>,
+        last_took: Cell<f64>,
         socket: RefCell<Option<WebSocket>>,
         handlers: RefCell<Option<Handlers>>,
     }
@@ -215,6 +221,7 @@ mod client {
             frame_requested: Cell::new(false),
             refreshing: Cell::new(false),
             last_refresh: Cell::new(now()),
+            last_took: Cell::new(0.0),
             socket: RefCell::new(None),
             handlers: RefCell::new(None),
         });
@@ -311,12 +318,14 @@ mod client {
                     mark_dirty(link);
                 }
             }
-            BriefMsg::Event { seq, kind, .. } => {
-                if link.last_seq.get().is_some_and(|last| seq <= last) {
+            BriefMsg::Events {
+                last_seq, kinds, ..
+            } => {
+                if link.last_seq.get().is_some_and(|last| last_seq <= last) {
                     return; // already seen (a resume overlaps what arrived before)
                 }
-                link.last_seq.set(Some(seq));
-                if super::wanted(&link.kinds, &kind) {
+                link.last_seq.set(Some(last_seq));
+                if kinds.iter().any(|kind| super::wanted(&link.kinds, kind)) {
                     mark_dirty(link);
                 } else {
                     request_frame(link);
@@ -345,7 +354,8 @@ mod client {
             if !link.dirty.get() || link.refreshing.get() {
                 return; // a refresh under way looks again when it ends
             }
-            let wait = link.last_refresh.get() + MIN_GAP_MS - now();
+            let gap = MIN_GAP_MS.max(link.last_took.get() * GAP_PER_REFRESH);
+            let wait = link.last_refresh.get() + gap - now();
             if wait > 0.0 {
                 let later = send_wrapper::SendWrapper::new(link);
                 set_timeout(
@@ -361,6 +371,7 @@ mod client {
     fn refresh(link: Rc<Link>) {
         link.dirty.set(false);
         link.refreshing.set(true);
+        let started = now();
         let done = send_wrapper::SendWrapper::new(link);
         leptos::task::spawn_local(async move {
             let link = done.take();
@@ -371,6 +382,7 @@ mod client {
             }
             link.refreshing.set(false);
             link.last_refresh.set(now());
+            link.last_took.set(now() - started);
             if link.dirty.get() {
                 request_frame(&link);
             }

@@ -28,19 +28,21 @@ pub enum ServerMsg {
 
 /// What `/ws?brief=true` sends: no payloads, only what a page needs to know that it must
 /// refresh. The dashboard's pages are rendered on the server; the browser's live link only
-/// learns *that* something it shows changed, and asks the server for the page again.
+/// learns *that* something it shows changed, and asks the server for the page again. Events
+/// committed together (or while the client was being sent the previous message) arrive as one
+/// message, so a burst of events is a few messages, not one per event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum BriefMsg {
     /// Every event up to `last_seq` has been sent (or, on a first connection, is already in
     /// the page); live events follow.
     Ready { last_seq: i64 },
-    /// One committed event: its number, kind and run.
-    Event {
-        seq: i64,
-        kind: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        run_id: Option<String>,
+    /// `count` committed events, the newest numbered `last_seq`, of these kinds (each once,
+    /// in order of first appearance).
+    Events {
+        last_seq: i64,
+        count: u32,
+        kinds: Vec<String>,
     },
     /// Events were skipped (the client fell too far behind, or resumed from a point not in
     /// this log): whatever the page shows must be loaded again. `Ready` follows.
@@ -68,13 +70,16 @@ mod tests {
 
     #[test]
     fn brief_messages_carry_no_payload() {
-        let event = BriefMsg::Event {
-            seq: 7,
-            kind: "stage_completed".into(),
-            run_id: None,
+        let events = BriefMsg::Events {
+            last_seq: 7,
+            count: 2,
+            kinds: vec!["stage_completed".into()],
         };
-        let text = serde_json::to_string(&event).unwrap();
-        assert_eq!(text, r#"{"type":"event","seq":7,"kind":"stage_completed"}"#);
+        let text = serde_json::to_string(&events).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"events","last_seq":7,"count":2,"kinds":["stage_completed"]}"#
+        );
         let ready: BriefMsg = serde_json::from_str(r#"{"type":"ready","last_seq":3}"#).unwrap();
         assert_eq!(ready, BriefMsg::Ready { last_seq: 3 });
     }

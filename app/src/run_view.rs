@@ -1,8 +1,8 @@
 //! One run as the dashboard shows it, folded from the run's events: stages with their
 //! TaskResults, clarifications between teams, approvals, work orders, model calls, the activity
-//! feed and the chat. The server folds the stored events once (the page's first paint); the
-//! browser folds every live event into the same value with the same code, so the two can never
-//! disagree about what an event means.
+//! feed and the chat. The server folds a run's stored events into it to render the run page
+//! and the chat; it keeps the views of recently shown runs and folds only newer events into
+//! them when the page is rendered again (events are append-only and the fold deterministic).
 
 use std::collections::VecDeque;
 

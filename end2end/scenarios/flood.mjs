@@ -1,10 +1,13 @@
 // 1,000 events a second: run requests are offered at 1,000 a second for 3 seconds (each one a
 // `run_created` event, and the engine adds its own events as it takes the runs), at most 256 in
 // flight, while the Runs page is open. The page must stay responsive — animation frames keep
-// coming and typing shows within a second — and end up showing the newest run. It prints the
-// rate the server accepted and the events per second that reached the page: on two cores the
-// debug server, Chromium and this script share the CPU, so the accepted rate is below the
-// offered one there (see the README).
+// coming, and keys typed into the chat are shown quickly — and end up showing the newest run.
+// It prints the rate the server accepted and the events per second that reached the page.
+//
+// Typing is measured in the page with the Event Timing API: from the moment the browser
+// received each key to the next paint after it was handled (what a person waits for). This
+// script's own round trip is printed too, but it is not the page's latency: on two cores this
+// script, sending 1,000 requests a second, is the busiest process of all.
 
 import { join } from 'node:path';
 import { api, artifacts, check, launchBrowser, newToken, signIn, sleep, startServer, until } from '../lib.mjs';
@@ -30,8 +33,16 @@ export default async function flood() {
     let sent = 0;
     let refused = 0;
     await check(`the Runs page stays responsive while ${RATE * SECONDS} runs are requested at ${RATE}/s`, async () => {
-      // Longest gap between animation frames while the flood lasts.
+      // Longest gap between animation frames while the flood lasts, and the slowest key.
       await page.evaluate(() => {
+        window.__keys = { max: 0, slow: 0 };
+        new PerformanceObserver((list) => {
+          for (const e of list.getEntries()) {
+            if (!['keydown', 'keypress', 'keyup', 'input', 'beforeinput'].includes(e.name)) continue;
+            window.__keys.max = Math.max(window.__keys.max, e.duration);
+            window.__keys.slow += 1;
+          }
+        }).observe({ type: 'event', durationThreshold: 16, buffered: false });
         window.__gaps = { max: 0, frames: 0 };
         let last = performance.now();
         const tick = (t) => {
@@ -44,6 +55,7 @@ export default async function flood() {
       });
       const seqAt = async () => Number(await page.locator('[data-testid="link"]').getAttribute('data-last-seq'));
       const firstSeq = await seqAt();
+      await page.focus('[data-testid="composer-goal"]');
       const started = Date.now();
       let inFlight = 0;
       const pending = [];
@@ -59,10 +71,13 @@ export default async function flood() {
           if (r.status === 201) sent += 1; else refused += 1;
         }));
         if (i % RATE === RATE / 2) {
-          // Typing during the flood: the composer shows the text within half a second.
-          const t0 = Date.now();
-          typing.push(page.fill('[data-testid="composer-goal"]', `typed during the flood ${i}`).then(async () => {
-            await page.locator('[data-testid="composer-goal"]').evaluate((el) => el.value);
+          // Typing during the flood, key by key, into the focused composer (one word after
+          // the other: a word waits for the one before it).
+          const word = ` typed${i}`;
+          const before = typing[typing.length - 1] ?? Promise.resolve();
+          typing.push(before.then(async () => {
+            const t0 = Date.now();
+            await page.keyboard.type(word);
             return Date.now() - t0;
           }));
         }
@@ -71,12 +86,18 @@ export default async function flood() {
       const elapsed = (Date.now() - started) / 1000;
       const typed = await Promise.all(typing);
       const gaps = await page.evaluate(() => { window.__gaps.stop = true; return window.__gaps; });
+      const keys = await page.evaluate(() => window.__keys);
       const pushed = (await seqAt()) - firstSeq;
       console.log(`     ${pushed} events reached the page in ${elapsed.toFixed(1)} s: ${(pushed / elapsed).toFixed(0)} events/s`);
-      console.log(`     ${sent} runs created in ${elapsed.toFixed(1)} s (${refused} refused); longest frame gap ${gaps.max.toFixed(0)} ms over ${gaps.frames} frames; typing took ${typed.join(', ')} ms`);
+      console.log(`     ${sent} runs created in ${elapsed.toFixed(1)} s (${refused} refused); longest frame gap ${gaps.max.toFixed(0)} ms over ${gaps.frames} frames`);
+      console.log(`     slowest key to paint ${keys.max.toFixed(0)} ms (${keys.slow} over 16 ms); this script's typing round trips ${typed.join(', ')} ms`);
       if (sent !== RATE * SECONDS) throw new Error(`${refused} requests were refused`);
       if (gaps.max > 500) throw new Error(`the page froze for ${gaps.max.toFixed(0)} ms`);
-      if (typed.some((t) => t > 1000)) throw new Error(`typing took ${typed} ms`);
+      if (keys.max > 500) throw new Error(`a key took ${keys.max.toFixed(0)} ms to show`);
+      const value = await page.locator('[data-testid="composer-goal"]').inputValue();
+      for (let i = RATE / 2; i < RATE * SECONDS; i += RATE) {
+        if (!value.includes(` typed${i}`)) throw new Error(`the composer lost what was typed: ${value}`);
+      }
     });
 
     await check('the page shows the newest run, at the top, without a reload', async () => {

@@ -7,7 +7,6 @@
 mod chart;
 
 use leptos::prelude::*;
-use leptos_meta::Script;
 use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
@@ -36,7 +35,6 @@ pub fn CostsPage() -> impl IntoView {
     });
     let dashboard = Resource::new(move || run.clone(), cost_dashboard);
     view! {
-        <ChartScripts />
         <Frame live=LiveScope::kinds(CHANGES)>
             <div data-testid="costs">
                 <h1 class="text-2xl font-semibold">"Costs"</h1>
@@ -67,7 +65,6 @@ pub fn CostPanel(run_id: String) -> impl IntoView {
     let dashboard = Resource::new(move || Some(run.clone()), cost_dashboard);
     let href = format!("/costs?run={}", url_safe(&run_id));
     view! {
-        <ChartScripts />
         <section class="mt-6 rounded-lg border border-slate-200 bg-white p-4" data-testid="cost-panel" aria-labelledby="cost-panel-title">
             <div class="flex flex-wrap items-baseline justify-between gap-2">
                 <h2 id="cost-panel-title" class="text-lg font-semibold">"Costs"</h2>
@@ -231,15 +228,6 @@ fn EmptyState() -> impl IntoView {
 #[component]
 fn Loading(what: &'static str) -> impl IntoView {
     view! { <p class="mt-4 text-slate-500" aria-live="polite">{format!("Loading {what}…")}</p> }
-}
-
-/// ECharts and the page's small bridge to it; loaded only where charts are shown.
-#[component]
-fn ChartScripts() -> impl IntoView {
-    view! {
-        <Script src="/vendor/echarts.min.js" defer="true" />
-        <Script src="/charts.js" defer="true" />
-    }
 }
 
 fn is_empty(d: &CostDashboard) -> bool {

@@ -238,7 +238,7 @@ pub async fn run(cli: Cli) -> Exit {
         Some(Command::Models { action }) => {
             let file = models::config_path(cli.config.as_deref(), &data_dir);
             match action {
-                None => models::list(file.as_deref())
+                None => models::list(file.as_deref(), &data_dir)
                     .await
                     .map_err(|e| UsageError(e.to_string()).into()),
                 Some(ModelsCommand::Test { target }) => {

@@ -31,12 +31,40 @@ pub fn provider_label(kind: ProviderKind) -> &'static str {
     }
 }
 
-pub(super) async fn list(config_file: Option<&Path>) -> Result<Exit, ConfigError> {
+/// The configuration in force: the file's, with the newest change of each section made in the
+/// dashboard's Settings applied over it (as `serve` applies them), and where budgets and
+/// routing come from. The database is only read, and only when it exists.
+async fn in_force(config: GatewayConfig, data_dir: &Path) -> (GatewayConfig, String, String) {
+    let from_file = || crate::gateway::settings::FROM_FILE.to_string();
+    if !data_dir.join("factory.db").is_file() {
+        return (config, from_file(), from_file());
+    }
+    let applied = async {
+        let store = crate::store::Store::open(data_dir).await?;
+        let gateway = Gateway::with_ledger(config.clone(), store.clone()).await?;
+        crate::gateway::settings::replay(&gateway, &store).await?;
+        let (config, budgets, routing) = crate::gateway::settings::in_force(&gateway).await;
+        anyhow::Ok((config, budgets.label, routing.label))
+    };
+    match applied.await {
+        Ok(found) => found,
+        Err(e) => {
+            println!(
+                "(the dashboard's settings could not be read from {}: {e})",
+                data_dir.display()
+            );
+            (config, from_file(), from_file())
+        }
+    }
+}
+
+pub(super) async fn list(config_file: Option<&Path>, data_dir: &Path) -> Result<Exit, ConfigError> {
     let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())?;
     match config_file {
         Some(path) => println!("configuration: {}", path.display()),
         None => println!("configuration: built-in defaults (no factory.toml)"),
     }
+    let (config, budgets_source, routing_source) = in_force(config, data_dir).await;
     println!("\nproviders:");
     for (name, p) in &config.providers {
         let key = match &p.api_key_env {
@@ -83,9 +111,20 @@ pub(super) async fn list(config_file: Option<&Path>) -> Result<Exit, ConfigError
             println!("    → {entry:<34} {price}");
         }
     }
+    let r = &config.routing;
+    println!("\nrouting (from {routing_source}):");
+    println!(
+        "  below complexity {} → {}; otherwise → {} (files cap {})",
+        r.threshold, r.cheap_alias, r.strong_alias, r.files_cap
+    );
+    println!(
+        "  hard-stop keywords (always {}): {}",
+        r.strong_alias,
+        r.hard_stop_keywords.join(", ")
+    );
     let b = &config.budgets;
     println!(
-        "\nbudgets (USD; soft warns, hard stops paid calls in the scope, emergency stops all):"
+        "\nbudgets (USD, from {budgets_source}; soft warns, hard stops paid calls in the scope, emergency stops all):"
     );
     let scopes = [
         ("month", &b.month),

@@ -116,8 +116,22 @@ impl Catalogue {
         Catalogue::load(None)
     }
 
-    /// The embedded catalogue with a project's overrides from `<repo>/.factory/teams/`.
+    /// The embedded catalogue with a project's overrides from `<repo>/.factory/teams/`. The
+    /// embedded one never changes, so it is parsed once (a project's files are read every
+    /// time: they may change between runs).
     pub fn load(project: Option<&Path>) -> Result<Catalogue, CatalogueError> {
+        static BUILTIN: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
+        if project.is_some() {
+            return Catalogue::parse(project);
+        }
+        if let Some(catalogue) = BUILTIN.get() {
+            return Ok(catalogue.clone());
+        }
+        let catalogue = Catalogue::parse(None)?;
+        Ok(BUILTIN.get_or_init(|| catalogue).clone())
+    }
+
+    fn parse(project: Option<&Path>) -> Result<Catalogue, CatalogueError> {
         let mut teams = BTreeMap::new();
         for dir in TEAMS.dirs() {
             let name = dir

@@ -137,12 +137,13 @@ pub fn parse(text: &str, origin: &str, catalogue: &Catalogue) -> Result<Pipeline
     })
 }
 
-/// Every pipeline available to a project: built in, then the project's own (which may replace
-/// a built-in one of the same name).
-pub fn load_all(
-    catalogue: &Catalogue,
-    project: Option<&Path>,
-) -> Result<BTreeMap<String, Pipeline>, PipelineError> {
+/// The embedded pipelines, parsed once: they never change, and every catalogue has the same
+/// teams (a project's files replace a team's files, they add no team).
+fn builtin(catalogue: &Catalogue) -> Result<BTreeMap<String, Pipeline>, PipelineError> {
+    static BUILTIN: std::sync::OnceLock<BTreeMap<String, Pipeline>> = std::sync::OnceLock::new();
+    if let Some(pipelines) = BUILTIN.get() {
+        return Ok(pipelines.clone());
+    }
     let mut out = BTreeMap::new();
     for file in PIPELINES.files() {
         let origin = format!("built-in pipeline {}", file.path().display());
@@ -150,6 +151,16 @@ pub fn load_all(
         let p = parse(text, &origin, catalogue)?;
         out.insert(p.name.clone(), p);
     }
+    Ok(BUILTIN.get_or_init(|| out).clone())
+}
+
+/// Every pipeline available to a project: built in, then the project's own (which may replace
+/// a built-in one of the same name).
+pub fn load_all(
+    catalogue: &Catalogue,
+    project: Option<&Path>,
+) -> Result<BTreeMap<String, Pipeline>, PipelineError> {
+    let mut out = builtin(catalogue)?;
     if let Some(root) = project {
         let dir = root.join(".factory").join("pipelines");
         if let Ok(entries) = std::fs::read_dir(&dir) {

@@ -75,7 +75,7 @@ fn source(origin: Option<&Origin>) -> SectionSource {
 }
 
 /// The configuration in force and the sources of its budgets and routing, read together.
-pub(super) async fn in_force(gateway: &Gateway) -> (GatewayConfig, SectionSource, SectionSource) {
+pub async fn in_force(gateway: &Gateway) -> (GatewayConfig, SectionSource, SectionSource) {
     let origins = gateway.settings.origins.lock().await;
     (
         gateway.live_config(),

@@ -8,7 +8,7 @@
 
 use axum::extract::ws::{Message, WebSocket};
 use futures::{SinkExt, StreamExt};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use app::events::Event;
@@ -21,6 +21,8 @@ use crate::store::{Store, StoreError};
 const MAX_REPLAY: i64 = 5_000;
 /// Events read per query during a replay.
 const REPLAY_PAGE: u32 = 500;
+/// Most events a brief client is told about in one message.
+const BRIEF_BATCH: usize = 1_000;
 
 /// What a client asked for.
 #[derive(Debug, Clone, Default)]
@@ -97,9 +99,38 @@ async fn stream(
         match events.recv().await {
             Ok(event) if event.seq <= last_seq => continue,
             Ok(event) if !options.wants(&event) => last_seq = event.seq,
+            Ok(event) if options.brief => {
+                // Everything already committed behind it goes in the same message.
+                let mut batch = Brief::default();
+                batch.add(&event);
+                last_seq = event.seq;
+                let mut lagged = None;
+                while batch.count < BRIEF_BATCH {
+                    match events.try_recv() {
+                        Ok(next) if next.seq <= last_seq => {}
+                        Ok(next) => {
+                            last_seq = next.seq;
+                            if options.wants(&next) {
+                                batch.add(&next);
+                            }
+                        }
+                        Err(TryRecvError::Lagged(missed)) => {
+                            lagged = Some(missed);
+                            break;
+                        }
+                        Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                    }
+                }
+                send(tx, &batch.message()).await?;
+                if let Some(missed) = lagged {
+                    let reason = format!("fell {missed} events behind");
+                    send_resync(tx, options, reason).await?;
+                    last_seq = send_snapshot(tx, store, options).await?;
+                }
+            }
             Ok(event) => {
                 last_seq = event.seq;
-                send_event(tx, options, &event).await?;
+                send_event(tx, &event).await?;
             }
             Err(RecvError::Lagged(missed)) => {
                 let reason = format!("fell {missed} events behind");
@@ -137,11 +168,17 @@ async fn replay(
         };
         let Some(last) = page.last() else { break };
         cursor = last.seq;
-        for event in page {
-            if event.seq > head {
-                break;
+        let page = page.into_iter().filter(|e| e.seq <= head);
+        if options.brief {
+            let mut batch = Brief::default();
+            page.for_each(|e| batch.add(&e));
+            if batch.count > 0 {
+                send(tx, &batch.message()).await?;
             }
-            send_event(tx, options, &event).await?;
+            continue;
+        }
+        for event in page {
+            send_event(tx, &event).await?;
         }
     }
     if options.brief {
@@ -170,19 +207,38 @@ async fn send_snapshot(
     Ok(last_seq)
 }
 
+/// Events gathered for one [`BriefMsg::Events`].
+#[derive(Debug, Default)]
+struct Brief {
+    last_seq: i64,
+    count: usize,
+    kinds: Vec<&'static str>,
+}
+
+impl Brief {
+    fn add(&mut self, event: &Event) {
+        self.last_seq = event.seq;
+        self.count += 1;
+        let kind = event.data.kind();
+        if !self.kinds.contains(&kind) {
+            self.kinds.push(kind);
+        }
+    }
+
+    fn message(&self) -> BriefMsg {
+        BriefMsg::Events {
+            last_seq: self.last_seq,
+            count: u32::try_from(self.count).unwrap_or(u32::MAX),
+            kinds: self.kinds.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+}
+
+/// One event, in full.
 async fn send_event(
     tx: &mut futures::stream::SplitSink<WebSocket, Message>,
-    options: &StreamOptions,
     event: &Event,
 ) -> Result<(), HubError> {
-    if options.brief {
-        let brief = BriefMsg::Event {
-            seq: event.seq,
-            kind: event.data.kind().to_string(),
-            run_id: event.run_id.clone(),
-        };
-        return send(tx, &brief).await;
-    }
     send(
         tx,
         &ServerMsg::Event {

@@ -1,7 +1,13 @@
 //! The run pages' port: a run folded from its events for the dashboard, starting runs from the
 //! chat, the composer's choices, cancelling.
+//!
+//! A run page is rendered again every time its run moves (that is how it stays live), so the
+//! folded views of recently shown runs are kept: a rendering folds only the events committed
+//! since the last one. Events are append-only and the fold is deterministic, so a kept view
+//! plus the newer events is exactly the view folded from scratch.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use app::api::runs::{ComposerOptions, RunsPort};
 use app::backend::BackendError;
@@ -16,15 +22,64 @@ use crate::startup::AppState;
 const MAX_VIEW_EVENTS: usize = 20_000;
 /// Events read per query while folding.
 const PAGE: u32 = 1_000;
+/// Folded views kept for the runs shown most recently.
+const KEPT_VIEWS: usize = 32;
 
 pub(super) fn port(state: &AppState) -> Arc<dyn RunsPort> {
     Arc::new(Runs {
         state: state.clone(),
+        views: Mutex::default(),
     })
 }
 
 struct Runs {
     state: AppState,
+    views: Mutex<ViewCache>,
+}
+
+/// A run's folded view and how many events went into it.
+#[derive(Clone)]
+struct Kept {
+    view: RunView,
+    folded: usize,
+    /// When it was last used (a counter), for evicting the least recently used.
+    used: u64,
+}
+
+#[derive(Default)]
+struct ViewCache {
+    views: HashMap<String, Kept>,
+    clock: u64,
+}
+
+impl ViewCache {
+    fn take(&mut self, id: &str) -> Option<Kept> {
+        self.views.get(id).cloned()
+    }
+
+    /// Keeps `kept` unless a view that has folded further is there already; evicts the least
+    /// recently used beyond [`KEPT_VIEWS`].
+    fn keep(&mut self, id: &str, mut kept: Kept) {
+        self.clock += 1;
+        kept.used = self.clock;
+        match self.views.get_mut(id) {
+            Some(old) if old.view.last_seq > kept.view.last_seq => old.used = kept.used,
+            _ => {
+                self.views.insert(id.to_string(), kept);
+            }
+        }
+        while self.views.len() > KEPT_VIEWS {
+            let Some(oldest) = self
+                .views
+                .iter()
+                .min_by_key(|(_, k)| k.used)
+                .map(|(id, _)| id.clone())
+            else {
+                break;
+            };
+            self.views.remove(&oldest);
+        }
+    }
 }
 
 /// The catalogue's teams as the graph needs them (parsed once).
@@ -71,27 +126,41 @@ impl RunsPort for Runs {
         if store.get_run(&id).await.map_err(internal)?.is_none() {
             return Err(BackendError::Refused(format!("no run with id {id:?}")));
         }
-        let mut view = RunView::new(&id);
-        let mut after = 0;
-        let mut folded = 0;
-        loop {
+        let kept = self.views.lock().map_err(internal)?.take(&id);
+        let Kept {
+            mut view,
+            mut folded,
+            ..
+        } = kept.unwrap_or_else(|| Kept {
+            view: RunView::new(&id),
+            folded: 0,
+            used: 0,
+        });
+        let mut after = view.last_seq;
+        while !view.truncated {
             let page = store.run_events(&id, after, PAGE).await.map_err(internal)?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for event in &page {
-                view.apply(event);
-            }
-            folded += page.len();
-            if folded >= MAX_VIEW_EVENTS {
-                view.truncated = !store
-                    .run_events(&id, after, 1)
-                    .await
-                    .map_err(internal)?
-                    .is_empty();
+            if page.is_empty() {
                 break;
             }
+            if folded >= MAX_VIEW_EVENTS {
+                view.truncated = true;
+                break;
+            }
+            for event in page.iter().take(MAX_VIEW_EVENTS - folded) {
+                view.apply(event);
+                after = event.seq;
+                folded += 1;
+            }
         }
-        view.teams = team_cards()?.to_vec();
+        if view.teams.is_empty() {
+            view.teams = team_cards()?.to_vec();
+        }
+        let kept = Kept {
+            view: view.clone(),
+            folded,
+            used: 0,
+        };
+        self.views.lock().map_err(internal)?.keep(&id, kept);
         Ok(view)
     }
 

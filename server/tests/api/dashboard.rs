@@ -332,29 +332,44 @@ async fn the_brief_stream_names_events_without_their_payloads() {
     let more = app.store.append_batch(tokens(1, "b")).await.unwrap();
     assert_eq!(
         next_brief(&mut socket).await,
-        BriefMsg::Event {
-            seq: more[0].seq,
-            kind: "admin_token_created".into(),
-            run_id: None,
+        BriefMsg::Events {
+            last_seq: more[0].seq,
+            count: 1,
+            kinds: vec!["admin_token_created".into()],
         }
     );
+    // A burst arrives in few messages that count every event and end at the newest.
+    let burst = app.store.append_batch(tokens(300, "c")).await.unwrap();
+    let (mut counted, mut messages) = (0, 0);
+    while counted < 300 {
+        let BriefMsg::Events {
+            last_seq, count, ..
+        } = next_brief(&mut socket).await
+        else {
+            panic!("expected events");
+        };
+        counted += count;
+        messages += 1;
+        if counted == 300 {
+            assert_eq!(last_seq, burst.last().unwrap().seq);
+        }
+    }
+    assert_eq!(counted, 300);
+    assert!(messages < 300, "a burst is batched ({messages} messages)");
     // A resume replays what was missed, briefly, then says where it is.
     let mut socket = connect(&app, &format!("?brief=true&after={}", committed[1].seq)).await;
-    let mut replayed = Vec::new();
+    let mut replayed = 0;
     loop {
         match next_brief(&mut socket).await {
-            BriefMsg::Event { seq, .. } => replayed.push(seq),
+            BriefMsg::Events { count, .. } => replayed += count,
             BriefMsg::Ready { last_seq } => {
-                assert_eq!(last_seq, more[0].seq);
+                assert_eq!(last_seq, burst.last().unwrap().seq);
                 break;
             }
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(
-        replayed,
-        vec![committed[2].seq, committed[3].seq, more[0].seq]
-    );
+    assert_eq!(replayed, 2 + 1 + 300);
     // Too far behind: told to resync, then live.
     let mut socket = connect(&app, "?brief=true&after=999999").await;
     assert!(matches!(

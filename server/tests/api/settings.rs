@@ -251,6 +251,33 @@ async fn a_restart_keeps_what_was_set() {
     let decision = again.gateway.route(&Attribution::default(), &billing).await;
     assert_eq!(decision.hard_stop.as_deref(), Some("billing"));
     again.stop().await;
+    drop(again);
+
+    // `factory models` shows the same settings in force, and where they come from.
+    let out = Command::new(env!("CARGO_BIN_EXE_factory"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("models")
+        .env_remove("FACTORY_CONFIG")
+        .env("OLLAMA_HOST", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("below complexity 0.8"), "{stdout}");
+    assert!(
+        stdout.contains("hard-stop keywords (always factory/architect): billing"),
+        "{stdout}"
+    );
+    let seq = saved["event_seq"].as_i64().unwrap();
+    assert!(
+        stdout.contains(&format!("routing (from dashboard (event #{seq} by ")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("budgets (USD, from factory.toml/defaults"),
+        "{stdout}"
+    );
 }
 
 /// The real binary with a (fake) key in its environment: the key's variable shows as set, its

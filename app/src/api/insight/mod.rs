@@ -8,7 +8,7 @@ mod summary;
 use leptos::prelude::*;
 
 pub use dto::*;
-pub use summary::{audit_row, event_summary, hash_prefix, prepend_live};
+pub use summary::{audit_row, event_summary, hash_prefix};
 
 #[cfg(feature = "ssr")]
 use crate::backend::BackendError;

@@ -158,35 +158,6 @@ pub fn audit_row(event: &Event, prev_hash: &str) -> AuditRow {
     }
 }
 
-/// Prepends live events (oldest first, as they arrive) to `rows` (newest first), skipping
-/// ones already shown and those `keep` rejects, and caps the list at `cap` rows. Returns true
-/// when the list changed.
-pub fn prepend_live(
-    rows: &mut Vec<AuditRow>,
-    events: &[&Event],
-    keep: impl Fn(&Event) -> bool,
-    cap: usize,
-) -> bool {
-    let mut changed = false;
-    for event in events {
-        let newest = rows.first().map(|r| r.seq).unwrap_or(0);
-        if event.seq <= newest || !keep(event) {
-            continue;
-        }
-        let prev = match rows.first() {
-            Some(top) if top.seq + 1 == event.seq => top.hash.clone(),
-            _ => String::new(),
-        };
-        rows.insert(0, audit_row(event, &prev));
-        changed = true;
-    }
-    if rows.len() > cap {
-        rows.truncate(cap);
-        changed = true;
-    }
-    changed
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,29 +189,5 @@ mod tests {
         assert_eq!(row.hash.len(), HASH_PREFIX);
         assert_eq!(row.prev_hash, "abcdef012345");
         assert_eq!(row.kind, "run_created");
-    }
-
-    #[test]
-    fn live_rows_are_prepended_once_filtered_and_capped() {
-        let mut rows = vec![audit_row(&event(2, "b"), ""), audit_row(&event(1, "a"), "")];
-        let (e2, e3, e4, e5) = (
-            event(2, "b"),
-            event(3, "c"),
-            event(4, "skip"),
-            event(5, "e"),
-        );
-        let batch = [&e2, &e3, &e4, &e5];
-        let keep =
-            |e: &Event| !matches!(&e.data, EventData::RunCreated { goal, .. } if goal == "skip");
-        assert!(prepend_live(&mut rows, &batch, keep, 3));
-        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-        assert_eq!(
-            seqs,
-            [5, 3, 2],
-            "newest first, #2 not repeated, #4 filtered, capped"
-        );
-        assert_eq!(rows[1].prev_hash, hash_prefix(&e2.hash), "#3 follows #2");
-        assert_eq!(rows[0].prev_hash, "", "#4 is not on the page");
-        assert!(!prepend_live(&mut rows, &[&e3], keep, 3));
     }
 }

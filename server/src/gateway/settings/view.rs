@@ -3,7 +3,9 @@
 //! sections with their sources; plus the mapping between the configuration and the shared
 //! DTOs.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use app::api::settings::{
     AliasChain, BudgetSettings, OllamaStatus, ProviderStatus, RoutingSettings, SettingsView,
@@ -17,6 +19,36 @@ use crate::gateway::providers::ollama::OllamaProvider;
 
 /// How long an Ollama server may take to list its models (as `factory models` waits).
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long what a probe found is shown before Ollama is asked again: the Settings page is
+/// rendered again whenever settings change, and must not wait on Ollama every time.
+const PROBE_TTL: Duration = Duration::from_secs(30);
+
+/// The last probe of each Ollama URL, with when it was made.
+static PROBES: LazyLock<Mutex<HashMap<String, (Instant, OllamaStatus)>>> =
+    LazyLock::new(Mutex::default);
+
+/// Whether the Ollama at `url` answers and with which models, probed at most once per
+/// [`PROBE_TTL`].
+async fn probe_ollama(name: &str, url: &str) -> OllamaStatus {
+    let cached = PROBES.lock().ok().and_then(|probes| {
+        probes
+            .get(url)
+            .filter(|(at, _)| at.elapsed() < PROBE_TTL)
+            .map(|(_, status)| status.clone())
+    });
+    if let Some(status) = cached {
+        return status;
+    }
+    let models = OllamaProvider::new(name, url, PROBE_TIMEOUT).models().await;
+    let status = OllamaStatus {
+        reachable: models.is_some(),
+        models: models.unwrap_or_default(),
+    };
+    if let Ok(mut probes) = PROBES.lock() {
+        probes.insert(url.to_string(), (Instant::now(), status.clone()));
+    }
+    status
+}
 
 /// How the offline provider is shown, so nobody mistakes its output for a model's.
 pub const OFFLINE_LABEL: &str = "offline (no model): deterministic templates, not an LLM";
@@ -52,11 +84,7 @@ async fn provider_status(name: &str, p: &ProviderConfig) -> ProviderStatus {
     let ollama = match p.kind {
         ProviderKind::Ollama => {
             let url = p.base_url.as_deref().unwrap_or("http://127.0.0.1:11434");
-            let models = OllamaProvider::new(name, url, PROBE_TIMEOUT).models().await;
-            Some(OllamaStatus {
-                reachable: models.is_some(),
-                models: models.unwrap_or_default(),
-            })
+            Some(probe_ollama(name, url).await)
         }
         _ => None,
     };
