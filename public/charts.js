@@ -89,11 +89,19 @@
     });
   });
 
-  // The script is deferred: draw once the document is parsed.
+  // Draw once the page has been painted and the browser is idle: parsing ECharts takes the
+  // main thread for a while, and the page's text must not wait for its charts.
+  function later() {
+    if ("requestIdleCallback" in window) {
+      window.requestIdleCallback(scan, { timeout: 1000 });
+    } else {
+      setTimeout(scan, 50);
+    }
+  }
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", scan);
+    document.addEventListener("DOMContentLoaded", later);
   } else {
-    scan();
+    later();
   }
 
   window.factoryCharts = { scan: scan };
