@@ -27,7 +27,8 @@ async fn connect(app: &TestApp, query: &str) -> Socket {
     tokio_tungstenite::connect_async(req).await.unwrap().0
 }
 
-async fn next_msg(socket: &mut Socket) -> ServerMsg {
+/// The next text message of a socket.
+async fn next_text(socket: &mut Socket) -> String {
     loop {
         let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await
@@ -35,9 +36,24 @@ async fn next_msg(socket: &mut Socket) -> ServerMsg {
             .expect("socket open")
             .expect("valid frame");
         if let Message::Text(text) = msg {
-            return serde_json::from_str(&text).expect("a ServerMsg");
+            return text.to_string();
         }
     }
+}
+
+async fn next_msg(socket: &mut Socket) -> ServerMsg {
+    serde_json::from_str(&next_text(socket).await).expect("a ServerMsg")
+}
+
+/// A run started through the API, once it waits for its plan to be approved.
+async fn waiting_run(app: &TestApp, goal: &str) -> String {
+    let res = app.start_run(json!({ "goal": goal })).await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_for_status(app, &id, "waiting_for_human").await;
+    id
 }
 
 fn tokens(n: usize, tag: &str) -> Vec<NewEvent> {
@@ -156,12 +172,7 @@ async fn a_client_too_far_behind_is_resynced_and_bad_resume_points_are_refused()
 #[tokio::test]
 async fn the_run_filter_keeps_one_runs_events() {
     let app = TestApp::spawn().await;
-    let a = app.start_run(json!({"goal": "first run"})).await;
-    let a = a.json::<serde_json::Value>().await.unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_for_status(&app, &a, "waiting_for_human").await;
+    let a = waiting_run(&app, "first run").await;
     let mut socket = connect(&app, &format!("?after=0&run={a}")).await;
     let b = app.start_run(json!({"goal": "second run"})).await;
     assert!(b.status().is_success());
@@ -210,12 +221,7 @@ async fn the_run_filter_keeps_one_runs_events() {
 #[tokio::test]
 async fn run_view_folds_a_run_for_the_page_and_refuses_unknown_ids() {
     let app = TestApp::spawn().await;
-    let res = app.start_run(json!({"goal": "Export orders as CSV"})).await;
-    let id = res.json::<serde_json::Value>().await.unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_for_status(&app, &id, "waiting_for_human").await;
+    let id = waiting_run(&app, "Export orders as CSV").await;
 
     let res = server_fn(&app, "run_view", &[("id", &id)]).await;
     assert_eq!(res.status(), 200);
@@ -302,19 +308,11 @@ async fn the_chat_starts_runs_and_refuses_bad_input_storing_nothing() {
     assert!(runs[0].current_stage.is_some(), "{:?}", runs[0]);
 }
 
-/// Reads one message of a brief stream.
+/// Reads one message of a brief stream (which never carries a payload).
 async fn next_brief(socket: &mut Socket) -> app::protocol::BriefMsg {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("valid frame");
-        if let Message::Text(text) = msg {
-            assert!(!text.contains("payload"), "{text}");
-            return serde_json::from_str(&text).expect("a BriefMsg");
-        }
-    }
+    let text = next_text(socket).await;
+    assert!(!text.contains("payload"), "{text}");
+    serde_json::from_str(&text).expect("a BriefMsg")
 }
 
 #[tokio::test]
@@ -384,13 +382,7 @@ async fn the_brief_stream_names_events_without_their_payloads() {
 
 /// A page of the dashboard as the browser gets it.
 async fn page(app: &TestApp, path: &str) -> String {
-    let res = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(path).await;
     assert_eq!(res.status(), 200, "{path}");
     res.text().await.unwrap()
 }
@@ -398,12 +390,7 @@ async fn page(app: &TestApp, path: &str) -> String {
 #[tokio::test]
 async fn pages_are_rendered_whole_on_the_server_with_their_state_from_the_address() {
     let app = TestApp::spawn().await;
-    let res = app.start_run(json!({"goal": "Export orders as CSV"})).await;
-    let id = res.json::<serde_json::Value>().await.unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_for_status(&app, &id, "waiting_for_human").await;
+    let id = waiting_run(&app, "Export orders as CSV").await;
     let head = app.store.last_seq().await.unwrap();
 
     let html = page(&app, &format!("/runs/{id}")).await;

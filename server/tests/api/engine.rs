@@ -71,13 +71,7 @@ pub(crate) async fn app_with_model(
 }
 
 pub(crate) async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .get(app.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(path).await;
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
 }

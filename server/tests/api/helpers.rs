@@ -74,6 +74,16 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// GET `path` with the admin token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// POST /supervisor/start with the admin token.
     pub async fn start_run(&self, body: serde_json::Value) -> reqwest::Response {
         self.client
