@@ -5,8 +5,7 @@
 use std::process::Command;
 
 use crate::engine::git_repo;
-
-const BIN: &str = env!("CARGO_BIN_EXE_factory");
+use crate::helpers::factory_cli;
 
 fn git(dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new("git")
@@ -19,14 +18,7 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
 }
 
 fn factory(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("FACTORY_CONFIG")
-        .env("OLLAMA_HOST", "http://127.0.0.1:9")
-        .output()
-        .unwrap()
+    factory_cli(data).args(args).output().unwrap()
 }
 
 fn bubblewrap() -> bool {
@@ -244,9 +236,7 @@ fn run_with_remote(
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
+    factory_cli(data)
         .args([
             "run",
             "--auto-approve",
@@ -254,8 +244,6 @@ fn run_with_remote(
             "shop",
             "Export orders as CSV",
         ])
-        .env_remove("FACTORY_CONFIG")
-        .env("OLLAMA_HOST", "http://127.0.0.1:9")
         .env("FACTORY_GITHUB_API", api)
         .env("GITHUB_TOKEN", "ghp_test_token")
         .output()
@@ -623,9 +611,7 @@ fn worktrees_over_their_disk_budget_are_refused_and_gates_are_remembered() {
     .unwrap();
     let config = data.path().join("factory.toml");
     std::fs::write(&config, "[engine]\nworktree_disk_budget_mb = 1\n").unwrap();
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data.path())
+    let out = factory_cli(data.path())
         .arg("--config")
         .arg(&config)
         .args([
@@ -635,7 +621,6 @@ fn worktrees_over_their_disk_budget_are_refused_and_gates_are_remembered() {
             repo.path().to_str().unwrap(),
             "Export orders as CSV",
         ])
-        .env("OLLAMA_HOST", "http://127.0.0.1:9")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -10,10 +10,8 @@ use factory_server::gateway::{EnvSnapshot, GatewayConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp};
+use crate::helpers::{TOKEN, TestApp, factory_cli};
 use crate::model::{CALL_COST, Fault, ModelScript, expected_artifact, factory_toml, serve_model};
-
-const BIN: &str = env!("CARGO_BIN_EXE_factory");
 
 type RunRow = (
     String,
@@ -116,14 +114,10 @@ pub async fn finished(app: &TestApp, run_id: &str, within: Duration) -> Value {
 fn factory_run_offline_completes_the_default_pipeline_in_a_git_repo() {
     let data = tempfile::tempdir().unwrap();
     let repo = git_repo();
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data.path())
+    let out = factory_cli(data.path())
         .args(["run", "--json", "--auto-approve", "--project"])
         .arg(repo.path())
         .arg("As a shop owner, I want to export orders as CSV and email the weekly report to accountants.")
-        .env_remove("FACTORY_CONFIG")
-        .env("OLLAMA_HOST", "http://127.0.0.1:9")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -202,18 +196,14 @@ fn factory_run_offline_completes_the_default_pipeline_in_a_git_repo() {
     .unwrap();
     assert!(adr.contains("Work orders"), "{adr}");
     // Events chained.
-    let audit = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data.path())
+    let audit = factory_cli(data.path())
         .args(["audit", "verify"])
         .output()
         .unwrap();
     assert_eq!(audit.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&audit.stdout).contains("chain intact"));
     // Memory was retained and can be searched.
-    let memory = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data.path())
+    let memory = factory_cli(data.path())
         .args([
             "memory",
             "search",
@@ -233,9 +223,7 @@ fn factory_run_offline_completes_the_default_pipeline_in_a_git_repo() {
 #[test]
 fn factory_run_offline_completes_the_full_pipeline() {
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data.path())
+    let out = factory_cli(data.path())
         .args([
             "run",
             "--auto-approve",
@@ -243,8 +231,6 @@ fn factory_run_offline_completes_the_full_pipeline() {
             "full",
             "Add a dark mode toggle to the settings page",
         ])
-        .env_remove("FACTORY_CONFIG")
-        .env("OLLAMA_HOST", "http://127.0.0.1:9")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -264,12 +250,8 @@ fn factory_run_offline_completes_the_full_pipeline() {
 #[test]
 fn factory_run_exits_2_while_a_person_is_needed_and_says_how_to_answer() {
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data.path())
+    let out = factory_cli(data.path())
         .args(["run", "Export orders as CSV"])
-        .env_remove("FACTORY_CONFIG")
-        .env("OLLAMA_HOST", "http://127.0.0.1:9")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -280,9 +262,7 @@ fn factory_run_exits_2_while_a_person_is_needed_and_says_how_to_answer() {
         "{stdout}"
     );
     assert!(stdout.contains("factory approvals decide "), "{stdout}");
-    let list = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data.path())
+    let list = factory_cli(data.path())
         .args(["approvals", "list"])
         .output()
         .unwrap();
@@ -306,13 +286,7 @@ fn factory_run_refuses_bad_input_with_exit_2() {
         (&["run", &"x".repeat(20_001)], "the limit is 20000"),
     ];
     for (args, needle) in cases {
-        let out = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(args)
-            .env_remove("FACTORY_CONFIG")
-            .output()
-            .unwrap();
+        let out = factory_cli(data.path()).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{needle}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{err}");

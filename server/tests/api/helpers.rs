@@ -1,11 +1,23 @@
 //! Spawns a real server (the same `build` as `main`) on port 0 with its own data directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use factory_server::config::Config;
 use factory_server::startup::build;
 use factory_server::store::Store;
 use tokio_util::sync::CancellationToken;
+
+/// The `factory` binary on `data_dir`, offline: no config file from the environment and an
+/// Ollama address nothing answers, so only the built-in template provider serves calls.
+pub fn factory_cli(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_factory"));
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("FACTORY_CONFIG")
+        .env("OLLAMA_HOST", "http://127.0.0.1:9");
+    cmd
+}
 
 /// The admin token every test server accepts.
 pub const TOKEN: &str = "fct_test_token_0123456789abcdef0123456789abcdef";

@@ -14,7 +14,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::gateway::{Reply, config, request, serve};
-use crate::helpers::{TOKEN, TestApp};
+use crate::helpers::{TOKEN, TestApp, factory_cli};
 
 async fn get_settings(app: &TestApp) -> Value {
     let res = app
@@ -254,14 +254,7 @@ async fn a_restart_keeps_what_was_set() {
     drop(again);
 
     // `factory models` shows the same settings in force, and where they come from.
-    let out = Command::new(env!("CARGO_BIN_EXE_factory"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .arg("models")
-        .env_remove("FACTORY_CONFIG")
-        .env("OLLAMA_HOST", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
+    let out = factory_cli(dir.path()).arg("models").output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("below complexity 0.8"), "{stdout}");
