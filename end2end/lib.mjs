@@ -110,6 +110,26 @@ export async function launchBrowser() {
   };
 }
 
+/**
+ * Runs `body({ page, base, token, server })` against a fresh server (`config` as its
+ * factory.toml) and a fresh headless Chromium, then checks the pages raised no script errors.
+ * Both are stopped whatever happens.
+ */
+export async function withDashboard({ config } = {}, body) {
+  const token = newToken();
+  const server = await startServer({ token, config });
+  const browser = await launchBrowser().catch((e) => { server.stop(); throw e; });
+  try {
+    await body({ page: browser.page, base: server.base, token, server });
+    await check('no script errors on the pages', async () => {
+      if (browser.errors.length) throw new Error(browser.errors.join('; '));
+    });
+  } finally {
+    await browser.close();
+    await server.stop();
+  }
+}
+
 /** Signs in through the login form. */
 export async function signIn(page, base, token) {
   await page.goto(base + '/login');

@@ -3,15 +3,10 @@
 // approves its plan and final review with buttons.
 
 import { join } from 'node:path';
-import { api, artifacts, check, launchBrowser, newToken, sleep, startServer } from '../lib.mjs';
+import { api, artifacts, check, sleep, withDashboard } from '../lib.mjs';
 
 export default async function basics() {
-  const token = newToken();
-  const server = await startServer({ token });
-  const browser = await launchBrowser().catch((e) => { server.stop(); throw e; });
-  const { page, errors } = browser;
-  const base = server.base;
-  try {
+  await withDashboard({}, async ({ page, base, token }) => {
     await check('an unauthenticated visit lands on the sign-in page', async () => {
       await page.goto(base + '/');
       if (!page.url().endsWith('/login')) throw new Error(`at ${page.url()}`);
@@ -73,12 +68,5 @@ export default async function basics() {
       const runs = await api(base, token, '/api/runs');
       if (runs.json[0].status !== 'succeeded') throw new Error(`run is ${runs.json[0].status}`);
     });
-
-    await check('no script errors on the pages', async () => {
-      if (errors.length) throw new Error(errors.join('; '));
-    });
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  });
 }

@@ -10,7 +10,7 @@
 // script, sending 1,000 requests a second, is the busiest process of all.
 
 import { join } from 'node:path';
-import { api, artifacts, check, launchBrowser, newToken, signIn, sleep, startServer, until } from '../lib.mjs';
+import { api, artifacts, check, signIn, sleep, until, withDashboard } from '../lib.mjs';
 
 const RATE = 1000; // requests per second
 const SECONDS = 3;
@@ -21,12 +21,7 @@ const MAX_IN_FLIGHT = 256;
 const ENGINE = '[engine]\nmax_concurrent_runs = 1\n';
 
 export default async function flood() {
-  const token = newToken();
-  const server = await startServer({ token, config: ENGINE });
-  const browser = await launchBrowser().catch((e) => { server.stop(); throw e; });
-  const { page, errors } = browser;
-  const base = server.base;
-  try {
+  await withDashboard({ config: ENGINE }, async ({ page, base, token }) => {
     await signIn(page, base, token);
     await page.locator('[data-link="live"]').first().waitFor();
 
@@ -114,12 +109,5 @@ export default async function flood() {
       if (rows > 200) throw new Error(`${rows} rows: the list is not capped`);
       await page.screenshot({ path: join(artifacts, 'runs-flood.png') });
     });
-
-    await check('no script errors during the flood', async () => {
-      if (errors.length) throw new Error(errors.join('; '));
-    });
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  });
 }

@@ -3,7 +3,7 @@
 // each through the page's own controls, shown without a reload.
 
 import { join } from 'node:path';
-import { api, artifacts, check, launchBrowser, newToken, signIn, startServer, until } from '../lib.mjs';
+import { api, artifacts, check, signIn, until, withDashboard } from '../lib.mjs';
 
 /** Decides every pending approval of `runId` with `option` until the run has finished. */
 async function finish(base, token, runId) {
@@ -25,12 +25,7 @@ async function noReload(page, what, fn) {
 }
 
 export default async function pages() {
-  const token = newToken();
-  const server = await startServer({ token });
-  const browser = await launchBrowser().catch((e) => { server.stop(); throw e; });
-  const { page, errors } = browser;
-  const base = server.base;
-  try {
+  await withDashboard({}, async ({ page, base, token }) => {
     await signIn(page, base, token);
     const done = await api(base, token, '/supervisor/start', { goal: 'Add a health check endpoint for the load balancer' });
     await finish(base, token, done.json.run_id);
@@ -95,12 +90,5 @@ export default async function pages() {
       const run = await api(base, token, `/api/runs/${id}`);
       if (run.json.status !== 'canceled') throw new Error(`run is ${run.json.status}`);
     });
-
-    await check('no script errors on the pages', async () => {
-      if (errors.length) throw new Error(errors.join('; '));
-    });
-  } finally {
-    await browser.close();
-    await server.stop();
-  }
+  });
 }
