@@ -123,9 +123,7 @@ async fn stream(
                 }
                 send(tx, &batch.message()).await?;
                 if let Some(missed) = lagged {
-                    let reason = format!("fell {missed} events behind");
-                    send_resync(tx, options, reason).await?;
-                    last_seq = send_snapshot(tx, store, options).await?;
+                    last_seq = fell_behind(tx, store, options, missed).await?;
                 }
             }
             Ok(event) => {
@@ -133,13 +131,23 @@ async fn stream(
                 send_event(tx, &event).await?;
             }
             Err(RecvError::Lagged(missed)) => {
-                let reason = format!("fell {missed} events behind");
-                send_resync(tx, options, reason).await?;
-                last_seq = send_snapshot(tx, store, options).await?;
+                last_seq = fell_behind(tx, store, options, missed).await?;
             }
             Err(RecvError::Closed) => return Ok(()),
         }
     }
+}
+
+/// The client's receiver dropped `missed` events: it is told to resync and gets a snapshot.
+/// Returns the last sequence number covered.
+async fn fell_behind(
+    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    store: &Store,
+    options: &StreamOptions,
+    missed: u64,
+) -> Result<i64, HubError> {
+    send_resync(tx, options, format!("fell {missed} events behind")).await?;
+    send_snapshot(tx, store, options).await
 }
 
 /// Sends the events after `after` (the client's filter applied), then `Ready`; a client too far
@@ -150,7 +158,8 @@ async fn replay(
     options: &StreamOptions,
     after: i64,
 ) -> Result<i64, HubError> {
-    let head = store.last_seq().await?;
+    // Everything up to the head is committed; anything later comes through the subscription.
+    let head = store.head();
     if head - after > MAX_REPLAY || after > head {
         let reason = if after > head {
             format!("event {after} is not in this log (it ends at {head})")
@@ -197,7 +206,7 @@ async fn send_snapshot(
     options: &StreamOptions,
 ) -> Result<i64, HubError> {
     if options.brief {
-        let last_seq = store.last_seq().await?;
+        let last_seq = store.head();
         send(tx, &BriefMsg::Ready { last_seq }).await?;
         return Ok(last_seq);
     }
