@@ -33,15 +33,16 @@ pub fn provider_label(kind: ProviderKind) -> &'static str {
 
 /// The configuration in force: the file's, with the newest change of each section made in the
 /// dashboard's Settings applied over it (as `serve` applies them), and where budgets and
-/// routing come from. The database is only read, and only when it exists.
+/// routing come from. The database is opened only when it exists, and no event is recorded.
 async fn in_force(config: GatewayConfig, data_dir: &Path) -> (GatewayConfig, String, String) {
     let from_file = || crate::gateway::settings::FROM_FILE.to_string();
-    if !data_dir.join("factory.db").is_file() {
+    if !data_dir.join(crate::store::DB_FILE).is_file() {
         return (config, from_file(), from_file());
     }
     let applied = async {
         let store = crate::store::Store::open(data_dir).await?;
-        let gateway = Gateway::with_ledger(config.clone(), store.clone()).await?;
+        // No ledger: nothing is spent here, so the budgets' spending need not be loaded.
+        let gateway = Gateway::new(config.clone());
         crate::gateway::settings::replay(&gateway, &store).await?;
         let (config, budgets, routing) = crate::gateway::settings::in_force(&gateway).await;
         anyhow::Ok((config, budgets.label, routing.label))

@@ -75,6 +75,8 @@ pub struct Gateway {
     routing: RwLock<Arc<RoutingConfig>>,
     /// Serialises Settings changes and remembers where each section's values come from.
     pub(super) settings: super::settings::Provenance,
+    /// What the Settings page last found at each Ollama.
+    pub(super) ollama_probes: super::settings::OllamaProbes,
     /// Calls in flight across all models (`retry.max_in_flight`).
     in_flight: Semaphore,
     /// Calls in flight per `provider:model` (`max_concurrency`), created on first use.
@@ -135,6 +137,7 @@ impl Gateway {
         Gateway {
             routing: RwLock::new(Arc::new(config.routing.clone())),
             settings: super::settings::Provenance::default(),
+            ollama_probes: super::settings::OllamaProbes::default(),
             in_flight: Semaphore::new(config.retry.max_in_flight),
             per_model: std::sync::Mutex::new(HashMap::new()),
             budgets: Budgets::new(config.budgets.clone()),

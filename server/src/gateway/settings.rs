@@ -8,7 +8,7 @@
 
 mod view;
 
-pub use view::view;
+pub use view::{OllamaProbes, view};
 
 use std::collections::BTreeMap;
 

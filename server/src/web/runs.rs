@@ -38,7 +38,6 @@ struct Runs {
 }
 
 /// A run's folded view and how many events went into it.
-#[derive(Clone)]
 struct Kept {
     view: RunView,
     folded: usize,
@@ -53,19 +52,25 @@ struct ViewCache {
 }
 
 impl ViewCache {
-    fn take(&mut self, id: &str) -> Option<Kept> {
-        self.views.get(id).cloned()
+    /// A copy of the view kept for `id` and how many events went into it; marks it used.
+    fn get(&mut self, id: &str) -> Option<(RunView, usize)> {
+        self.clock += 1;
+        let kept = self.views.get_mut(id)?;
+        kept.used = self.clock;
+        Some((kept.view.clone(), kept.folded))
     }
 
-    /// Keeps `kept` unless a view that has folded further is there already; evicts the least
+    /// Keeps `view` unless a view that has folded further is there already; evicts the least
     /// recently used beyond [`KEPT_VIEWS`].
-    fn keep(&mut self, id: &str, mut kept: Kept) {
+    fn keep(&mut self, id: &str, view: &RunView, folded: usize) {
         self.clock += 1;
-        kept.used = self.clock;
+        let used = self.clock;
         match self.views.get_mut(id) {
-            Some(old) if old.view.last_seq > kept.view.last_seq => old.used = kept.used,
+            Some(old) if old.view.last_seq > view.last_seq => old.used = used,
             _ => {
-                self.views.insert(id.to_string(), kept);
+                let view = view.clone();
+                self.views
+                    .insert(id.to_string(), Kept { view, folded, used });
             }
         }
         while self.views.len() > KEPT_VIEWS {
@@ -126,16 +131,10 @@ impl RunsPort for Runs {
         if store.get_run(&id).await.map_err(internal)?.is_none() {
             return Err(BackendError::Refused(format!("no run with id {id:?}")));
         }
-        let kept = self.views.lock().map_err(internal)?.take(&id);
-        let Kept {
-            mut view,
-            mut folded,
-            ..
-        } = kept.unwrap_or_else(|| Kept {
-            view: RunView::new(&id),
-            folded: 0,
-            used: 0,
-        });
+        let kept = self.views.lock().map_err(internal)?.get(&id);
+        let was_kept = kept.is_some();
+        let (mut view, mut folded) = kept.unwrap_or_else(|| (RunView::new(&id), 0));
+        let before = (folded, view.truncated);
         let mut after = view.last_seq;
         while !view.truncated {
             let page = store.run_events(&id, after, PAGE).await.map_err(internal)?;
@@ -155,12 +154,13 @@ impl RunsPort for Runs {
         if view.teams.is_empty() {
             view.teams = team_cards()?.to_vec();
         }
-        let kept = Kept {
-            view: view.clone(),
-            folded,
-            used: 0,
-        };
-        self.views.lock().map_err(internal)?.keep(&id, kept);
+        // A view with nothing new is kept as it is (no second copy).
+        if !was_kept || (folded, view.truncated) != before {
+            self.views
+                .lock()
+                .map_err(internal)?
+                .keep(&id, &view, folded);
+        }
         Ok(view)
     }
 

@@ -4,7 +4,7 @@
 //! DTOs.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use app::api::settings::{
@@ -23,31 +23,33 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// rendered again whenever settings change, and must not wait on Ollama every time.
 const PROBE_TTL: Duration = Duration::from_secs(30);
 
-/// The last probe of each Ollama URL, with when it was made.
-static PROBES: LazyLock<Mutex<HashMap<String, (Instant, OllamaStatus)>>> =
-    LazyLock::new(Mutex::default);
+/// The last probe of each Ollama URL, with when it was made. Kept by the gateway, so a
+/// server's Settings page asks each Ollama at most once per [`PROBE_TTL`].
+#[derive(Debug, Default)]
+pub struct OllamaProbes(Mutex<HashMap<String, (Instant, OllamaStatus)>>);
 
-/// Whether the Ollama at `url` answers and with which models, probed at most once per
-/// [`PROBE_TTL`].
-async fn probe_ollama(name: &str, url: &str) -> OllamaStatus {
-    let cached = PROBES.lock().ok().and_then(|probes| {
-        probes
-            .get(url)
-            .filter(|(at, _)| at.elapsed() < PROBE_TTL)
-            .map(|(_, status)| status.clone())
-    });
-    if let Some(status) = cached {
-        return status;
+impl OllamaProbes {
+    /// Whether the Ollama at `url` answers and with which models.
+    async fn status(&self, name: &str, url: &str) -> OllamaStatus {
+        let cached = self.0.lock().ok().and_then(|probes| {
+            probes
+                .get(url)
+                .filter(|(at, _)| at.elapsed() < PROBE_TTL)
+                .map(|(_, status)| status.clone())
+        });
+        if let Some(status) = cached {
+            return status;
+        }
+        let models = OllamaProvider::new(name, url, PROBE_TIMEOUT).models().await;
+        let status = OllamaStatus {
+            reachable: models.is_some(),
+            models: models.unwrap_or_default(),
+        };
+        if let Ok(mut probes) = self.0.lock() {
+            probes.insert(url.to_string(), (Instant::now(), status.clone()));
+        }
+        status
     }
-    let models = OllamaProvider::new(name, url, PROBE_TIMEOUT).models().await;
-    let status = OllamaStatus {
-        reachable: models.is_some(),
-        models: models.unwrap_or_default(),
-    };
-    if let Ok(mut probes) = PROBES.lock() {
-        probes.insert(url.to_string(), (Instant::now(), status.clone()));
-    }
-    status
 }
 
 /// How the offline provider is shown, so nobody mistakes its output for a model's.
@@ -60,7 +62,7 @@ pub async fn view(gateway: &Gateway) -> SettingsView {
         config
             .providers
             .iter()
-            .map(|(name, p)| provider_status(name, p)),
+            .map(|(name, p)| provider_status(&gateway.ollama_probes, name, p)),
     )
     .await;
     SettingsView {
@@ -80,11 +82,11 @@ pub async fn view(gateway: &Gateway) -> SettingsView {
     }
 }
 
-async fn provider_status(name: &str, p: &ProviderConfig) -> ProviderStatus {
+async fn provider_status(probes: &OllamaProbes, name: &str, p: &ProviderConfig) -> ProviderStatus {
     let ollama = match p.kind {
         ProviderKind::Ollama => {
             let url = p.base_url.as_deref().unwrap_or("http://127.0.0.1:11434");
-            Some(probe_ollama(name, url).await)
+            Some(probes.status(name, url).await)
         }
         _ => None,
     };
