@@ -11,8 +11,6 @@
 //! server replays what was missed; a client too far behind is told to resync and refreshes.
 
 use leptos::prelude::*;
-#[cfg(feature = "ssr")]
-use serde::{Deserialize, Serialize};
 
 /// State of the live link, shown to the user so a stale page is never mistaken for a live one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +35,7 @@ impl LinkState {
 /// page: the page shows at least that much, so its live link resumes after it. Provided by
 /// the server as context for every page request.
 #[cfg(feature = "ssr")]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RenderSeq(pub i64);
 
 /// The render's sequence number (0 outside a server request).
@@ -85,11 +83,7 @@ pub fn ws_query(run: Option<&str>, after: Option<i64>) -> String {
         query.push_str(&format!("&after={after}"));
     }
     if let Some(run) = run {
-        let safe: String = run
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .collect();
-        query.push_str(&format!("&run={safe}"));
+        query.push_str(&format!("&run={}", crate::model::safe_run_id(run)));
     }
     query
 }
@@ -100,7 +94,7 @@ pub fn wanted(kinds: &[String], kind: &str) -> bool {
 }
 
 /// The page's live link: "● live" while connected. Its props never change on a page, so a
-/// refresh keeps it (and its socket) as it is.
+/// refresh keeps it (and its socket) as it is; once its element has left the page, it stops.
 #[island]
 pub fn LiveLink(
     /// Only this run's events.
@@ -110,12 +104,14 @@ pub fn LiveLink(
 ) -> impl IntoView {
     let (state, set_state) = signal(LinkState::Connecting);
     let last_seq = RwSignal::new(None::<i64>);
+    let element = NodeRef::new();
     #[cfg(feature = "hydrate")]
-    client::open(run, kinds, set_state, last_seq);
+    client::open(run, kinds, set_state, last_seq, element);
     #[cfg(not(feature = "hydrate"))]
     let _ = (run, kinds, set_state);
     view! {
         <span
+            node_ref=element
             data-testid="link"
             data-link=move || state.get().as_str()
             data-last-seq=move || last_seq.get()
@@ -141,6 +137,30 @@ pub fn refresh_page() {
     client::call_live("refresh", None);
 }
 
+/// Follows an action that changes what the page shows: whether it went through, and the
+/// error text when it failed. Once it went through, the page refreshes ([`refresh_page`]).
+pub fn refresh_on_success<I, T>(
+    action: Action<I, Result<T, ServerFnError>>,
+) -> (Signal<bool>, Signal<Option<String>>)
+where
+    I: 'static,
+    T: 'static,
+{
+    let done = Signal::derive(move || action.value().with(|v| matches!(v, Some(Ok(_)))));
+    let error = Signal::derive(move || {
+        action.value().with(|v| match v {
+            Some(Err(e)) => Some(crate::api::error_text(e)),
+            _ => None,
+        })
+    });
+    Effect::new(move |_| {
+        if done.get() {
+            refresh_page();
+        }
+    });
+    (done, error)
+}
+
 /// Shows `href` (a path on this server) without a full reload, through `/live.js`; a full
 /// navigation when the script is missing. Does nothing on the server.
 pub fn navigate(href: &str) {
@@ -158,6 +178,7 @@ mod client {
     use std::rc::Rc;
     use std::time::Duration;
 
+    use leptos::html::Span;
     use leptos::prelude::*;
     use wasm_bindgen::prelude::Closure;
     use wasm_bindgen::{JsCast, JsValue};
@@ -183,6 +204,8 @@ mod client {
     );
 
     struct Link {
+        /// The link's `<span>`: once it has left the page, the link stops.
+        element: NodeRef<Span>,
         run: Option<String>,
         kinds: Vec<String>,
         set_state: WriteSignal<LinkState>,
@@ -201,6 +224,8 @@ mod client {
         last_took: Cell<f64>,
         socket: RefCell<Option<WebSocket>>,
         handlers: RefCell<Option<Handlers>>,
+        /// The idle refresh's interval.
+        idle: Cell<Option<IntervalHandle>>,
     }
 
     pub(super) fn open(
@@ -208,8 +233,10 @@ mod client {
         kinds: Vec<String>,
         set_state: WriteSignal<LinkState>,
         shown_seq: RwSignal<Option<i64>>,
+        element: NodeRef<Span>,
     ) {
         let link = Rc::new(Link {
+            element,
             run,
             kinds,
             set_state,
@@ -224,18 +251,22 @@ mod client {
             last_took: Cell::new(0.0),
             socket: RefCell::new(None),
             handlers: RefCell::new(None),
+            idle: Cell::new(None),
         });
         shown_seq.set(link.last_seq.get());
         connect(link.clone());
-        let idle = send_wrapper::SendWrapper::new(link);
-        let _ = set_interval_with_handle(
+        let idle = send_wrapper::SendWrapper::new(link.clone());
+        let handle = set_interval_with_handle(
             move || {
-                if now() - idle.last_refresh.get() >= IDLE_REFRESH.as_millis() as f64 {
+                if !stop_if_gone(&idle)
+                    && now() - idle.last_refresh.get() >= IDLE_REFRESH.as_millis() as f64
+                {
                     mark_dirty(&idle);
                 }
             },
             IDLE_REFRESH,
         );
+        link.idle.set(handle.ok());
     }
 
     /// The sequence number the server rendered the page at (`data-render-seq` on `<main>`).
@@ -273,6 +304,23 @@ mod client {
         link.handlers.borrow_mut().take();
     }
 
+    /// Stops the link once its element has left the page (`/live.js` replaced or removed its
+    /// island): closes the socket and ends the idle refresh. True when it did.
+    fn stop_if_gone(link: &Link) -> bool {
+        // Not yet hydrated counts as present; an element whose owner is gone, as gone.
+        let gone = link
+            .element
+            .try_get_untracked()
+            .is_none_or(|span| span.is_some_and(|span| !span.is_connected()));
+        if gone {
+            detach(link);
+            if let Some(idle) = link.idle.take() {
+                idle.clear();
+            }
+        }
+        gone
+    }
+
     fn connect(link: Rc<Link>) {
         detach(&link);
         let Some(socket) = ws_url(&link).and_then(|url| WebSocket::new(&url).ok()) else {
@@ -282,6 +330,9 @@ mod client {
         let on_message = {
             let link = link.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+                if stop_if_gone(&link) {
+                    return;
+                }
                 let Some(text) = e.data().as_string() else {
                     return;
                 };
@@ -390,6 +441,9 @@ mod client {
     }
 
     fn reconnect_later(link: Rc<Link>) {
+        if stop_if_gone(&link) {
+            return;
+        }
         let failures = link.failures.get().saturating_add(1);
         link.failures.set(failures);
         let delay = (500u64 << failures.min(6)).min(MAX_BACKOFF_MS);

@@ -79,6 +79,14 @@ pub struct RunSummary {
     pub cost_usd: f64,
 }
 
+/// `id` reduced to the characters run ids are made of (UUIDs: letters, digits and `-`), so
+/// a run id taken from an address is safe to put in a link or a query string.
+pub fn safe_run_id(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect()
+}
+
 /// Body of `POST /supervisor/start`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -44,16 +44,7 @@ fn Decide(id: String, options: Vec<ApprovalOption>) -> impl IntoView {
         decide_approval(id.clone(), option.clone(), text.clone())
     });
     let pending = decide.pending();
-    let done = move || matches!(decide.value().get(), Some(Ok(())));
-    let error = move || match decide.value().get() {
-        Some(Err(e)) => Some(crate::api::error_text(&e)),
-        _ => None,
-    };
-    Effect::new(move |_| {
-        if done() {
-            crate::live::refresh_page();
-        }
-    });
+    let (done, error) = crate::live::refresh_on_success(decide);
     let needs_text = options.iter().any(|o| o.needs_text);
     view! {
         {needs_text.then(|| view! {
@@ -78,9 +69,9 @@ fn Decide(id: String, options: Vec<ApprovalOption>) -> impl IntoView {
                         type="button"
                         data-option=o.id.clone()
                         class="rounded bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-indigo-700 disabled:cursor-not-allowed disabled:opacity-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2"
-                        disabled=move || pending.get() || done() || (needs && text.get().trim().is_empty())
+                        disabled=move || pending.get() || done.get() || (needs && text.get().trim().is_empty())
                         on:click=move |_| {
-                            if pending.get_untracked() || done() {
+                            if pending.get_untracked() || done.get_untracked() {
                                 return;
                             }
                             let words = text.get_untracked();
@@ -96,10 +87,10 @@ fn Decide(id: String, options: Vec<ApprovalOption>) -> impl IntoView {
         {move || pending.get().then(|| view! {
             <p role="status" class="mt-2 text-sm text-slate-500">"Deciding…"</p>
         })}
-        {move || done().then(|| view! {
+        {move || done.get().then(|| view! {
             <p role="status" class="mt-2 text-sm text-emerald-700" data-testid="decided">"Decided — the run continues."</p>
         })}
-        {move || error().map(|e| view! {
+        {move || error.get().map(|e| view! {
             <p role="alert" class="mt-2 text-sm text-red-700">{e}</p>
         })}
     }

@@ -3,6 +3,8 @@
 //! their buttons, and the person's answers. The conversation is rendered on the server (and
 //! refreshed live by the page that shows it); the composer and the answer box are islands.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 
 use crate::api::decide_approval;
@@ -131,7 +133,7 @@ pub fn Composer(
 
 /// A run's conversation; a pending question that needs words can be answered from the box.
 #[component]
-pub fn Conversation(view: RunView) -> impl IntoView {
+pub fn Conversation(view: Arc<RunView>) -> impl IntoView {
     // The first pending approval that takes words with its `answer`-like option.
     let answerable = view.pending_approvals().find_map(|a| {
         a.options
@@ -193,20 +195,15 @@ fn ChatReply(
         decide_approval(id.clone(), option.clone(), Some(text.clone()))
     });
     let sending = decide.pending();
-    let done = move || matches!(decide.value().get(), Some(Ok(())));
+    let (done, error) = crate::live::refresh_on_success(decide);
     Effect::new(move |_| {
-        if done() {
+        if done.get() {
             reply.set(String::new());
-            crate::live::refresh_page();
         }
     });
-    let error = move || match decide.value().get() {
-        Some(Err(e)) => Some(crate::api::error_text(&e)),
-        _ => None,
-    };
     let send = move || {
         let text = reply.get_untracked();
-        if text.trim().is_empty() || sending.get_untracked() || done() {
+        if text.trim().is_empty() || sending.get_untracked() || done.get_untracked() {
             return;
         }
         decide.dispatch((id.clone(), option.clone(), text));
@@ -233,11 +230,11 @@ fn ChatReply(
                 type="submit"
                 data-testid="chat-send"
                 class=SEND
-                disabled=move || sending.get() || done() || reply.get().trim().is_empty()
+                disabled=move || sending.get() || done.get() || reply.get().trim().is_empty()
             >
                 "Send"
             </button>
         </form>
-        {move || error().map(|e| view! { <p role="alert" class="mt-1 text-sm text-red-700">{e}</p> })}
+        {move || error.get().map(|e| view! { <p role="alert" class="mt-1 text-sm text-red-700">{e}</p> })}
     }
 }

@@ -121,14 +121,11 @@ fn ChainCheck() -> impl IntoView {
         <div class="flex flex-col gap-3 sm:flex-row sm:items-center sm:justify-between">
             <div data-testid="audit-status" aria-live="polite" class="min-w-0">
                 {move || match verify.value().get() {
-                    _ if verify.pending().get() => view! {
-                        <p class="text-sm text-slate-500" role="status" data-state="verifying">"Verifying the chain…"</p>
-                    }.into_any(),
-                    Some(Ok(status)) => view! { <ChainVerdict status /> }.into_any(),
-                    Some(Err(e)) => view! {
+                    Some(Ok(status)) if !verify.pending().get() => view! { <ChainVerdict status /> }.into_any(),
+                    Some(Err(e)) if !verify.pending().get() => view! {
                         <ErrorBox message=format!("Could not verify the chain: {}", error_text(&e)) />
                     }.into_any(),
-                    None => view! {
+                    _ => view! {
                         <p class="text-sm text-slate-500" role="status" data-state="verifying">"Verifying the chain…"</p>
                     }.into_any(),
                 }}
@@ -257,9 +254,9 @@ fn EventTable(
         .rows
         .into_iter()
         .map(|row| {
-            let open = state.event == Some(row.seq);
-            let json = match (&shown, open) {
-                (Ok(Some(d)), true) if d.seq == row.seq => Some(d.clone()),
+            // Only the opened event's detail is fetched.
+            let json = match &shown {
+                Ok(Some(d)) if d.seq == row.seq => Some(d.clone()),
                 _ => None,
             };
             view! { <EventRow row state=state.clone() json /> }

@@ -14,10 +14,11 @@ use crate::api::costs::{CostDashboard, cost_dashboard, format_usd};
 use crate::api::error_text;
 use crate::ledger::CostLine;
 use crate::live::LiveScope;
+use crate::model::safe_run_id;
 use chart::ChartGrid;
 
 /// The events that change what the Costs views show.
-pub const CHANGES: &[&str] = &[
+const CHANGES: &[&str] = &[
     "model_call_finished",
     "budget_reached",
     "budget_raised",
@@ -63,7 +64,7 @@ pub fn CostsPage() -> impl IntoView {
 pub fn CostPanel(run_id: String) -> impl IntoView {
     let run = run_id.clone();
     let dashboard = Resource::new(move || Some(run.clone()), cost_dashboard);
-    let href = format!("/costs?run={}", url_safe(&run_id));
+    let href = format!("/costs?run={}", safe_run_id(&run_id));
     view! {
         <section class="mt-6 rounded-lg border border-slate-200 bg-white p-4" data-testid="cost-panel" aria-labelledby="cost-panel-title">
             <div class="flex flex-wrap items-baseline justify-between gap-2">
@@ -249,13 +250,6 @@ fn truncate(text: &str, max: usize) -> String {
     }
 }
 
-/// A run id reduced to the characters ids are made of, for a link's query.
-fn url_safe(id: &str) -> String {
-    id.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +258,6 @@ mod tests {
         assert_eq!(short("0190abcdef12"), "0190abcd");
         assert_eq!(truncate("abcdef", 3), "abc…");
         assert_eq!(truncate("abc", 3), "abc");
-        assert_eq!(url_safe("0190-ab\"&x"), "0190-abx");
+        assert_eq!(safe_run_id("0190-ab\"&x"), "0190-abx");
     }
 }

@@ -9,6 +9,8 @@ mod feed;
 mod graph_view;
 mod sections;
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
@@ -56,9 +58,10 @@ impl RunQuery {
         }
     }
 
-    /// The query string of this state (`?…`, or empty).
-    pub fn query(&self) -> String {
-        let mut pairs: Vec<(&str, String)> = Vec::new();
+    /// The query parameters of this state, unencoded and in the address's order; empty
+    /// ones are left out.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
         if let Some(sel) = &self.sel {
             pairs.push(("sel", sel.to_param()));
         }
@@ -73,6 +76,12 @@ impl RunQuery {
         if let Some(d) = &self.diff {
             pairs.push(("diff", d.clone()));
         }
+        pairs
+    }
+
+    /// The query string of this state (`?…`, or empty).
+    pub fn query(&self) -> String {
+        let pairs = self.pairs();
         if pairs.is_empty() {
             return String::new();
         }
@@ -122,6 +131,8 @@ pub fn RunPage() -> impl IntoView {
 
 #[component]
 fn RunBody(view: RunView, state: RunQuery) -> impl IntoView {
+    // Shared by the sections below rather than cloned for each: a run's view is large.
+    let view = Arc::new(view);
     let run_id = view.id.clone();
     let status = view.status;
     let approvals: Vec<_> = view
@@ -186,29 +197,20 @@ fn RunBody(view: RunView, state: RunQuery) -> impl IntoView {
 #[island]
 fn CancelRun(id: String) -> impl IntoView {
     let cancel = Action::new(|id: &String| cancel_run(id.clone()));
-    let done = move || matches!(cancel.value().get(), Some(Ok(())));
-    Effect::new(move |_| {
-        if done() {
-            crate::live::refresh_page();
-        }
-    });
-    let error = move || match cancel.value().get() {
-        Some(Err(e)) => Some(crate::api::error_text(&e)),
-        _ => None,
-    };
+    let (done, error) = crate::live::refresh_on_success(cancel);
     view! {
         <button
             type="button"
             data-testid="cancel-run"
             class="rounded border border-red-300 px-3 py-1.5 text-sm text-red-700 hover:bg-red-50 disabled:opacity-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
-            disabled=move || cancel.pending().get() || done()
+            disabled=move || cancel.pending().get() || done.get()
             on:click=move |_| {
                 cancel.dispatch(id.clone());
             }
         >
             {move || if cancel.pending().get() { "Canceling…" } else { "Cancel run" }}
         </button>
-        {move || error().map(|e| view! { <p role="alert" class="text-sm text-red-700">{e}</p> })}
+        {move || error.get().map(|e| view! { <p role="alert" class="text-sm text-red-700">{e}</p> })}
     }
 }
 

@@ -2,6 +2,8 @@
 //! live; beside it the chat that submits a requirement and then follows that run's
 //! conversation (`/?chat=<run id>`).
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
@@ -10,7 +12,7 @@ use crate::api::list_runs;
 use crate::api::runs::{get_composer_options, load_run_view};
 use crate::components::chat::{Composer, Conversation};
 use crate::live::LiveScope;
-use crate::model::{RunStatus, RunSummary};
+use crate::model::{RunStatus, RunSummary, safe_run_id};
 use crate::time::{format_age, now_ms};
 
 /// Lists runs, newest first; new runs appear without a reload.
@@ -19,11 +21,7 @@ pub fn RunsPage() -> impl IntoView {
     let query = use_query_map();
     let chat = query.with_untracked(|q| {
         q.get("chat")
-            .map(|id| {
-                id.chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                    .collect::<String>()
-            })
+            .map(|id| safe_run_id(&id))
             .filter(|id| !id.is_empty())
     });
     let runs = Resource::new(|| (), |_| list_runs());
@@ -92,7 +90,7 @@ fn ChatOfRun(id: String) -> impl IntoView {
         <Suspense fallback=|| view! { <p class="mt-3 text-sm text-slate-500">"Loading the conversation…"</p> }>
             {move || Suspend::new(async move {
                 match view.await {
-                    Ok(v) => view! { <div class="mt-3"><Conversation view=v /></div> }.into_any(),
+                    Ok(v) => view! { <div class="mt-3"><Conversation view=Arc::new(v) /></div> }.into_any(),
                     Err(e) => view! { <super::ErrorBox message=crate::api::error_text(&e) /> }.into_any(),
                 }
             })}

@@ -1,5 +1,6 @@
-//! One short line per event for the audit table, computed the same way on the server (a page)
-//! and in the browser (the live tail), so a row never depends on where it came from.
+//! One short line per event, computed on the server for the audit table's rows
+//! ([`audit_row`]) and the run page's activity feed ([`event_summary`]), so both describe an
+//! event alike.
 
 use super::dto::{AuditRow, HASH_PREFIX};
 use crate::events::{Event, EventData};

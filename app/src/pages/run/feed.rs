@@ -3,6 +3,8 @@
 //! newest 200 that pass the filters; a burst of events is one refresh of the page, not one
 //! per event. The filters are a GET form (`?team=&kind=`): choosing one shows it at once.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 
 use super::RunQuery;
@@ -13,7 +15,7 @@ use crate::time::format_clock;
 const SHOWN: usize = 200;
 
 #[component]
-pub fn ActivityFeed(view: RunView, state: RunQuery) -> impl IntoView {
+pub fn ActivityFeed(view: Arc<RunView>, state: RunQuery) -> impl IntoView {
     let (teams, kinds) = view.feed_filters();
     let items: Vec<_> = view
         .feed
@@ -27,16 +29,16 @@ pub fn ActivityFeed(view: RunView, state: RunQuery) -> impl IntoView {
     let empty = view.feed.is_empty();
     let select_class = "rounded border border-slate-300 bg-white px-2 py-1 text-sm focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500";
     // The other parts of the page's state ride along with the filters.
-    let keep = [
-        ("sel", state.sel.as_ref().map(|s| s.to_param())),
-        ("artifact", state.artifact.clone()),
-        ("diff", state.diff.clone()),
-    ];
+    let keep: Vec<_> = state
+        .pairs()
+        .into_iter()
+        .filter(|(name, _)| !matches!(*name, "team" | "kind"))
+        .collect();
     view! {
         <section class="mt-6 rounded-lg border border-slate-200 bg-white p-4" aria-label="Activity">
             <form method="get" action=format!("/runs/{}", view.id) data-soft class="flex flex-wrap items-center justify-between gap-2">
                 <h2 class="font-medium">"Activity"</h2>
-                {keep.into_iter().filter_map(|(name, value)| value.map(|v| view! { <input type="hidden" name=name value=v /> })).collect_view()}
+                {keep.into_iter().map(|(name, value)| view! { <input type="hidden" name=name value=value /> }).collect_view()}
                 <div class="flex flex-wrap gap-2">
                     <label class="text-sm">
                         <span class="sr-only">"Team"</span>

@@ -2,6 +2,8 @@
 //! stage pulsing, clarification edges dashed and curved with their labels; every node and edge
 //! that has a detail is a link to it (click, or Tab and Enter) with a visible focus ring.
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 
 use super::RunQuery;
@@ -35,7 +37,7 @@ fn edge_colour(edge: &Edge) -> &'static str {
 }
 
 #[component]
-pub fn TeamGraph(view: RunView, state: RunQuery) -> impl IntoView {
+pub fn TeamGraph(view: Arc<RunView>, state: RunQuery) -> impl IntoView {
     let graph = layout(&view);
     let link = |select: &Option<Selection>| {
         select

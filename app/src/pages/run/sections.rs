@@ -2,6 +2,8 @@
 //! markdown on the server: `?artifact=<path>`) and the work orders with their branches,
 //! commits, pull requests, gates and diffs (`?diff=<work order>`).
 
+use std::sync::Arc;
+
 use leptos::prelude::*;
 
 use super::RunQuery;
@@ -12,7 +14,7 @@ const LINK: &str = "rounded focus:outline-none focus-visible:ring-2 focus-visibl
 
 /// Artifacts of the run, by stage; one opens at a time.
 #[component]
-pub fn Artifacts(view: RunView, state: RunQuery) -> impl IntoView {
+pub fn Artifacts(view: Arc<RunView>, state: RunQuery) -> impl IntoView {
     let entries: Vec<_> = view
         .stages
         .iter()
@@ -68,7 +70,7 @@ pub fn Artifacts(view: RunView, state: RunQuery) -> impl IntoView {
 
 /// Work orders with what was delivered; a delivered one shows its diff on request.
 #[component]
-pub fn WorkOrders(view: RunView, state: RunQuery) -> impl IntoView {
+pub fn WorkOrders(view: Arc<RunView>, state: RunQuery) -> impl IntoView {
     if view.work_orders.is_empty() {
         return ().into_any();
     }
