@@ -130,6 +130,14 @@ export async function withDashboard({ config } = {}, body) {
   }
 }
 
+/** Runs `fn` (actions on `page`) and fails if they reloaded the page: a flag set on `window`
+ *  before must still be there after. `what` names the actions in the error. */
+export async function noReload(page, what, fn) {
+  await page.evaluate(() => { window.__factoryNoReload = true; });
+  await fn();
+  if (!(await page.evaluate(() => window.__factoryNoReload === true))) throw new Error(`${what} reloaded the page`);
+}
+
 /** Signs in through the login form. */
 export async function signIn(page, base, token) {
   await page.goto(base + '/login');

@@ -6,13 +6,14 @@
 (function () {
   "use strict";
 
-  /** Chart instances by host element; hosts removed from the page are disposed. */
+  /** By host element: its chart instance and the option (JSON) last drawn on it; hosts
+   *  removed from the page are disposed. */
   const charts = new Map();
 
   function sweep() {
-    for (const [el, chart] of charts) {
+    for (const [el, entry] of charts) {
       if (!el.isConnected) {
-        chart.dispose();
+        entry.chart.dispose();
         charts.delete(el);
       }
     }
@@ -21,8 +22,8 @@
   function draw(el) {
     const option = el.dataset.option;
     if (!option) return;
-    let chart = charts.get(el);
-    if (chart && el.dataset.drawn === option && el.dataset.rendered === "true") return;
+    let entry = charts.get(el);
+    if (entry && entry.option === option) return;
     let parsed;
     try {
       parsed = JSON.parse(option);
@@ -31,17 +32,17 @@
       return;
     }
     // A refresh that changed the option replaced the host's content: start afresh.
-    if (chart && !el.querySelector("canvas")) {
-      chart.dispose();
+    if (entry && !el.querySelector("canvas")) {
+      entry.chart.dispose();
       charts.delete(el);
-      chart = undefined;
+      entry = undefined;
     }
-    if (!chart) {
-      chart = window.echarts.init(el, null, { renderer: "canvas" });
-      charts.set(el, chart);
+    if (!entry) {
+      entry = { chart: window.echarts.init(el, null, { renderer: "canvas" }), option: null };
+      charts.set(el, entry);
     }
-    chart.setOption(parsed, true);
-    el.dataset.drawn = option;
+    entry.chart.setOption(parsed, true);
+    entry.option = option;
     el.dataset.rendered = "true";
   }
 
@@ -85,7 +86,7 @@
     cancelAnimationFrame(pending);
     pending = requestAnimationFrame(function () {
       sweep();
-      for (const chart of charts.values()) chart.resize();
+      for (const entry of charts.values()) entry.chart.resize();
     });
   });
 

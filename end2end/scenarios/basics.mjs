@@ -3,7 +3,7 @@
 // approves its plan and final review with buttons.
 
 import { join } from 'node:path';
-import { api, artifacts, check, sleep, withDashboard } from '../lib.mjs';
+import { api, artifacts, check, noReload, sleep, withDashboard } from '../lib.mjs';
 
 export default async function basics() {
   await withDashboard({}, async ({ page, base, token }) => {
@@ -36,21 +36,21 @@ export default async function basics() {
     });
 
     await check('a run created through the API appears and goes live to waiting_for_human without a reload', async () => {
-      await page.evaluate(() => { window.__factoryNoReload = true; });
-      const goal = 'Add a health check endpoint ' + Date.now();
-      const res = await api(base, token, '/supervisor/start', { goal });
-      if (res.status !== 201) throw new Error(`start returned ${res.status}`);
-      const row = page.locator(`tr[data-run-id="${res.json.run_id}"]`);
-      await row.waitFor({ timeout: 10000 });
-      let text = await row.innerText();
-      if (!text.includes(goal)) throw new Error(`row says: ${text}`);
-      const until = Date.now() + 15000;
-      while (!text.includes('waiting for human') && Date.now() < until) {
-        await sleep(100);
-        text = await row.innerText();
-      }
-      if (!text.includes('waiting for human')) throw new Error(`row never showed waiting for human: ${text}`);
-      if (!(await page.evaluate(() => window.__factoryNoReload === true))) throw new Error('the page reloaded');
+      await noReload(page, 'the new run going live', async () => {
+        const goal = 'Add a health check endpoint ' + Date.now();
+        const res = await api(base, token, '/supervisor/start', { goal });
+        if (res.status !== 201) throw new Error(`start returned ${res.status}`);
+        const row = page.locator(`tr[data-run-id="${res.json.run_id}"]`);
+        await row.waitFor({ timeout: 10000 });
+        let text = await row.innerText();
+        if (!text.includes(goal)) throw new Error(`row says: ${text}`);
+        const until = Date.now() + 15000;
+        while (!text.includes('waiting for human') && Date.now() < until) {
+          await sleep(100);
+          text = await row.innerText();
+        }
+        if (!text.includes('waiting for human')) throw new Error(`row never showed waiting for human: ${text}`);
+      });
       await page.screenshot({ path: join(artifacts, 'runs-live.png'), fullPage: true });
     });
 

@@ -5,7 +5,7 @@
 // approve → succeeded. Then the costs page draws its charts; the run page at 390 px wide.
 
 import { join } from 'node:path';
-import { api, artifacts, check, scriptedModel, signIn, until, withDashboard } from '../lib.mjs';
+import { api, artifacts, check, noReload, scriptedModel, signIn, until, withDashboard } from '../lib.mjs';
 
 const QUESTION = 'Which columns must the CSV export contain?';
 
@@ -96,18 +96,18 @@ output_per_mtok = 0.60
 
       await check('clicking the edge opens the question, the refusal and its cost; Enter on a stage opens its TaskResult', async () => {
         // Selecting on the graph shows the detail without reloading the page.
-        await page.evaluate(() => { window.__factoryNoReload = true; });
-        await page.locator('[data-edge="clarification"]').click();
-        const detail = page.locator('[data-testid="clarification-detail"]');
-        await detail.getByText(QUESTION).waitFor();
-        await detail.getByText('Refused').waitFor();
-        const usage = await page.locator('[data-testid="detail"] [data-testid="usage"]').innerText();
-        if (!usage.includes('script:gpt-4o-mini')) throw new Error(`usage: ${usage}`);
-        await page.locator('[data-node="stage"]').first().focus();
-        await page.keyboard.press('Enter');
-        await page.locator('[data-testid="task-result"]').getByText('NEEDS_CLARIFICATION').waitFor();
-        if (!new URL(page.url()).search.includes('sel=stage')) throw new Error(`the address is ${page.url()}`);
-        if (!(await page.evaluate(() => window.__factoryNoReload === true))) throw new Error('the page reloaded');
+        await noReload(page, 'selecting on the graph', async () => {
+          await page.locator('[data-edge="clarification"]').click();
+          const detail = page.locator('[data-testid="clarification-detail"]');
+          await detail.getByText(QUESTION).waitFor();
+          await detail.getByText('Refused').waitFor();
+          const usage = await page.locator('[data-testid="detail"] [data-testid="usage"]').innerText();
+          if (!usage.includes('script:gpt-4o-mini')) throw new Error(`usage: ${usage}`);
+          await page.locator('[data-node="stage"]').first().focus();
+          await page.keyboard.press('Enter');
+          await page.locator('[data-testid="task-result"]').getByText('NEEDS_CLARIFICATION').waitFor();
+          if (!new URL(page.url()).search.includes('sel=stage')) throw new Error(`the address is ${page.url()}`);
+        });
       });
 
       await check('the answer given with the button lets the run continue to its final review', async () => {
@@ -140,13 +140,13 @@ output_per_mtok = 0.60
       });
 
       await check('the activity feed filters by kind', async () => {
-        await page.evaluate(() => { window.__factoryNoReload = true; });
-        await page.selectOption('[data-testid="feed-kind"]', 'clarification_requested');
-        await until('a filtered feed', async () => {
-          const kinds = await page.locator('[data-testid="feed"] li').evaluateAll((ls) => ls.map((l) => l.getAttribute('data-kind')));
-          return kinds.length > 0 && kinds.every((k) => k === 'clarification_requested');
+        await noReload(page, 'the feed filter', async () => {
+          await page.selectOption('[data-testid="feed-kind"]', 'clarification_requested');
+          await until('a filtered feed', async () => {
+            const kinds = await page.locator('[data-testid="feed"] li').evaluateAll((ls) => ls.map((l) => l.getAttribute('data-kind')));
+            return kinds.length > 0 && kinds.every((k) => k === 'clarification_requested');
+          });
         });
-        if (!(await page.evaluate(() => window.__factoryNoReload === true))) throw new Error('the page reloaded');
       });
 
       await check('the costs page draws its charts for the run and overall', async () => {

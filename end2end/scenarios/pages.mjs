@@ -3,9 +3,9 @@
 // each through the page's own controls, shown without a reload.
 
 import { join } from 'node:path';
-import { api, artifacts, check, signIn, until, withDashboard } from '../lib.mjs';
+import { api, artifacts, check, noReload, signIn, until, withDashboard } from '../lib.mjs';
 
-/** Decides every pending approval of `runId` with `option` until the run has finished. */
+/** Approves every pending approval of `runId` until the run has finished. */
 async function finish(base, token, runId) {
   await until('the run to finish', async () => {
     const run = await api(base, token, `/api/runs/${runId}`);
@@ -16,12 +16,6 @@ async function finish(base, token, runId) {
     }
     return false;
   }, 30000);
-}
-
-async function noReload(page, what, fn) {
-  await page.evaluate(() => { window.__factoryNoReload = true; });
-  await fn();
-  if (!(await page.evaluate(() => window.__factoryNoReload === true))) throw new Error(`${what} reloaded the page`);
 }
 
 export default async function pages() {
