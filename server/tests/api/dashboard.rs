@@ -84,12 +84,8 @@ async fn server_fn(app: &TestApp, name: &str, form: &[(&str, &str)]) -> reqwest:
 async fn wait_for_status(app: &TestApp, id: &str, status: &str) {
     for _ in 0..200 {
         let run: serde_json::Value = app
-            .client
-            .get(app.url(&format!("/api/runs/{id}")))
-            .bearer_auth(TOKEN)
-            .send()
+            .get(&format!("/api/runs/{id}"))
             .await
-            .unwrap()
             .json()
             .await
             .unwrap();
@@ -146,13 +142,7 @@ async fn a_client_too_far_behind_is_resynced_and_bad_resume_points_are_refused()
     };
     assert!(reason.contains("not in this log"), "{reason}");
     // A malformed query is refused before the upgrade, with what is accepted.
-    let res = app
-        .client
-        .get(app.url("/ws?after=-3"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/ws?after=-3").await;
     assert_eq!(res.status(), 400);
     let mut req = format!("ws://{}/ws?since=3", app.addr)
         .into_client_request()
@@ -190,12 +180,8 @@ async fn the_run_filter_keeps_one_runs_events() {
     assert!(replayed >= 5, "the run's history is replayed ({replayed})");
     // Nothing of the second run arrives; a decision on the first does.
     let approvals: serde_json::Value = app
-        .client
-        .get(app.url(&format!("/api/approvals?run_id={a}&status=pending")))
-        .bearer_auth(TOKEN)
-        .send()
+        .get(&format!("/api/approvals?run_id={a}&status=pending"))
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -433,8 +419,10 @@ async fn pages_are_rendered_whole_on_the_server_with_their_state_from_the_addres
         stage.artifact_dir.as_deref().unwrap(),
         stage.result.as_ref().unwrap().artifacts[0].0
     );
-    let query: String = url_encode(&path);
-    let html = page(&app, &format!("/runs/{id}?artifact={query}")).await;
+    let address =
+        reqwest::Url::parse_with_params(&app.url(&format!("/runs/{id}")), [("artifact", &path)])
+            .unwrap();
+    let html = page(&app, &format!("/runs/{id}?{}", address.query().unwrap())).await;
     assert!(
         html.contains(r#"data-testid="artifact""#),
         "the artifact is rendered"
@@ -454,13 +442,4 @@ async fn pages_are_rendered_whole_on_the_server_with_their_state_from_the_addres
     assert!(html.contains(r#"data-testid="chat""#));
     let html = page(&app, "/").await;
     assert!(html.contains(r#"data-component="Composer"#));
-}
-
-fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

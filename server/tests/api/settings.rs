@@ -17,13 +17,7 @@ use crate::gateway::{Reply, config, request, serve};
 use crate::helpers::{TOKEN, TestApp, factory_cli};
 
 async fn get_settings(app: &TestApp) -> Value {
-    let res = app
-        .client
-        .get(app.url("/api/settings"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/settings").await;
     assert_eq!(res.status(), StatusCode::OK);
     res.json().await.unwrap()
 }
