@@ -19,6 +19,7 @@ mod ollama;
 mod projects;
 mod resume;
 mod runs;
+mod security;
 mod settings;
 mod store;
 mod ws;
