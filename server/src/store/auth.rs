@@ -1,15 +1,20 @@
-//! Admin tokens and browser sessions. Only SHA-256 hashes of secrets are stored; issuing a
-//! token or opening a session is recorded in the event log by id, never by secret.
+//! Tokens and browser sessions. Only SHA-256 hashes of secrets are stored; issuing, scoping and
+//! revoking a token or opening a session is recorded in the event log by id, never by secret.
+
+mod tokens;
 
 use std::time::Duration;
 
-use app::events::EventData;
+use app::events::{EventData, TokenScope};
 use sha2::{Digest, Sha256};
 
 use super::append::now_rfc3339;
 use super::{NewEvent, Store, StoreError};
 
-/// Prefix of every admin token, so a leaked one is easy to recognise and grep for.
+pub(super) use tokens::apply;
+pub use tokens::{IssuedToken, TokenError, TokenInfo};
+
+/// Prefix of every token, so a leaked one is easy to recognise and grep for.
 pub const TOKEN_PREFIX: &str = "fct_";
 
 /// Shortest token accepted from `FACTORY_ADMIN_TOKEN`.
@@ -45,89 +50,48 @@ pub fn validate_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An admin token just issued; `secret` is shown to the user once and then forgotten.
-#[derive(Debug)]
-pub struct IssuedToken {
-    pub id: String,
-    pub secret: String,
+/// What an active token (or a session opened with it) may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub token_id: String,
+    pub scope: TokenScope,
+    /// Project paths the token is limited to; empty means every project.
+    pub projects: Vec<String>,
+}
+
+/// A `(id, scope, projects)` row of `admin_tokens`.
+type CredentialRow = (String, String, String);
+
+fn credential(row: CredentialRow) -> Result<Credential, StoreError> {
+    let (token_id, scope, projects) = row;
+    let bad = |reason: String| StoreError::BadRow {
+        table: "admin_tokens",
+        reason: format!("token {token_id}: {reason}"),
+    };
+    let scope = scope.parse().map_err(|e| bad(format!("{e}")))?;
+    let projects = serde_json::from_str(&projects)
+        .map_err(|e| bad(format!("projects are not a JSON list: {e}")))?;
+    Ok(Credential {
+        token_id,
+        scope,
+        projects,
+    })
 }
 
 impl Store {
-    /// Issues a new random admin token.
-    pub async fn create_admin_token(
-        &self,
-        label: &str,
-        actor: &str,
-    ) -> Result<IssuedToken, StoreError> {
-        let secret = format!("{TOKEN_PREFIX}{}", random_hex());
-        let id = self.insert_token(&secret, label, actor).await?;
-        Ok(IssuedToken { id, secret })
-    }
-
-    /// Makes sure `secret` is an admin token (used for `FACTORY_ADMIN_TOKEN`). Returns true if it
-    /// was added now.
-    pub async fn ensure_admin_token(
-        &self,
-        secret: &str,
-        label: &str,
-        actor: &str,
-    ) -> Result<bool, StoreError> {
-        if self.token_id_for(secret).await?.is_some() {
-            return Ok(false);
-        }
-        self.insert_token(secret, label, actor).await?;
-        Ok(true)
-    }
-
-    /// True when at least one admin token can still be used.
-    pub async fn has_admin_token(&self) -> Result<bool, StoreError> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM admin_tokens WHERE revoked_at IS NULL")
-                .fetch_one(self.pool())
-                .await?;
-        Ok(n > 0)
-    }
-
-    async fn insert_token(
-        &self,
-        secret: &str,
-        label: &str,
-        actor: &str,
-    ) -> Result<String, StoreError> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let (hash, label, actor) = (secret_hash(secret), label.to_string(), actor.to_string());
-        let token_id = id.clone();
-        self.write(Box::new(move |conn| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO admin_tokens (id, label, token_hash, created_at) \
-                     VALUES (?, ?, ?, ?)",
-                )
-                .bind(&token_id)
-                .bind(&label)
-                .bind(&hash)
-                .bind(now_rfc3339())
-                .execute(&mut *conn)
-                .await?;
-                let event = NewEvent::new(actor, EventData::AdminTokenCreated { token_id, label });
-                Ok(((), vec![event]))
-            })
-        }))
-        .await?;
-        Ok(id)
-    }
-
-    /// The id of the active admin token with this secret.
-    pub async fn token_id_for(&self, secret: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM admin_tokens WHERE token_hash = ? AND revoked_at IS NULL",
+    /// The active token with this secret.
+    pub async fn credential_for(&self, secret: &str) -> Result<Option<Credential>, StoreError> {
+        let row: Option<CredentialRow> = sqlx::query_as(
+            "SELECT id, scope, projects FROM admin_tokens \
+             WHERE token_hash = ? AND revoked_at IS NULL",
         )
         .bind(secret_hash(secret))
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        row.map(credential).transpose()
     }
 
-    /// Opens a browser session for an admin token; returns the cookie secret.
+    /// Opens a browser session for a token; returns the cookie secret.
     pub async fn create_session(
         &self,
         token_id: &str,
@@ -163,16 +127,18 @@ impl Store {
         Ok(secret)
     }
 
-    /// The admin token behind a live session cookie.
-    pub async fn session_token_id(&self, secret: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT s.token_id FROM sessions s JOIN admin_tokens t ON t.id = s.token_id \
+    /// The token behind a live session cookie (sessions have their token's scope).
+    pub async fn session_credential(&self, secret: &str) -> Result<Option<Credential>, StoreError> {
+        let row: Option<CredentialRow> = sqlx::query_as(
+            "SELECT t.id, t.scope, t.projects FROM sessions s \
+             JOIN admin_tokens t ON t.id = s.token_id \
              WHERE s.id_hash = ? AND s.expires_at > ? AND t.revoked_at IS NULL",
         )
         .bind(secret_hash(secret))
         .bind(now_rfc3339())
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        row.map(credential).transpose()
     }
 
     /// Ends a session (sign-out). Unknown secrets are ignored.

@@ -1,5 +1,8 @@
 //! Every route refuses requests without valid credentials; sign-in sets a safe cookie.
 
+use std::time::Duration;
+
+use factory_server::config::{Config, SignInThrottle};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 
@@ -49,7 +52,12 @@ enum Auth<'a> {
 
 #[tokio::test]
 async fn every_api_route_requires_credentials() {
-    let app = TestApp::spawn().await;
+    // Many wrong tokens from one address: lift the sign-in throttle (tested in security::tokens).
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path().to_path_buf());
+    config.sign_in_throttle = SignInThrottle::new(u32::MAX, Duration::from_secs(60));
+    let mut app = TestApp::spawn_with(config).await;
+    app.keep_dir(dir);
     let bad = [
         Auth::None,
         Auth::Bearer("fct_wrong_token_0000000000000000000000000000"),
