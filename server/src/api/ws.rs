@@ -1,14 +1,20 @@
 //! `GET /ws`: the live event stream. Authentication is done by the middleware; here the
 //! Origin is checked (a browser page from another site must not ride on the session cookie),
-//! then the socket is handed to the hub.
+//! then the socket is handed to the hub. Clients only send control messages, so inbound
+//! messages are capped small, and past the connection limit a client is refused before the
+//! upgrade.
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
-use axum::response::Response;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
 use crate::startup::AppState;
+
+/// Largest message (and frame) a client may send. Clients send nothing but pings and close,
+/// so anything near this is abuse; the default would buffer 64 MiB per socket.
+const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
 /// `?after=N` resumes after event N (instead of a snapshot); `?run=ID` keeps one run's events;
 /// `?brief=true` sends each event's number, kind and run only (what the dashboard's pages use).
@@ -21,7 +27,7 @@ pub struct StreamQuery {
     brief: bool,
 }
 
-/// Upgrades to a WebSocket when the Origin is acceptable.
+/// Upgrades to a WebSocket when the Origin is acceptable and a connection slot is free.
 pub async fn upgrade(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -43,8 +49,35 @@ pub async fn upgrade(
         run: query.run,
         brief: query.brief,
     };
+    let Some(slot) = state.config.ws_connections.try_acquire() else {
+        return Ok(busy(state.config.ws_connections.max()));
+    };
     let (store, shutdown) = (state.store.clone(), state.shutdown.clone());
-    Ok(ws.on_upgrade(move |socket| crate::hub::serve(socket, store, shutdown, options)))
+    let send_timeout = state.config.ws_send_timeout;
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            // Held for the life of the connection.
+            let _slot = slot;
+            crate::hub::serve(socket, store, shutdown, options, send_timeout).await;
+        }))
+}
+
+/// 503 with the usual JSON error body and a hint when to come back.
+fn busy(max: usize) -> Response {
+    let mut response = ApiError::Rejected {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!(
+            "the server already streams to {max} WebSocket clients, the most it serves at once; \
+             try again shortly"
+        ),
+    }
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
 }
 
 /// Accepts no Origin (non-browser clients, which must still authenticate), the server's own

@@ -4,18 +4,26 @@
 //! Factory itself does not run as root); a timeout kills and removes the container. Images are
 //! never pulled: the image must exist locally. Host toolchains a gate needs can be mounted
 //! read-only with `toolchain_mounts` (e.g. `/usr/local/cargo`).
+//!
+//! A container never outlives its gate: it is removed when the gate finishes, times out, or is
+//! canceled (its future dropped), and shutdown can wait for those removals
+//! ([`finish_removals`]). Every container carries the label [`GATE_LABEL`]. Output is read
+//! live from the container's attached stdout and stderr and kept up to the cap; dockerd keeps
+//! no log of it (log driver `none`), so a chatty gate cannot fill the engine's disk either.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::Instant;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use futures::StreamExt;
+use tokio_util::task::TaskTracker;
 
 use super::sandbox::{GateLimits, GateResult, Sandbox, SandboxError};
 
@@ -68,6 +76,195 @@ impl DockerSandbox {
     }
 }
 
+/// The label (value `1`) on every container Factory starts, to find them by.
+pub const GATE_LABEL: &str = "factory.gate";
+
+/// Removals of containers whose gate was canceled, so shutdown can wait for them.
+static REMOVALS: LazyLock<TaskTracker> = LazyLock::new(TaskTracker::new);
+
+/// Waits up to `limit` for the containers of canceled gates to be removed; true when none is
+/// left pending. For shutdown, after the drivers stopped: the runtime would drop the removal
+/// tasks when it ends.
+pub async fn finish_removals(limit: Duration) -> bool {
+    REMOVALS.close();
+    let done = tokio::time::timeout(limit, REMOVALS.wait()).await.is_ok();
+    REMOVALS.reopen();
+    done
+}
+
+/// One gate's container: force-removed when the gate is done with it, or, if the gate's future
+/// is dropped first (a canceled run, a shutdown), by a task spawned from `Drop`, which cannot
+/// await.
+struct Container {
+    docker: Docker,
+    name: String,
+    /// The engine confirmed the creation. Until then a removal may overtake the creation it
+    /// cancels, so it is tried again a moment later.
+    created: bool,
+    removed: bool,
+}
+
+impl Container {
+    fn new(docker: Docker) -> Container {
+        Container {
+            docker,
+            name: format!("factory-gate-{}", uuid::Uuid::new_v4().simple()),
+            created: false,
+            removed: false,
+        }
+    }
+
+    async fn remove(mut self) {
+        remove(&self.docker, &self.name, self.created).await;
+        // Only now: a removal cut short by a cancel is finished by `Drop`.
+        self.removed = true;
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let (docker, name, created) = (self.docker.clone(), self.name.clone(), self.created);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                REMOVALS.spawn_on(
+                    async move { remove(&docker, &name, created).await },
+                    &runtime,
+                );
+            }
+            Err(_) => tracing::warn!(
+                container = %self.name,
+                "no runtime left to remove a gate's container; `docker rm -f` it"
+            ),
+        }
+    }
+}
+
+async fn remove(docker: &Docker, name: &str, created: bool) {
+    let options = RemoveContainerOptionsBuilder::default().force(true).build();
+    let first = docker.remove_container(name, Some(options.clone())).await;
+    if first.is_err() && !created {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let _ = docker.remove_container(name, Some(options)).await;
+    } else if let Err(err) = first {
+        tracing::warn!(container = name, %err, "a gate's container could not be removed");
+    }
+}
+
+impl DockerSandbox {
+    /// The locked-down container for `command` on `workdir`.
+    fn container_body(&self, workdir: &Path, command: &str) -> ContainerCreateBody {
+        let owner = std::fs::metadata(workdir)
+            .map(|m| format!("{}:{}", m.uid(), m.gid()))
+            .unwrap_or_else(|_| "65534:65534".into());
+        let mut binds = vec![format!("{}:/workspace:rw", workdir.display())];
+        // The worktree's `.git` file names the repository's git metadata: read-only over
+        // itself, so a gate can neither rewrite nor replace it (a mount point cannot be moved).
+        let dot_git = workdir.join(".git");
+        if dot_git.is_file() {
+            binds.push(format!("{}:/workspace/.git:ro", dot_git.display()));
+        }
+        binds.extend(self.toolchain_mounts.iter().map(|p| format!("{p}:{p}:ro")));
+        let host = HostConfig {
+            binds: Some(binds),
+            network_mode: Some("none".into()),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                "rw,size=64m".to_string(),
+            )])),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            pids_limit: Some(256),
+            memory: Some(1024 * 1024 * 1024),
+            nano_cpus: Some(1_000_000_000),
+            // Output is read live (attached) and capped here; a log would keep all of it.
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
+            ..Default::default()
+        };
+        ContainerCreateBody {
+            image: Some(self.image.clone()),
+            cmd: Some(vec!["sh".into(), "-c".into(), command.to_string()]),
+            working_dir: Some("/workspace".into()),
+            user: Some(owner),
+            env: Some(vec!["HOME=/tmp".into()]),
+            network_disabled: Some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            labels: Some(HashMap::from([(GATE_LABEL.to_string(), "1".to_string())])),
+            host_config: Some(host),
+            ..Default::default()
+        }
+    }
+
+    /// Attaches to the created container, starts it, and collects its output (up to the cap)
+    /// until it exits or the timeout kills it.
+    async fn execute(
+        &self,
+        name: &str,
+        command: &str,
+        limits: &GateLimits,
+    ) -> Result<GateResult, SandboxError> {
+        let started = Instant::now();
+        // Attached before the start, so no early output is missed.
+        let attach = AttachContainerOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .stream(true)
+            .build();
+        let mut stream = self
+            .docker
+            .attach_container(name, Some(attach))
+            .await
+            .map_err(|e| SandboxError(format!("docker could not attach to the container: {e}")))?
+            .output;
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(|e| SandboxError(format!("docker could not start the container: {e}")))?;
+        let (mut output, mut truncated) = (Vec::new(), false);
+        let collect = async {
+            while let Some(Ok(chunk)) = stream.next().await {
+                let bytes = chunk.into_bytes();
+                let room = limits.output_bytes.saturating_sub(output.len());
+                if bytes.len() > room {
+                    truncated = true;
+                }
+                // Past the cap the rest is read and dropped: a gate blocked on a full pipe
+                // would only run into its timeout.
+                output.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            }
+        };
+        let wait = async {
+            match self.docker.wait_container(name, None).next().await {
+                Some(Ok(r)) => Some(r.status_code),
+                // A non-zero exit is reported as an error by bollard; read it back.
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                    Some(code)
+                }
+                _ => None,
+            }
+        };
+        let finished =
+            tokio::time::timeout(limits.timeout, async { tokio::join!(collect, wait).1 }).await;
+        let (exit_code, timed_out) = match finished {
+            Ok(code) => (code.map(|c| c as i32), false),
+            Err(_) => {
+                let _ = self.docker.kill_container(name, None).await;
+                (None, true)
+            }
+        };
+        Ok(GateResult::finish(
+            command, "docker", exit_code, timed_out, &output, truncated, limits, started,
+        ))
+    }
+}
+
 #[async_trait::async_trait]
 impl Sandbox for DockerSandbox {
     fn label(&self) -> &'static str {
@@ -83,206 +280,22 @@ impl Sandbox for DockerSandbox {
         let workdir = workdir
             .canonicalize()
             .map_err(|e| SandboxError(format!("worktree {}: {e}", workdir.display())))?;
-        let owner = std::fs::metadata(&workdir)
-            .map(|m| format!("{}:{}", m.uid(), m.gid()))
-            .unwrap_or_else(|_| "65534:65534".into());
-        let mut binds = vec![format!("{}:/workspace:rw", workdir.display())];
-        binds.extend(self.toolchain_mounts.iter().map(|p| format!("{p}:{p}:ro")));
-        let host = HostConfig {
-            binds: Some(binds),
-            network_mode: Some("none".into()),
-            readonly_rootfs: Some(true),
-            tmpfs: Some(HashMap::from([(
-                "/tmp".to_string(),
-                "rw,size=64m".to_string(),
-            )])),
-            cap_drop: Some(vec!["ALL".into()]),
-            security_opt: Some(vec!["no-new-privileges".into()]),
-            pids_limit: Some(256),
-            memory: Some(1024 * 1024 * 1024),
-            nano_cpus: Some(1_000_000_000),
-            ..Default::default()
-        };
-        let body = ContainerCreateBody {
-            image: Some(self.image.clone()),
-            cmd: Some(vec!["sh".into(), "-c".into(), command.to_string()]),
-            working_dir: Some("/workspace".into()),
-            user: Some(owner),
-            env: Some(vec!["HOME=/tmp".into()]),
-            network_disabled: Some(true),
-            host_config: Some(host),
-            ..Default::default()
-        };
-        let name = format!("factory-gate-{}", uuid::Uuid::new_v4().simple());
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        let started = Instant::now();
+        let body = self.container_body(&workdir, command);
+        // Armed before the creation: a cancel during it still removes what it made.
+        let mut container = Container::new(self.docker.clone());
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&container.name)
+            .build();
         self.docker
             .create_container(Some(options), body)
             .await
             .map_err(|e| SandboxError(format!("docker could not create the container: {e}")))?;
-        let outcome = async {
-            self.docker
-                .start_container(&name, None)
-                .await
-                .map_err(|e| SandboxError(format!("docker could not start the container: {e}")))?;
-            let waited = tokio::time::timeout(limits.timeout, async {
-                let mut wait = self.docker.wait_container(&name, None);
-                match wait.next().await {
-                    Some(Ok(r)) => Some(r.status_code),
-                    // A non-zero exit is reported as an error by bollard; read it back.
-                    Some(Err(bollard::errors::Error::DockerContainerWaitError {
-                        code, ..
-                    })) => Some(code),
-                    _ => None,
-                }
-            })
-            .await;
-            let (exit_code, timed_out) = match waited {
-                Ok(code) => (code.map(|c| c as i32), false),
-                Err(_) => {
-                    let _ = self.docker.kill_container(&name, None).await;
-                    (None, true)
-                }
-            };
-            let mut output = Vec::new();
-            let mut truncated = false;
-            let logs = LogsOptionsBuilder::default()
-                .stdout(true)
-                .stderr(true)
-                .build();
-            let mut stream = self.docker.logs(&name, Some(logs));
-            while let Some(Ok(chunk)) = stream.next().await {
-                let bytes = chunk.into_bytes();
-                let room = limits.output_bytes.saturating_sub(output.len());
-                if bytes.len() > room {
-                    truncated = true;
-                }
-                output.extend_from_slice(&bytes[..bytes.len().min(room)]);
-                if truncated {
-                    break;
-                }
-            }
-            Ok::<_, SandboxError>(GateResult::finish(
-                command, "docker", exit_code, timed_out, &output, truncated, limits, started,
-            ))
-        }
-        .await;
-        let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-        let _ = self.docker.remove_container(&name, Some(remove)).await;
+        container.created = true;
+        let outcome = self.execute(&container.name, command, limits).await;
+        container.remove().await;
         outcome
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The image the test script builds from busybox (`docker import`); nothing is pulled.
-    const IMAGE: &str = "factory-sandbox:test";
-
-    async fn sandbox() -> Option<DockerSandbox> {
-        match DockerSandbox::connect(IMAGE).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("skipping docker sandbox tests: {e}");
-                None
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn the_container_is_locked_down() {
-        let Some(sandbox) = sandbox().await else {
-            return;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let limits = GateLimits {
-            timeout: std::time::Duration::from_secs(20),
-            output_bytes: 4096,
-        };
-        let r = sandbox
-            .run(
-                dir.path(),
-                "echo hi > /workspace/out.txt && cat out.txt",
-                &limits,
-            )
-            .await
-            .unwrap();
-        assert!(r.passed, "{r:?}");
-        assert_eq!(
-            std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
-            "hi\n"
-        );
-        let r = sandbox
-            .run(dir.path(), "touch /etc/x", &limits)
-            .await
-            .unwrap();
-        assert!(!r.passed, "read-only root: {r:?}");
-        let r = sandbox
-            .run(dir.path(), "touch /tmp/x && echo ok", &limits)
-            .await
-            .unwrap();
-        assert!(r.passed, "/tmp is writable: {r:?}");
-        let r = sandbox
-            .run(
-                dir.path(),
-                "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '",
-                &limits,
-            )
-            .await
-            .unwrap();
-        assert_eq!(r.output.trim(), "lo", "no network but loopback: {r:?}");
-        // A fork bomb is contained: the pids limit (256) refuses the processes it tries to make.
-        let bomb = GateLimits {
-            timeout: std::time::Duration::from_secs(20),
-            output_bytes: 1024,
-        };
-        let started = Instant::now();
-        let r = sandbox
-            .run(
-                dir.path(),
-                "i=0; while [ $i -lt 600 ]; do sleep 5 2>/dev/null & i=$((i+1)); done 2>/dev/null; \
-                 ls /proc | grep -c '^[0-9][0-9]*$'",
-                &bomb,
-            )
-            .await
-            .unwrap();
-        // Without the limit the 600 sleeps and the count would succeed; with it, forks fail
-        // and so does the command — inside its container, in seconds.
-        assert!(!r.passed && !r.timed_out, "{r:?}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(30));
-        // Output cap and exit codes.
-        let r = sandbox
-            .run(
-                dir.path(),
-                "yes | head -c 5000; exit 3",
-                &GateLimits {
-                    output_bytes: 100,
-                    ..limits
-                },
-            )
-            .await
-            .unwrap();
-        assert_eq!(r.exit_code, Some(3), "{r:?}");
-        assert!(r.truncated);
-        // Timeout kills and removes.
-        let quick = GateLimits {
-            timeout: std::time::Duration::from_millis(500),
-            output_bytes: 100,
-        };
-        let r = sandbox.run(dir.path(), "sleep 30", &quick).await.unwrap();
-        assert!(r.timed_out);
-    }
-
-    #[tokio::test]
-    async fn a_missing_image_is_named() {
-        if !DockerSandbox::engine_answers().await {
-            eprintln!("skipping: no docker engine answers");
-            return;
-        }
-        let err = DockerSandbox::connect("factory-no-such-image:1")
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("does not exist locally"), "{err}");
-    }
-}
+mod tests;

@@ -2,23 +2,32 @@
 //! environment for HTTPS remotes) and open a pull request through the GitHub REST API
 //! (`POST /repos/{owner}/{repo}/pulls`; the API base is configurable for GitHub Enterprise).
 //! A failure rolls the remote branch back; the caller deletes the local one.
+//!
+//! The token goes only where it belongs: to the API base (HTTPS, or plain HTTP on a loopback
+//! address for a local test server; redirects are not followed) and, for a push, to an
+//! `https://` remote on the GitHub host the API base names. Any other remote gets no
+//! credential at all.
 
+use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
+use reqwest::Url;
 use serde_json::json;
 
 /// Where pull requests go and with which token (never logged).
 #[derive(Clone)]
 pub struct GitHub {
     pub api_base: String,
-    pub token: Option<String>,
+    /// Shared with the blocking tasks that push (cheap to clone).
+    pub token: Option<Arc<GitToken>>,
 }
 
 impl std::fmt::Debug for GitHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GitHub")
             .field("api_base", &self.api_base)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token", &self.token)
             .finish()
     }
 }
@@ -28,49 +37,156 @@ impl GitHub {
     /// `FACTORY_GIT_TOKEN`).
     pub fn from_env() -> GitHub {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.trim().is_empty());
+        GitHub::new(
+            var("FACTORY_GITHUB_API").unwrap_or_else(|| "https://api.github.com".into()),
+            var("FACTORY_GIT_TOKEN").or_else(|| var("GITHUB_TOKEN")),
+        )
+    }
+
+    /// The API at `api_base`; the token, if any, may be sent to it and to its GitHub host.
+    pub fn new(api_base: String, token: Option<String>) -> GitHub {
+        let hosts = token_hosts(&api_base);
         GitHub {
-            api_base: var("FACTORY_GITHUB_API").unwrap_or_else(|| "https://api.github.com".into()),
-            token: var("FACTORY_GIT_TOKEN").or_else(|| var("GITHUB_TOKEN")),
+            api_base,
+            token: token.map(|secret| Arc::new(GitToken { secret, hosts })),
         }
     }
 }
 
+/// A token and the hosts it may be sent to.
+pub struct GitToken {
+    secret: String,
+    /// Lower-case host names: the API's, and the site's for `api.<site>`.
+    hosts: Vec<String>,
+}
+
+impl std::fmt::Debug for GitToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitToken")
+            .field("secret", &"<redacted>")
+            .field("hosts", &self.hosts)
+            .finish()
+    }
+}
+
+impl GitToken {
+    /// True when a git remote at `url` may be given the token: HTTPS, to one of its hosts.
+    pub fn may_send_to(&self, url: &str) -> bool {
+        let Ok(url) = Url::parse(url) else {
+            return false;
+        };
+        url.scheme() == "https"
+            && url
+                .host_str()
+                .is_some_and(|h| self.hosts.iter().any(|k| k.eq_ignore_ascii_case(h)))
+    }
+}
+
+/// The hosts a token for the API at `api_base` belongs to: `https://api.github.com` gives
+/// `api.github.com` and `github.com`; an Enterprise server's `https://ghe.example/api/v3` gives
+/// `ghe.example`.
+fn token_hosts(api_base: &str) -> Vec<String> {
+    let Some(host) = Url::parse(api_base)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+    else {
+        return Vec::new();
+    };
+    let site = host.strip_prefix("api.").map(str::to_string);
+    std::iter::once(host).chain(site).collect()
+}
+
 /// Why publishing failed.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PublishError(pub String);
+pub enum PublishError {
+    #[error("the repository cannot be opened: {0}")]
+    Repository(String),
+    #[error("the repository has no `origin` remote")]
+    NoOrigin,
+    #[error("push of {branch} failed: {message}")]
+    Push { branch: String, message: String },
+    #[error("the remote rejected {reference}: {message}")]
+    Rejected { reference: String, message: String },
+    #[error("deleting {branch} on the remote failed: {message}")]
+    Delete { branch: String, message: String },
+    #[error("a pull request needs a token: set GITHUB_TOKEN (or FACTORY_GIT_TOKEN)")]
+    NoToken,
+    #[error(
+        "FACTORY_GITHUB_API `{base}` is not usable: {reason}; accepted: an https:// URL, or \
+         http:// on a loopback address (a local test server)"
+    )]
+    ApiBase { base: String, reason: String },
+    #[error("the pull request API could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the pull request API answered {status}: {detail}")]
+    Refused {
+        status: reqwest::StatusCode,
+        detail: String,
+    },
+}
 
-fn callbacks(token: Option<&str>) -> git2::RemoteCallbacks<'_> {
+fn callbacks(token: Option<&GitToken>) -> git2::RemoteCallbacks<'_> {
     let mut callbacks = git2::RemoteCallbacks::new();
     let mut tried = false;
-    callbacks.credentials(move |_url, _user, _allowed| {
+    callbacks.credentials(move |url, _user, _allowed| {
+        let Some(token) = token else {
+            return Err(git2::Error::from_str(
+                "the remote needs credentials: set GITHUB_TOKEN (or FACTORY_GIT_TOKEN)",
+            ));
+        };
+        if !token.may_send_to(url) {
+            return Err(git2::Error::from_str(&format!(
+                "the remote {} asks for credentials, but the token is sent only over HTTPS to \
+                 {}; use an https:// remote on that host (or give this remote credentials of \
+                 its own)",
+                origin_of(url),
+                token.hosts.join(" or "),
+            )));
+        }
         if tried {
             return Err(git2::Error::from_str(
                 "the remote refused the token (check GITHUB_TOKEN)",
             ));
         }
         tried = true;
-        match token {
-            Some(t) => git2::Cred::userpass_plaintext("x-access-token", t),
-            None => Err(git2::Error::from_str(
-                "the remote needs credentials: set GITHUB_TOKEN (or FACTORY_GIT_TOKEN)",
-            )),
-        }
+        git2::Cred::userpass_plaintext("x-access-token", &token.secret)
     });
     callbacks
 }
 
+/// `scheme://host[:port]` of a remote URL, without any user name or password in it.
+fn origin_of(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(u) => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}",
+                u.scheme(),
+                u.host_str().unwrap_or_default()
+            )
+        }
+        Err(_) => "(an unparsable URL)".into(),
+    }
+}
+
+fn open(repo_path: &Path) -> Result<git2::Repository, PublishError> {
+    git2::Repository::open(repo_path).map_err(|e| PublishError::Repository(e.message().into()))
+}
+
 /// Pushes `branch` to `origin`. Refused pushes (non-fast-forward, hooks) are errors.
-pub fn push(repo_path: &Path, branch: &str, token: Option<&str>) -> Result<(), PublishError> {
-    let repo = git2::Repository::open(repo_path).map_err(|e| PublishError(e.message().into()))?;
+pub fn push(repo_path: &Path, branch: &str, token: Option<&GitToken>) -> Result<(), PublishError> {
+    let repo = open(repo_path)?;
     let mut remote = repo
         .find_remote("origin")
-        .map_err(|_| PublishError("the repository has no `origin` remote".into()))?;
+        .map_err(|_| PublishError::NoOrigin)?;
     let rejected = std::cell::RefCell::new(None);
     let mut cb = callbacks(token);
     cb.push_update_reference(|reference, status| {
         if let Some(message) = status {
-            *rejected.borrow_mut() = Some(format!("the remote rejected {reference}: {message}"));
+            *rejected.borrow_mut() = Some(PublishError::Rejected {
+                reference: reference.to_string(),
+                message: message.to_string(),
+            });
         }
         Ok(())
     });
@@ -79,10 +195,13 @@ pub fn push(repo_path: &Path, branch: &str, token: Option<&str>) -> Result<(), P
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
     remote
         .push(&[refspec.as_str()], Some(&mut options))
-        .map_err(|e| PublishError(format!("push of {branch} failed: {}", e.message())))?;
+        .map_err(|e| PublishError::Push {
+            branch: branch.to_string(),
+            message: e.message().to_string(),
+        })?;
     drop(options);
     match rejected.into_inner() {
-        Some(message) => Err(PublishError(message)),
+        Some(error) => Err(error),
         None => Ok(()),
     }
 }
@@ -91,12 +210,12 @@ pub fn push(repo_path: &Path, branch: &str, token: Option<&str>) -> Result<(), P
 pub fn delete_remote_branch(
     repo_path: &Path,
     branch: &str,
-    token: Option<&str>,
+    token: Option<&GitToken>,
 ) -> Result<(), PublishError> {
-    let repo = git2::Repository::open(repo_path).map_err(|e| PublishError(e.message().into()))?;
+    let repo = open(repo_path)?;
     let mut remote = repo
         .find_remote("origin")
-        .map_err(|_| PublishError("the repository has no `origin` remote".into()))?;
+        .map_err(|_| PublishError::NoOrigin)?;
     let mut options = git2::PushOptions::new();
     options.remote_callbacks(callbacks(token));
     remote
@@ -104,7 +223,10 @@ pub fn delete_remote_branch(
             &[format!(":refs/heads/{branch}").as_str()],
             Some(&mut options),
         )
-        .map_err(|e| PublishError(e.message().into()))
+        .map_err(|e| PublishError::Delete {
+            branch: branch.to_string(),
+            message: e.message().to_string(),
+        })
 }
 
 /// The branch a pull request targets: the project's current branch.
@@ -112,6 +234,30 @@ pub fn base_branch(repo_path: &Path) -> Option<String> {
     let repo = git2::Repository::open(repo_path).ok()?;
     let head = repo.head().ok()?;
     head.shorthand().map(str::to_string)
+}
+
+/// Whether the token may be sent to the API at `base`: HTTPS, or HTTP to a loopback address.
+fn check_api_base(base: &str) -> Result<(), PublishError> {
+    let refuse = |reason: &str| PublishError::ApiBase {
+        base: base.to_string(),
+        reason: reason.to_string(),
+    };
+    let url = Url::parse(base).map_err(|e| refuse(&e.to_string()))?;
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err(refuse(
+            "plain http would send the token unencrypted to a host that is not this machine",
+        )),
+        _ => Err(refuse("it is not an http(s) URL")),
+    }
 }
 
 /// Opens a pull request; returns its URL.
@@ -123,11 +269,8 @@ pub async fn open_pull_request(
     title: &str,
     body: &str,
 ) -> Result<String, PublishError> {
-    let Some(token) = github.token.as_deref() else {
-        return Err(PublishError(
-            "a pull request needs a token: set GITHUB_TOKEN (or FACTORY_GIT_TOKEN)".into(),
-        ));
-    };
+    let token = github.token.as_deref().ok_or(PublishError::NoToken)?;
+    check_api_base(&github.api_base)?;
     let url = format!(
         "{}/repos/{owner_repo}/pulls",
         github.api_base.trim_end_matches('/')
@@ -135,29 +278,32 @@ pub async fn open_pull_request(
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .user_agent("factory")
+        // A redirect could carry the token somewhere else.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| PublishError(e.to_string()))?;
+        .map_err(|e| PublishError::Unreachable(e.to_string()))?;
     let res = client
         .post(&url)
-        .bearer_auth(token)
+        .bearer_auth(&token.secret)
         .header("accept", "application/vnd.github+json")
         .header("x-github-api-version", "2022-11-28")
         .json(&json!({"title": title, "head": head, "base": base, "body": body}))
         .send()
         .await
-        .map_err(|e| {
-            PublishError(format!(
-                "the pull request API could not be reached: {}",
-                e.without_url()
-            ))
-        })?;
+        .map_err(|e| PublishError::Unreachable(e.without_url().to_string()))?;
     let status = res.status();
     let value: serde_json::Value = res.json().await.unwrap_or_default();
     if !status.is_success() {
-        let detail = value["message"].as_str().unwrap_or("no message");
-        return Err(PublishError(format!(
-            "the pull request API answered {status}: {detail}"
-        )));
+        return Err(PublishError::Refused {
+            status,
+            detail: value["message"]
+                .as_str()
+                .unwrap_or("no message")
+                .to_string(),
+        });
     }
     Ok(value["html_url"].as_str().unwrap_or_default().to_string())
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,7 +13,7 @@ use app::ledger::Attribution;
 
 use super::budget::{BudgetError, Budgets, Reached, current_month};
 use super::config::{GatewayConfig, ProviderKind, RoutingConfig, split_model};
-use super::ledger::Ledger;
+use super::ledger::{Ledger, LedgerError};
 use super::providers::anthropic::AnthropicProvider;
 use super::providers::offline::OfflineProvider;
 use super::providers::ollama::OllamaProvider;
@@ -40,13 +40,17 @@ pub enum GatewayError {
         error: BudgetError,
         path: Vec<Attempt>,
     },
+    /// The call was made but its cost could not be recorded: its result is withheld rather
+    /// than spent un-costed.
+    #[error("the call's cost could not be recorded, so its result is withheld: {0}")]
+    Ledger(#[from] LedgerError),
 }
 
 impl GatewayError {
     /// The attempts made before the call failed.
     pub fn path(&self) -> &[Attempt] {
         match self {
-            GatewayError::UnknownTarget { .. } => &[],
+            GatewayError::UnknownTarget { .. } | GatewayError::Ledger(_) => &[],
             GatewayError::Permanent { path, .. }
             | GatewayError::Exhausted { path, .. }
             | GatewayError::Budget { path, .. } => path,
@@ -198,9 +202,11 @@ impl Gateway {
         }
     }
 
-    async fn record(&self, data: EventData) {
-        if let Some(ledger) = &self.ledger {
-            ledger.record(data).await;
+    /// Records events in the ledger (when there is one); returns once they are committed.
+    async fn record(&self, data: Vec<EventData>) -> Result<(), LedgerError> {
+        match &self.ledger {
+            Some(ledger) => ledger.record_all(data).await,
+            None => Ok(()),
         }
     }
 
@@ -223,11 +229,16 @@ impl Gateway {
         input: &RoutingInput<'_>,
     ) -> RoutingDecision {
         let decision = route(&self.routing(), input);
-        self.record(EventData::RoutingDecided {
-            attribution: attribution.clone(),
-            decision: decision.clone(),
-        })
-        .await;
+        let recorded = self
+            .record(vec![EventData::RoutingDecided {
+                attribution: attribution.clone(),
+                decision: decision.clone(),
+            }])
+            .await;
+        // The decision costs nothing: it is still followed, and the failure is logged.
+        if let Err(err) = recorded {
+            tracing::error!(%err, "a routing decision was not recorded");
+        }
         decision
     }
 
@@ -304,12 +315,11 @@ impl Gateway {
     }
 
     /// Sends a request along its chain until a model answers, and records the call in the
-    /// ledger (started, then finished or failed).
+    /// ledger (started, then finished or failed). When the ledger cannot commit those events
+    /// the call fails with [`GatewayError::Ledger`], whatever the model answered.
     pub async fn complete(&self, request: &ModelRequest) -> Result<ModelResponse, GatewayError> {
         let (result, events) = self.complete_deferred(request).await;
-        for event in events {
-            self.record(event).await;
-        }
+        self.record(events).await?;
         result
     }
 

@@ -4,11 +4,17 @@
 //!
 //! Each client has its own task and its own cursor into the store's broadcast channel, so a
 //! slow client can only fall behind, never hold up the writer. A client that falls further
-//! behind than the channel holds is sent `Resync` and a fresh snapshot.
+//! behind than the channel holds is sent `Resync` and a fresh snapshot; one that does not take
+//! a message within the send timeout is dropped. [`ConnectionLimit`] caps how many are served.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use app::events::Event;
@@ -46,25 +52,84 @@ impl StreamOptions {
     }
 }
 
-/// Why a connection ended (logged at debug level).
+/// The most WebSocket clients one server serves at once. Clones share the count, so every
+/// handle of one server counts together; each [`ConnectionLimit::new`] starts with none.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimit {
+    max: usize,
+    free: Arc<Semaphore>,
+}
+
+impl ConnectionLimit {
+    /// At most `max` connections at once.
+    pub fn new(max: usize) -> ConnectionLimit {
+        ConnectionLimit {
+            max,
+            free: Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))),
+        }
+    }
+
+    /// The configured maximum.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// A slot for one more connection, held until it is dropped; `None` when all are taken.
+    pub fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
+        self.free.clone().try_acquire_owned().ok()
+    }
+}
+
+/// Why a connection ended (logged at debug level, a stalled client at info).
 #[derive(Debug, thiserror::Error)]
 enum HubError {
     #[error("client went away")]
     Closed,
+    #[error("client did not take a message within {0:?}; dropped")]
+    Stalled(Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Encode(#[from] serde_json::Error),
 }
 
-/// Serves one WebSocket until the client leaves or the server shuts down.
+/// The sending half of a client's socket and how long each message may take to be accepted.
+struct Outbound {
+    sink: SplitSink<WebSocket, Message>,
+    timeout: Duration,
+}
+
+impl Outbound {
+    async fn send(&mut self, msg: &impl serde::Serialize) -> Result<(), HubError> {
+        let text = serde_json::to_string(msg)?;
+        self.send_message(Message::Text(text.into())).await
+    }
+
+    /// A client whose socket does not take the message in time is given up on: waiting
+    /// longer would pin this task and its buffers for as long as the client likes.
+    async fn send_message(&mut self, message: Message) -> Result<(), HubError> {
+        match tokio::time::timeout(self.timeout, self.sink.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(HubError::Closed),
+            Err(_) => Err(HubError::Stalled(self.timeout)),
+        }
+    }
+}
+
+/// Serves one WebSocket until the client leaves, stalls for longer than `send_timeout` on one
+/// message, or the server shuts down.
 pub async fn serve(
     socket: WebSocket,
     store: Store,
     shutdown: CancellationToken,
     options: StreamOptions,
+    send_timeout: Duration,
 ) {
-    let (mut tx, mut rx) = socket.split();
+    let (sink, mut rx) = socket.split();
+    let mut tx = Outbound {
+        sink,
+        timeout: send_timeout,
+    };
     // Inbound: we expect nothing but pings and close; its end ends the connection.
     let closed = async move {
         while let Some(Ok(msg)) = rx.next().await {
@@ -78,17 +143,19 @@ pub async fn serve(
         () = closed => Err(HubError::Closed),
         () = shutdown.cancelled() => Ok(()),
     };
-    if let Err(err) = outcome {
-        tracing::debug!(error = %err, "websocket closed");
+    match outcome {
+        // Its socket takes nothing: a goodbye would only wait out another timeout.
+        Err(err @ HubError::Stalled(_)) => tracing::info!(error = %err, "websocket dropped"),
+        outcome => {
+            if let Err(err) = outcome {
+                tracing::debug!(error = %err, "websocket closed");
+            }
+            let _ = tx.send_message(Message::Close(None)).await;
+        }
     }
-    let _ = tx.send(Message::Close(None)).await;
 }
 
-async fn stream(
-    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
-    store: &Store,
-    options: &StreamOptions,
-) -> Result<(), HubError> {
+async fn stream(tx: &mut Outbound, store: &Store, options: &StreamOptions) -> Result<(), HubError> {
     // Subscribe before reading the snapshot: nothing committed in between can be missed.
     let mut events = store.subscribe();
     let mut last_seq = match options.after {
@@ -121,7 +188,7 @@ async fn stream(
                         Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                     }
                 }
-                send(tx, &batch.message()).await?;
+                tx.send(&batch.message()).await?;
                 if let Some(missed) = lagged {
                     last_seq = fell_behind(tx, store, options, missed).await?;
                 }
@@ -141,7 +208,7 @@ async fn stream(
 /// The client's receiver dropped `missed` events: it is told to resync and gets a snapshot.
 /// Returns the last sequence number covered.
 async fn fell_behind(
-    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    tx: &mut Outbound,
     store: &Store,
     options: &StreamOptions,
     missed: u64,
@@ -153,7 +220,7 @@ async fn fell_behind(
 /// Sends the events after `after` (the client's filter applied), then `Ready`; a client too far
 /// behind gets `Resync` and a snapshot instead. Returns the last sequence number covered.
 async fn replay(
-    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    tx: &mut Outbound,
     store: &Store,
     options: &StreamOptions,
     after: i64,
@@ -182,7 +249,7 @@ async fn replay(
             let mut batch = Brief::default();
             page.for_each(|e| batch.add(&e));
             if batch.count > 0 {
-                send(tx, &batch.message()).await?;
+                tx.send(&batch.message()).await?;
             }
             continue;
         }
@@ -191,9 +258,9 @@ async fn replay(
         }
     }
     if options.brief {
-        send(tx, &BriefMsg::Ready { last_seq: head }).await?;
+        tx.send(&BriefMsg::Ready { last_seq: head }).await?;
     } else {
-        send(tx, &ServerMsg::Ready).await?;
+        tx.send(&ServerMsg::Ready).await?;
     }
     Ok(head)
 }
@@ -201,18 +268,18 @@ async fn replay(
 /// A fresh start: the runs and `Ready`, or in brief mode only `Ready` with the point the
 /// stream continues from.
 async fn send_snapshot(
-    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    tx: &mut Outbound,
     store: &Store,
     options: &StreamOptions,
 ) -> Result<i64, HubError> {
     if options.brief {
         let last_seq = store.head();
-        send(tx, &BriefMsg::Ready { last_seq }).await?;
+        tx.send(&BriefMsg::Ready { last_seq }).await?;
         return Ok(last_seq);
     }
     let (last_seq, runs) = store.snapshot(SNAPSHOT_RUN_LIMIT).await?;
-    send(tx, &ServerMsg::Snapshot { last_seq, runs }).await?;
-    send(tx, &ServerMsg::Ready).await?;
+    tx.send(&ServerMsg::Snapshot { last_seq, runs }).await?;
+    tx.send(&ServerMsg::Ready).await?;
     Ok(last_seq)
 }
 
@@ -244,37 +311,21 @@ impl Brief {
 }
 
 /// One event, in full.
-async fn send_event(
-    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
-    event: &Event,
-) -> Result<(), HubError> {
-    send(
-        tx,
-        &ServerMsg::Event {
-            event: Box::new(event.clone()),
-        },
-    )
+async fn send_event(tx: &mut Outbound, event: &Event) -> Result<(), HubError> {
+    tx.send(&ServerMsg::Event {
+        event: Box::new(event.clone()),
+    })
     .await
 }
 
 async fn send_resync(
-    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
+    tx: &mut Outbound,
     options: &StreamOptions,
     reason: String,
 ) -> Result<(), HubError> {
     if options.brief {
-        send(tx, &BriefMsg::Resync { reason }).await
+        tx.send(&BriefMsg::Resync { reason }).await
     } else {
-        send(tx, &ServerMsg::Resync { reason }).await
+        tx.send(&ServerMsg::Resync { reason }).await
     }
-}
-
-async fn send(
-    tx: &mut futures::stream::SplitSink<WebSocket, Message>,
-    msg: &impl serde::Serialize,
-) -> Result<(), HubError> {
-    let text = serde_json::to_string(msg)?;
-    tx.send(Message::Text(text.into()))
-        .await
-        .map_err(|_| HubError::Closed)
 }

@@ -1,6 +1,8 @@
 //! Opening the database: data directory checks, connection settings, schema version guard and
 //! embedded migrations.
 
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -21,6 +23,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) async fn open(data_dir: &Path) -> Result<(SqlitePool, Writer, PathBuf), StoreError> {
     check_data_dir(data_dir)?;
     let path = data_dir.join(DB_FILE);
+    create_private(&path).map_err(|e| StoreError::Open {
+        path: path.clone(),
+        reason: format!("cannot create it: {e}"),
+    })?;
     let options = SqliteConnectOptions::from_str("sqlite:")?
         .filename(&path)
         .create_if_missing(true)
@@ -49,21 +55,54 @@ pub(super) async fn open(data_dir: &Path) -> Result<(SqlitePool, Writer, PathBuf
     Ok((pool, Writer::new(writer), path))
 }
 
-/// Creates the data directory and proves we can write into it, so a bad `--data-dir` fails
-/// at once with one clear line instead of at the first append.
+/// Creates the data directory (owner-only: it holds the event log, session and token hashes)
+/// and proves we can write into it, so a bad `--data-dir` fails at once with one clear line
+/// instead of at the first append. An existing directory open to others is left as it is
+/// (the person may share it on purpose) but named in a warning.
 fn check_data_dir(dir: &Path) -> Result<(), StoreError> {
     let fail = |reason: String| StoreError::DataDir {
         path: dir.to_path_buf(),
         reason,
     };
-    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create it: {e}")))?;
+    let existed = dir.exists();
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| fail(format!("cannot create it: {e}")))?;
     if !dir.is_dir() {
         return Err(fail("it is not a directory".into()));
+    }
+    if existed && let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %dir.display(),
+                mode = format!("{mode:o}"),
+                "other users have access to the data directory, which holds the event log and \
+                 token hashes: `chmod 700` it unless sharing it is intended"
+            );
+        }
     }
     let probe = dir.join(format!(".write-test-{}", std::process::id()));
     std::fs::write(&probe, b"ok").map_err(|e| fail(format!("it is not writable: {e}")))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// A new database file starts owner-only; SQLite gives its `-wal` and `-shm` files the same
+/// mode. An existing file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A database migrated by a newer build has migrations this build does not know: stop before
