@@ -51,6 +51,25 @@ pub enum EventData {
         /// The pull request opened for it.
         #[serde(default)]
         pull_request: Option<String>,
+        /// Why it was published at delivery already (the project's policy), when it was.
+        #[serde(default)]
+        published_by_policy: Option<String>,
+    },
+    /// A delivered work order's branch was pushed (and its pull request opened) once the
+    /// run's review approved it — or it could not be, with why.
+    WorkOrderPublished {
+        run_id: String,
+        work_order_id: String,
+        branch: String,
+        commit: String,
+        pushed: bool,
+        pull_request: Option<String>,
+        /// `after_review`: published because the final review was approved (or the run had
+        /// none, by configuration).
+        policy: String,
+        /// Why publishing failed, when it did (the branch stays local).
+        #[serde(default)]
+        error: Option<String>,
     },
     /// A stage began (committed together with whatever ended before it).
     StageStarted {
@@ -176,6 +195,23 @@ pub enum EventData {
     AdminTokenCreated { token_id: String, label: String },
     /// A browser session was opened with an admin token.
     SessionStarted { token_id: String },
+    /// What a token just issued may do; committed with its `admin_token_created`. A token
+    /// without one (issued before scopes existed) is an admin token for every project.
+    TokenScoped {
+        token_id: String,
+        #[serde(default)]
+        scope: TokenScope,
+        /// The projects (paths) it is limited to; empty means every project.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        projects: Vec<String>,
+    },
+    /// A token was revoked (`factory token revoke`, or a replaced `FACTORY_ADMIN_TOKEN`): it
+    /// and every session opened with it stop working.
+    TokenRevoked {
+        token_id: String,
+        #[serde(default)]
+        reason: String,
+    },
     /// A model call began. `call_id` is its idempotency key: a call issued again after a
     /// restart reuses it, and the ledger counts it once.
     ModelCallStarted {
@@ -240,6 +276,8 @@ impl EventData {
             EventData::RunCreated { .. } => "run_created",
             EventData::AdminTokenCreated { .. } => "admin_token_created",
             EventData::SessionStarted { .. } => "session_started",
+            EventData::TokenScoped { .. } => "token_scoped",
+            EventData::TokenRevoked { .. } => "token_revoked",
             EventData::ModelCallStarted { .. } => "model_call_started",
             EventData::ModelCallFinished { .. } => "model_call_finished",
             EventData::ModelCallFailed { .. } => "model_call_failed",
@@ -247,6 +285,7 @@ impl EventData {
             EventData::BudgetReached { .. } => "budget_reached",
             EventData::RunStarted { .. } => "run_started",
             EventData::WorkOrderDelivered { .. } => "work_order_delivered",
+            EventData::WorkOrderPublished { .. } => "work_order_published",
             EventData::StageStarted { .. } => "stage_started",
             EventData::StageAttemptFailed { .. } => "stage_attempt_failed",
             EventData::StageCompleted { .. } => "stage_completed",
@@ -271,6 +310,7 @@ impl EventData {
             EventData::RunCreated { run_id, .. }
             | EventData::RunStarted { run_id, .. }
             | EventData::WorkOrderDelivered { run_id, .. }
+            | EventData::WorkOrderPublished { run_id, .. }
             | EventData::StageStarted { run_id, .. }
             | EventData::StageAttemptFailed { run_id, .. }
             | EventData::StageCompleted { run_id, .. }
@@ -294,10 +334,64 @@ impl EventData {
             } => Some(run_id),
             EventData::AdminTokenCreated { .. }
             | EventData::SessionStarted { .. }
+            | EventData::TokenScoped { .. }
+            | EventData::TokenRevoked { .. }
             | EventData::ProjectAdded { .. }
             | EventData::SettingsChanged { .. }
             | EventData::BudgetReached { .. } => None,
         }
+    }
+}
+
+/// What a token may do. Each scope includes the ones before it: an operator may do all a
+/// viewer may, an admin all an operator may.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Reads runs, approvals, costs, memory, settings and the audit log.
+    Viewer,
+    /// Also starts and cancels runs and decides approvals.
+    Operator,
+    /// Everything, including settings and projects (what every token could do before scopes).
+    #[default]
+    Admin,
+}
+
+impl TokenScope {
+    /// Every scope, weakest first.
+    pub const ALL: [TokenScope; 3] = [TokenScope::Viewer, TokenScope::Operator, TokenScope::Admin];
+
+    /// The stored and displayed name: `viewer`, `operator` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Viewer => "viewer",
+            TokenScope::Operator => "operator",
+            TokenScope::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A scope name that is none of `viewer`, `operator`, `admin`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scope {0:?}: use viewer, operator or admin")]
+pub struct UnknownScope(pub String);
+
+impl std::str::FromStr for TokenScope {
+    type Err = UnknownScope;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TokenScope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == s)
+            .ok_or_else(|| UnknownScope(s.to_string()))
     }
 }
 
@@ -345,6 +439,15 @@ mod tests {
             EventData::SessionStarted {
                 token_id: "t".into(),
             },
+            EventData::TokenScoped {
+                token_id: "t".into(),
+                scope: TokenScope::Viewer,
+                projects: vec!["/srv/p".into()],
+            },
+            EventData::TokenRevoked {
+                token_id: "t".into(),
+                reason: "r".into(),
+            },
             EventData::SettingsChanged {
                 section: "routing".into(),
                 before: serde_json::json!({"threshold": 0.3}),
@@ -356,6 +459,29 @@ mod tests {
             let json = serde_json::to_value(&data).unwrap();
             assert_eq!(json["kind"], data.kind());
         }
+    }
+
+    #[test]
+    fn scopes_parse_order_and_default_to_admin_for_old_events() {
+        for scope in TokenScope::ALL {
+            assert_eq!(scope.as_str().parse::<TokenScope>(), Ok(scope));
+        }
+        let err = "root".parse::<TokenScope>().unwrap_err().to_string();
+        assert!(err.contains("viewer, operator or admin"), "{err}");
+        assert!(TokenScope::Viewer < TokenScope::Operator);
+        assert!(TokenScope::Operator < TokenScope::Admin);
+        let old: EventData = serde_json::from_value(
+            serde_json::json!({"kind": "token_scoped", "payload": {"token_id": "t"}}),
+        )
+        .unwrap();
+        assert_eq!(
+            old,
+            EventData::TokenScoped {
+                token_id: "t".into(),
+                scope: TokenScope::Admin,
+                projects: vec![],
+            }
+        );
     }
 
     #[test]

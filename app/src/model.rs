@@ -191,6 +191,58 @@ pub struct Project {
     pub require_clean: bool,
     pub active: bool,
     pub created_at: String,
+    /// What the operator allowed when registering it; never read from the repository.
+    #[serde(default)]
+    pub policy: ProjectPolicy,
+}
+
+/// Which sandbox runs a project's gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxKind {
+    Docker,
+    Bubblewrap,
+    /// No isolation: only when the operator opts in explicitly; labelled unsafe everywhere.
+    Process,
+}
+
+/// When a delivered work order's branch is pushed and its pull request opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublishPolicy {
+    /// Only once a person approved the run's final review (or the run had no review).
+    #[default]
+    AfterReview,
+    /// As soon as the work order's gates pass (before anyone reviewed it).
+    OnDelivery,
+}
+
+impl PublishPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishPolicy::AfterReview => "after_review",
+            PublishPolicy::OnDelivery => "on_delivery",
+        }
+    }
+}
+
+/// The operator's decisions about a project (`factory project add` flags or the API), kept
+/// with its registration: a repository's own files cannot widen them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectPolicy {
+    /// The sandbox for the gates; `None`: docker when the repository names an image and an
+    /// engine answers, else bubblewrap.
+    pub sandbox: Option<SandboxKind>,
+    /// Must be true for `sandbox = process` (no isolation at all).
+    pub allow_unsafe_process: bool,
+    /// Host directories mounted read-only in the gate's sandbox (toolchains).
+    pub toolchain_mounts: Vec<String>,
+    /// Model edits may change CI and Factory's own files (`.factory/**`, `.git*`,
+    /// `.github/**`, `.gitlab-ci.yml`, …).
+    pub allow_ci_edits: bool,
+    /// When branches are pushed and pull requests opened.
+    pub publish: PublishPolicy,
 }
 
 /// A gate's outcome as recorded on a work order.
@@ -202,4 +254,7 @@ pub struct GateSummary {
     pub passed: bool,
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
+    /// The resource limits in force and how each was applied (cgroup, prlimit, docker).
+    #[serde(default)]
+    pub limits: String,
 }

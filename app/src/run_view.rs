@@ -727,6 +727,26 @@ impl RunView {
                 );
                 team
             }
+            EventData::WorkOrderPublished {
+                work_order_id,
+                branch,
+                pushed,
+                pull_request,
+                error,
+                ..
+            } => {
+                if let Some(w) = self.work_orders.iter_mut().find(|w| &w.id == work_order_id) {
+                    w.pushed = *pushed;
+                    w.pull_request = pull_request.clone();
+                }
+                let text = match (error, pull_request) {
+                    (Some(e), _) => format!("Could not publish {branch}: {e}"),
+                    (None, Some(pr)) => format!("Published {branch} after review: {pr}"),
+                    (None, None) => format!("Pushed {branch} after review"),
+                };
+                self.say(event, Speaker::Factory, text, None);
+                None
+            }
             EventData::RunRevised {
                 revision, feedback, ..
             } => {

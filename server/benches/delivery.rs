@@ -123,7 +123,7 @@ fn main() {
         let mut runs = Vec::new();
         for _ in 0..rounds {
             let t = Instant::now();
-            let r = Bubblewrap
+            let r = Bubblewrap::default()
                 .run(workdir.path(), "true", &limits)
                 .await
                 .expect("bwrap");

@@ -7,6 +7,10 @@ use std::time::Duration;
 
 use crate::gateway::{EnvSnapshot, GatewayConfig};
 
+mod sign_in;
+
+pub use sign_in::SignInThrottle;
+
 /// Everything [`crate::startup::build`] needs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -22,11 +26,21 @@ pub struct Config {
     pub session_ttl: Duration,
     /// Mark the session cookie `Secure` (set when serving behind HTTPS).
     pub secure_cookies: bool,
+    /// Wrong tokens allowed per client address and window before it gets 429 (5 a minute);
+    /// tests shorten the window.
+    pub sign_in_throttle: SignInThrottle,
     /// Where the compiled dashboard (`pkg/factory.js`, `.wasm`, `.css`) lives; found
     /// automatically when `None`.
     pub site_root: Option<PathBuf>,
     /// Committed events a WebSocket client may fall behind before it is resynced.
     pub ws_backlog: usize,
+    /// Most WebSocket clients served at once (256); one more is refused with 503 before
+    /// upgrading, so idle sockets cannot exhaust the server's memory or file descriptors.
+    /// Clones share the count, like `sign_in_throttle`.
+    pub ws_connections: crate::hub::ConnectionLimit,
+    /// How long a WebSocket client may take to accept one message before it is dropped (a
+    /// stalled reader must not pin a task and its buffers forever).
+    pub ws_send_timeout: Duration,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Longest accepted goal, in characters.
@@ -45,8 +59,11 @@ impl Config {
             allowed_origins: Vec::new(),
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             secure_cookies: false,
+            sign_in_throttle: SignInThrottle::new(5, Duration::from_secs(60)),
             site_root: None,
             ws_backlog: 4096,
+            ws_connections: crate::hub::ConnectionLimit::new(256),
+            ws_send_timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
             max_goal_chars: 20_000,
             // Without a factory.toml and without reading the environment: local Ollama when

@@ -93,10 +93,19 @@ pub async fn build(
         config.data_dir.clone(),
         shutdown.child_token(),
     );
-    let leftovers = crate::delivery::worktree::collect_leftovers(
-        &config.data_dir.join("worktrees"),
-        std::time::Duration::from_secs(config.gateway.engine.worktree_retention_secs),
-    );
+    let repos: Vec<std::path::PathBuf> = store
+        .list_projects()
+        .await?
+        .into_iter()
+        .map(|p| std::path::PathBuf::from(p.path))
+        .collect();
+    let worktrees = config.data_dir.join("worktrees");
+    let retention = std::time::Duration::from_secs(config.gateway.engine.worktree_retention_secs);
+    let leftovers = tokio::task::spawn_blocking(move || {
+        crate::delivery::worktree::collect_leftovers(&worktrees, retention, &repos)
+    })
+    .await
+    .unwrap_or(0);
     if leftovers > 0 {
         tracing::info!(leftovers, "removed worktrees left by an interrupted run");
     }
@@ -197,12 +206,19 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then drains in-flight requests.
     pub async fn run(self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
+        let served = axum::serve(
+            self.listener,
+            // The peer address: failed sign-ins are counted per client address.
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
         // Drivers stop at the shutdown signal without changing their runs (they resume on the
         // next start); wait for them so nothing is mid-commit when the process exits.
         self.engine.wait_idle().await;
+        // Containers of gates stopped by the shutdown are being removed; let that finish.
+        crate::delivery::docker::finish_removals(std::time::Duration::from_secs(15)).await;
         self.gateway.flush().await;
         served
     }

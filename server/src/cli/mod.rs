@@ -17,6 +17,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use token::TokenCommand;
+
 use crate::config::default_data_dir;
 use crate::store::{Store, StoreError};
 
@@ -51,7 +53,8 @@ pub enum Command {
     /// Check or rebuild what is derived from the event log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Manage admin tokens.
+    /// Create, list and revoke tokens (admin, operator or viewer; optionally limited to
+    /// projects).
     #[command(subcommand)]
     Token(TokenCommand),
     /// Show model aliases, their fallback chains and the providers behind them (no secrets).
@@ -115,6 +118,8 @@ pub enum ProjectCommand {
         /// Refuse a repository whose working tree has uncommitted changes.
         #[arg(long)]
         require_clean: bool,
+        #[command(flatten)]
+        policy: project::PolicyArgs,
     },
     /// List registered projects.
     List,
@@ -197,16 +202,6 @@ pub enum AuditCommand {
     Rebuild,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create a new admin token and print it once.
-    Create {
-        /// A note saying who or what the token is for.
-        #[arg(long, default_value = "cli")]
-        label: String,
-    },
-}
-
 /// Process exit statuses (documented in the README and in `--help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -232,9 +227,7 @@ pub async fn run(cli: Cli) -> Exit {
         Some(Command::Migrate) => migrate(&data_dir).await,
         Some(Command::Audit(AuditCommand::Verify)) => audit::verify(&data_dir).await,
         Some(Command::Audit(AuditCommand::Rebuild)) => audit::rebuild(&data_dir).await,
-        Some(Command::Token(TokenCommand::Create { label })) => {
-            token::create(&data_dir, &label).await
-        }
+        Some(Command::Token(command)) => token::run(&data_dir, command).await,
         Some(Command::Models { action }) => {
             let file = models::config_path(cli.config.as_deref(), &data_dir);
             match action {
@@ -271,6 +264,7 @@ pub async fn run(cli: Cli) -> Exit {
             github,
             gates,
             require_clean,
+            policy,
         })) => {
             let new = crate::delivery::project::NewProject {
                 path: path.display().to_string(),
@@ -279,6 +273,7 @@ pub async fn run(cli: Cli) -> Exit {
                 github,
                 gates,
                 require_clean,
+                policy: policy.into_policy(),
             };
             project::add(&data_dir, new).await
         }

@@ -222,6 +222,7 @@ pub(super) async fn run(
     }
     shutdown.cancel();
     engine.wait_idle().await;
+    crate::delivery::docker::finish_removals(std::time::Duration::from_secs(15)).await;
     gateway.flush().await;
 
     let detail = store.get_run_detail(&run_id).await?;

@@ -15,6 +15,8 @@ pub struct EditLimits {
     pub max_file_bytes: usize,
     /// Most edits in one result.
     pub max_edits: usize,
+    /// Edits may change CI and Factory files ([`protected`]); the project's policy decides.
+    pub allow_protected: bool,
 }
 
 impl Default for EditLimits {
@@ -22,7 +24,49 @@ impl Default for EditLimits {
         EditLimits {
             max_file_bytes: 1024 * 1024,
             max_edits: 200,
+            allow_protected: false,
         }
+    }
+}
+
+/// Why `path` is a file model edits may not change unless the project's policy allows it:
+/// Factory's own settings (`.factory/**`: gates, pipelines, teams), git's (`.gitignore`,
+/// `.gitattributes`, `.gitmodules`), and CI definitions, which run later with CI's secrets.
+/// `None` for any other path.
+pub fn protected(path: &str) -> Option<&'static str> {
+    let lower = path.to_ascii_lowercase();
+    let first = lower.split('/').next().unwrap_or_default();
+    const CI_FILES: &[&str] = &[
+        ".gitlab-ci.yml",
+        ".travis.yml",
+        "jenkinsfile",
+        "azure-pipelines.yml",
+        "bitbucket-pipelines.yml",
+        ".drone.yml",
+        "appveyor.yml",
+        ".appveyor.yml",
+        "cloudbuild.yaml",
+        ".envrc",
+    ];
+    const CI_DIRS: &[&str] = &[
+        ".github",
+        ".circleci",
+        ".buildkite",
+        ".gitlab",
+        ".woodpecker",
+        ".ci",
+        ".azure-pipelines",
+        ".forgejo",
+        ".gitea",
+    ];
+    if first == ".factory" {
+        Some("Factory's settings for the project (.factory/)")
+    } else if first.starts_with(".git") && !CI_DIRS.contains(&first) {
+        Some("git's own settings (.git*)")
+    } else if CI_DIRS.contains(&first) || (lower == first && CI_FILES.contains(&first)) {
+        Some("a CI definition")
+    } else {
+        None
     }
 }
 
@@ -135,18 +179,29 @@ fn io(path: &str) -> impl Fn(std::io::Error) -> EditError + '_ {
     }
 }
 
-/// Writes `content` to `target` atomically: a temp file beside it, then rename.
+/// Writes `content` to `target` atomically: a new temp file with a random name beside it
+/// (created exclusively, so a symlink the repository planted at any name is never followed),
+/// then renamed over the target. The target keeps its mode; a new file gets 0644.
 fn write_atomic(target: &Path, path: &str, content: &[u8]) -> Result<(), EditError> {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = target.with_file_name(format!(".{name}.factory-tmp"));
-    std::fs::write(&tmp, content).map_err(io(path))?;
-    std::fs::rename(&tmp, target).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(path)(e)
-    })
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = target.parent().ok_or_else(|| EditError::Io {
+        path: path.to_string(),
+        message: "it has no parent directory".into(),
+    })?;
+    let mode = std::fs::symlink_metadata(target)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".factory-edit-")
+        .tempfile_in(dir)
+        .map_err(io(path))?;
+    tmp.write_all(content).map_err(io(path))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(io(path))?;
+    tmp.persist(target).map_err(|e| io(path)(e.error))?;
+    Ok(())
 }
 
 /// A regular file's text (not a symlink, within the size cap).
@@ -171,19 +226,38 @@ fn read_regular(target: &Path, path: &str, limits: &EditLimits) -> Result<String
     std::fs::read_to_string(target).map_err(io(path))
 }
 
-/// The three lines of `text` most like the first line of `search`, with line numbers.
+/// Characters of each line quoted back after a missed `replace` (a minified file's one line
+/// could be a megabyte).
+const NEAREST_LINE_CHARS: usize = 200;
+
+/// Lines compared with the search text after a missed `replace`: the similarity is quadratic
+/// in line length, so a huge file is not scanned whole.
+const NEAREST_MAX_LINES: usize = 5_000;
+
+fn clip(line: &str, max: usize) -> String {
+    match line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}
+
+/// The three lines of `text` most like the first line of `search`, with line numbers; each
+/// line cut to [`NEAREST_LINE_CHARS`], only the first [`NEAREST_MAX_LINES`] lines compared.
 fn nearest_lines(text: &str, search: &str) -> String {
     let probe = search
         .lines()
         .find(|l| !l.trim().is_empty())
         .unwrap_or(search)
         .trim();
+    let probe = clip(probe, NEAREST_LINE_CHARS);
+    let probe = probe.as_str();
     let mut scored: Vec<(f64, usize, &str)> = text
         .lines()
+        .take(NEAREST_MAX_LINES)
         .enumerate()
         .map(|(i, line)| {
             (
-                strsim::normalized_levenshtein(line.trim(), probe),
+                strsim::normalized_levenshtein(&clip(line.trim(), NEAREST_LINE_CHARS), probe),
                 i + 1,
                 line,
             )
@@ -193,7 +267,7 @@ fn nearest_lines(text: &str, search: &str) -> String {
     scored
         .into_iter()
         .take(3)
-        .map(|(_, n, line)| format!("  {n}: {line}"))
+        .map(|(_, n, line)| format!("  {n}: {}", clip(line, NEAREST_LINE_CHARS)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -214,6 +288,15 @@ pub fn apply(root: &Path, edits: &[Edit], limits: &EditLimits) -> Result<Vec<Str
             Edit::Write { path, .. } | Edit::Replace { path, .. } | Edit::Delete { path } => path,
         };
         components(path)?;
+        if let Some(what) = protected(path).filter(|_| !limits.allow_protected) {
+            return Err(path_error(
+                path,
+                &format!(
+                    "it is {what}; the project's policy does not let model edits change it \
+                     (the operator may allow it: `factory project add --allow-ci-edits`)"
+                ),
+            ));
+        }
     }
     let mut changed = Vec::new();
     for edit in edits {
@@ -362,6 +445,87 @@ mod tests {
     }
 
     #[test]
+    fn ci_and_factory_files_are_refused_unless_the_policy_allows_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in [
+            ".factory/project.toml",
+            ".github/workflows/ci.yml",
+            ".gitignore",
+            ".gitlab-ci.yml",
+            "Jenkinsfile",
+            ".circleci/config.yml",
+            ".envrc",
+        ] {
+            let err = apply(dir.path(), &[write(path, "x")], &EditLimits::default()).unwrap_err();
+            assert!(
+                err.to_string().contains("--allow-ci-edits"),
+                "{path}: {err}"
+            );
+            assert!(!dir.path().join(path).exists(), "{path} was written");
+            let allowed = EditLimits {
+                allow_protected: true,
+                ..EditLimits::default()
+            };
+            apply(dir.path(), &[write(path, "x")], &allowed).unwrap();
+        }
+        for path in [
+            "src/github.rs",
+            "docs/.factory-notes.md",
+            "ci/run.sh",
+            "a/Jenkinsfile",
+        ] {
+            assert_eq!(protected(path), None, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_planted_symlink_at_any_temp_name_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("authorized_keys");
+        std::fs::write(&secret, "keep").unwrap();
+        std::fs::write(dir.path().join("README.md"), "old\n").unwrap();
+        // What a repository could commit: links at the names a writer might choose.
+        for name in [".README.md.factory-tmp", ".README.md.tmp", "README.md.tmp"] {
+            std::os::unix::fs::symlink(&secret, dir.path().join(name)).unwrap();
+        }
+        apply(
+            dir.path(),
+            &[write("README.md", "new\n")],
+            &EditLimits::default(),
+        )
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "keep");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("README.md")).unwrap(),
+            "new\n"
+        );
+        let meta = std::fs::symlink_metadata(dir.path().join("README.md")).unwrap();
+        assert!(meta.is_file());
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    }
+
+    #[test]
+    fn the_hint_after_a_missed_replace_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x".repeat(200_000);
+        std::fs::write(dir.path().join("min.js"), format!("{long}\n{long}\n")).unwrap();
+        let err = apply(
+            dir.path(),
+            &[Edit::Replace {
+                path: "min.js".into(),
+                search: "y".repeat(100_000),
+                replace: "z".into(),
+            }],
+            &EditLimits::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.len() < 2_000, "{} bytes of hint", err.len());
+    }
+
+    #[test]
     fn a_missed_replace_names_the_file_and_the_nearest_lines() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -393,6 +557,7 @@ mod tests {
         let limits = EditLimits {
             max_file_bytes: 10,
             max_edits: 2,
+            allow_protected: false,
         };
         let err = apply(dir.path(), &[write("a", &"x".repeat(11))], &limits).unwrap_err();
         assert!(err.to_string().contains("at most 10"), "{err}");

@@ -5,5 +5,6 @@ pub mod docker;
 pub mod edits;
 pub mod project;
 pub mod publish;
+pub mod repo_files;
 pub mod sandbox;
 pub mod worktree;

@@ -8,44 +8,46 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Which sandbox runs the project's gates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SandboxKind {
-    Docker,
-    Bubblewrap,
-    /// No isolation: only when the project opts in explicitly; labelled unsafe everywhere.
-    Process,
-}
+pub use app::model::{ProjectPolicy, PublishPolicy, SandboxKind};
 
-/// `.factory/project.toml`.
+/// `.factory/project.toml`: what a repository may say about itself. Only choices that cannot
+/// weaken the sandbox: which gates, docker or bubblewrap, an image, and timeouts and output
+/// sizes that the operator's maxima clamp. The unsafe runner, host mounts and CI-file edits are
+/// the operator's to allow ([`ProjectPolicy`]), never the repository's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectFile {
     /// Gate commands (run with `sh -c` in the sandbox), in order.
     #[serde(default)]
     pub gates: Vec<String>,
-    /// `docker`, `bubblewrap` or `process`; default: docker when an engine answers, else
-    /// bubblewrap.
+    /// `docker` or `bubblewrap`; default: docker when an engine answers and an image is named,
+    /// else bubblewrap.
     #[serde(default)]
     pub sandbox: Option<SandboxKind>,
     /// Docker image for the gates (must exist locally).
     #[serde(default)]
     pub image: Option<String>,
-    /// Seconds a gate may run.
+    /// Seconds a gate may run (clamped to `[engine] gate_timeout_max_secs`).
     #[serde(default)]
     pub gate_timeout_secs: Option<u64>,
-    /// Bytes of gate output kept.
+    /// Bytes of gate output kept (clamped to `[engine] gate_output_max_bytes`).
     #[serde(default)]
     pub gate_output_bytes: Option<usize>,
-    /// Must be true for `sandbox = "process"` (no isolation).
-    #[serde(default)]
-    pub allow_unsafe_process: bool,
-    /// Host directories mounted read-only at the same path in the docker sandbox (toolchains
-    /// the image lacks, e.g. `/usr/local/cargo`).
-    #[serde(default)]
-    pub toolchain_mounts: Vec<String>,
 }
+
+/// Keys a repository used to be able to set and no longer may: each names where it moved.
+const OPERATOR_KEYS: &[(&str, &str)] = &[
+    (
+        "allow_unsafe_process",
+        "the unsafe process runner is the operator's choice: `factory project add --sandbox \
+         process --allow-unsafe-process`",
+    ),
+    (
+        "toolchain_mounts",
+        "host mounts are the operator's choice: `factory project add --toolchain-mount PATH` or \
+         `[engine] toolchain_paths` in factory.toml",
+    ),
+];
 
 pub use app::model::Project;
 
@@ -64,6 +66,9 @@ pub struct NewProject {
     pub gates: Vec<String>,
     #[serde(default)]
     pub require_clean: bool,
+    /// The operator's policy (sandbox, unsafe runner, mounts, CI edits, publishing).
+    #[serde(default)]
+    pub policy: ProjectPolicy,
 }
 
 /// A failed check, named.
@@ -84,41 +89,72 @@ fn fail(check: &'static str, message: impl Into<String>) -> ProjectError {
 /// Reads `.factory/project.toml` when the repository has one.
 pub fn project_file(root: &Path) -> Result<ProjectFile, ProjectError> {
     let path = root.join(".factory").join("project.toml");
-    match std::fs::symlink_metadata(&path) {
-        Err(_) => return Ok(ProjectFile::default()),
-        Ok(meta) if !meta.is_file() => {
+    let text = match super::repo_files::read(
+        root,
+        &[".factory", "project.toml"],
+        super::repo_files::MAX_SETTINGS_BYTES,
+    ) {
+        Ok(Some(text)) => text,
+        Ok(None) => return Ok(ProjectFile::default()),
+        Err(e) => return Err(fail("settings", e.to_string())),
+    };
+    let raw: toml::Table = toml::from_str(&text).map_err(|e| {
+        fail(
+            "settings",
+            format!("{} is not valid: {}", path.display(), e.message()),
+        )
+    })?;
+    for (key, moved) in OPERATOR_KEYS {
+        if raw.contains_key(*key) {
             return Err(fail(
                 "settings",
-                format!("{} must be a regular file", path.display()),
+                format!(
+                    "{}: `{key}` is not accepted in a repository's settings; {moved}",
+                    path.display()
+                ),
             ));
         }
-        Ok(_) => {}
     }
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| fail("settings", format!("cannot read {}: {e}", path.display())))?;
     let file: ProjectFile = toml::from_str(&text).map_err(|e| {
         fail(
             "settings",
             format!("{} is not valid: {}", path.display(), e.message()),
         )
     })?;
-    for mount in &file.toolchain_mounts {
+    if file.sandbox == Some(SandboxKind::Process) {
+        return Err(fail(
+            "settings",
+            format!(
+                "{}: `sandbox = \"process\"` runs gates with no isolation and only the operator \
+                 may choose it (`factory project add --sandbox process --allow-unsafe-process`); \
+                 a repository may choose docker or bubblewrap",
+                path.display()
+            ),
+        ));
+    }
+    Ok(file)
+}
+
+/// Checks an operator's policy for a project: the unsafe runner needs its explicit opt-in,
+/// mounts must be existing absolute paths.
+pub fn check_policy(policy: &ProjectPolicy) -> Result<(), ProjectError> {
+    for mount in &policy.toolchain_mounts {
         let p = Path::new(mount);
         if !p.is_absolute() || !p.exists() || mount.contains(':') {
             return Err(fail(
-                "settings",
+                "policy",
                 format!("toolchain mount `{mount}` must be an existing absolute path without `:`"),
             ));
         }
     }
-    if file.sandbox == Some(SandboxKind::Process) && !file.allow_unsafe_process {
+    if policy.sandbox == Some(SandboxKind::Process) && !policy.allow_unsafe_process {
         return Err(fail(
-            "settings",
-            "sandbox = \"process\" runs gates with no isolation; set allow_unsafe_process = true \
-             to accept that, or use docker or bubblewrap",
+            "policy",
+            "sandbox `process` runs gates with no isolation; add --allow-unsafe-process \
+             (`allow_unsafe_process: true`) to accept that, or use docker or bubblewrap",
         ));
     }
-    Ok(file)
+    Ok(())
 }
 
 /// Runs the checks on a project to register; returns it with its canonical path and name.
@@ -226,6 +262,7 @@ pub fn validate(new: &NewProject, now: &str) -> Result<Project, ProjectError> {
         }
     }
     project_file(&path)?;
+    check_policy(&new.policy)?;
     let name = new
         .name
         .clone()
@@ -255,6 +292,7 @@ pub fn validate(new: &NewProject, now: &str) -> Result<Project, ProjectError> {
         require_clean: new.require_clean,
         active: true,
         created_at: now.to_string(),
+        policy: new.policy.clone(),
     })
 }
 
@@ -273,6 +311,7 @@ pub fn check_active(project: &Project) -> Result<(), ProjectError> {
         github: project.github.clone(),
         gates: project.gates.clone(),
         require_clean: project.require_clean,
+        policy: project.policy.clone(),
     };
     validate(&new, &project.created_at).map(|_| ())
 }

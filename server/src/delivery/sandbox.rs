@@ -9,7 +9,7 @@
 //!
 //! Every run has a timeout (the whole process tree is killed) and an output cap.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,10 @@ pub struct GateResult {
     pub output: String,
     pub truncated: bool,
     pub duration_ms: u64,
+    /// The resource limits that were in force (which mechanism applied each), e.g.
+    /// `memory 4096 MiB (cgroup), 256 processes (cgroup), /tmp 1024 MiB`.
+    #[serde(default)]
+    pub limits: String,
 }
 
 impl GateResult {
@@ -79,6 +83,7 @@ impl GateResult {
             output: text,
             truncated,
             duration_ms: started.elapsed().as_millis() as u64,
+            limits: String::new(),
         }
     }
 }
@@ -101,48 +106,136 @@ pub trait Sandbox: Send + Sync {
     ) -> Result<GateResult, SandboxError>;
 }
 
-/// bubblewrap (`bwrap`).
-#[derive(Debug, Default)]
-pub struct Bubblewrap;
+/// bubblewrap (`bwrap`): what a gate sees is built up from nothing — the system's programs
+/// and libraries read-only, a few `/etc` files, the configured toolchains read-only, the
+/// worktree read-write — in new user, network, PID, IPC, UTS and cgroup namespaces with an
+/// empty environment. The server's home, data directory, `/run` sockets, keys and tokens are
+/// simply not there.
+#[derive(Debug, Clone)]
+pub struct Bubblewrap {
+    /// Host directories shown read-only at their own path (toolchains: `~/.rustup`, a venv);
+    /// a `bin/` inside one goes on `PATH`.
+    pub toolchains: Vec<PathBuf>,
+    /// Host paths covered by an empty tmpfs even when a toolchain bind would show them (the
+    /// data directory, with `factory.db`).
+    pub hidden: Vec<PathBuf>,
+    /// Memory the gate's processes may use together (a memory cgroup where one can be made,
+    /// else an address-space limit per process).
+    pub memory_bytes: u64,
+    /// Size of the gate's private `/tmp`.
+    pub tmp_bytes: u64,
+}
+
+impl Default for Bubblewrap {
+    fn default() -> Self {
+        Bubblewrap {
+            toolchains: Vec::new(),
+            hidden: Vec::new(),
+            memory_bytes: 4 * 1024 * 1024 * 1024,
+            tmp_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
 
 /// Processes a bubblewrap gate may have at once (a pids cgroup, where one can be made).
 pub const BWRAP_PIDS_MAX: u32 = 256;
 
-/// A pids cgroup for one gate run: cgroup v2 (`/sys/fs/cgroup`, with the pids controller) or
-/// v1 (`/sys/fs/cgroup/pids`). `None` where none is writable (the timeout still bounds the run).
-struct PidsCgroup(std::path::PathBuf);
+/// The system directories a toolchain needs, shown read-only (or as the same symlink, on a
+/// merged-`/usr` system where `/bin` is `usr/bin`).
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
 
-impl PidsCgroup {
-    fn create() -> Option<PidsCgroup> {
-        let roots = [
-            std::path::PathBuf::from("/sys/fs/cgroup/pids"),
-            std::path::PathBuf::from("/sys/fs/cgroup"),
+/// The `/etc` entries programs commonly need; nothing with secrets (no `shadow`, no `ssh`).
+const ETC_ENTRIES: &[&str] = &[
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/nsswitch.conf",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/ssl/certs",
+    "/etc/ca-certificates",
+    "/etc/mime.types",
+];
+
+/// Cgroups for one gate run: pids (and memory, when `memory_bytes` is set) under cgroup v2
+/// (`/sys/fs/cgroup`) or v1 (`/sys/fs/cgroup/<controller>`). Empty where none is writable.
+struct GateCgroups {
+    dirs: Vec<PathBuf>,
+    applied: Vec<String>,
+}
+
+impl GateCgroups {
+    fn create(memory_bytes: u64) -> GateCgroups {
+        let mut groups = GateCgroups {
+            dirs: Vec::new(),
+            applied: Vec::new(),
+        };
+        let name = format!("factory-gate-{}", uuid::Uuid::new_v4().simple());
+        let unified = PathBuf::from("/sys/fs/cgroup");
+        let v2 = unified.join("cgroup.controllers").exists();
+        // (controller, file, value) for each limit, in the v2 and v1 spellings.
+        let limits = [
+            ("pids", "pids.max", "pids.max", BWRAP_PIDS_MAX.to_string()),
+            (
+                "memory",
+                "memory.max",
+                "memory.limit_in_bytes",
+                memory_bytes.to_string(),
+            ),
         ];
-        for root in roots {
-            if !root.join("cgroup.procs").exists() {
-                continue;
+        if v2 {
+            let dir = unified.join(&name);
+            if std::fs::create_dir(&dir).is_ok() {
+                for (controller, file, _, value) in &limits {
+                    if std::fs::write(dir.join(file), value).is_ok() {
+                        groups.applied.push((*controller).to_string());
+                    }
+                }
+                if groups.applied.is_empty() {
+                    let _ = std::fs::remove_dir(&dir);
+                } else {
+                    groups.dirs.push(dir);
+                }
             }
-            let dir = root.join(format!("factory-gate-{}", uuid::Uuid::new_v4().simple()));
-            if std::fs::create_dir(&dir).is_err() {
-                continue;
-            }
-            if std::fs::write(dir.join("pids.max"), BWRAP_PIDS_MAX.to_string()).is_ok() {
-                return Some(PidsCgroup(dir));
-            }
-            let _ = std::fs::remove_dir(&dir);
+            return groups;
         }
-        None
+        for (controller, _, file, value) in &limits {
+            let dir = unified.join(controller).join(&name);
+            if !unified.join(controller).join("cgroup.procs").exists()
+                || std::fs::create_dir(&dir).is_err()
+            {
+                continue;
+            }
+            if std::fs::write(dir.join(file), value).is_ok() {
+                groups.applied.push((*controller).to_string());
+                groups.dirs.push(dir);
+            } else {
+                let _ = std::fs::remove_dir(&dir);
+            }
+        }
+        groups
+    }
+
+    fn limits(&self, what: &str) -> bool {
+        self.applied.iter().any(|a| a == what)
     }
 }
 
-impl Drop for PidsCgroup {
+impl Drop for GateCgroups {
     fn drop(&mut self) {
         // Empty once every process of the gate is gone; retried briefly.
-        for _ in 0..50 {
-            if std::fs::remove_dir(&self.0).is_ok() {
-                return;
+        for dir in &self.dirs {
+            for _ in 0..50 {
+                if std::fs::remove_dir(dir).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }
@@ -157,6 +250,75 @@ impl Bubblewrap {
             .status()
             .await
             .is_ok_and(|s| s.success())
+    }
+
+    /// The bwrap arguments that build the gate's view of the machine, and its `PATH`.
+    fn view(&self, workdir: &Path) -> (Vec<std::ffi::OsString>, String) {
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
+        let mut push = |items: &[&std::ffi::OsStr]| {
+            args.extend(items.iter().map(|i| i.to_os_string()));
+        };
+        for dir in SYSTEM_DIRS {
+            let path = Path::new(dir);
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    if let Ok(target) = std::fs::read_link(path) {
+                        push(&["--symlink".as_ref(), target.as_os_str(), path.as_os_str()]);
+                    }
+                }
+                Ok(m) if m.is_dir() => push(&["--ro-bind".as_ref(), path.as_ref(), path.as_ref()]),
+                _ => {}
+            }
+        }
+        for entry in ETC_ENTRIES {
+            push(&["--ro-bind-try".as_ref(), entry.as_ref(), entry.as_ref()]);
+        }
+        push(&[
+            "--dev".as_ref(),
+            "/dev".as_ref(),
+            "--proc".as_ref(),
+            "/proc".as_ref(),
+            "--size".as_ref(),
+            self.tmp_bytes.to_string().as_ref(),
+            "--tmpfs".as_ref(),
+            "/tmp".as_ref(),
+        ]);
+        let mut path_var = Vec::new();
+        for toolchain in &self.toolchains {
+            push(&[
+                "--ro-bind-try".as_ref(),
+                toolchain.as_os_str(),
+                toolchain.as_os_str(),
+            ]);
+            let bin = toolchain.join("bin");
+            if bin.is_dir() {
+                path_var.push(bin.display().to_string());
+            }
+        }
+        // Hidden paths go over whatever a toolchain bind showed; only where they would be
+        // visible (a tmpfs elsewhere would create empty directories for nothing).
+        for hidden in &self.hidden {
+            if self.toolchains.iter().any(|t| hidden.starts_with(t)) || hidden.starts_with(workdir)
+            {
+                push(&["--tmpfs".as_ref(), hidden.as_os_str()]);
+            }
+        }
+        push(&["--bind".as_ref(), workdir.as_os_str(), workdir.as_os_str()]);
+        // The worktree's `.git` file names the repository's git metadata; read-only, and a
+        // mount point, so a gate can neither rewrite nor replace it.
+        let dot_git = workdir.join(".git");
+        if dot_git.exists() {
+            push(&[
+                "--ro-bind".as_ref(),
+                dot_git.as_os_str(),
+                dot_git.as_os_str(),
+            ]);
+        }
+        // The root bwrap built the view on is a tmpfs: made read-only once everything is in
+        // place, so the worktree and /tmp stay the only writable places.
+        push(&["--remount-ro".as_ref(), "/".as_ref()]);
+        path_var.extend(["/usr/local/bin", "/usr/bin", "/bin"].map(String::from));
+        (args, path_var.join(":"))
     }
 }
 
@@ -175,52 +337,77 @@ impl Sandbox for Bubblewrap {
         let workdir = workdir
             .canonicalize()
             .map_err(|e| SandboxError(format!("worktree {}: {e}", workdir.display())))?;
-        // The gate joins its pids cgroup before bwrap starts: every process it makes counts.
-        let cgroup = PidsCgroup::create();
-        let mut cmd = match &cgroup {
-            Some(group) => {
-                let mut c = tokio::process::Command::new("sh");
-                c.arg("-c")
-                    .arg("echo $$ > \"$1/cgroup.procs\" && shift && exec \"$@\"")
-                    .arg("factory-gate")
-                    .arg(&group.0)
-                    .arg("bwrap");
-                c
+        // The gate joins its cgroups before bwrap starts: every process it makes counts.
+        let cgroups = GateCgroups::create(self.memory_bytes);
+        let mut cmd = if cgroups.dirs.is_empty() {
+            tokio::process::Command::new("prlimit")
+        } else {
+            let mut c = tokio::process::Command::new("sh");
+            c.arg("-c")
+                .arg(
+                    "for g in $FACTORY_GATE_CGROUPS; do echo $$ > \"$g/cgroup.procs\" || exit 125; \
+                     done; exec \"$@\"",
+                )
+                .arg("factory-gate");
+            if !cgroups.limits("memory") {
+                c.arg("prlimit");
             }
-            None => tokio::process::Command::new("bwrap"),
+            c
         };
-        cmd.args([
-            "--unshare-net",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--die-with-parent",
-            "--new-session",
-            "--cap-drop",
-            "ALL",
-            "--ro-bind",
-            "/",
-            "/",
-            "--dev",
-            "/dev",
-            "--proc",
-            "/proc",
-            "--tmpfs",
-            "/tmp",
-            "--bind",
-        ])
-        // Bound at its own path (the read-only root has no `/workspace` to mount on); it is
-        // the only writable place besides the private /tmp.
-        .arg(&workdir)
-        .arg(&workdir)
-        .arg("--chdir")
-        .arg(&workdir)
-        .args(["--setenv", "HOME", "/tmp", "--setenv", "WORKSPACE"])
-        .arg(&workdir)
-        .args(["--", "sh", "-c", command]);
-        let result = execute(cmd, self.label(), command, limits).await;
-        drop(cgroup);
-        result
+        let memory_mib = self.memory_bytes / (1024 * 1024);
+        let mut applied = Vec::new();
+        if cgroups.limits("memory") {
+            applied.push(format!("memory {memory_mib} MiB (cgroup)"));
+        } else {
+            cmd.arg(format!("--as={}", self.memory_bytes)).arg("--");
+            applied.push(format!(
+                "address space {memory_mib} MiB per process (prlimit)"
+            ));
+        }
+        if cgroups.limits("pids") {
+            applied.push(format!("{BWRAP_PIDS_MAX} processes (cgroup)"));
+        } else {
+            applied.push("no process limit (no writable pids cgroup)".into());
+        }
+        applied.push(format!("/tmp {} MiB", self.tmp_bytes / (1024 * 1024)));
+        let (view, path_var) = self.view(&workdir);
+        cmd.arg("bwrap")
+            .args([
+                "--unshare-all",
+                "--unshare-user",
+                "--disable-userns",
+                "--die-with-parent",
+                "--new-session",
+                "--cap-drop",
+                "ALL",
+                "--clearenv",
+            ])
+            .args(view)
+            .arg("--chdir")
+            .arg(&workdir)
+            .args(["--setenv", "PATH"])
+            .arg(&path_var)
+            .args(["--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8"])
+            .args(["--setenv", "WORKSPACE"])
+            .arg(&workdir)
+            .args(["--", "sh", "-c", command]);
+        // Nothing of the server's environment reaches even bwrap itself.
+        cmd.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
+        if !cgroups.dirs.is_empty() {
+            cmd.env(
+                "FACTORY_GATE_CGROUPS",
+                cgroups
+                    .dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
+        }
+        let mut result = execute(cmd, self.label(), command, limits).await?;
+        drop(cgroups);
+        result.limits = applied.join(", ");
+        Ok(result)
     }
 }
 
@@ -326,7 +513,8 @@ pub fn detect_gates(root: &Path) -> Vec<String> {
     if root.join("pyproject.toml").is_file() {
         gates.push("pytest".to_string());
     }
-    if let Ok(makefile) = std::fs::read_to_string(root.join("Makefile"))
+    if let Ok(Some(makefile)) =
+        super::repo_files::read(root, &["Makefile"], super::repo_files::MAX_SETTINGS_BYTES)
         && makefile.lines().any(|l| l.starts_with("test:"))
     {
         gates.push("make test".to_string());
@@ -341,7 +529,7 @@ mod tests {
     async fn sandboxes() -> Vec<Box<dyn Sandbox>> {
         let mut out: Vec<Box<dyn Sandbox>> = vec![Box::new(Process)];
         if Bubblewrap::available().await {
-            out.push(Box::new(Bubblewrap));
+            out.push(Box::new(Bubblewrap::default()));
         } else {
             eprintln!("skipping bubblewrap: bwrap cannot start a sandbox on this machine");
         }
@@ -383,8 +571,7 @@ mod tests {
 
     #[tokio::test]
     async fn bubblewrap_has_no_network_a_read_only_root_and_only_the_worktree_writable() {
-        if !Bubblewrap::available().await {
-            eprintln!("skipping: bwrap cannot start a sandbox on this machine");
+        if !bwrap_here().await {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -394,7 +581,12 @@ mod tests {
         };
         let run = |cmd: &'static str| {
             let path = dir.path().to_path_buf();
-            async move { Bubblewrap.run(&path, cmd, &limits).await.unwrap() }
+            async move {
+                Bubblewrap::default()
+                    .run(&path, cmd, &limits)
+                    .await
+                    .unwrap()
+            }
         };
         let r = run("echo hi > \"$WORKSPACE/out.txt\" && cat out.txt").await;
         assert!(r.passed, "{r:?}");
@@ -417,16 +609,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_fork_bomb_in_bubblewrap_is_refused_by_the_pids_limit() {
-        if !Bubblewrap::available().await {
-            eprintln!("skipping: bwrap cannot start a sandbox on this machine");
+        if !bwrap_here().await {
             return;
         }
-        let Some(probe) = PidsCgroup::create() else {
+        let probe = GateCgroups::create(1 << 30);
+        if !probe.limits("pids") {
             eprintln!(
                 "skipping: no writable pids cgroup on this machine (the timeout still bounds a gate)"
             );
             return;
-        };
+        }
         drop(probe);
         let dir = tempfile::tempdir().unwrap();
         let limits = GateLimits {
@@ -434,7 +626,7 @@ mod tests {
             output_bytes: 4096,
         };
         let started = Instant::now();
-        let r = Bubblewrap
+        let r = Bubblewrap::default()
             .run(
                 dir.path(),
                 "i=0; while [ $i -lt 600 ]; do sleep 3 & i=$((i+1)); done 2>/dev/null; echo spawned",
@@ -444,7 +636,103 @@ mod tests {
             .unwrap();
         // Without the limit 600 sleeps start and the echo runs; with it, forks fail.
         assert!(!r.passed || !r.output.contains("spawned"), "{r:?}");
+        assert!(r.limits.contains("256 processes (cgroup)"), "{}", r.limits);
         assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    /// Whether bubblewrap works here; under `CI=true` its absence fails the test instead.
+    async fn bwrap_here() -> bool {
+        if Bubblewrap::available().await {
+            return true;
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but bwrap cannot start a sandbox on this machine (apt-get install bubblewrap)"
+        );
+        eprintln!("skipping: bwrap cannot start a sandbox on this machine");
+        false
+    }
+
+    #[tokio::test]
+    async fn a_gate_sees_no_secret_no_home_and_no_data_directory() {
+        if !bwrap_here().await {
+            return;
+        }
+        // A data directory with a database, inside a "home" that a toolchain lives in too.
+        let home = tempfile::tempdir().unwrap();
+        let data = home.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("factory.db"), "secret rows").unwrap();
+        let toolchain = home.path().to_path_buf();
+        std::fs::create_dir_all(toolchain.join("bin")).unwrap();
+        std::fs::write(toolchain.join("bin/tool"), "#!/bin/sh\necho tool-ran\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            toolchain.join("bin/tool"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let sandbox = Bubblewrap {
+            toolchains: vec![toolchain.clone()],
+            hidden: vec![data.clone()],
+            memory_bytes: 512 * 1024 * 1024,
+            tmp_bytes: 8 * 1024 * 1024,
+        };
+        let limits = GateLimits {
+            timeout: Duration::from_secs(20),
+            output_bytes: 64 * 1024,
+        };
+        // The test process's environment (cargo sets CARGO_*, RUST_*) stands for the server's,
+        // which holds keys and tokens: none of it may reach the gate.
+        let probe = format!(
+            "env; echo ---; ls -a {home} {data} /root /run 2>&1; echo ---; tool; \
+             cat {data}/factory.db 2>&1; echo ---; head -c 16000000 /dev/zero > /tmp/fill; echo fill=$?",
+            home = home.path().display(),
+            data = data.display()
+        );
+        let r = sandbox.run(work.path(), &probe, &limits).await.unwrap();
+        let env_part = r.output.split("---").next().unwrap_or_default();
+        for name in [
+            "GITHUB_TOKEN",
+            "OPENAI_API_KEY",
+            "FACTORY_ADMIN_TOKEN",
+            "CARGO_",
+            "RUST",
+        ] {
+            assert!(!env_part.contains(name), "{name} leaked: {env_part}");
+        }
+        let allowed = [
+            "HOME",
+            "LANG",
+            "PATH",
+            "PWD",
+            "OLDPWD",
+            "SHLVL",
+            "WORKSPACE",
+            "_",
+        ];
+        for var in env_part.lines().filter_map(|l| l.split('=').next()) {
+            assert!(
+                var.is_empty() || allowed.contains(&var),
+                "`{var}` reached the gate: {env_part}"
+            );
+        }
+        assert!(
+            r.output.contains("tool-ran"),
+            "toolchain bin on PATH: {}",
+            r.output
+        );
+        assert!(!r.output.contains("secret rows"), "{}", r.output);
+        assert!(r.output.contains("fill=1"), "/tmp is capped: {}", r.output);
+        assert!(
+            r.limits.contains("/tmp 8 MiB") && r.limits.contains("512 MiB"),
+            "{}",
+            r.limits
+        );
+        // Nothing of /root or /run exists in the gate's view.
+        assert!(r.output.contains("'/root': No such file"), "{}", r.output);
+        assert!(r.output.contains("'/run': No such file"), "{}", r.output);
     }
 
     #[test]

@@ -211,30 +211,22 @@ impl Catalogue {
 
 /// A project's replacement of one team file, refusing symlinks and oversize files.
 fn read_override(root: &Path, team: &str, file: &str) -> Result<Option<String>, CatalogueError> {
+    use crate::delivery::repo_files::{self, RepoFileError};
     let path = root.join(".factory").join("teams").join(team).join(file);
-    let meta = match std::fs::symlink_metadata(&path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(CatalogueError::Read {
-                path: path.display().to_string(),
-                source,
-            });
-        }
-    };
-    if !meta.is_file() || meta.len() > 256 * 1024 {
-        return Err(CatalogueError::Invalid {
-            team: team.into(),
-            file: path.display().to_string(),
-            message: "must be a regular file (not a symlink) of at most 256 KiB".into(),
-        });
-    }
-    std::fs::read_to_string(&path)
-        .map(Some)
-        .map_err(|source| CatalogueError::Read {
+    match repo_files::read(root, &[".factory", "teams", team, file], 256 * 1024) {
+        Ok(text) => Ok(text),
+        Err(RepoFileError::Io { source, .. }) => Err(CatalogueError::Read {
             path: path.display().to_string(),
             source,
-        })
+        }),
+        Err(e) => Err(CatalogueError::Invalid {
+            team: team.into(),
+            file: path.display().to_string(),
+            message: format!(
+                "{e} (team files must be regular files, not symlinks, of at most 256 KiB)"
+            ),
+        }),
+    }
 }
 
 fn check(folder: &str, s: &TeamSettings) -> Result<(), CatalogueError> {

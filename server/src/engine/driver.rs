@@ -111,7 +111,15 @@ pub(super) async fn drive(
                 team: s.team.clone(),
             })
             .collect();
-        let base_commit = root.and_then(|r| crate::delivery::worktree::head_commit(r).ok());
+        let base_commit = match root.map(Path::to_path_buf) {
+            Some(r) => {
+                tokio::task::spawn_blocking(move || crate::delivery::worktree::head_commit(&r).ok())
+                    .await
+                    .ok()
+                    .flatten()
+            }
+            None => None,
+        };
         let mut events = vec![EventData::RunStarted {
             run_id: run_id.to_string(),
             pipeline: pipeline.name.clone(),
@@ -395,22 +403,35 @@ fn after_stage(
         return next(run);
     }
     let orders = &result.work_orders;
-    let plan = orders
+    // Risk as the server measures it from what each work order touches; the model's own
+    // risk and confidence can only make a plan look riskier, never safer.
+    let root = run.project.as_deref().map(Path::new);
+    let assessed: Vec<_> = orders
         .iter()
-        .map(|w| {
+        .map(|w| (w, super::work::assess(w, root)))
+        .collect();
+    let plan = assessed
+        .iter()
+        .map(|(w, a)| {
+            let why = if a.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", a.reasons.join("; "))
+            };
             format!(
-                "- {} {} (risk {:?}, confidence {:.2})",
-                w.id, w.title, w.risk, w.confidence
+                "- {} {} (measured risk {:?}, declared {:?}, confidence {:.2}){why}",
+                w.id, w.title, a.risk, w.risk, w.confidence
             )
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let safe = orders
+    let safe = assessed
         .iter()
-        .all(|w| w.risk == Risk::Low && w.confidence >= policy.plan_auto_min_confidence);
+        .all(|(w, a)| a.risk == Risk::Low && w.confidence >= policy.plan_auto_min_confidence);
     let auto = if safe {
         Some(format!(
-            "director policy: every work order is low risk with confidence ≥ {}",
+            "director policy: every work order measured low risk (at most a few files in scope, \
+             none sensitive, CI or settings) with confidence ≥ {}",
             policy.plan_auto_min_confidence
         ))
     } else if policy.auto_approve {
@@ -431,7 +452,16 @@ fn after_stage(
         ),
         plan,
         None,
-        serde_json::Value::Null,
+        serde_json::json!({
+            "measured_risk": assessed
+                .iter()
+                .map(|(w, a)| serde_json::json!({
+                    "work_order": w.id,
+                    "risk": a.risk,
+                    "reasons": a.reasons,
+                }))
+                .collect::<Vec<_>>(),
+        }),
     )];
     if let Some(policy) = auto {
         events.push(auto_decision(
@@ -742,6 +772,7 @@ async fn commit(
     run: &mut RunState,
     events: Vec<EventData>,
 ) -> Result<bool, StoreError> {
+    let events = publish_on_success(engine, run, events).await?;
     let id = run.run_id.clone();
     let (committed, stored): (bool, Vec<Event>) = engine
         .store
@@ -779,6 +810,35 @@ async fn commit(
         }
     }
     Ok(committed)
+}
+
+/// A run about to succeed publishes its delivered work orders first (push, pull requests):
+/// only now, after its review, does model output reach the remote. The publishing events go
+/// before the run's end; a failure turns the success into a failure that says why.
+async fn publish_on_success(
+    engine: &Engine,
+    run: &RunState,
+    mut events: Vec<EventData>,
+) -> Result<Vec<EventData>, StoreError> {
+    let succeeds = events.iter().position(|e| {
+        matches!(e, EventData::RunFinished { run_id, status: RunStatus::Succeeded, .. }
+            if *run_id == run.run_id)
+    });
+    let Some(at) = succeeds.filter(|_| !run.status.is_terminal()) else {
+        return Ok(events);
+    };
+    let (published, outcome) = super::work::publish_run(engine, run, &events).await?;
+    let end = events.split_off(at);
+    events.extend(published);
+    match outcome {
+        Ok(()) => events.extend(end),
+        Err(reason) => events.push(EventData::RunFinished {
+            run_id: run.run_id.clone(),
+            status: RunStatus::Failed,
+            reason: format!("the run was approved, but {reason}"),
+        }),
+    }
+    Ok(events)
 }
 
 async fn finish(
@@ -1407,6 +1467,27 @@ async fn write_artifacts(
         run.next_index + 1,
         stage.name
     );
+    // Every part of the path is a plain name (stage names are checked when a pipeline is
+    // parsed, run ids are ours, artifact names by the TaskResult gate); checked again here,
+    // where a path-like name would become a write outside the data directory.
+    let plain = |name: &str| {
+        std::path::Path::new(name)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+            && !name.contains('/')
+    };
+    if !super::pipeline::valid_name(&stage.name)
+        || !plain(&run.run_id)
+        || result
+            .artifacts
+            .iter()
+            .any(|a| !plain(&a.name) || a.name.is_empty())
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a stage, run or artifact name is not a plain file name",
+        ));
+    }
     if result.artifacts.is_empty() {
         return Ok(relative);
     }
@@ -1417,10 +1498,13 @@ async fn write_artifacts(
         std::fs::create_dir_all(&dir)?;
         for artifact in &artifacts {
             // Names were validated by the gate: plain file names, no directories.
+            // A random, exclusively created temp name: nothing planted there is followed.
             let target = dir.join(&artifact.name);
-            let tmp = dir.join(format!(".{}.tmp", artifact.name));
-            std::fs::write(&tmp, artifact.content.as_bytes())?;
-            std::fs::rename(&tmp, &target)?;
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".factory-artifact-")
+                .tempfile_in(&dir)?;
+            std::io::Write::write_all(&mut tmp, artifact.content.as_bytes())?;
+            tmp.persist(&target).map_err(|e| e.error)?;
         }
         Ok(())
     })

@@ -55,6 +55,19 @@ pub struct EngineConfig {
     /// Keep a delivered work order's worktree this long for inspection (0: remove at once);
     /// older ones are collected when the server starts.
     pub worktree_retention_secs: u64,
+    /// Longest a gate may run, in seconds, whatever a repository's `.factory/project.toml`
+    /// asks (its `gate_timeout_secs` is clamped to this).
+    pub gate_timeout_max_secs: u64,
+    /// Most gate output kept, in bytes, whatever a repository asks.
+    pub gate_output_max_bytes: usize,
+    /// Memory a bubblewrap gate may use, in MiB (a cgroup where one can be made, else an
+    /// address-space limit per process).
+    pub sandbox_memory_mb: u64,
+    /// Size of a bubblewrap gate's private `/tmp`, in MiB.
+    pub sandbox_tmp_mb: u64,
+    /// Host directories every gate sees read-only at their own path (toolchains outside
+    /// `/usr`, e.g. `/root/.rustup`); a `bin/` inside one goes on the gate's `PATH`.
+    pub toolchain_paths: Vec<String>,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +82,11 @@ impl Default for EngineConfig {
             max_parallel_work_orders: 3,
             worktree_disk_budget_mb: 4_096,
             worktree_retention_secs: 0,
+            gate_timeout_max_secs: 3_600,
+            gate_output_max_bytes: 1024 * 1024,
+            sandbox_memory_mb: 4_096,
+            sandbox_tmp_mb: 1_024,
+            toolchain_paths: Vec::new(),
         }
     }
 }
@@ -84,6 +102,24 @@ impl EngineConfig {
                  must be at least 1"
                     .into(),
             );
+        }
+        if self.gate_timeout_max_secs == 0
+            || self.gate_output_max_bytes == 0
+            || self.sandbox_memory_mb == 0
+            || self.sandbox_tmp_mb == 0
+        {
+            return Err(
+                "[engine]: gate_timeout_max_secs, gate_output_max_bytes, sandbox_memory_mb and \
+                 sandbox_tmp_mb must be at least 1"
+                    .into(),
+            );
+        }
+        for path in &self.toolchain_paths {
+            if !path.starts_with('/') || path.contains(':') {
+                return Err(format!(
+                    "[engine] toolchain_paths: `{path}` must be an absolute path without `:`"
+                ));
+            }
         }
         if self.backoff_base_ms > self.backoff_max_ms {
             return Err("[engine]: backoff_base_ms must not exceed backoff_max_ms".into());

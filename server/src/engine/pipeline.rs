@@ -69,6 +69,15 @@ pub struct PipelineError {
     pub message: String,
 }
 
+/// Stage and pipeline names: `[a-z0-9-]{1,64}`. A stage name becomes a folder of the run's
+/// artifacts, so anything path-like (`/`, `..`) is refused here, at the source.
+pub fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
@@ -84,6 +93,15 @@ pub fn parse(text: &str, origin: &str, catalogue: &Catalogue) -> Result<Pipeline
         let line = e.span().map(|s| line_of(text, s.start));
         err(line, e.message().to_string())
     })?;
+    if !valid_name(&file.name) {
+        return Err(err(
+            Some(1),
+            format!(
+                "pipeline name `{}` is not accepted: use 1 to 64 of a-z, 0-9 and `-`",
+                file.name
+            ),
+        ));
+    }
     if file.stages.is_empty() {
         return Err(err(
             None,
@@ -95,8 +113,15 @@ pub fn parse(text: &str, origin: &str, catalogue: &Catalogue) -> Result<Pipeline
     let mut stages = Vec::with_capacity(file.stages.len());
     for stage in file.stages {
         let name_line = line_of(text, stage.name.span().start);
-        if stage.name.get_ref().trim().is_empty() {
-            return Err(err(Some(name_line), "a stage name is empty".into()));
+        if !valid_name(stage.name.get_ref()) {
+            return Err(err(
+                Some(name_line),
+                format!(
+                    "stage name `{}` is not accepted: use 1 to 64 of a-z, 0-9 and `-` (it names \
+                     the stage's artifact folder)",
+                    stage.name.get_ref()
+                ),
+            ));
         }
         if !seen.insert(stage.name.get_ref().clone()) {
             return Err(err(
@@ -162,35 +187,30 @@ pub fn load_all(
 ) -> Result<BTreeMap<String, Pipeline>, PipelineError> {
     let mut out = builtin(catalogue)?;
     if let Some(root) = project {
+        use crate::delivery::repo_files::{self, MAX_SETTINGS_BYTES};
         let dir = root.join(".factory").join("pipelines");
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            let mut paths: Vec<_> = entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect();
-            paths.sort();
-            for path in paths {
-                let origin = path.display().to_string();
-                let text = std::fs::read_to_string(&path).map_err(|e| PipelineError {
-                    origin: origin.clone(),
-                    line: None,
-                    message: e.to_string(),
-                })?;
-                let p = parse(&text, &origin, catalogue)?;
-                let stem = path
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or_default();
-                if p.name != stem {
-                    return Err(PipelineError {
-                        origin,
-                        line: Some(1),
-                        message: format!("name `{}` must equal the file name `{stem}`", p.name),
-                    });
-                }
-                out.insert(p.name.clone(), p);
+        let problem = |origin: String, message: String| PipelineError {
+            origin,
+            line: None,
+            message,
+        };
+        let names = repo_files::list(root, &[".factory", "pipelines"])
+            .map_err(|e| problem(dir.display().to_string(), e.to_string()))?;
+        for file in names.iter().filter(|n| n.ends_with(".toml")) {
+            let origin = dir.join(file).display().to_string();
+            let text = repo_files::read(root, &[".factory", "pipelines", file], MAX_SETTINGS_BYTES)
+                .map_err(|e| problem(origin.clone(), e.to_string()))?
+                .unwrap_or_default();
+            let p = parse(&text, &origin, catalogue)?;
+            let stem = file.trim_end_matches(".toml");
+            if p.name != stem {
+                return Err(PipelineError {
+                    origin,
+                    line: Some(1),
+                    message: format!("name `{}` must equal the file name `{stem}`", p.name),
+                });
             }
+            out.insert(p.name.clone(), p);
         }
     }
     Ok(out)
@@ -240,6 +260,18 @@ mod tests {
             (
                 "name = \"x\"\nstagez = 1\n",
                 "line 2: unknown field `stagez`",
+            ),
+            (
+                "name = \"x\"\n[[stages]]\nname = \"x/../../..\"\nteam = \"documentation\"\nobjective = \"o\"\n",
+                "line 3: stage name `x/../../..` is not accepted",
+            ),
+            (
+                "name = \"x\"\n[[stages]]\nname = \"\"\nteam = \"documentation\"\nobjective = \"o\"\n",
+                "stage name `` is not accepted",
+            ),
+            (
+                "name = \"../x\"\n[[stages]]\nname = \"a\"\nteam = \"documentation\"\nobjective = \"o\"\n",
+                "pipeline name `../x` is not accepted",
             ),
         ];
         for (text, needle) in cases {

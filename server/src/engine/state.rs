@@ -74,9 +74,81 @@ pub struct RunState {
     /// A person asked to retry the next stage with the strongest alias.
     pub strong_alias: bool,
     pub awaiting: Option<Awaiting>,
+    /// Work orders delivered on their branches (the latest delivery of each), in order.
+    pub delivered: Vec<DeliveredOrder>,
+}
+
+/// A work order committed on its branch, and whether its branch was published since.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveredOrder {
+    pub work_order_id: String,
+    pub title: String,
+    pub branch: String,
+    pub commit: String,
+    pub files: Vec<String>,
+    pub model: String,
+    pub cost_usd: f64,
+    /// Pushed (and its pull request opened, where the project has one) — at delivery by the
+    /// project's policy, or after the review.
+    pub published: bool,
+}
+
+/// Folds a delivery or a publication into the list of delivered work orders.
+fn fold_delivered(list: &mut Vec<DeliveredOrder>, data: &EventData) {
+    match data {
+        EventData::WorkOrderDelivered {
+            work_order_id,
+            title,
+            branch,
+            commit,
+            files,
+            pushed,
+            model,
+            cost_usd,
+            ..
+        } => {
+            let order = DeliveredOrder {
+                work_order_id: work_order_id.clone(),
+                title: title.clone(),
+                branch: branch.clone(),
+                commit: commit.clone(),
+                files: files.clone(),
+                model: model.clone(),
+                cost_usd: *cost_usd,
+                published: *pushed,
+            };
+            match list.iter_mut().find(|d| &d.work_order_id == work_order_id) {
+                Some(d) => *d = order,
+                None => list.push(order),
+            }
+        }
+        EventData::WorkOrderPublished {
+            work_order_id,
+            commit,
+            error: None,
+            ..
+        } => {
+            if let Some(d) = list
+                .iter_mut()
+                .find(|d| &d.work_order_id == work_order_id && &d.commit == commit)
+            {
+                d.published = true;
+            }
+        }
+        _ => {}
+    }
 }
 
 impl RunState {
+    /// The delivered work orders with `batch` (events not committed yet) folded in.
+    pub fn delivered_with(&self, batch: &[EventData]) -> Vec<DeliveredOrder> {
+        let mut list = self.delivered.clone();
+        for data in batch {
+            fold_delivered(&mut list, data);
+        }
+        list
+    }
+
     /// Folds every event of the run. `None` when the run does not exist.
     pub async fn load(store: &Store, run_id: &str) -> Result<Option<RunState>, StoreError> {
         let mut state: Option<RunState> = None;
@@ -131,6 +203,7 @@ impl RunState {
             guidance: Vec::new(),
             strong_alias: false,
             awaiting: None,
+            delivered: Vec::new(),
         })
     }
 
@@ -313,6 +386,10 @@ impl RunState {
                 self.awaiting = None;
             }
             EventData::RunFinished { status, .. } => self.status = *status,
+            data
+            @ (EventData::WorkOrderDelivered { .. } | EventData::WorkOrderPublished { .. }) => {
+                fold_delivered(&mut self.delivered, data);
+            }
             _ => {}
         }
     }

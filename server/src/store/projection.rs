@@ -10,7 +10,8 @@ use sqlx::sqlite::SqliteConnection;
 use super::chain;
 use super::{Store, StoreError};
 
-/// Every projection table, emptied by a rebuild. Auth tables are not projections.
+/// Every projection table, emptied by a rebuild. Auth tables are not emptied (token hashes are
+/// never in the log); the replay rewrites their event-derived columns (see `store::auth`).
 pub(crate) const PROJECTION_TABLES: &[&str] = &[
     "supervisor_runs",
     "model_calls",
@@ -469,16 +470,18 @@ async fn apply(
             cost_usd,
             pushed,
             pull_request,
+            published_by_policy,
         } => {
             sqlx::query(
                 "INSERT INTO work_orders (run_id, work_order_id, title, status, branch, commit_id, \
-                 files, gates, model, cost_usd, pushed, pull_request, updated_at) \
-                 VALUES (?, ?, ?, 'delivered', ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 files, gates, model, cost_usd, pushed, pull_request, updated_at, \
+                 published_policy) \
+                 VALUES (?, ?, ?, 'delivered', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (run_id, work_order_id) DO UPDATE SET status = 'delivered', \
                  branch = excluded.branch, commit_id = excluded.commit_id, files = excluded.files, \
                  gates = excluded.gates, model = excluded.model, cost_usd = excluded.cost_usd, \
                  pushed = excluded.pushed, pull_request = excluded.pull_request, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at, published_policy = excluded.published_policy",
             )
             .bind(run_id)
             .bind(work_order_id)
@@ -492,13 +495,38 @@ async fn apply(
             .bind(pushed)
             .bind(pull_request)
             .bind(&event.ts)
+            .bind(published_by_policy)
             .execute(&mut *conn)
             .await?;
+        }
+        EventData::WorkOrderPublished {
+            run_id,
+            work_order_id,
+            pushed,
+            pull_request,
+            policy,
+            error,
+            ..
+        } => {
+            if error.is_none() {
+                sqlx::query(
+                    "UPDATE work_orders SET pushed = ?, pull_request = ?, published_policy = ?, \
+                     updated_at = ? WHERE run_id = ? AND work_order_id = ?",
+                )
+                .bind(pushed)
+                .bind(pull_request)
+                .bind(policy)
+                .bind(&event.ts)
+                .bind(run_id)
+                .bind(work_order_id)
+                .execute(&mut *conn)
+                .await?;
+            }
         }
         EventData::ProjectAdded { project } => {
             sqlx::query(
                 "INSERT INTO projects (name, path, remote, github, gates, require_clean, active, \
-                 created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 created_at, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&project.name)
             .bind(&project.path)
@@ -508,6 +536,7 @@ async fn apply(
             .bind(project.require_clean)
             .bind(project.active)
             .bind(&project.created_at)
+            .bind(serde_json::to_string(&project.policy)?)
             .execute(&mut *conn)
             .await?;
         }
@@ -712,8 +741,10 @@ async fn apply(
                 run.artifacts.clear();
             }
         }
+        EventData::TokenScoped { .. }
+        | EventData::TokenRevoked { .. }
+        | EventData::SessionStarted { .. } => super::auth::apply(conn, event).await?,
         EventData::AdminTokenCreated { .. }
-        | EventData::SessionStarted { .. }
         | EventData::SettingsChanged { .. }
         | EventData::BudgetReached { .. } => {}
     }

@@ -14,13 +14,18 @@ type Row = (
     bool,
     bool,
     String,
+    String,
 );
 
 fn project(row: Row) -> Result<Project, StoreError> {
-    let (name, path, remote, github, gates, require_clean, active, created_at) = row;
+    let (name, path, remote, github, gates, require_clean, active, created_at, policy) = row;
     let gates = serde_json::from_str(&gates).map_err(|e| StoreError::BadRow {
         table: "projects",
         reason: format!("project {name}: gates are not JSON: {e}"),
+    })?;
+    let policy = serde_json::from_str(&policy).map_err(|e| StoreError::BadRow {
+        table: "projects",
+        reason: format!("project {name}: policy is not valid JSON: {e}"),
     })?;
     Ok(Project {
         name,
@@ -31,10 +36,12 @@ fn project(row: Row) -> Result<Project, StoreError> {
         require_clean,
         active,
         created_at,
+        policy,
     })
 }
 
-const COLUMNS: &str = "name, path, remote, github, gates, require_clean, active, created_at";
+const COLUMNS: &str =
+    "name, path, remote, github, gates, require_clean, active, created_at, policy";
 
 impl Store {
     /// Registers a validated project. `Err(message)` when the name or the path is taken.

@@ -23,7 +23,7 @@ use app::model::RunSummary;
 
 pub use site::{leptos_options, site_root};
 
-use crate::api::{Access, classify};
+use crate::api::{Access, Principal, classify};
 use crate::startup::AppState;
 use crate::store::Store;
 
@@ -84,6 +84,13 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let settings = settings::port(state);
     let store = state.store.clone();
     let context = move || {
+        // The data ports only for a request the middleware authenticated: should any path ever
+        // reach a page without credentials, the page renders without data rather than with it.
+        let authenticated = leptos::prelude::use_context::<axum::http::request::Parts>()
+            .is_some_and(|parts| parts.extensions.get::<Principal>().is_some());
+        if !authenticated {
+            return;
+        }
         // Read before the page: everything up to it is in the rendering, so the page's live
         // link resumes after it.
         provide_context(app::live::RenderSeq(store.head()));
@@ -116,8 +123,20 @@ where
     F: Fn(Uri, State<AppState>, Request<Body>) -> Fut,
     Fut: Future<Output = Response<Body>>,
 {
-    if classify(uri.path()) == Access::Api {
-        return crate::api::api_not_found(uri).await.into_response();
+    match classify(uri.path()) {
+        Access::Api => crate::api::api_not_found(uri).await.into_response(),
+        // A public path (compiled assets, scripts) is a file or a plain 404, never the app:
+        // the app renders pages, and pages are not public.
+        Access::Public => {
+            // The path has no `.`/`..` or empty segments (the middleware refused those).
+            let site = std::path::Path::new(state.leptos_options.site_root.as_ref());
+            let file = site.join(uri.path().trim_start_matches('/'));
+            if std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+                files(uri, state, req).await
+            } else {
+                (axum::http::StatusCode::NOT_FOUND, "not found").into_response()
+            }
+        }
+        Access::Page => files(uri, state, req).await,
     }
-    files(uri, state, req).await
 }

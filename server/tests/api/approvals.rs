@@ -298,14 +298,25 @@ async fn a_hard_budget_asks_a_person_and_a_raise_lets_the_run_continue() {
 
 #[tokio::test]
 async fn the_director_policy_approves_safe_plans_and_holds_risky_ones() {
-    for (risk, confidence, waits) in [
-        ("low", 0.97, false),
-        ("high", 0.99, true),
-        ("low", 0.5, true),
+    // The model's own risk and confidence never make a plan safer than the files it touches:
+    // a "low risk, 0.99" plan that edits CI, secrets or many files waits for a person.
+    const SRC: &[&str] = &["src/lib.rs"];
+    const CI: &[&str] = &[".github/workflows/release.yml"];
+    const SECRETS: &[&str] = &["config/credentials.rs"];
+    const MANY: &[&str] = &[
+        "a.rs", "b.rs", "c.rs", "d.rs", "e.rs", "f.rs", "g.rs", "h.rs", "i.rs", "j.rs", "k.rs",
+    ];
+    for (risk, confidence, files, waits) in [
+        ("low", 0.97, SRC, false),
+        ("high", 0.99, SRC, true),
+        ("low", 0.5, SRC, true),
+        ("low", 0.99, CI, true),
+        ("low", 0.99, SECRETS, true),
+        ("low", 0.99, MANY, true),
     ] {
         let script = ModelScript::with_faults(vec![
             Fault::Slow(Duration::ZERO),
-            Fault::Plan(risk, confidence),
+            Fault::PlanTouching(risk, confidence, files),
         ]);
         let app = app_with_model(script, |c| c.gateway.approvals.auto_approve = false).await;
         let run_id = start(&app, json!({"goal": "Export orders"})).await;
@@ -319,7 +330,7 @@ async fn the_director_policy_approves_safe_plans_and_holds_risky_ones() {
             .unwrap()
             .clone();
         if waits {
-            assert_eq!(plan["status"], "pending", "{risk} {confidence}");
+            assert_eq!(plan["status"], "pending", "{risk} {confidence} {files:?}");
         } else {
             assert_eq!(plan["decision"]["automatic"], true);
             assert!(

@@ -31,7 +31,8 @@ pub enum Fault {
     /// The normal answer, after this delay.
     Slow(Duration),
     /// The normal answer with one work order of this risk and confidence.
-    Plan(&'static str, f64),
+    /// A plan of one work order with the given risk, confidence and files in scope.
+    PlanTouching(&'static str, f64, &'static [&'static str]),
 }
 
 #[derive(Clone, Default)]
@@ -158,14 +159,8 @@ async fn chat(State(script): State<ModelScript>, Json(body): Json<Value>) -> Res
             tokio::time::sleep(d).await;
             completion(task_result(&team, &goal).to_string())
         }
-        Some(Fault::Plan(risk, confidence)) => {
-            let mut r = task_result(&team, &goal);
-            r["work_orders"] = json!([{
-                "id": "wo-1", "title": "Implement it", "description": "The change",
-                "risk": risk, "files_in_scope": ["src/lib.rs"],
-                "acceptance_criteria": ["it works"], "dependencies": [], "confidence": confidence
-            }]);
-            completion(r.to_string())
+        Some(Fault::PlanTouching(risk, confidence, files)) => {
+            plan(&team, &goal, risk, confidence, files)
         }
     }
 }
@@ -204,3 +199,14 @@ pub fn factory_toml_with(base: &str, auto_approve: bool) -> String {
 
 /// The cost of one scripted call: 1,000 input tokens at $1/M and 100 output at $2/M.
 pub const CALL_COST: f64 = (1_000.0 * 1.0 + 100.0 * 2.0) / 1e6;
+
+/// A reply holding a plan of one work order.
+fn plan(team: &str, goal: &str, risk: &str, confidence: f64, files: &[&str]) -> Response {
+    let mut r = task_result(team, goal);
+    r["work_orders"] = json!([{
+        "id": "wo-1", "title": "Implement it", "description": "The change",
+        "risk": risk, "files_in_scope": files,
+        "acceptance_criteria": ["it works"], "dependencies": [], "confidence": confidence
+    }]);
+    completion(r.to_string())
+}

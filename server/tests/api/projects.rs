@@ -80,7 +80,15 @@ async fn each_check_fails_with_its_own_message_and_nothing_is_stored() {
         ),
         (
             json!({"path": p(&bad_settings)}),
-            "allow_unsafe_process = true",
+            "only the operator may choose it",
+        ),
+        (
+            json!({"path": p(&repo), "policy": {"sandbox": "process"}}),
+            "add --allow-unsafe-process",
+        ),
+        (
+            json!({"path": p(&repo), "policy": {"toolchain_mounts": ["relative/dir"]}}),
+            "must be an existing absolute path",
         ),
     ] {
         let (status, err) = add(&app, body.clone()).await;

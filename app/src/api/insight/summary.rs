@@ -41,6 +41,15 @@ pub fn event_summary(data: &EventData) -> String {
             "{work_order_id} delivered on {branch} ({} files)",
             files.len()
         ),
+        EventData::WorkOrderPublished {
+            work_order_id,
+            branch,
+            error,
+            ..
+        } => match error {
+            Some(e) => format!("{work_order_id}: publishing {branch} failed: {}", t(e)),
+            None => format!("{work_order_id}: {branch} published after review"),
+        },
         EventData::StageStarted {
             index, stage, team, ..
         } => format!("stage {index} {stage} started ({team})"),
@@ -103,6 +112,22 @@ pub fn event_summary(data: &EventData) -> String {
             format!("admin token {token_id} created ({})", t(label))
         }
         EventData::SessionStarted { token_id } => format!("session opened with {token_id}"),
+        EventData::TokenScoped {
+            token_id,
+            scope,
+            projects,
+        } if projects.is_empty() => format!("token {token_id} may act as {scope}"),
+        EventData::TokenScoped {
+            token_id,
+            scope,
+            projects,
+        } => format!(
+            "token {token_id} may act as {scope} on {}",
+            t(&projects.join(", "))
+        ),
+        EventData::TokenRevoked { token_id, reason } => {
+            format!("token {token_id} revoked: {}", t(reason))
+        }
         EventData::ModelCallStarted {
             target,
             reserved_usd,

@@ -2,4 +2,7 @@
 //! Paths and sign-in (`paths`), tokens and scopes (`tokens`), the sandbox and delivery
 //! (`sandbox`), resource limits (`limits`).
 
+mod limits;
 mod paths;
+mod sandbox;
+mod tokens;

@@ -1,0 +1,349 @@
+//! Pointing Factory at a repository it did not write: the repository's gates, settings and
+//! pipelines cannot reach the host, its secrets or the remote.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::delivery::{bubblewrap, git};
+use crate::engine::git_repo;
+use crate::helpers::{TOKEN, TestApp, factory_cli};
+
+fn commit_all(repo: &Path, message: &str) {
+    git(repo, &["add", "-A"]);
+    git(
+        repo,
+        &[
+            "-c",
+            "user.name=T",
+            "-c",
+            "user.email=t@e",
+            "commit",
+            "-qm",
+            message,
+        ],
+    );
+}
+
+fn add_project(data: &Path, repo: &Path, extra: &[&str]) {
+    let mut args = vec!["project", "add", repo.to_str().unwrap(), "--name", "shop"];
+    args.extend_from_slice(extra);
+    let out = factory_cli(data).args(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+fn run(data: &Path, envs: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = factory_cli(data);
+    cmd.args([
+        "run",
+        "--auto-approve",
+        "--project",
+        "shop",
+        "Export orders as CSV",
+    ]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// Everything Factory stored about its runs, as text (events, projections, artifacts).
+fn stored(data: &Path) -> String {
+    let mut all = Vec::new();
+    let mut stack = vec![data.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                all.extend(bytes);
+            }
+        }
+    }
+    String::from_utf8_lossy(&all).to_string()
+}
+
+#[test]
+fn a_gate_cannot_make_the_host_run_git_config_it_planted() {
+    if !bubblewrap() {
+        return;
+    }
+    // The gate swaps the worktree's `.git` for a repository whose config runs a command; a
+    // host that later runs git in that worktree (to clean it) runs the command, outside the
+    // sandbox, with the server's environment.
+    let host = tempfile::tempdir().unwrap();
+    let marker = host.path().join("host-ran-the-gates-command");
+    let gate = format!(
+        "(mv .git .git-orig || rm -rf .git) 2>/dev/null; git init -q . 2>/dev/null; \
+         git config core.fsmonitor 'touch {m}; true' 2>/dev/null; \
+         git config core.hooksPath /tmp 2>/dev/null; echo planted; exit 1",
+        m = marker.display()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    add_project(data.path(), repo.path(), &["--gate", &gate]);
+    let (code, out) = run(data.path(), &[]);
+    assert_eq!(code, Some(2), "the failing gate asks a person: {out}");
+    assert!(out.contains("planted"), "the gate ran: {out}");
+    assert!(
+        !marker.exists(),
+        "the host ran a command from a git config the gate wrote"
+    );
+    // The user's repository is untouched and holds no planted config.
+    let config = std::fs::read_to_string(repo.path().join(".git/config")).unwrap();
+    assert!(
+        !config.contains("fsmonitor") && !config.contains("hooksPath"),
+        "{config}"
+    );
+    assert_eq!(git(repo.path(), &["status", "--porcelain"]).trim(), "");
+}
+
+#[test]
+fn a_gate_sees_none_of_the_servers_secrets_home_or_data() {
+    if !bubblewrap() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    let gate = format!(
+        "env; echo; ls -a \"$HOME\" /run {d} 2>&1; head -c 15 {d}/factory.db 2>&1; exit 1",
+        d = data.path().display()
+    );
+    add_project(data.path(), repo.path(), &["--gate", &gate]);
+    let (code, out) = run(
+        data.path(),
+        &[
+            ("GITHUB_TOKEN", "ghp_SECRET_0123456789"),
+            ("FACTORY_GIT_TOKEN", "git_SECRET_0123456789"),
+            ("ANTHROPIC_API_KEY_UNUSED", "sk-ant-SECRET-0123456789"),
+        ],
+    );
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("PATH="), "the gate's output is shown: {out}");
+    for secret in ["ghp_SECRET", "git_SECRET", "sk-ant-SECRET"] {
+        assert!(!out.contains(secret), "{secret} reached the gate: {out}");
+        assert!(
+            !stored(data.path()).contains(secret),
+            "{secret} reached the gate and was stored"
+        );
+    }
+    assert!(
+        !out.contains("SQLite format"),
+        "the gate read factory.db: {out}"
+    );
+    assert!(
+        !out.contains("factory.db-wal"),
+        "the gate listed the data dir: {out}"
+    );
+}
+
+#[test]
+fn a_repository_cannot_choose_the_unsafe_runner_or_host_mounts() {
+    let host = tempfile::tempdir().unwrap();
+    let marker = host.path().join("ran-on-the-host");
+    for settings in [
+        format!(
+            "sandbox = \"process\"\nallow_unsafe_process = true\ngates = [\"touch {}\"]\n",
+            marker.display()
+        ),
+        format!(
+            "sandbox = \"process\"\ngates = [\"touch {}\"]\n",
+            marker.display()
+        ),
+        "toolchain_mounts = [\"/root\"]\n".to_string(),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let repo = git_repo();
+        std::fs::create_dir_all(repo.path().join(".factory")).unwrap();
+        std::fs::write(repo.path().join(".factory/project.toml"), &settings).unwrap();
+        commit_all(repo.path(), "settings");
+        // Registering refuses it, naming where the choice belongs...
+        let out = factory_cli(data.path())
+            .args(["project", "add", repo.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{settings}: {text}");
+        assert!(text.contains("factory project add"), "{settings}: {text}");
+        // ...and a run on it (by path, unregistered) never runs the gate on the host.
+        let out = factory_cli(data.path())
+            .args([
+                "run",
+                "--auto-approve",
+                "--project",
+                repo.path().to_str().unwrap(),
+                "Export orders as CSV",
+            ])
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{out:?}");
+        assert!(
+            !marker.exists(),
+            "{settings}: the repository ran a gate unsandboxed"
+        );
+    }
+}
+
+#[test]
+fn a_pipeline_stage_name_cannot_write_outside_the_data_directory() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().join("planted");
+    let climb = "../".repeat(40);
+    let stage = format!(
+        "x/{climb}{}",
+        target.display().to_string().trim_start_matches('/')
+    );
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    std::fs::create_dir_all(repo.path().join(".factory/pipelines")).unwrap();
+    std::fs::write(
+        repo.path().join(".factory/pipelines/evil.toml"),
+        format!(
+            "name = \"evil\"\n[[stages]]\nname = {stage:?}\nteam = \"documentation\"\nobjective = \"Document {{requirement}}\"\n"
+        ),
+    )
+    .unwrap();
+    commit_all(repo.path(), "pipeline");
+    let out = factory_cli(data.path())
+        .args([
+            "run",
+            "--auto-approve",
+            "--project",
+            repo.path().to_str().unwrap(),
+            "--pipeline",
+            "evil",
+            "Document the export",
+        ])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("is not accepted"), "{text}");
+    assert!(
+        !target.exists(),
+        "an artifact was written outside the data directory"
+    );
+}
+
+/// A run's pending approval, if any.
+async fn pending_approval(app: &TestApp, run_id: &str) -> Option<Value> {
+    let all: Value = app
+        .get(&format!("/api/approvals?run_id={run_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    all.as_array()?
+        .iter()
+        .find(|a| a["status"] == "pending")
+        .cloned()
+}
+
+async fn approve(app: &TestApp, id: &str) {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/approvals/{id}/decide")))
+        .bearer_auth(TOKEN)
+        .json(&json!({"option": "approve"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+}
+
+async fn status(app: &TestApp, run_id: &str) -> String {
+    let run: Value = app
+        .get(&format!("/supervisor/status/{run_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    run["status"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branches_reach_the_remote_only_after_the_review_is_approved() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = factory_server::config::Config::new(data.path().to_path_buf());
+    config.gateway.approvals.auto_approve = false;
+    let mut app = TestApp::spawn_with(config).await;
+    app.keep_dir(data);
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "-q", "--bare"]);
+    let repo = git_repo();
+    git(
+        repo.path(),
+        &["remote", "add", "origin", remote.path().to_str().unwrap()],
+    );
+    let res = app
+        .client
+        .post(app.url("/api/projects"))
+        .bearer_auth(TOKEN)
+        .json(&json!({"path": repo.path().display().to_string(), "name": "shop"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let started: Value = app
+        .start_run(json!({"goal": "Export orders as CSV", "project": "shop"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    let remote_branches = || git(remote.path(), &["branch", "--list", "feature/*"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut reviewed = false;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run did not finish"
+        );
+        if status(&app, &run_id).await == "succeeded" {
+            break;
+        }
+        let Some(approval) = pending_approval(&app, &run_id).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        if approval["kind"] == "review" {
+            // Delivered and committed locally, but nothing on the remote before a person
+            // approved the review.
+            let local = git(repo.path(), &["branch", "--list", "feature/*"]);
+            assert!(
+                !local.trim().is_empty(),
+                "work orders were delivered locally"
+            );
+            assert!(remote_branches().trim().is_empty(), "pushed before review");
+            reviewed = true;
+        }
+        approve(&app, approval["id"].as_str().unwrap()).await;
+    }
+    assert!(reviewed, "the run asked for a review");
+    assert!(
+        !remote_branches().trim().is_empty(),
+        "published after the review"
+    );
+    // The publication is an event that says why it happened then.
+    let events: Value = app
+        .get(&format!("/events?run_id={run_id}&limit=500"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let text = events.to_string();
+    assert!(text.contains("work_order_published"), "{text}");
+    assert!(text.contains("after_review"), "{text}");
+}
