@@ -26,6 +26,7 @@ const KINDS: &[&str] = &[
     "run_revised",
     "run_finished",
     "work_order_delivered",
+    "work_order_published",
     "approval_requested",
     "approval_decided",
     "clarification_requested",
@@ -41,6 +42,8 @@ const KINDS: &[&str] = &[
     "project_added",
     "settings_changed",
     "admin_token_created",
+    "token_scoped",
+    "token_revoked",
     "session_started",
 ];
 

@@ -347,3 +347,84 @@ async fn branches_reach_the_remote_only_after_the_review_is_approved() {
     assert!(text.contains("work_order_published"), "{text}");
     assert!(text.contains("after_review"), "{text}");
 }
+
+#[test]
+fn only_the_work_orders_change_is_committed_never_what_a_gate_dropped() {
+    if !bubblewrap() {
+        return;
+    }
+    // A passing gate that leaves a "found secret" and build output in the worktree, and tries
+    // to rewrite the file the work order changed.
+    let gate = "echo 'AKIA-FOUND-IN-ENV' > found-secret.txt; mkdir -p out && echo built > \
+                out/artifact.bin; for f in docs/work-orders/*.md; do echo TAMPERED >> \"$f\"; \
+                done; exit 0";
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    let head = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    add_project(data.path(), repo.path(), &["--gate", gate]);
+    let (code, out) = run(data.path(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let branches = git(
+        repo.path(),
+        &["branch", "--list", "feature/*", "--format=%(refname:short)"],
+    );
+    assert!(!branches.trim().is_empty(), "{out}");
+    for branch in branches.lines() {
+        let files = git(
+            repo.path(),
+            &["diff", "--name-only", &format!("{head}..{branch}")],
+        );
+        assert!(
+            files.lines().all(|f| f.starts_with("docs/work-orders/")),
+            "{branch} committed what the gate dropped: {files}"
+        );
+        let content = git(
+            repo.path(),
+            &["log", "-p", "--format=", &format!("{head}..{branch}")],
+        );
+        assert!(!content.contains("TAMPERED"), "{branch}: {content}");
+    }
+}
+
+#[test]
+fn a_gate_that_fills_the_disk_is_stopped_while_it_runs() {
+    if !bubblewrap() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    let config = data.path().join("factory.toml");
+    std::fs::write(&config, "[engine]\nworktree_disk_budget_mb = 4\n").unwrap();
+    // Writes 16 MiB into the worktree, then lingers: before the budget is measured during
+    // the gate, only its start was checked and this gate passed.
+    add_project(
+        data.path(),
+        repo.path(),
+        &[
+            "--gate",
+            "head -c 16777216 /dev/zero > fill.bin; sleep 20; exit 0",
+        ],
+    );
+    let started = std::time::Instant::now();
+    let out = factory_cli(data.path())
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "run",
+            "--auto-approve",
+            "--project",
+            "shop",
+            "Export orders as CSV",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("over their budget of 4 MiB"), "{text}");
+    assert!(text.contains("was stopped"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the gate was not cut short: {:?}",
+        started.elapsed()
+    );
+}
