@@ -4,7 +4,7 @@
 //! a cookie-borne state change must come from this server's pages ([`origin`]); wrong tokens
 //! are throttled per client address. Every response gets the security headers.
 
-mod origin;
+pub(super) mod origin;
 mod projects;
 mod scope;
 

@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 
+pub(crate) use auth::origin::trusted as trusted_origin;
 pub use auth::{Access, Principal, SESSION_COOKIE, classify};
 pub use error::{ApiError, ApiJson};
 

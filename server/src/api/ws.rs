@@ -87,13 +87,7 @@ fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError>
         return Ok(());
     };
     let origin = origin.to_str().unwrap_or_default();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let own = !host.is_empty()
-        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
-    if own || allowed.iter().any(|a| a == origin) {
+    if super::trusted_origin(origin, headers, allowed) {
         Ok(())
     } else {
         Err(ApiError::Forbidden(format!(

@@ -33,7 +33,7 @@ pub fn changes_state(method: &Method) -> bool {
 
 /// The server's own origin (scheme and the `Host` header) or one from the allowlist: the rule
 /// `/ws` applies to its Origin header too.
-fn trusted(origin: &str, headers: &HeaderMap, allowed: &[String]) -> bool {
+pub(crate) fn trusted(origin: &str, headers: &HeaderMap, allowed: &[String]) -> bool {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -31,11 +31,8 @@ pub(super) struct Published {
 }
 
 impl Publisher {
-    pub(super) async fn for_project(engine: &Engine, root: &Path) -> Result<Publisher, StoreError> {
-        let registered = engine
-            .store
-            .find_project(&root.display().to_string())
-            .await?;
+    /// A publisher for the repository at `root`; `github_repo` from its registration.
+    pub(super) async fn new(root: &Path, github_repo: Option<String>) -> Publisher {
         let repo = root.to_path_buf();
         let has_remote = tokio::task::spawn_blocking(move || {
             git2::Repository::open(&repo)
@@ -44,12 +41,12 @@ impl Publisher {
         })
         .await
         .unwrap_or(false);
-        Ok(Publisher {
+        Publisher {
             root: root.to_path_buf(),
             github: GitHub::from_env(),
-            github_repo: registered.and_then(|p| p.github),
+            github_repo,
             has_remote,
-        })
+        }
     }
 
     /// Pushes `branch` and, when the project names a GitHub repository, opens its pull request
@@ -124,7 +121,11 @@ pub(in crate::engine) async fn publish_run(
     if pending.is_empty() {
         return Ok((Vec::new(), Ok(())));
     }
-    let publisher = Publisher::for_project(engine, root).await?;
+    let registered = engine
+        .store
+        .find_project(&root.display().to_string())
+        .await?;
+    let publisher = Publisher::new(root, registered.and_then(|p| p.github)).await;
     if !publisher.has_remote {
         return Ok((Vec::new(), Ok(())));
     }

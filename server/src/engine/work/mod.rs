@@ -121,6 +121,7 @@ pub(super) async fn deliver(
         .as_ref()
         .map(|p| p.policy.clone())
         .unwrap_or_default();
+    let github_repo = registered.as_ref().and_then(|p| p.github.clone());
     let mut gate_commands: Vec<String> = registered.map(|p| p.gates).unwrap_or_default();
     gate_commands.extend(settings.gates.clone());
     let sandbox = match gates::choose(&engine.config, &policy, &settings, &engine.data_dir).await {
@@ -128,7 +129,7 @@ pub(super) async fn deliver(
         Err(e) => return Ok(Err(e)),
     };
     let publisher = match policy.publish {
-        PublishPolicy::OnDelivery => Some(land::Publisher::for_project(engine, root).await?),
+        PublishPolicy::OnDelivery => Some(land::Publisher::new(root, github_repo).await),
         PublishPolicy::AfterReview => None,
     };
     let ctx = Ctx {
@@ -312,8 +313,7 @@ async fn deliver_one(
         .await;
     let branch = format!("feature/wo-{short}-{}", slug(&wo.title));
     let root_dir = ctx.worktrees.clone();
-    let used = ctx
-        .git(move || gates::disk_usage(&root_dir))
+    let used = tokio::task::spawn_blocking(move || gates::disk_usage(&root_dir))
         .await
         .unwrap_or(0);
     let budget = engine
