@@ -384,6 +384,28 @@ fn only_the_work_orders_change_is_committed_never_what_a_gate_dropped() {
         );
         assert!(!content.contains("TAMPERED"), "{branch}: {content}");
     }
+    // The gate did run (and pass) on every delivered work order.
+    let detail = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let store = factory_server::store::Store::open(data.path())
+                .await
+                .unwrap();
+            let runs = store.list_runs(10).await.unwrap();
+            store.get_run_detail(&runs[0].id).await.unwrap().unwrap()
+        });
+    assert!(!detail.work_orders.is_empty());
+    for wo in &detail.work_orders {
+        assert!(
+            wo.gates
+                .iter()
+                .any(|g| g.passed && g.command.contains("found-secret")),
+            "{:?}",
+            wo.gates
+        );
+    }
 }
 
 #[test]
