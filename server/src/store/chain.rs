@@ -139,8 +139,15 @@ pub struct ChainReport {
     pub broken: Option<ChainBreak>,
 }
 
-/// Walks every event in order and checks sequence continuity, each `prev_hash` link and each
-/// stored hash against the row's contents. Stops at the first break.
+impl super::Store {
+    /// Walks every event in order and checks sequence continuity, each `prev_hash` link and
+    /// each stored hash against the row's contents. Stops at the first break.
+    pub async fn verify_chain(&self) -> Result<ChainReport, StoreError> {
+        verify(self.pool()).await
+    }
+}
+
+/// See [`super::Store::verify_chain`].
 pub async fn verify(pool: &SqlitePool) -> Result<ChainReport, StoreError> {
     let mut report = ChainReport {
         checked: 0,
