@@ -81,8 +81,40 @@ pub struct ApprovalOption {
     pub needs_text: bool,
 }
 
+/// Whether an approval still waits for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Decided,
+}
+
+impl ApprovalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Decided => "decided",
+        }
+    }
+
+    /// The status a stored or requested name stands for.
+    pub fn parse(s: &str) -> Option<ApprovalStatus> {
+        match s {
+            "pending" => Some(ApprovalStatus::Pending),
+            "decided" => Some(ApprovalStatus::Decided),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for ApprovalStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How an approval was decided.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
     pub option: String,
     pub text: Option<String>,
@@ -105,8 +137,7 @@ pub struct Approval {
     pub options: Vec<ApprovalOption>,
     pub created_at: String,
     pub deadline: Option<String>,
-    /// `pending` or `decided`.
-    pub status: String,
+    pub status: ApprovalStatus,
     pub decision: Option<Decision>,
 }
 
@@ -131,7 +162,8 @@ pub enum ErrorType {
     Gate,
 }
 
-/// The escalation record attached to a blocked or budget approval (the Moose plan).
+/// The escalation record attached to a blocked or budget approval: how bad, what kind of
+/// failure, and what happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EscalationInfo {
     pub severity: Severity,

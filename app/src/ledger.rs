@@ -37,7 +37,7 @@ pub enum Risk {
 }
 
 impl Risk {
-    /// The Moose plan's risk score.
+    /// The risk's weight in the complexity score (0.2 / 0.5 / 0.8).
     pub fn score(self) -> f64 {
         match self {
             Risk::Low => 0.2,

@@ -11,19 +11,17 @@
 // so every build shares one set of flags) the default limit is too low.
 #![recursion_limit = "256"]
 
-pub mod api;
 pub mod approval;
-#[cfg(feature = "ssr")]
-pub mod backend;
 pub mod components;
+pub mod dto;
 pub mod events;
 pub mod graph;
 pub mod ledger;
 pub mod live;
-pub mod model;
 pub mod pages;
 pub mod protocol;
 pub mod run_view;
+pub mod server_fns;
 pub mod task;
 pub mod time;
 

@@ -83,7 +83,7 @@ pub fn ws_query(run: Option<&str>, after: Option<i64>) -> String {
         query.push_str(&format!("&after={after}"));
     }
     if let Some(run) = run {
-        query.push_str(&format!("&run={}", crate::model::safe_run_id(run)));
+        query.push_str(&format!("&run={}", crate::dto::safe_run_id(run)));
     }
     query
 }
@@ -149,7 +149,7 @@ where
     let done = Signal::derive(move || action.value().with(|v| matches!(v, Some(Ok(_)))));
     let error = Signal::derive(move || {
         action.value().with(|v| match v {
-            Some(Err(e)) => Some(crate::api::error_text(e)),
+            Some(Err(e)) => Some(crate::server_fns::error_text(e)),
             _ => None,
         })
     });

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::events::Event;
-use crate::model::RunSummary;
+use crate::dto::RunSummary;
 
 /// Messages from the server to a dashboard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

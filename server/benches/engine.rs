@@ -18,7 +18,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
 use factory_server::engine::Engine;
-use factory_server::gateway::{EnvSnapshot, Gateway, GatewayConfig};
+use factory_server::config::{EnvSnapshot, FactoryConfig};
+use factory_server::gateway::Gateway;
 use factory_server::store::Store;
 use factory_server::store::runs::NewRun;
 use serde_json::{Value, json};
@@ -80,8 +81,8 @@ async fn model(delay: Duration) -> String {
     format!("http://{addr}/v1")
 }
 
-fn config(base: &str, concurrency: usize) -> GatewayConfig {
-    let mut c = GatewayConfig::defaults(&EnvSnapshot::default());
+fn config(base: &str, concurrency: usize) -> FactoryConfig {
+    let mut c = FactoryConfig::defaults(&EnvSnapshot::default());
     let chain = "[\"lab:bench\"]";
     c.merge_toml(
         &format!(
@@ -90,7 +91,8 @@ fn config(base: &str, concurrency: usize) -> GatewayConfig {
              \"factory/fast\" = {chain}\n\"factory/cheap\" = {chain}\n\
              [models.\"lab:bench\"]\nmax_concurrency = {concurrency}\n\
              [retry]\nmax_in_flight = {concurrency}\ntimeout_secs = 60\n\
-             [engine]\nmax_concurrent_runs = {concurrency}\n"
+             [engine]\nmax_concurrent_runs = {concurrency}\n\
+             [approvals]\nfinal_review = false\n"
         ),
         "bench",
     )
@@ -109,7 +111,7 @@ async fn engine_for(base: &str, concurrency: usize) -> (Arc<Engine>, Store, temp
         .expect("store");
     let config = config(base, concurrency);
     let gateway = Arc::new(
-        Gateway::with_ledger(config.clone(), store.clone())
+        Gateway::with_ledger(config.gateway.clone(), store.clone())
             .await
             .expect("gateway"),
     );
@@ -117,6 +119,7 @@ async fn engine_for(base: &str, concurrency: usize) -> (Arc<Engine>, Store, temp
         store.clone(),
         gateway,
         config.engine,
+        config.approvals,
         dir.path().to_path_buf(),
         CancellationToken::new(),
     );
@@ -216,13 +219,17 @@ async fn run() {
     for id in &ids {
         engine.submit(id.clone());
     }
+    // A second connection on the same file: the store keeps its own pool to itself.
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", store.path().display()))
+        .await
+        .expect("database");
     let mut done = 0i64;
     while done < concurrent as i64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         done = sqlx::query_scalar(
             "SELECT COUNT(*) FROM supervisor_runs WHERE status IN ('succeeded', 'failed', 'canceled')",
         )
-        .fetch_one(store.pool())
+        .fetch_one(&raw)
         .await
         .expect("count");
     }
@@ -230,7 +237,7 @@ async fn run() {
     let statuses: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
         "SELECT status, COUNT(*) FROM supervisor_runs GROUP BY status",
     )
-    .fetch_all(store.pool())
+    .fetch_all(&raw)
     .await
     .expect("statuses")
     .into_iter()

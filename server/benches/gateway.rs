@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::routing::post;
-use factory_server::gateway::config::{ModelConfig, ProviderConfig, ProviderKind};
-use factory_server::gateway::ledger::cost_report;
+use factory_server::config::gateway::{ModelConfig, ProviderConfig, ProviderKind};
+use factory_server::store::model_calls::cost_report;
 use factory_server::gateway::types::{Message, ModelRequest};
-use factory_server::gateway::{EnvSnapshot, Gateway, GatewayConfig};
+use factory_server::config::{EnvSnapshot, GatewayConfig};
+use factory_server::gateway::Gateway;
 use factory_server::store::Store;
 use serde_json::json;
 

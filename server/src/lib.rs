@@ -4,10 +4,10 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod delivery;
 pub mod engine;
 pub mod gateway;
 pub mod hub;
 pub mod startup;
 pub mod store;
-pub mod web;

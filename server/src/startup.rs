@@ -79,17 +79,18 @@ pub async fn build(
         validate_token(token).map_err(StartupError::Config)?;
     }
     config
-        .gateway
+        .factory
         .validate()
         .map_err(|e| StartupError::Config(e.to_string()))?;
     let store = Store::open_with_capacity(&config.data_dir, config.ws_backlog).await?;
-    let gateway = Arc::new(Gateway::with_ledger(config.gateway.clone(), store.clone()).await?);
+    let gateway = Arc::new(Gateway::with_ledger(config.factory.gateway.clone(), store.clone()).await?);
     // What a person set in Settings wins over factory.toml (the newest change of each section).
     crate::gateway::settings::replay(&gateway, &store).await?;
     let engine = Engine::new(
         store.clone(),
         gateway.clone(),
-        config.gateway.engine.clone(),
+        config.factory.engine.clone(),
+        config.factory.approvals.clone(),
         config.data_dir.clone(),
         shutdown.child_token(),
     );
@@ -100,7 +101,7 @@ pub async fn build(
         .map(|p| std::path::PathBuf::from(p.path))
         .collect();
     let worktrees = config.data_dir.join("worktrees");
-    let retention = std::time::Duration::from_secs(config.gateway.engine.worktree_retention_secs);
+    let retention = std::time::Duration::from_secs(config.factory.engine.worktree_retention_secs);
     let leftovers = tokio::task::spawn_blocking(move || {
         crate::delivery::worktree::collect_leftovers(&worktrees, retention, &repos)
     })
@@ -127,12 +128,12 @@ pub async fn build(
         source,
     })?;
 
-    let site = crate::web::site_root(config.site_root.as_deref());
+    let site = crate::dashboard::site_root(config.site_root.as_deref());
     let missing_site = site.is_none();
     let site = site.unwrap_or_else(|| config.data_dir.join("site-missing"));
     let state = AppState {
         store: store.clone(),
-        leptos_options: crate::web::leptos_options(&site, addr),
+        leptos_options: crate::dashboard::leptos_options(&site, addr),
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         gateway: gateway.clone(),
@@ -182,7 +183,7 @@ pub fn router(state: AppState) -> Router {
         tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
     };
     crate::api::routes(&state)
-        .merge(crate::web::routes(&state))
+        .merge(crate::dashboard::routes(&state))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::api::require_auth,

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::decide_approval;
+use crate::server_fns::decide_approval;
 use crate::approval::{Approval, ApprovalOption};
 
 /// One approval with a button per option and a text box where an option needs words. The card

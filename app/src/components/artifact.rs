@@ -3,8 +3,8 @@
 
 use leptos::prelude::*;
 
-use crate::api::error_text;
-use crate::api::insight::{DiffFile, DiffLineKind, artifact_html, work_order_diff};
+use crate::server_fns::error_text;
+use crate::server_fns::artifacts::{DiffFile, DiffLineKind, artifact_html, work_order_diff};
 use crate::pages::ErrorBox;
 
 /// Typography for sanitised artifact HTML: headings, lists, tables, code and quotes styled

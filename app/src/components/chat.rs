@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::api::decide_approval;
-use crate::api::runs::start_run;
-use crate::approval::Approval;
+use crate::server_fns::decide_approval;
+use crate::server_fns::runs::start_run;
+use crate::approval::{Approval, ApprovalStatus};
 use crate::components::approval_card::ApprovalCard;
 use crate::run_view::{ApprovalView, RunView, Speaker};
 
@@ -29,7 +29,11 @@ pub fn approval_of(run_id: &str, a: &ApprovalView) -> Approval {
         options: a.options.clone(),
         created_at: a.created_at.clone(),
         deadline: None,
-        status: if a.is_pending() { "pending" } else { "decided" }.into(),
+        status: if a.is_pending() {
+            ApprovalStatus::Pending
+        } else {
+            ApprovalStatus::Decided
+        },
         decision: a.decision.clone(),
     }
 }
@@ -59,7 +63,7 @@ pub fn Composer(
         }
     });
     let error = move || match submit.value().get() {
-        Some(Err(e)) => Some(crate::api::error_text(&e)),
+        Some(Err(e)) => Some(crate::server_fns::error_text(&e)),
         _ => None,
     };
     let send = move || {

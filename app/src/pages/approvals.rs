@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::Frame;
-use crate::api::pending_approvals;
+use crate::server_fns::pending_approvals;
 use crate::components::approval_card::ApprovalCard;
 use crate::live::LiveScope;
 
@@ -38,7 +38,7 @@ pub fn ApprovalsPage() -> impl IntoView {
                             </ul>
                         }.into_any(),
                         Err(err) => view! {
-                            <super::ErrorBox message=format!("Could not load approvals: {}", crate::api::error_text(&err)) />
+                            <super::ErrorBox message=format!("Could not load approvals: {}", crate::server_fns::error_text(&err)) />
                         }.into_any(),
                     }
                 })}

@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
-use crate::api::error_text;
-use crate::api::insight::{
+use crate::server_fns::error_text;
+use crate::server_fns::audit::{
     AuditEvents, AuditRow, ChainStatus, audit_page, audit_verify, event_detail,
 };
 use crate::live::LiveScope;
@@ -241,7 +241,7 @@ fn EventLog(state: AuditQuery) -> impl IntoView {
 fn EventTable(
     page: AuditEvents,
     state: AuditQuery,
-    shown: Result<Option<crate::api::insight::EventJson>, String>,
+    shown: Result<Option<crate::server_fns::audit::EventJson>, String>,
 ) -> impl IntoView {
     if page.rows.is_empty() {
         return view! {
@@ -302,7 +302,7 @@ fn EventTable(
 fn EventRow(
     row: AuditRow,
     state: AuditQuery,
-    json: Option<crate::api::insight::EventJson>,
+    json: Option<crate::server_fns::audit::EventJson>,
 ) -> impl IntoView {
     let seq = row.seq;
     let open = state.event == Some(seq);

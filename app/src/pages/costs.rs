@@ -10,11 +10,11 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
-use crate::api::costs::{CostDashboard, cost_dashboard, format_usd};
-use crate::api::error_text;
+use crate::server_fns::costs::{CostDashboard, cost_dashboard, format_usd};
+use crate::server_fns::error_text;
 use crate::ledger::CostLine;
 use crate::live::LiveScope;
-use crate::model::safe_run_id;
+use crate::dto::safe_run_id;
 use chart::ChartGrid;
 
 /// The events that change what the Costs views show.

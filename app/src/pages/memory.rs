@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
-use crate::api::error_text;
-use crate::api::insight::{MAX_QUERY_BYTES, MemoryResult, memory_banks, search_memory};
+use crate::server_fns::error_text;
+use crate::server_fns::memory::{MAX_QUERY_BYTES, MemoryResult, memory_banks, search_memory};
 use crate::live::LiveScope;
 
 const FOCUS: &str = "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-1";

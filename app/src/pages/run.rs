@@ -17,7 +17,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::Frame;
 use super::runs::StatusBadge;
-use crate::api::runs::{cancel_run, load_run_view};
+use crate::server_fns::runs::{cancel_run, load_run_view};
 use crate::components::approval_card::ApprovalCard;
 use crate::components::chat::{Conversation, approval_of};
 use crate::graph::Selection;
@@ -118,7 +118,7 @@ pub fn RunPage() -> impl IntoView {
                             Ok(view) => view! { <RunBody view state /> }.into_any(),
                             Err(err) => view! {
                                 <h1 class="text-2xl font-semibold">"Run"</h1>
-                                <super::ErrorBox message=crate::api::error_text(&err) />
+                                <super::ErrorBox message=crate::server_fns::error_text(&err) />
                                 <p class="mt-2 text-sm"><a class="text-indigo-700 underline" href="/">"Back to the runs"</a></p>
                             }.into_any(),
                         }

@@ -8,11 +8,11 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::Frame;
-use crate::api::list_runs;
-use crate::api::runs::{get_composer_options, load_run_view};
+use crate::server_fns::list_runs;
+use crate::server_fns::runs::{get_composer_options, load_run_view};
 use crate::components::chat::{Composer, Conversation};
 use crate::live::LiveScope;
-use crate::model::{RunStatus, RunSummary, safe_run_id};
+use crate::dto::{RunStatus, RunSummary, safe_run_id};
 use crate::time::{format_age, now_ms};
 
 /// Lists runs, newest first; new runs appear without a reload.
@@ -37,7 +37,7 @@ pub fn RunsPage() -> impl IntoView {
                                 Ok(list) if list.is_empty() => view! { <EmptyState /> }.into_any(),
                                 Ok(list) => view! { <RunTable runs=list /> }.into_any(),
                                 Err(err) => view! {
-                                    <super::ErrorBox message=format!("Could not load runs: {}", crate::api::error_text(&err)) />
+                                    <super::ErrorBox message=format!("Could not load runs: {}", crate::server_fns::error_text(&err)) />
                                 }.into_any(),
                             }
                         })}
@@ -66,7 +66,7 @@ fn NewRequirement() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match options.await {
                         Ok(o) => view! { <Composer projects=o.projects pipelines=o.pipelines models_note=o.models_note /> }.into_any(),
-                        Err(e) => view! { <super::ErrorBox message=crate::api::error_text(&e) /> }.into_any(),
+                        Err(e) => view! { <super::ErrorBox message=crate::server_fns::error_text(&e) /> }.into_any(),
                     }
                 })}
             </Suspense>
@@ -91,7 +91,7 @@ fn ChatOfRun(id: String) -> impl IntoView {
             {move || Suspend::new(async move {
                 match view.await {
                     Ok(v) => view! { <div class="mt-3"><Conversation view=Arc::new(v) /></div> }.into_any(),
-                    Err(e) => view! { <super::ErrorBox message=crate::api::error_text(&e) /> }.into_any(),
+                    Err(e) => view! { <super::ErrorBox message=crate::server_fns::error_text(&e) /> }.into_any(),
                 }
             })}
         </Suspense>

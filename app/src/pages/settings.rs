@@ -9,8 +9,8 @@ mod routing;
 use leptos::prelude::*;
 
 use super::{ErrorBox, Frame};
-use crate::api::error_text;
-use crate::api::settings::{
+use crate::server_fns::error_text;
+use crate::server_fns::settings::{
     AliasChain, ProviderStatus, Saved, SectionSource, SettingsView, get_settings,
 };
 use crate::live::LiveScope;

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 
-use app::approval::{Approval, DecideRequest};
+use app::approval::{Approval, ApprovalStatus, DecideRequest};
 
 use super::{ApiError, ApiJson};
 use crate::startup::AppState;
@@ -24,13 +24,12 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Approval>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    if let Some(s) = query.status.as_deref()
-        && !["pending", "decided"].contains(&s)
-    {
-        return Err(ApiError::BadRequest(format!(
-            "`status` must be `pending` or `decided`, not `{s}`"
-        )));
-    }
+    let status = match query.status.as_deref() {
+        None => None,
+        Some(s) => Some(ApprovalStatus::parse(s).ok_or_else(|| {
+            ApiError::BadRequest(format!("`status` must be `pending` or `decided`, not `{s}`"))
+        })?),
+    };
     let limit = query.limit.unwrap_or(200);
     if limit == 0 || limit > 1000 {
         return Err(ApiError::BadRequest(
@@ -39,7 +38,7 @@ pub async fn list(
     }
     let approvals = state
         .store
-        .list_approvals(query.status.as_deref(), query.run_id.as_deref(), limit)
+        .list_approvals(status, query.run_id.as_deref(), limit)
         .await?;
     Ok(Json(approvals))
 }

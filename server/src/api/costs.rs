@@ -8,7 +8,7 @@ use app::ledger::CostReport;
 
 use super::ApiError;
 use crate::gateway::budget::current_month;
-use crate::gateway::ledger::cost_report;
+use crate::store::model_calls::cost_report;
 use crate::startup::AppState;
 
 pub async fn report(State(state): State<AppState>) -> Result<Json<CostReport>, ApiError> {

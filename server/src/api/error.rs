@@ -63,6 +63,22 @@ impl From<crate::engine::EngineError> for ApiError {
     }
 }
 
+impl From<crate::engine::StartError> for ApiError {
+    fn from(e: crate::engine::StartError) -> Self {
+        use crate::engine::StartError as E;
+        match e {
+            E::EmptyGoal | E::GoalTooLong { .. } | E::BadField(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            E::Refused(message) => ApiError::Rejected {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message,
+            },
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let status = rejection.status();

@@ -4,12 +4,13 @@
 mod approvals;
 mod auth;
 mod costs;
-mod engine;
 mod error;
 mod health;
+mod memory;
 mod projects;
-pub mod runs;
+mod runs;
 mod settings;
+mod teams;
 mod ws;
 
 use axum::Router;
@@ -36,12 +37,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/events", get(runs::events))
         .route("/api/runs/{id}", get(runs::status))
         .route("/api/costs", get(costs::report))
-        .route("/api/teams", get(engine::teams))
+        .route("/api/teams", get(teams::teams))
         .route("/api/projects", get(projects::list).post(projects::add))
         .route("/api/approvals", get(approvals::list))
         .route("/api/approvals/{id}", get(approvals::get))
         .route("/api/approvals/{id}/decide", post(approvals::decide))
-        .route("/api/memory/search", get(engine::search_memory))
+        .route("/api/memory/search", get(memory::search_memory))
         .route("/api/settings", get(settings::get))
         .route("/api/settings/budgets", put(settings::put_budgets))
         .route("/api/settings/routing", put(settings::put_routing))

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 
-use app::model::Project;
+use app::dto::Project;
 
 use super::{ApiError, ApiJson};
 use crate::delivery::project::{NewProject, validate};

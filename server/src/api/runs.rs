@@ -6,94 +6,26 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
-use app::model::{RunDetail, RunSummary, StartRunRequest, StartRunResponse};
+use app::dto::{RunDetail, RunSummary, StartRunRequest, StartRunResponse};
 
 use super::{ApiError, ApiJson};
-use crate::config::Config;
-use crate::engine::Engine;
 use crate::startup::AppState;
-use crate::store::runs::NewRun;
-
-/// Longest accepted `request_id` and `project`.
-const MAX_KEY_CHARS: usize = 200;
 
 /// Starts a run; `201` when created, `200` when `request_id` matched an existing run.
 pub async fn start(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<StartRunRequest>,
 ) -> Result<(StatusCode, Json<StartRunResponse>), ApiError> {
-    let (run_id, created) = start_run(&state, req, "api").await?;
+    let (run_id, created) = state
+        .engine
+        .start(req, state.config.max_goal_chars, "api")
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     Ok((status, Json(StartRunResponse { run_id, created })))
-}
-
-/// Validates a start request, resolves a registered project's name to its path, records the
-/// run and hands it to the engine. Shared by the REST API and the dashboard's chat.
-pub async fn start_run(
-    state: &AppState,
-    req: StartRunRequest,
-    actor: &str,
-) -> Result<(String, bool), ApiError> {
-    let mut run = validate(&state.config, req)?;
-    if let Some(given) = run.project.clone()
-        && let Some(project) = state.store.find_project(&given).await?
-    {
-        let checked = project.clone();
-        tokio::task::spawn_blocking(move || crate::delivery::project::check_active(&checked))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?
-            .map_err(|e| ApiError::Rejected {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: e.to_string(),
-            })?;
-        run.project = Some(project.path);
-    }
-    Engine::check_start(run.project.as_deref(), run.pipeline.as_deref()).map_err(|message| {
-        ApiError::Rejected {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message,
-        }
-    })?;
-    let (run_id, created) = state.store.create_run(run, actor).await?;
-    state.engine.submit(run_id.clone());
-    Ok((run_id, created))
-}
-
-fn validate(config: &Config, req: StartRunRequest) -> Result<NewRun, ApiError> {
-    let goal = req.goal.trim().to_string();
-    if goal.is_empty() {
-        return Err(ApiError::BadRequest(
-            "`goal` is empty: describe the requirement in a sentence or more".into(),
-        ));
-    }
-    let chars = goal.chars().count();
-    if chars > config.max_goal_chars {
-        return Err(ApiError::BadRequest(format!(
-            "`goal` is {chars} characters; the limit is {}",
-            config.max_goal_chars
-        )));
-    }
-    let key = |name: &str, value: Option<String>| -> Result<Option<String>, ApiError> {
-        match value.map(|v| v.trim().to_string()) {
-            Some(v) if v.is_empty() => Err(ApiError::BadRequest(format!(
-                "`{name}` is empty: omit it or give a value"
-            ))),
-            Some(v) if v.chars().count() > MAX_KEY_CHARS => Err(ApiError::BadRequest(format!(
-                "`{name}` is longer than {MAX_KEY_CHARS} characters"
-            ))),
-            other => Ok(other),
-        }
-    };
-    Ok(NewRun {
-        goal,
-        project: key("project", req.project)?,
-        request_id: key("request_id", req.request_id)?,
-        pipeline: key("pipeline", req.pipeline)?,
-    })
 }
 
 /// One run by id with its plan, progress, artifacts and cost; 404 names an unknown id.

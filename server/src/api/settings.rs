@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::de::DeserializeOwned;
 
-use app::api::settings::{BudgetSettings, RoutingSettings, Saved, SettingsView};
+use app::server_fns::settings::{BudgetSettings, RoutingSettings, Saved, SettingsView};
 
 use super::{ApiError, ApiJson};
 use crate::gateway::settings::{self, SettingsError};

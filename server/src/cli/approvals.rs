@@ -3,12 +3,14 @@
 use std::path::Path;
 
 use super::{Exit, UsageError};
+use app::approval::ApprovalStatus;
+
 use crate::engine::{EngineError, record_decision};
 
 pub(super) async fn list(data_dir: &Path, status: &str, run: Option<&str>) -> anyhow::Result<Exit> {
     let filter = match status {
         "all" => None,
-        "pending" | "decided" => Some(status),
+        other if ApprovalStatus::parse(other).is_some() => ApprovalStatus::parse(other),
         other => {
             return Err(UsageError(format!(
                 "--status must be pending, decided or all, not `{other}`"
@@ -19,7 +21,10 @@ pub(super) async fn list(data_dir: &Path, status: &str, run: Option<&str>) -> an
     let store = super::open_store(data_dir).await?;
     let approvals = store.list_approvals(filter, run, 1000).await?;
     if approvals.is_empty() {
-        println!("no {} approvals", filter.unwrap_or("recorded"));
+        println!(
+            "no {} approvals",
+            filter.map_or("recorded", ApprovalStatus::as_str)
+        );
     }
     for a in approvals {
         println!(

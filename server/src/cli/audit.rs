@@ -3,11 +3,10 @@
 use std::path::Path;
 
 use super::{Exit, open_store};
-use crate::store::chain;
 
 pub(super) async fn verify(data_dir: &Path) -> anyhow::Result<Exit> {
     let store = open_store(data_dir).await?;
-    let report = chain::verify(store.pool()).await?;
+    let report = store.verify_chain().await?;
     match report.broken {
         None => {
             println!(

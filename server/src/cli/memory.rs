@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::{Exit, UsageError};
-use crate::gateway::{EnvSnapshot, Gateway, GatewayConfig};
+use crate::config::{EnvSnapshot, FactoryConfig};
+use crate::gateway::Gateway;
 use crate::store::memory::{MAX_RECALL, RecallScope};
 
 pub(super) async fn search(
@@ -18,9 +19,9 @@ pub(super) async fn search(
     if limit == 0 || limit > MAX_RECALL {
         return Err(UsageError(format!("--limit must be between 1 and {MAX_RECALL}")).into());
     }
-    let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())
+    let config = FactoryConfig::load(config_file, &EnvSnapshot::from_env())
         .map_err(|e| UsageError(e.to_string()))?;
-    let gateway = Gateway::new(config);
+    let gateway = Gateway::new(config.gateway);
     let store = super::open_store(data_dir).await?;
     let banks: Vec<&str> = bank.as_deref().into_iter().collect();
     let scope = RecallScope {

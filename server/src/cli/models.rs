@@ -6,10 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::Exit;
-use crate::gateway::config::{GatewayConfig, ProviderKind, split_model};
+use crate::config::gateway::{GatewayConfig, ProviderKind, split_model};
+use crate::config::{ConfigError, EnvSnapshot, FactoryConfig};
 use crate::gateway::providers::ollama::OllamaProvider;
 use crate::gateway::types::{Message, ModelRequest};
-use crate::gateway::{ConfigError, EnvSnapshot, Gateway};
+use crate::gateway::Gateway;
 
 /// The configuration file used: `--config`/`FACTORY_CONFIG`, else `factory.toml` in the data
 /// directory when it exists, else none (built-in defaults).
@@ -19,16 +20,6 @@ pub fn config_path(explicit: Option<&Path>, data_dir: &Path) -> Option<std::path
     }
     let in_data = data_dir.join("factory.toml");
     in_data.is_file().then_some(in_data)
-}
-
-/// How a provider is shown wherever one is listed.
-pub fn provider_label(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Openai => "OpenAI-compatible",
-        ProviderKind::Anthropic => "Anthropic",
-        ProviderKind::Ollama => "Ollama (local)",
-        ProviderKind::Offline => "offline (no model)",
-    }
 }
 
 /// The configuration in force: the file's, with the newest change of each section made in the
@@ -60,7 +51,7 @@ async fn in_force(config: GatewayConfig, data_dir: &Path) -> (GatewayConfig, Str
 }
 
 pub(super) async fn list(config_file: Option<&Path>, data_dir: &Path) -> Result<Exit, ConfigError> {
-    let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())?;
+    let config = FactoryConfig::load(config_file, &EnvSnapshot::from_env())?.gateway;
     match config_file {
         Some(path) => println!("configuration: {}", path.display()),
         None => println!("configuration: built-in defaults (no factory.toml)"),
@@ -89,7 +80,7 @@ pub(super) async fn list(config_file: Option<&Path>, data_dir: &Path) -> Result<
         };
         println!(
             "  {name:<12} {:<20} {url:<34} {status}",
-            provider_label(p.kind)
+            p.kind.label()
         );
     }
     println!("\naliases (tried in order):");
@@ -164,7 +155,8 @@ pub(super) async fn test(
     data_dir: &Path,
     target: &str,
 ) -> anyhow::Result<Exit> {
-    let config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())
+    let config = FactoryConfig::load(config_file, &EnvSnapshot::from_env())
+        .map(|c| c.gateway)
         .and_then(|c| c.check_keys(super::serve::env_is_set).map(|()| c))
         .map_err(|e| super::UsageError(e.to_string()))?;
     let store = super::open_store(data_dir).await?;

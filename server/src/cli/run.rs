@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::events::EventData;
-use app::model::{RunDetail, RunStatus};
+use app::dto::{RunDetail, RunStatus, StartRunRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use super::{Exit, UsageError};
-use crate::engine::Engine;
-use crate::gateway::config::ProviderKind;
-use crate::gateway::{EnvSnapshot, Gateway, GatewayConfig};
-use crate::store::runs::NewRun;
+use crate::engine::{Engine, StartError};
+use crate::config::{EnvSnapshot, FactoryConfig, ProviderKind};
+use crate::gateway::Gateway;
+
 
 /// What `factory run` was asked.
 #[derive(Debug, Clone)]
@@ -31,34 +31,17 @@ pub(super) async fn run(
     config_file: Option<&Path>,
     args: RunArgs,
 ) -> anyhow::Result<Exit> {
-    let mut config = GatewayConfig::load(config_file, &EnvSnapshot::from_env())
-        .and_then(|c| c.check_keys(super::serve::env_is_set).map(|()| c))
+    let mut config = FactoryConfig::load(config_file, &EnvSnapshot::from_env())
+        .and_then(|c| c.gateway.check_keys(super::serve::env_is_set).map(|()| c))
         .map_err(|e| UsageError(e.to_string()))?;
     if args.auto_approve {
         config.approvals.auto_approve = true;
     }
-    let goal = args.requirement.trim().to_string();
-    let limit = crate::config::Config::new(data_dir.to_path_buf()).max_goal_chars;
-    if goal.is_empty() {
-        return Err(
-            UsageError("the requirement is empty: describe what you want built".into()).into(),
-        );
-    }
-    if goal.chars().count() > limit {
-        return Err(UsageError(format!(
-            "the requirement is {} characters; the limit is {limit}",
-            goal.chars().count()
-        ))
-        .into());
-    }
     let store = super::open_store(data_dir).await?;
+    // A project is a registered name, or a directory (relative to here) made absolute.
     let project = match &args.project {
         Some(p) => match store.find_project(&p.display().to_string()).await? {
-            Some(registered) => {
-                crate::delivery::project::check_active(&registered)
-                    .map_err(|e| UsageError(e.to_string()))?;
-                Some(registered.path)
-            }
+            Some(registered) => Some(registered.name),
             None => Some(
                 std::fs::canonicalize(p)
                     .map_err(|e| UsageError(format!("unknown project {}: {e}", p.display())))?
@@ -68,34 +51,47 @@ pub(super) async fn run(
         },
         None => None,
     };
-    Engine::check_start(project.as_deref(), args.pipeline.as_deref()).map_err(UsageError)?;
-    let offline = config.aliases["factory/coder"]
+    let offline = config.gateway.aliases["factory/coder"]
         .first()
-        .and_then(|e| crate::gateway::config::split_model(e))
-        .and_then(|(p, _)| config.providers.get(p))
+        .and_then(|e| crate::config::gateway::split_model(e))
+        .and_then(|(p, _)| config.gateway.providers.get(p))
         .is_some_and(|p| p.kind == ProviderKind::Offline || p.kind == ProviderKind::Ollama);
 
-    let gateway = Arc::new(Gateway::with_ledger(config.clone(), store.clone()).await?);
+    let gateway = Arc::new(Gateway::with_ledger(config.gateway.clone(), store.clone()).await?);
     let shutdown = CancellationToken::new();
     let engine = Engine::new(
         store.clone(),
         gateway.clone(),
         config.engine.clone(),
+        config.approvals.clone(),
         data_dir.to_path_buf(),
         shutdown.clone(),
     );
     let mut events = store.subscribe();
-    let (run_id, _) = store
-        .create_run(
-            NewRun {
-                goal,
-                project,
-                request_id: None,
-                pipeline: args.pipeline.clone(),
-            },
-            "cli",
-        )
-        .await?;
+    let request = StartRunRequest {
+        goal: args.requirement.clone(),
+        project,
+        request_id: None,
+        pipeline: args.pipeline.clone(),
+    };
+    let max_goal_chars = crate::config::Config::new(data_dir.to_path_buf()).max_goal_chars;
+    let run_id = match engine.start(request, max_goal_chars, "cli").await {
+        Ok((run_id, _)) => run_id,
+        Err(StartError::Store(e)) => return Err(e.into()),
+        Err(StartError::EmptyGoal) => {
+            return Err(UsageError(
+                "the requirement is empty: describe what you want built".into(),
+            )
+            .into());
+        }
+        Err(StartError::GoalTooLong { chars, limit }) => {
+            return Err(UsageError(format!(
+                "the requirement is {chars} characters; the limit is {limit}"
+            ))
+            .into());
+        }
+        Err(refused) => return Err(UsageError(refused.to_string()).into()),
+    };
     if offline && !args.json {
         eprintln!(
             "note: no cloud model is configured; teams use a local Ollama model when one answers, \
@@ -108,7 +104,6 @@ pub(super) async fn run(
             engine.run_dir(&run_id).display()
         );
     }
-    engine.submit(run_id.clone());
 
     let bar = progress_bar(args.json);
     let started = Instant::now();
@@ -235,7 +230,7 @@ pub(super) async fn run(
         print_summary(&detail, data_dir, started.elapsed());
         if detail.summary.status == RunStatus::WaitingForHuman {
             for a in store
-                .list_approvals(Some("pending"), Some(&run_id), 10)
+                .list_approvals(Some(app::approval::ApprovalStatus::Pending), Some(&run_id), 10)
                 .await?
             {
                 println!("  {} approval: {}", a.kind.as_str(), a.question);

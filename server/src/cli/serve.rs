@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Exit, ServeArgs};
 use crate::config::Config;
-use crate::gateway::{EnvSnapshot, GatewayConfig};
+use crate::config::{EnvSnapshot, FactoryConfig};
 use crate::startup::build;
 
 pub(super) async fn run(
@@ -17,8 +17,8 @@ pub(super) async fn run(
 ) -> anyhow::Result<Exit> {
     let mut config = Config::new(data_dir);
     let config_file = super::models::config_path(config_file.as_deref(), &config.data_dir);
-    config.gateway = GatewayConfig::load(config_file.as_deref(), &EnvSnapshot::from_env())
-        .and_then(|c| c.check_keys(env_is_set).map(|()| c))
+    config.factory = FactoryConfig::load(config_file.as_deref(), &EnvSnapshot::from_env())
+        .and_then(|c| c.gateway.check_keys(env_is_set).map(|()| c))
         .map_err(|e| super::UsageError(e.to_string()))?;
     config.addr = args.addr;
     config.allowed_origins = args.allowed_origins;
@@ -55,11 +55,11 @@ pub(super) async fn run(
     }
     println!("Models (fallback chains; `factory models` for details):");
     for alias in ["factory/architect", "factory/coder", "factory/cheap"] {
-        let chain = config.gateway.aliases[alias].join(" → ");
+        let chain = config.factory.gateway.aliases[alias].join(" → ");
         println!("  {alias:<18} {chain}");
     }
-    if config.gateway.aliases["factory/coder"][0] == crate::gateway::config::OFFLINE_MODEL
-        || config.gateway.aliases["factory/coder"][0].starts_with("ollama:")
+    if config.factory.gateway.aliases["factory/coder"][0] == crate::config::gateway::OFFLINE_MODEL
+        || config.factory.gateway.aliases["factory/coder"][0].starts_with("ollama:")
     {
         println!(
             "  No cloud model configured: local Ollama models are used when found, otherwise \

@@ -1,5 +1,5 @@
-//! Projects: a user's git repository Factory may deliver into. The validator runs the Moose
-//! plan's checks, each failing with its own message: the path exists; it is a git repository
+//! Projects: a user's git repository Factory may deliver into. The validator runs these
+//! checks, each failing with its own message: the path exists; it is a git repository
 //! with at least one commit; the remote is configured and matches when one is given; the project
 //! is active; optionally, the working tree is clean. Per-project settings may also come from
 //! `.factory/project.toml` in the repository.
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use app::model::{ProjectPolicy, PublishPolicy, SandboxKind};
+pub use app::dto::{ProjectPolicy, PublishPolicy, SandboxKind};
 
 /// `.factory/project.toml`: what a repository may say about itself. Only choices that cannot
 /// weaken the sandbox: which gates, docker or bubblewrap, an image, and timeouts and output
@@ -49,7 +49,7 @@ const OPERATOR_KEYS: &[(&str, &str)] = &[
     ),
 ];
 
-pub use app::model::Project;
+pub use app::dto::Project;
 
 /// What `project add` / `POST /api/projects` asks for.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -53,7 +53,10 @@ pub struct GateResult {
 
 impl GateResult {
     /// The result of a finished (or killed) run, its output marked where it was cut.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "every field of a gate's result, as its runners measured them"
+    )]
     pub(super) fn finish(
         command: &str,
         sandbox: &str,

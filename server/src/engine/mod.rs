@@ -11,7 +11,9 @@ pub mod context;
 mod driver;
 pub mod memory;
 pub mod pipeline;
+mod start;
 pub mod state;
+pub mod templates;
 pub mod work;
 
 use std::collections::HashMap;
@@ -19,160 +21,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use app::events::EventData;
-use app::model::RunStatus;
-use serde::{Deserialize, Serialize};
+use app::dto::RunStatus;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::{ApprovalsConfig, EngineConfig};
 use crate::gateway::Gateway;
 use crate::store::{NewEvent, Store, StoreError};
 
 pub use app::approval::ApprovalKind;
 
 pub use catalogue::{Catalogue, Team};
+pub use start::StartError;
 pub use pipeline::{Pipeline, Stage};
-
-/// Engine limits (`[engine]` in factory.toml).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EngineConfig {
-    /// Runs driven at once; more wait in `queued`.
-    pub max_concurrent_runs: usize,
-    /// Attempts of all stages of one run together.
-    pub max_iterations_per_run: u32,
-    /// Backoff after a failed attempt: base, doubled per attempt, capped.
-    pub backoff_base_ms: u64,
-    pub backoff_max_ms: u64,
-    /// Output tokens asked of a team per call.
-    pub max_output_tokens: u32,
-    /// Memory items recalled into a team's context.
-    pub recall_k: u32,
-    /// Independent work orders delivered at once.
-    pub max_parallel_work_orders: usize,
-    /// Disk all work-order worktrees may use together, in MiB.
-    pub worktree_disk_budget_mb: u64,
-    /// Keep a delivered work order's worktree this long for inspection (0: remove at once);
-    /// older ones are collected when the server starts.
-    pub worktree_retention_secs: u64,
-    /// Longest a gate may run, in seconds, whatever a repository's `.factory/project.toml`
-    /// asks (its `gate_timeout_secs` is clamped to this).
-    pub gate_timeout_max_secs: u64,
-    /// Most gate output kept, in bytes, whatever a repository asks.
-    pub gate_output_max_bytes: usize,
-    /// Memory a bubblewrap gate may use, in MiB (a cgroup where one can be made, else an
-    /// address-space limit per process).
-    pub sandbox_memory_mb: u64,
-    /// Size of a bubblewrap gate's private `/tmp`, in MiB.
-    pub sandbox_tmp_mb: u64,
-    /// Host directories every gate sees read-only at their own path (toolchains outside
-    /// `/usr`, e.g. `/root/.rustup`); a `bin/` inside one goes on the gate's `PATH`.
-    pub toolchain_paths: Vec<String>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            max_concurrent_runs: 3,
-            max_iterations_per_run: 60,
-            backoff_base_ms: 1_000,
-            backoff_max_ms: 30_000,
-            max_output_tokens: 4_096,
-            recall_k: 8,
-            max_parallel_work_orders: 3,
-            worktree_disk_budget_mb: 4_096,
-            worktree_retention_secs: 0,
-            gate_timeout_max_secs: 3_600,
-            gate_output_max_bytes: 1024 * 1024,
-            sandbox_memory_mb: 4_096,
-            sandbox_tmp_mb: 1_024,
-            toolchain_paths: Vec::new(),
-        }
-    }
-}
-
-impl EngineConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_concurrent_runs == 0
-            || self.max_iterations_per_run == 0
-            || self.max_output_tokens == 0
-        {
-            return Err(
-                "[engine]: max_concurrent_runs, max_iterations_per_run and max_output_tokens \
-                 must be at least 1"
-                    .into(),
-            );
-        }
-        if self.gate_timeout_max_secs == 0
-            || self.gate_output_max_bytes == 0
-            || self.sandbox_memory_mb == 0
-            || self.sandbox_tmp_mb == 0
-        {
-            return Err(
-                "[engine]: gate_timeout_max_secs, gate_output_max_bytes, sandbox_memory_mb and \
-                 sandbox_tmp_mb must be at least 1"
-                    .into(),
-            );
-        }
-        for path in &self.toolchain_paths {
-            if !path.starts_with('/') || path.contains(':') {
-                return Err(format!(
-                    "[engine] toolchain_paths: `{path}` must be an absolute path without `:`"
-                ));
-            }
-        }
-        if self.backoff_base_ms > self.backoff_max_ms {
-            return Err("[engine]: backoff_base_ms must not exceed backoff_max_ms".into());
-        }
-        Ok(())
-    }
-}
-
-/// Clarifications and approvals (`[approvals]` in factory.toml).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ApprovalsConfig {
-    /// Questions one objective may ask other teams.
-    pub max_clarifications_per_objective: u32,
-    /// How deep answering teams may ask in turn (1: only the stage itself asks).
-    pub max_hop_depth: u32,
-    /// How long a team has to answer a clarification before a person is asked.
-    pub clarification_ttl_ms: u64,
-    /// The director policy: a plan whose work orders are all low risk with at least this
-    /// confidence is approved automatically (the decision is recorded).
-    pub plan_auto_min_confidence: f64,
-    /// Ask a person for a final review before a run succeeds.
-    pub final_review: bool,
-    /// Decide plan and review approvals automatically (`factory run --auto-approve`).
-    pub auto_approve: bool,
-}
-
-impl Default for ApprovalsConfig {
-    fn default() -> Self {
-        ApprovalsConfig {
-            max_clarifications_per_objective: 3,
-            max_hop_depth: 2,
-            clarification_ttl_ms: 600_000,
-            plan_auto_min_confidence: 0.95,
-            final_review: true,
-            auto_approve: false,
-        }
-    }
-}
-
-impl ApprovalsConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_hop_depth == 0 || self.clarification_ttl_ms == 0 {
-            return Err(
-                "[approvals]: max_hop_depth and clarification_ttl_ms must be at least 1".into(),
-            );
-        }
-        if !(0.0..=1.0).contains(&self.plan_auto_min_confidence) {
-            return Err("[approvals]: plan_auto_min_confidence must be between 0 and 1".into());
-        }
-        Ok(())
-    }
-}
 
 /// Why an engine operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +68,8 @@ pub struct Engine {
     store: Store,
     gateway: Arc<Gateway>,
     config: EngineConfig,
+    /// Clarification limits and approval policies.
+    approvals: ApprovalsConfig,
     data_dir: PathBuf,
     slots: Arc<Semaphore>,
     /// Cancel tokens of runs being driven (or waiting for a slot).
@@ -228,6 +92,7 @@ impl Engine {
         store: Store,
         gateway: Arc<Gateway>,
         config: EngineConfig,
+        approvals: ApprovalsConfig,
         data_dir: PathBuf,
         shutdown: CancellationToken,
     ) -> Arc<Engine> {
@@ -236,6 +101,7 @@ impl Engine {
             store,
             gateway,
             config,
+            approvals,
             data_dir,
             active: Mutex::new(HashMap::new()),
             shutdown,
@@ -284,12 +150,7 @@ impl Engine {
 
     /// Resumes every run that has not finished (on start). Returns how many.
     pub async fn resume_all(self: &Arc<Self>) -> Result<usize, StoreError> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM supervisor_runs WHERE status IN ('queued', 'running', \
-             'waiting_for_human') ORDER BY created_seq",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
+        let ids = self.store.unfinished_runs().await?;
         let n = ids.len();
         for id in ids {
             self.submit(id);
@@ -306,13 +167,7 @@ impl Engine {
             .store
             .write(Box::new(move |conn| {
                 Box::pin(async move {
-                    let status: Option<String> =
-                        sqlx::query_scalar("SELECT status FROM supervisor_runs WHERE id = ?")
-                            .bind(&id)
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                    let status = status.as_deref().and_then(RunStatus::parse);
-                    match status {
+                    match crate::store::runs::status(conn, &id).await? {
                         None => Ok((Err(EngineError::UnknownRun(id)), vec![])),
                         Some(status) if status.is_terminal() => {
                             Ok((Err(EngineError::Finished { run_id: id, status }), vec![]))
@@ -362,13 +217,7 @@ impl Engine {
                     () = engine.shutdown.cancelled() => return,
                     () = tokio::time::sleep(interval) => {}
                 }
-                let ids: Result<Vec<String>, _> = sqlx::query_scalar(
-                    "SELECT r.id FROM supervisor_runs r WHERE r.status = 'running' AND \
-                     (SELECT kind FROM events WHERE run_id = r.id ORDER BY seq DESC LIMIT 1) \
-                     = 'approval_decided'",
-                )
-                .fetch_all(engine.store.pool())
-                .await;
+                let ids = engine.store.runs_with_undriven_decisions().await;
                 for id in ids.unwrap_or_default() {
                     engine.submit(id);
                 }
@@ -380,37 +229,6 @@ impl Engine {
     pub async fn wait_idle(&self) {
         self.tasks.close();
         self.tasks.wait().await;
-    }
-
-    /// Checks what a run is started with: the project (a directory, absolute) and the
-    /// pipeline (built in or the project's own). The message says what is accepted.
-    pub fn check_start(project: Option<&str>, pipeline: Option<&str>) -> Result<(), String> {
-        let root = match project {
-            Some(p) => {
-                let path = std::path::Path::new(p);
-                if !path.is_absolute() {
-                    return Err(format!(
-                        "unknown project `{p}`: give a registered project's name \
-                         (`factory project add`) or the absolute path of its directory"
-                    ));
-                }
-                if !path.is_dir() {
-                    return Err(format!("unknown project: `{p}` is not a directory"));
-                }
-                Some(path)
-            }
-            None => None,
-        };
-        let name = pipeline.unwrap_or("default");
-        let catalogue = Catalogue::load(root).map_err(|e| e.to_string())?;
-        let pipelines = pipeline::load_all(&catalogue, root).map_err(|e| e.to_string())?;
-        if !pipelines.contains_key(name) {
-            return Err(format!(
-                "unknown pipeline `{name}` (available: {})",
-                pipelines.keys().cloned().collect::<Vec<_>>().join(", ")
-            ));
-        }
-        Ok(())
     }
 
     /// Where a run's artifacts are written.
@@ -430,7 +248,7 @@ pub async fn record_decision(
     text: Option<String>,
     decided_by: &str,
 ) -> Result<String, EngineError> {
-    use app::approval::{ApprovalOption, MAX_DECISION_TEXT};
+    use app::approval::{Approval, ApprovalStatus, MAX_DECISION_TEXT};
     let text = text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
     if let Some(t) = &text
         && t.chars().count() > MAX_DECISION_TEXT
@@ -446,48 +264,34 @@ pub async fn record_decision(
     let (outcome, _) = store
         .write(Box::new(move |conn| {
             Box::pin(async move {
-                type Row = (
-                    String,
-                    String,
-                    String,
-                    String,
-                    Option<String>,
-                    Option<String>,
-                    Option<String>,
-                );
-                let row: Option<Row> = sqlx::query_as(
-                    "SELECT a.run_id, a.kind, a.options, a.status, a.option, a.text, \
-                         a.decided_by FROM approvals a WHERE a.id = ?",
-                )
-                .bind(&id)
-                .fetch_optional(&mut *conn)
-                .await?;
-                let Some((run_id, kind, options, status, first, first_text, by)) = row else {
+                let Some(approval) = crate::store::approvals::get(&mut *conn, &id).await? else {
                     return Ok((Err(EngineError::UnknownApproval(id)), vec![]));
                 };
-                if status == "decided" {
+                let Approval {
+                    run_id,
+                    kind,
+                    options,
+                    status,
+                    decision,
+                    ..
+                } = approval;
+                if status == ApprovalStatus::Decided {
+                    let first = decision.unwrap_or_default();
                     return Ok((
                         Err(EngineError::AlreadyDecided {
                             id,
-                            option: first.unwrap_or_default(),
-                            text: first_text,
-                            decided_by: by.unwrap_or_default(),
+                            option: first.option,
+                            text: first.text,
+                            decided_by: first.decided_by,
                         }),
                         vec![],
                     ));
                 }
-                let run_status: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM supervisor_runs WHERE id = ?")
-                        .bind(&run_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                if let Some(status) = run_status.as_deref().and_then(RunStatus::parse)
+                if let Some(status) = crate::store::runs::status(conn, &run_id).await?
                     && status.is_terminal()
                 {
                     return Ok((Err(EngineError::RunFinished { run_id, status }), vec![]));
                 }
-                let options: Vec<ApprovalOption> =
-                    serde_json::from_str(&options).unwrap_or_default();
                 let Some(chosen) = options.iter().find(|o| o.id == option) else {
                     let offered: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
                     return Ok((
@@ -507,8 +311,6 @@ pub async fn record_decision(
                         vec![],
                     ));
                 }
-                let kind = serde_json::from_value(serde_json::Value::String(kind))
-                    .map_err(StoreError::Encode)?;
                 let event = NewEvent::new(
                     actor.clone(),
                     EventData::ApprovalDecided {

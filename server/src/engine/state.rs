@@ -4,7 +4,7 @@
 
 use app::approval::ApprovalKind;
 use app::events::{Event, EventData};
-use app::model::RunStatus;
+use app::dto::RunStatus;
 use app::task::{TaskResult, TaskStatus};
 
 use crate::store::{Store, StoreError};

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::events::EventData;
-use app::ledger::{BudgetScope, CostLine, CostReport};
-use sqlx::Row;
+use app::ledger::BudgetScope;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::store::model_calls::Spending;
 use crate::store::{NewEvent, Store, StoreError};
 
 use super::budget::{Budgets, current_month};
@@ -120,28 +120,18 @@ impl Ledger {
     /// Loads what was spent into the budgets (this month's scopes and every run) and the
     /// limits people raised.
     pub async fn load_budgets(&self, budgets: &Budgets) -> Result<(), StoreError> {
-        let raises: Vec<(String, f64)> =
-            sqlx::query_as("SELECT scope, hard_usd FROM budget_raises ORDER BY seq")
-                .fetch_all(self.store.pool())
-                .await?;
-        for (scope, hard) in raises {
-            if let Ok(scope) = serde_json::from_str::<BudgetScope>(&scope) {
-                budgets.raise(scope, hard);
-            }
+        for (scope, hard) in self.store.budget_raises().await? {
+            budgets.raise(scope, hard);
         }
         let month = current_month();
-        let rows = sqlx::query(
-            "SELECT run_id, team, project, month, SUM(cost_usd) FROM model_calls \
-             WHERE status = 'ok' AND cost_usd > 0 GROUP BY run_id, team, project, month",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
-        for row in rows {
-            let run_id: Option<String> = row.try_get(0)?;
-            let team: Option<String> = row.try_get(1)?;
-            let project: Option<String> = row.try_get(2)?;
-            let row_month: String = row.try_get(3)?;
-            let spent: f64 = row.try_get(4)?;
+        for spent in self.store.spending().await? {
+            let Spending {
+                run_id,
+                team,
+                project,
+                month: row_month,
+                cost_usd: spent,
+            } = spent;
             if let Some(run_id) = run_id {
                 budgets.load_spent(BudgetScope::Run { run_id }, spent);
             }
@@ -235,114 +225,6 @@ async fn commit(store: &Store, events: Vec<NewEvent>) -> Result<(), LedgerError>
     }
 }
 
-/// Totals from the ledger per run, team, model, project and day (successful calls).
-pub async fn cost_report(store: &Store) -> Result<CostReport, StoreError> {
-    report(store, None).await
-}
-
-/// The same totals for the calls of one run only.
-pub async fn cost_report_for_run(store: &Store, run_id: &str) -> Result<CostReport, StoreError> {
-    report(store, Some(run_id)).await
-}
-
-async fn report(store: &Store, run: Option<&str>) -> Result<CostReport, StoreError> {
-    // `? IS NULL OR run_id = ?` keeps one statement for both views (and portable SQL).
-    const CALLS: &str = "FROM model_calls WHERE status = 'ok' AND (? IS NULL OR run_id = ?)";
-    let group = |column: &str| {
-        format!(
-            "SELECT COALESCE({column}, '(none)'), COUNT(*), SUM(input_tokens), \
-             SUM(output_tokens), SUM(cost_usd) {CALLS} GROUP BY 1 ORDER BY 5 DESC, 1 LIMIT 500"
-        )
-    };
-    let mut lines = Vec::new();
-    for sql in [
-        format!(
-            "SELECT 'total', COUNT(*), COALESCE(SUM(input_tokens), 0), \
-             COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0) {CALLS}"
-        ),
-        group("run_id"),
-        group("team"),
-        group("provider || ':' || model"),
-        group("project"),
-        group("day"),
-    ] {
-        let rows = sqlx::query(&sql)
-            .bind(run)
-            .bind(run)
-            .fetch_all(store.pool())
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            out.push(CostLine {
-                key: row.try_get(0)?,
-                calls: row.try_get(1)?,
-                input_tokens: row.try_get(2)?,
-                output_tokens: row.try_get(3)?,
-                cost_usd: row.try_get(4)?,
-            });
-        }
-        lines.push(out);
-    }
-    let mut lines = lines.into_iter();
-    let mut next = || lines.next().unwrap_or_default();
-    let total = next().into_iter().next();
-    let mut report = CostReport {
-        total,
-        by_run: next(),
-        by_team: next(),
-        by_model: next(),
-        by_project: next(),
-        by_day: next(),
-        ..CostReport::default()
-    };
-    report.by_day.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(report)
-}
-
-/// Most points a cost timeline returns: the newest days, or a run's first calls.
-const TIMELINE_POINTS: i64 = 5000;
-
-/// One point of a cost timeline: when (a UTC day, or a call's finish time) and what was spent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CostPoint {
-    pub at: String,
-    pub cost_usd: f64,
-}
-
-/// Spending over time, oldest first: every run per UTC day (`run` is `None`), or one run's
-/// finished calls one by one in the order they finished.
-pub async fn cost_timeline(store: &Store, run: Option<&str>) -> Result<Vec<CostPoint>, StoreError> {
-    let rows: Vec<(String, f64)> = match run {
-        None => {
-            sqlx::query_as(
-                "SELECT day, SUM(cost_usd) FROM model_calls WHERE status = 'ok' \
-                 GROUP BY day ORDER BY day DESC LIMIT ?",
-            )
-            .bind(TIMELINE_POINTS)
-            .fetch_all(store.pool())
-            .await?
-        }
-        Some(run_id) => {
-            sqlx::query_as(
-                "SELECT COALESCE(finished_at, started_at), cost_usd FROM model_calls \
-                 WHERE status = 'ok' AND run_id = ? \
-                 ORDER BY COALESCE(finished_at, started_at), last_seq LIMIT ?",
-            )
-            .bind(run_id)
-            .bind(TIMELINE_POINTS)
-            .fetch_all(store.pool())
-            .await?
-        }
-    };
-    let mut points: Vec<CostPoint> = rows
-        .into_iter()
-        .map(|(at, cost_usd)| CostPoint { at, cost_usd })
-        .collect();
-    // Days were read newest first, to keep the newest when there are too many.
-    points.sort_by(|a, b| a.at.cmp(&b.at));
-    Ok(points)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,13 +239,20 @@ mod tests {
         }
     }
 
+    /// A second connection pool on the store's file (the store's own is private to it).
+    async fn raw(store: &Store) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", store.path().display()))
+            .await
+            .unwrap()
+    }
+
     /// Makes every new event fail to insert while `condition` (SQL) holds, as a full disk would.
     async fn outage(store: &Store, condition: &str) {
         sqlx::query(&format!(
             "CREATE TRIGGER test_outage BEFORE INSERT ON events WHEN {condition} \
              BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
         ))
-        .execute(store.pool())
+        .execute(&raw(store).await)
         .await
         .unwrap();
     }
@@ -396,12 +285,13 @@ mod tests {
         let store = Store::open(dir.path()).await.unwrap();
         let ledger = Ledger::start(store.clone());
         // Inserts fail for the next 0.6 s: past the first two attempts, before the last.
+        let pool = raw(&store).await;
         sqlx::query("CREATE TABLE test_until (t REAL)")
-            .execute(store.pool())
+            .execute(&pool)
             .await
             .unwrap();
         sqlx::query("INSERT INTO test_until VALUES (julianday('now') + 0.6 / 86400.0)")
-            .execute(store.pool())
+            .execute(&pool)
             .await
             .unwrap();
         outage(&store, "julianday('now') < (SELECT t FROM test_until)").await;

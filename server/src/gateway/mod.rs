@@ -1,11 +1,10 @@
-//! The model gateway: every team talks to models through it. Configuration (providers,
-//! aliases as fallback chains, prices and limits, retry policy, routing and budgets), the
-//! provider clients, the call path with retries, fallback and circuit breakers, the complexity
+//! The model gateway: every team talks to models through it. Its configuration (providers,
+//! aliases as fallback chains, prices and limits, retry policy, routing and budgets) is
+//! [`crate::config::GatewayConfig`]; here are the provider clients, the call path with retries, fallback and circuit breakers, the complexity
 //! router, budgets with reservations, and the cost ledger.
 
 pub mod budget;
 pub mod client;
-pub mod config;
 pub mod ledger;
 pub mod providers;
 pub mod resilience;
@@ -14,4 +13,3 @@ pub mod settings;
 pub mod types;
 
 pub use client::{Gateway, GatewayError};
-pub use config::{ConfigError, EnvSnapshot, GatewayConfig, ProviderKind};

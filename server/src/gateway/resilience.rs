@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::config::RetryConfig;
+use crate::config::gateway::RetryConfig;
 
 /// True for HTTP statuses worth retrying: 408, 425, 429 and the 5xx family. Client errors such as
 /// 400, 401, 403 and 404 fail at once.

@@ -1,9 +1,9 @@
-//! Routing by complexity (the Moose plan): a work order's complexity picks the cheap or the
+//! Routing by complexity: a work order's complexity picks the cheap or the
 //! strong alias; hard-stop keywords force the strongest model regardless of budget tier. Every
 //! decision carries its inputs and a reason, to be recorded as an event (the decision log).
 //!
 //! `complexity = (files · w_files + risk · w_risk + criteria · w_criteria) / divisor` with the
-//! plan's weights 0.4 / 0.3 / 0.3 and divisor 3, where
+//! default weights 0.4 / 0.3 / 0.3 and divisor 3, where
 //! - `files` is `files_in_scope` normalised to 0..1 as `min(files_in_scope, files_cap) / files_cap`
 //!   (files_cap 3 by default: three or more files count as "many");
 //! - `risk` is 0.2 for low, 0.5 for medium, 0.8 for high;
@@ -15,7 +15,7 @@
 
 pub use app::ledger::{Risk, RoutingDecision};
 
-use super::config::RoutingConfig;
+use crate::config::gateway::RoutingConfig;
 
 /// What the router looks at.
 #[derive(Debug, Clone)]

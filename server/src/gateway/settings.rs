@@ -12,12 +12,11 @@ pub use view::{OllamaProbes, view};
 
 use std::collections::BTreeMap;
 
-use app::api::settings::{BUDGETS, BudgetSettings, ROUTING, RoutingSettings, Saved, SectionSource};
+use app::server_fns::settings::{BUDGETS, BudgetSettings, ROUTING, RoutingSettings, Saved, SectionSource};
 use app::events::{Event, EventData};
 
 use super::Gateway;
-use super::config::{GatewayConfig, RoutingConfig};
-use crate::store::chain::EventRow;
+use crate::config::gateway::{GatewayConfig, RoutingConfig};
 use crate::store::{NewEvent, Store, StoreError};
 
 /// Why a change was refused or could not be recorded.
@@ -260,18 +259,10 @@ async fn change(
 /// recorded change that no longer fits the file — routing naming an alias the file has since
 /// removed — is skipped with a warning, and the file's values stay in force.
 pub async fn replay(gateway: &Gateway, store: &Store) -> Result<usize, StoreError> {
-    let rows: Vec<EventRow> = sqlx::query_as(
-        "SELECT seq, run_id, ts, kind, actor, payload, prev_hash, hash FROM events \
-         WHERE seq IN (SELECT MAX(seq) FROM events WHERE kind = 'settings_changed' \
-                       GROUP BY json_extract(payload, '$.section')) \
-         ORDER BY seq",
-    )
-    .fetch_all(store.pool())
-    .await?;
+    let changes = store.newest_by_field("settings_changed", "section").await?;
     let mut origins = gateway.settings.origins.lock().await;
     let mut applied = 0;
-    for row in rows {
-        let event = row.into_event()?;
+    for event in changes {
         let EventData::SettingsChanged {
             section,
             after,

@@ -1,5 +1,7 @@
 //! What callers send to the gateway and what they get back.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 pub use app::ledger::{Attempt, Attribution};
@@ -57,23 +59,37 @@ pub struct ModelRequest {
     /// Idempotency key of the call: the engine derives it from the run, stage and attempt, so
     /// a call issued again after a restart is counted once. A fresh one when `None`.
     pub call_id: Option<String>,
-    /// What the offline provider renders when the chain falls through to it (the team's
-    /// template and the requirement's facts). Model providers ignore it.
-    pub offline_brief: Option<OfflineBrief>,
+    /// What the offline provider answers when the chain falls through to it. Model providers
+    /// ignore it.
+    pub offline: Option<OfflineAnswer>,
     /// The caller parses the reply itself: a reply that is not JSON is returned, not retried.
     pub caller_parses: bool,
 }
 
-/// The material the offline provider turns into a team's deliverable without a model.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OfflineBrief {
-    pub team: String,
-    /// File name of the artifact, e.g. `requirements.md`.
-    pub deliverable: String,
-    /// The team's `offline.md.j2` (minijinja).
-    pub template: String,
-    /// The template's variables.
-    pub vars: serde_json::Value,
+/// The reply the offline provider gives when a chain falls through to it, prepared by the
+/// caller (the engine fills its teams' templates; see `engine::templates`) and computed only if
+/// the offline provider is reached. Given the request's schema; an `Err` is a permanent
+/// failure with that message.
+#[derive(Clone)]
+pub struct OfflineAnswer(Arc<dyn Fn(&serde_json::Value) -> Result<String, String> + Send + Sync>);
+
+impl OfflineAnswer {
+    pub fn new(
+        render: impl Fn(&serde_json::Value) -> Result<String, String> + Send + Sync + 'static,
+    ) -> OfflineAnswer {
+        OfflineAnswer(Arc::new(render))
+    }
+
+    /// The answer for a request with this schema.
+    pub fn render(&self, schema: &serde_json::Value) -> Result<String, String> {
+        (self.0)(schema)
+    }
+}
+
+impl std::fmt::Debug for OfflineAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OfflineAnswer")
+    }
 }
 
 impl ModelRequest {
@@ -87,7 +103,7 @@ impl ModelRequest {
             schema: None,
             attribution: Attribution::default(),
             call_id: None,
-            offline_brief: None,
+            offline: None,
             caller_parses: false,
         }
     }

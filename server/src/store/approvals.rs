@@ -1,7 +1,9 @@
 //! Approvals: the projection's queries.
 
-use app::approval::{Approval, ApprovalOption, Decision};
+use app::approval::{Approval, ApprovalOption, ApprovalStatus, Decision};
 
+use app::events::{Event, EventData};
+use sqlx::sqlite::SqliteConnection;
 use super::{Store, StoreError};
 
 #[derive(Debug, sqlx::FromRow)]
@@ -29,6 +31,7 @@ impl ApprovalRow {
             table: "approvals",
             reason: format!("approval {}: {what}", self.id),
         };
+        let status = ApprovalStatus::parse(&self.status).ok_or_else(|| bad("unknown status"))?;
         let kind = serde_json::from_value(serde_json::Value::String(self.kind.clone()))
             .map_err(|_| bad("unknown kind"))?;
         let options: Vec<ApprovalOption> =
@@ -53,7 +56,7 @@ impl ApprovalRow {
             options,
             created_at: self.created_at,
             deadline: self.deadline,
-            status: self.status,
+            status,
             decision,
         })
     }
@@ -62,11 +65,25 @@ impl ApprovalRow {
 const COLUMNS: &str = "id, run_id, kind, question, context, options, created_at, deadline, status, \
                        decided_by, option, text, automatic, policy, decided_at";
 
+/// One approval by id, read with any executor (inside a write, its check and the decision
+/// that follows share one transaction).
+pub async fn get<'e, E>(exec: E, id: &str) -> Result<Option<Approval>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let row: Option<ApprovalRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM approvals WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(exec)
+            .await?;
+    row.map(ApprovalRow::into_approval).transpose()
+}
+
 impl Store {
     /// Approvals, oldest first, filtered by status (`pending`, `decided`) and run.
     pub async fn list_approvals(
         &self,
-        status: Option<&str>,
+        status: Option<ApprovalStatus>,
         run_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Approval>, StoreError> {
@@ -74,7 +91,7 @@ impl Store {
             "SELECT {COLUMNS} FROM approvals WHERE 1 = 1"
         ));
         if let Some(status) = status {
-            sql.push(" AND status = ").push_bind(status.to_string());
+            sql.push(" AND status = ").push_bind(status.as_str());
         }
         if let Some(run_id) = run_id {
             sql.push(" AND run_id = ").push_bind(run_id.to_string());
@@ -87,11 +104,183 @@ impl Store {
 
     /// One approval by id.
     pub async fn get_approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
-        let row: Option<ApprovalRow> =
-            sqlx::query_as(&format!("SELECT {COLUMNS} FROM approvals WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?;
-        row.map(ApprovalRow::into_approval).transpose()
+        get(self.pool(), id).await
     }
+}
+
+/// Folds one approval or clarification event into the `approvals`, `clarifications` and
+/// `escalations` tables (and a run's waiting status).
+pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
+    match &event.data {
+        EventData::ApprovalRequested {
+            approval_id,
+            run_id,
+            index,
+            kind,
+            question,
+            context,
+            options,
+            deadline,
+            escalation,
+            detail,
+        } => {
+            sqlx::query(
+                "INSERT INTO approvals (id, run_id, stage_index, kind, question, context, options, \
+                 detail, created_at, deadline, status, created_seq) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+            )
+            .bind(approval_id)
+            .bind(run_id)
+            .bind(i64::from(*index))
+            .bind(kind.as_str())
+            .bind(question)
+            .bind(context)
+            .bind(serde_json::to_string(options)?)
+            .bind(serde_json::to_string(detail)?)
+            .bind(&event.ts)
+            .bind(deadline)
+            .bind(event.seq)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE supervisor_runs SET status = 'waiting_for_human', updated_at = ?, \
+                 last_seq = ? WHERE id = ? AND status IN ('queued', 'running')",
+            )
+            .bind(&event.ts)
+            .bind(event.seq)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
+            if let Some(e) = escalation {
+                let options: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO escalations (id, run_id, severity, error_type, message, \
+                     resolution_options, status, created_at, updated_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                )
+                .bind(approval_id)
+                .bind(run_id)
+                .bind(serde_json::to_value(e.severity)?.as_str().unwrap_or("high"))
+                .bind(
+                    serde_json::to_value(e.error_type)?
+                        .as_str()
+                        .unwrap_or("execution"),
+                )
+                .bind(&e.message)
+                .bind(serde_json::to_string(&options)?)
+                .bind(&event.ts)
+                .bind(&event.ts)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        EventData::ApprovalDecided {
+            approval_id,
+            run_id,
+            option,
+            text,
+            decided_by,
+            automatic,
+            policy,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE approvals SET status = 'decided', decided_by = ?, option = ?, text = ?, \
+                 automatic = ?, policy = ?, decided_at = ? WHERE id = ?",
+            )
+            .bind(decided_by)
+            .bind(option)
+            .bind(text)
+            .bind(automatic)
+            .bind(policy)
+            .bind(&event.ts)
+            .bind(approval_id)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "UPDATE supervisor_runs SET status = 'running', updated_at = ?, last_seq = ? \
+                 WHERE id = ? AND status = 'waiting_for_human' AND NOT EXISTS \
+                 (SELECT 1 FROM approvals WHERE run_id = ? AND status = 'pending')",
+            )
+            .bind(&event.ts)
+            .bind(event.seq)
+            .bind(run_id)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
+            let status = if option == "skip" {
+                "ignored"
+            } else {
+                "resolved"
+            };
+            sqlx::query("UPDATE escalations SET status = ?, updated_at = ? WHERE id = ?")
+                .bind(status)
+                .bind(&event.ts)
+                .bind(approval_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        EventData::ClarificationRequested {
+            clarification_id,
+            run_id,
+            index,
+            asking_team,
+            target_team,
+            question,
+            depth,
+            parent,
+        } => {
+            sqlx::query(
+                "INSERT INTO clarifications (id, run_id, stage_index, asking_team, target_team, \
+                 question, depth, parent, status, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(clarification_id)
+            .bind(run_id)
+            .bind(i64::from(*index))
+            .bind(asking_team)
+            .bind(target_team)
+            .bind(question)
+            .bind(i64::from(*depth))
+            .bind(parent)
+            .bind(&event.ts)
+            .bind(&event.ts)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::ClarificationAnswered {
+            clarification_id,
+            answer,
+            answered_by,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE clarifications SET status = 'answered', answer = ?, answered_by = ?, \
+                 updated_at = ? WHERE id = ?",
+            )
+            .bind(answer)
+            .bind(answered_by)
+            .bind(&event.ts)
+            .bind(clarification_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::ClarificationRefused {
+            clarification_id,
+            reason,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE clarifications SET status = 'refused', reason = ?, updated_at = ? \
+                 WHERE id = ?",
+            )
+            .bind(reason)
+            .bind(&event.ts)
+            .bind(clarification_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }

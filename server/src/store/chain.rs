@@ -139,7 +139,95 @@ pub struct ChainReport {
     pub broken: Option<ChainBreak>,
 }
 
+/// A newest-first page of stored rows as they are (a row that no longer decodes is still
+/// shown), with the log's last sequence number read in the same transaction.
+#[derive(Debug)]
+pub struct RowPage {
+    pub rows: Vec<EventRow>,
+    pub last_seq: i64,
+    /// The sequence number to page on from, when older rows exist.
+    pub older: Option<i64>,
+}
+
+const COLUMNS: &str = "seq, run_id, ts, kind, actor, payload, prev_hash, hash";
+
 impl super::Store {
+    /// Up to `limit` rows before `before` (newest first), of `kind` or of every kind, read
+    /// together with the log's last sequence number so a live tail can resume after it.
+    pub async fn rows_before(
+        &self,
+        before: Option<i64>,
+        kind: Option<&str>,
+        limit: u32,
+    ) -> Result<RowPage, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let last_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        let below = before.unwrap_or(i64::MAX).min(last_seq.saturating_add(1));
+        // One row more than asked says whether an older page exists.
+        let fetch = i64::from(limit) + 1;
+        let mut rows: Vec<EventRow> = match kind {
+            Some(kind) => {
+                sqlx::query_as(&format!(
+                    "SELECT {COLUMNS} FROM events WHERE seq < ? AND kind = ? \
+                     ORDER BY seq DESC LIMIT ?"
+                ))
+                .bind(below)
+                .bind(kind)
+                .bind(fetch)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query_as(&format!(
+                    "SELECT {COLUMNS} FROM events WHERE seq < ? ORDER BY seq DESC LIMIT ?"
+                ))
+                .bind(below)
+                .bind(fetch)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        };
+        tx.rollback().await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let older = if more { rows.last().map(|r| r.seq) } else { None };
+        Ok(RowPage {
+            rows,
+            last_seq,
+            older,
+        })
+    }
+
+    /// One stored row as it is, by sequence number.
+    pub async fn row(&self, seq: i64) -> Result<Option<EventRow>, StoreError> {
+        Ok(
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM events WHERE seq = ?"))
+                .bind(seq)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// The newest event of `kind` for each distinct value of the payload field `field`
+    /// (e.g. the newest `settings_changed` of each section), oldest first.
+    pub async fn newest_by_field(
+        &self,
+        kind: &str,
+        field: &str,
+    ) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM events WHERE seq IN (SELECT MAX(seq) FROM events \
+             WHERE kind = ? GROUP BY json_extract(payload, ?)) ORDER BY seq"
+        ))
+        .bind(kind)
+        .bind(format!("$.{field}"))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
     /// Walks every event in order and checks sequence continuity, each `prev_hash` link and
     /// each stored hash against the row's contents. Stops at the first break.
     pub async fn verify_chain(&self) -> Result<ChainReport, StoreError> {
@@ -148,7 +236,7 @@ impl super::Store {
 }
 
 /// See [`super::Store::verify_chain`].
-pub async fn verify(pool: &SqlitePool) -> Result<ChainReport, StoreError> {
+async fn verify(pool: &SqlitePool) -> Result<ChainReport, StoreError> {
     let mut report = ChainReport {
         checked: 0,
         head_seq: 0,

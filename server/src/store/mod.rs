@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod auth;
 pub mod chain;
 pub mod memory;
+pub mod model_calls;
 mod open;
 mod projection;
 pub mod projects;
@@ -127,8 +128,9 @@ impl Store {
         &self.path
     }
 
-    /// The read pool, for queries that live next to their row types.
-    pub fn pool(&self) -> &SqlitePool {
+    /// The read pool, for the queries of this module and its children: every SQL statement
+    /// lives in the store.
+    fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 

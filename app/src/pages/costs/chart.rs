@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::costs::ChartSpec;
+use crate::server_fns::costs::ChartSpec;
 
 /// The charts in a responsive grid. A refresh that leaves a chart's option as it was keeps the
 /// drawn chart (see `/live.js`); a changed option is drawn again.

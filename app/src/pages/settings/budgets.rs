@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 
 use super::{FIELD, Heading, Outcome, SAVE, SourceLine, number_text};
-use crate::api::error_text;
-use crate::api::settings::{BudgetSettings, SectionSource, TierLimits, update_budgets};
+use crate::server_fns::error_text;
+use crate::server_fns::settings::{BudgetSettings, SectionSource, TierLimits, update_budgets};
 
 /// Classes of a limit field in the table: a fixed width, so the table scrolls on a phone
 /// instead of squeezing the fields.

@@ -4,8 +4,8 @@
 use leptos::prelude::*;
 
 use super::{FIELD, Heading, Outcome, SAVE, SourceLine};
-use crate::api::error_text;
-use crate::api::settings::{RoutingSettings, SectionSource, update_routing};
+use crate::server_fns::error_text;
+use crate::server_fns::settings::{RoutingSettings, SectionSource, update_routing};
 
 #[island]
 pub fn RoutingForm(

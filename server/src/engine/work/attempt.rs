@@ -11,9 +11,8 @@ use super::super::state::RunState;
 use super::{Ctx, Passed, gates, id8, plan};
 use crate::delivery::edits::apply;
 use crate::delivery::worktree::Worktree;
-use crate::gateway::providers::offline::requirement_vars;
 use crate::gateway::routing::RoutingDecision;
-use crate::gateway::types::OfflineBrief;
+use crate::engine::templates::{TemplateBrief, requirement_vars};
 use crate::store::StoreError;
 
 /// The team's attempts at a work order: ask, apply the edits, take the change, run the gates;
@@ -73,12 +72,15 @@ pub(super) async fn attempts(
                 "{}/{}/{}/wo-{short}/{attempt}",
                 run.run_id, run.started_seq, run.round
             ),
-            offline: Some(OfflineBrief {
-                team: team.name().to_string(),
-                deliverable: format!("wo-{}.md", wo.id),
-                template: format!("# Work order {}: {{{{ work_order.title }}}}\n", wo.id),
-                vars,
-            }),
+            offline: Some(
+                TemplateBrief {
+                    team: team.name().to_string(),
+                    deliverable: format!("wo-{}.md", wo.id),
+                    template: format!("# Work order {}: {{{{ work_order.title }}}}\n", wo.id),
+                    vars,
+                }
+                .into_answer(),
+            ),
             answer: false,
         };
         let (result, cost, model) = match ask_team(engine, run, &brief, ctx.catalogue).await? {

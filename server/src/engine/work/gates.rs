@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use app::model::GateSummary;
+use app::dto::GateSummary;
 
-use super::super::EngineConfig;
+use crate::config::EngineConfig;
 use crate::delivery::docker::DockerSandbox;
 use crate::delivery::project::{ProjectFile, ProjectPolicy, SandboxKind};
 use crate::delivery::sandbox::{Bubblewrap, GateLimits, Process, Sandbox, detect_gates};

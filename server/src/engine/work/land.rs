@@ -179,7 +179,7 @@ pub(in crate::engine) async fn publish_run(
             commit: order.commit.clone(),
             pushed,
             pull_request,
-            policy: app::model::PublishPolicy::AfterReview.as_str().into(),
+            policy: app::dto::PublishPolicy::AfterReview.as_str().into(),
             error: error.clone(),
         });
         if let Some(e) = error {

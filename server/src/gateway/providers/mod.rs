@@ -8,7 +8,7 @@ pub mod openai;
 
 use std::time::Duration;
 
-use super::types::{Message, OfflineBrief};
+use super::types::{Message, OfflineAnswer};
 
 /// What a provider is asked (the model is already resolved).
 #[derive(Debug, Clone)]
@@ -18,7 +18,8 @@ pub struct ProviderRequest<'a> {
     pub temperature: Option<f32>,
     pub max_tokens: u32,
     pub schema: Option<&'a serde_json::Value>,
-    pub brief: Option<&'a OfflineBrief>,
+    /// The caller's prepared answer, for the offline provider.
+    pub offline: Option<&'a OfflineAnswer>,
 }
 
 /// A provider's answer.

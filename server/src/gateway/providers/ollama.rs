@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::http::{HttpEndpoint, send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
-use crate::gateway::config::AUTO_MODEL;
+use crate::config::gateway::AUTO_MODEL;
 
 /// How long a discovery result is trusted.
 const DISCOVERY_TTL: Duration = Duration::from_secs(60);

@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 
 use super::http::{ApiKey, HttpEndpoint, send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
-use crate::gateway::config::AUTO_MODEL;
+use crate::config::gateway::AUTO_MODEL;
 
 /// A client for one OpenAI-compatible endpoint.
 #[derive(Debug)]

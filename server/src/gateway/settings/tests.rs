@@ -1,10 +1,11 @@
 //! Changes and their replay, against a real SQLite file in a temp directory.
 
-use app::api::settings::{BudgetSettings, RoutingSettings, TierLimits};
+use app::server_fns::settings::{BudgetSettings, RoutingSettings, TierLimits};
 use app::events::EventData;
 
 use super::{FROM_FILE, replay, update_budgets, update_routing, view};
-use crate::gateway::{EnvSnapshot, Gateway, GatewayConfig};
+use crate::config::{EnvSnapshot, GatewayConfig};
+use crate::gateway::Gateway;
 use crate::store::Store;
 
 async fn setup(config: GatewayConfig) -> (tempfile::TempDir, Store, Gateway) {

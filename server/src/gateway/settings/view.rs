@@ -7,14 +7,13 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use app::api::settings::{
+use app::server_fns::settings::{
     AliasChain, BudgetSettings, OllamaStatus, ProviderStatus, RoutingSettings, SettingsView,
     TierLimits,
 };
 
-use crate::cli::models::provider_label;
 use crate::gateway::Gateway;
-use crate::gateway::config::{BudgetConfig, ProviderConfig, ProviderKind, RoutingConfig, Tiers};
+use crate::config::gateway::{BudgetConfig, ProviderConfig, ProviderKind, RoutingConfig, Tiers};
 use crate::gateway::providers::ollama::OllamaProvider;
 
 /// How long an Ollama server may take to list its models (as `factory models` waits).
@@ -92,7 +91,7 @@ async fn provider_status(probes: &OllamaProbes, name: &str, p: &ProviderConfig) 
     };
     let label = match p.kind {
         ProviderKind::Offline => OFFLINE_LABEL,
-        kind => provider_label(kind),
+        kind => kind.label(),
     };
     ProviderStatus {
         name: name.to_string(),

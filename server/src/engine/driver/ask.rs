@@ -1,0 +1,319 @@
+//! Asking a team: the objective anchor, the brief, context packing within the model's window,
+//! the call through the gate and re-asks on malformed replies.
+
+use super::*;
+
+/// The objective anchor: always in the context, in full.
+pub(super) fn anchor(run: &RunState, stage: &Stage, team: &Team) -> String {
+    let objective = stage.objective_for(&run.goal, run.project.as_deref());
+    let criteria = if stage.acceptance_criteria.is_empty() {
+        "- (none given: use your team's standards)".to_string()
+    } else {
+        stage
+            .acceptance_criteria
+            .iter()
+            .map(|c| format!("- {c}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let deliver = team
+        .settings
+        .deliverables
+        .iter()
+        .map(|d| format!("- `{}`: {}", d.name, d.description))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut extra = String::new();
+    if !run.feedback.is_empty() {
+        extra.push_str("\n\n# Review feedback to address\n\n");
+        for f in &run.feedback {
+            extra.push_str(&format!("- {f}\n"));
+        }
+    }
+    if !run.answers.is_empty() {
+        extra.push_str("\n\n# Answers to your questions\n\n");
+        for (q, a, by) in &run.answers {
+            extra.push_str(&format!("- Q: {q}\n  A ({by}): {a}\n"));
+        }
+    }
+    if !run.guidance.is_empty() {
+        extra.push_str("\n\n# Guidance from a person\n\n");
+        for g in &run.guidance {
+            extra.push_str(&format!("- {g}\n"));
+        }
+    }
+    format!(
+        "# Requirement\n\n{}\n\n# Your objective (stage `{}`)\n\n{objective}\n\n\
+         # Acceptance criteria\n\n{criteria}\n\n# Deliver\n\n{deliver}{extra}\n\n\
+         # How to answer\n\nReply with exactly one JSON object, a TaskResult: `status` COMPLETE \
+         when every acceptance criterion is met and the artifacts are delivered; \
+         NEEDS_CLARIFICATION with `clarification_needed` {{target_team, question}} when another \
+         team must answer first (never guess); BLOCKED with `blockers` when nothing you or \
+         another team can do would let you finish. Always give `reasoning`, \
+         `assumptions_made` and `verified_facts` (only facts you checked).",
+        run.goal.trim(),
+        stage.name
+    )
+}
+
+pub(super) fn stage_brief<'a>(engine: &Engine, run: &RunState, stage: &Stage, team: &'a Team) -> Brief<'a> {
+    let objective = stage.objective_for(&run.goal, run.project.as_deref());
+    let prior: Vec<(String, String)> = run
+        .completed
+        .iter()
+        .flat_map(|(_, _, team, r)| {
+            r.artifacts
+                .iter()
+                .map(move |a| (team.clone(), a.name.clone()))
+        })
+        .collect();
+    let alias = if run.strong_alias {
+        engine.gateway.routing().strong_alias.clone()
+    } else {
+        team.settings.alias.clone()
+    };
+    Brief {
+        team,
+        anchor: anchor(run, stage, team),
+        alias,
+        call_prefix: format!("{}/{}/{}", run.run_id, run.started_seq, run.round),
+        offline: Some(
+            TemplateBrief {
+            team: team.name().to_string(),
+            deliverable: team.settings.deliverables[0].name.clone(),
+            template: team.offline_template.clone(),
+            vars: requirement_vars(
+                &run.goal,
+                run.project.as_deref(),
+                &stage.name,
+                &objective,
+                &stage.acceptance_criteria,
+                &prior,
+            ),
+            }
+            .into_answer(),
+        ),
+        answer: false,
+    }
+}
+
+/// Asks a team through the gate: context packing, the call, re-asks on malformed replies.
+pub(in crate::engine) async fn ask_team(
+    engine: &Engine,
+    run: &RunState,
+    brief: &Brief<'_>,
+    catalogue: &Catalogue,
+) -> Result<Outcome, StoreError> {
+    let config = &engine.config;
+    let team = brief.team;
+    let attribution = Attribution {
+        run_id: Some(run.run_id.clone()),
+        project: run.project.clone(),
+        team: Some(team.name().to_string()),
+        objective_id: Some(format!("{}/{}", run.run_id, run.next_index)),
+        work_order_id: None,
+    };
+    let mut events = Vec::new();
+
+    // Context: anchor, identity, earlier artifacts and facts of this run, recall of the
+    // project's earlier runs.
+    let mut recall = Vec::new();
+    if let Some(project) = run.project.as_deref() {
+        let banks = [team.name(), SHARED_BANK];
+        let scope = RecallScope {
+            banks: &banks,
+            project: Some(project),
+            exclude_run: Some(&run.run_id),
+            run_id: None,
+        };
+        let query = format!(
+            "{} {}",
+            run.goal,
+            brief.anchor.chars().take(600).collect::<String>()
+        );
+        recall = crate::engine::memory::recall(
+            &engine.store,
+            &engine.gateway,
+            &query,
+            &scope,
+            config.recall_k,
+        )
+        .await?
+        .into_iter()
+        .map(|hit| format!("[{} · {}] {}", hit.bank, hit.kind, hit.text))
+        .collect();
+        recall.reverse(); // least relevant first: packing drops from the front
+    }
+    let mut artifacts: Vec<(String, String)> = run
+        .completed
+        .iter()
+        .flat_map(|(_, stage, team, result)| {
+            result
+                .artifacts
+                .iter()
+                .map(move |a| (format!("{stage} ({team}): {}", a.name), a.content.clone()))
+        })
+        .collect();
+    let facts: Vec<String> = run
+        .completed
+        .iter()
+        .flat_map(|(_, _, team, r)| {
+            r.verified_facts
+                .iter()
+                .map(move |f| format!("- {f} ({team})"))
+        })
+        .collect();
+    if !facts.is_empty() {
+        artifacts.push(("Facts verified by earlier stages".into(), facts.join("\n")));
+    }
+    let mut parts = ContextParts {
+        anchor: brief.anchor.clone(),
+        identity: team.identity(),
+        artifacts,
+        recall,
+    };
+    let budget = context_budget(engine, &brief.alias);
+    if parts.needs_summary(budget) {
+        let oldest = parts.take_oldest_recall();
+        let mut request = ModelRequest::new(
+            &engine.gateway.routing().cheap_alias,
+            vec![
+                Message::system(
+                    "Summarise these notes in at most 10 short bullet points. Keep names, \
+                     numbers and decisions; drop repetition.",
+                ),
+                Message::user(oldest.join("\n")),
+            ],
+            512,
+        );
+        request.attribution = attribution.clone();
+        request.call_id = Some(format!("{}/summary", brief.call_prefix));
+        let (reply, ledger) = engine.gateway.complete_deferred(&request).await;
+        events.extend(ledger);
+        if let Ok(reply) = reply {
+            let text = reply.text.trim().to_string();
+            parts
+                .recall
+                .insert(0, format!("[summary of older memory] {text}"));
+            events.push(EventData::MemoryRetained {
+                item_id: format!("{}/summary", brief.call_prefix),
+                bank: team.name().to_string(),
+                project: run.project.clone(),
+                run_id: Some(run.run_id.clone()),
+                kind: "summary".into(),
+                text,
+            });
+        }
+    }
+    let packed = parts.pack(budget);
+
+    let schema = task_result_schema(
+        team.settings.kind == TeamKind::Engineering && !brief.answer,
+        team.name() == "solution-architecture" && !brief.answer,
+    );
+    let mut messages = vec![Message::system(packed.system), Message::user(packed.user)];
+    let mut cost = 0.0;
+    let mut last_error = String::new();
+    for reask in 0..=team.settings.max_reasks {
+        let mut request =
+            ModelRequest::new(&brief.alias, messages.clone(), config.max_output_tokens);
+        request.temperature = Some(0.2);
+        request.schema = Some(schema.clone());
+        request.attribution = attribution.clone();
+        request.call_id = Some(format!("{}/{reask}", brief.call_prefix));
+        request.offline = brief.offline.clone();
+        request.caller_parses = true;
+        let (reply, ledger) = engine.gateway.complete_deferred(&request).await;
+        events.extend(ledger);
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(GatewayError::Budget { error, .. }) => {
+                return Ok(Outcome::Budget { error, events });
+            }
+            Err(e) => {
+                let permanent = !matches!(e, GatewayError::Exhausted { .. });
+                return Ok(Outcome::Failed {
+                    error: e.to_string(),
+                    events,
+                    permanent,
+                });
+            }
+        };
+        cost += reply.cost_usd;
+        let parsed = if brief.answer {
+            parse_answer(&reply.text)
+        } else {
+            parse_task_result(&reply.text)
+        };
+        match parsed.and_then(|r| check_result(r, catalogue)) {
+            Ok(result) => {
+                return Ok(Outcome::Answered {
+                    result: Box::new(result),
+                    events,
+                    cost,
+                });
+            }
+            Err(error) => {
+                tracing::info!(run_id = %run.run_id, team = team.name(), reask, %error, "malformed TaskResult; asking again");
+                last_error = error.clone();
+                messages.push(Message::assistant(reply.text));
+                messages.push(Message::user(format!(
+                    "Your reply is not a valid TaskResult: {error}. Reply again with only the \
+                     corrected JSON object."
+                )));
+            }
+        }
+    }
+    let result = TaskResult {
+        status: TaskStatus::Blocked,
+        reasoning: format!(
+            "the team's reply was still not a valid TaskResult after {} re-asks",
+            team.settings.max_reasks
+        ),
+        blockers: vec![format!("malformed TaskResult: {last_error}")],
+        assumptions_made: vec![],
+        verified_facts: vec![],
+        clarification_needed: None,
+        artifacts: vec![],
+        edits: vec![],
+        work_orders: vec![],
+    };
+    Ok(Outcome::Answered {
+        result: Box::new(result),
+        events,
+        cost,
+    })
+}
+
+/// A clarification must name a real team (asking oneself is refused by the broker).
+pub(super) fn check_result(result: TaskResult, catalogue: &Catalogue) -> Result<TaskResult, String> {
+    if let Some(c) = &result.clarification_needed
+        && result.status == TaskStatus::NeedsClarification
+        && catalogue.get(&c.target_team).is_none()
+    {
+        return Err(format!(
+            "clarification_needed.target_team `{}` is not a team (teams: {})",
+            c.target_team,
+            catalogue.names().join(", ")
+        ));
+    }
+    Ok(result)
+}
+
+
+/// Tokens available for the prompt: the alias's first model's context window, less the
+/// output reserved and a 10 % margin for estimation error.
+pub(super) fn context_budget(engine: &Engine, alias: &str) -> usize {
+    let window = engine
+        .gateway
+        .resolve(alias)
+        .ok()
+        .and_then(|chain| chain.first().cloned())
+        .map_or(32_768, |entry| {
+            engine.gateway.config().model(&entry).context_window
+        });
+    let usable = (f64::from(window) * 0.9) as usize;
+    usable
+        .saturating_sub(engine.config.max_output_tokens as usize)
+        .max(2_048)
+}

@@ -1,0 +1,342 @@
+//! The `supervisor_runs` and `work_orders` projections: how run, stage and work-order events
+//! change a run's row. A run's plan and artifacts (JSON columns) are changed in memory over a
+//! batch and written once ([`Plans`]).
+
+use app::events::{Event, EventData};
+use app::dto::RunStatus;
+use sqlx::sqlite::SqliteConnection;
+
+use crate::store::StoreError;
+
+/// A run's plan and artifacts as JSON, changed in memory during a batch.
+struct RunJson {
+    id: String,
+    steps: Vec<serde_json::Value>,
+    artifacts: Vec<serde_json::Value>,
+    /// `Some(x)`: set `current_stage` to `x`.
+    current_stage: Option<Option<String>>,
+    ts: String,
+    seq: i64,
+}
+
+/// The plans of the runs a batch touches, read once and written once.
+#[derive(Default)]
+pub(in crate::store) struct Plans {
+    runs: Vec<RunJson>,
+}
+
+impl Plans {
+    /// The run's plan, read once per batch. `None` when the run does not exist.
+    async fn run(
+        &mut self,
+        conn: &mut SqliteConnection,
+        id: &str,
+        event: &Event,
+    ) -> Result<Option<&mut RunJson>, StoreError> {
+        let i = match self.runs.iter().position(|r| r.id == id) {
+            Some(i) => i,
+            None => {
+                let row: Option<(String, String)> =
+                    sqlx::query_as("SELECT steps, artifacts FROM supervisor_runs WHERE id = ?")
+                        .bind(id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                let Some((steps, artifacts)) = row else {
+                    return Ok(None);
+                };
+                self.runs.push(RunJson {
+                    id: id.to_string(),
+                    steps: serde_json::from_str(&steps)?,
+                    artifacts: serde_json::from_str(&artifacts)?,
+                    current_stage: None,
+                    ts: event.ts.clone(),
+                    seq: event.seq,
+                });
+                self.runs.len() - 1
+            }
+        };
+        let run = &mut self.runs[i];
+        run.ts = event.ts.clone();
+        run.seq = event.seq;
+        Ok(Some(run))
+    }
+
+    /// Writes one run's gathered changes (before a statement that writes the row directly).
+    async fn flush_run(&mut self, conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
+        if let Some(i) = self.runs.iter().position(|r| r.id == id) {
+            let run = self.runs.remove(i);
+            write_run(conn, &run).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes every gathered plan.
+    pub(in crate::store) async fn flush(self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        for run in &self.runs {
+            write_run(conn, run).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn write_run(conn: &mut SqliteConnection, run: &RunJson) -> Result<(), StoreError> {
+    let (set_stage, stage) = match &run.current_stage {
+        Some(stage) => (true, stage.clone()),
+        None => (false, None),
+    };
+    sqlx::query(
+        "UPDATE supervisor_runs SET steps = ?, artifacts = ?, \
+         current_stage = CASE WHEN ? THEN ? ELSE current_stage END, \
+         updated_at = ?, last_seq = MAX(last_seq, ?) WHERE id = ?",
+    )
+    .bind(serde_json::to_string(&run.steps)?)
+    .bind(serde_json::to_string(&run.artifacts)?)
+    .bind(set_stage)
+    .bind(stage)
+    .bind(&run.ts)
+    .bind(run.seq)
+    .bind(&run.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Folds one run, stage or work-order event into the run's row (plans through `pending`).
+pub(in crate::store) async fn apply(
+    conn: &mut SqliteConnection,
+    event: &Event,
+    pending: &mut Plans,
+) -> Result<(), StoreError> {
+    match &event.data {
+        EventData::RunCreated {
+            run_id,
+            request_id,
+            goal,
+            project,
+            pipeline,
+        } => {
+            sqlx::query(
+                "INSERT INTO supervisor_runs (id, request_id, goal, project, pipeline, status, \
+                 created_at, created_seq, updated_at, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(run_id)
+            .bind(request_id)
+            .bind(goal)
+            .bind(project)
+            .bind(pipeline.as_deref().unwrap_or("default"))
+            .bind(RunStatus::Queued.as_str())
+            .bind(&event.ts)
+            .bind(event.seq)
+            .bind(&event.ts)
+            .bind(event.seq)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::RunStarted {
+            run_id,
+            pipeline,
+            stages,
+            ..
+        } => {
+            pending.flush_run(conn, run_id).await?;
+            let steps: Vec<serde_json::Value> = stages
+                .iter()
+                .map(|s| {
+                    serde_json::json!({"name": s.name, "team": s.team, "status": "pending",
+                                       "attempts": 0, "cost_usd": 0.0})
+                })
+                .collect();
+            sqlx::query(
+                "UPDATE supervisor_runs SET status = ?, pipeline = ?, steps = ?, updated_at = ?, \
+                 last_seq = ? WHERE id = ?",
+            )
+            .bind(RunStatus::Running.as_str())
+            .bind(pipeline)
+            .bind(serde_json::to_string(&steps)?)
+            .bind(&event.ts)
+            .bind(event.seq)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::StageStarted {
+            run_id,
+            index,
+            stage,
+            ..
+        } => {
+            if let Some(run) = pending.run(conn, run_id, event).await? {
+                if let Some(step) = run.steps.get_mut(*index as usize) {
+                    step["status"] = "running".into();
+                    step["started_at"] = event.ts.clone().into();
+                }
+                run.current_stage = Some(Some(stage.clone()));
+            }
+        }
+        EventData::StageAttemptFailed {
+            run_id,
+            index,
+            error,
+            ..
+        } => {
+            if let Some(run) = pending.run(conn, run_id, event).await?
+                && let Some(step) = run.steps.get_mut(*index as usize)
+            {
+                let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
+                step["attempts"] = attempts.into();
+                step["error"] = error.clone().into();
+            }
+        }
+        EventData::StageCompleted {
+            run_id,
+            index,
+            stage,
+            team,
+            status,
+            result,
+            artifact_dir,
+            cost_usd,
+        } => {
+            if !result.work_orders.is_empty() {
+                sqlx::query("DELETE FROM work_orders WHERE run_id = ? AND status = 'planned'")
+                    .bind(run_id)
+                    .execute(&mut *conn)
+                    .await?;
+                for wo in &result.work_orders {
+                    sqlx::query(
+                        "INSERT INTO work_orders (run_id, work_order_id, title, spec, status, \
+                         updated_at) VALUES (?, ?, ?, ?, 'planned', ?) \
+                         ON CONFLICT (run_id, work_order_id) DO NOTHING",
+                    )
+                    .bind(run_id)
+                    .bind(&wo.id)
+                    .bind(&wo.title)
+                    .bind(serde_json::to_string(wo)?)
+                    .bind(&event.ts)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+            if let Some(run) = pending.run(conn, run_id, event).await? {
+                if let Some(step) = run.steps.get_mut(*index as usize) {
+                    let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
+                    step["attempts"] = attempts.into();
+                    step["status"] = status.as_str().to_lowercase().into();
+                    step["finished_at"] = event.ts.clone().into();
+                    step["cost_usd"] = (*cost_usd).into();
+                    step["reasoning"] = result.reasoning.clone().into();
+                }
+                for a in &result.artifacts {
+                    run.artifacts.push(serde_json::json!({
+                        "stage": stage, "team": team, "name": a.name,
+                        "path": format!("{artifact_dir}/{}", a.name), "bytes": a.content.len()
+                    }));
+                }
+            }
+        }
+        EventData::RunFinished {
+            run_id,
+            status,
+            reason,
+        } => {
+            if let Some(run) = pending.runs.iter_mut().find(|r| &r.id == run_id) {
+                run.current_stage = Some(None);
+            }
+            sqlx::query(
+                "UPDATE supervisor_runs SET status = ?, reason = ?, current_stage = NULL, \
+                 updated_at = ?, last_seq = ? WHERE id = ?",
+            )
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(&event.ts)
+            .bind(event.seq)
+            .bind(run_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::WorkOrderDelivered {
+            run_id,
+            work_order_id,
+            title,
+            branch,
+            commit,
+            files,
+            gates,
+            model,
+            cost_usd,
+            pushed,
+            pull_request,
+            published_by_policy,
+        } => {
+            sqlx::query(
+                "INSERT INTO work_orders (run_id, work_order_id, title, status, branch, commit_id, \
+                 files, gates, model, cost_usd, pushed, pull_request, updated_at, \
+                 published_policy) \
+                 VALUES (?, ?, ?, 'delivered', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (run_id, work_order_id) DO UPDATE SET status = 'delivered', \
+                 branch = excluded.branch, commit_id = excluded.commit_id, files = excluded.files, \
+                 gates = excluded.gates, model = excluded.model, cost_usd = excluded.cost_usd, \
+                 pushed = excluded.pushed, pull_request = excluded.pull_request, \
+                 updated_at = excluded.updated_at, published_policy = excluded.published_policy",
+            )
+            .bind(run_id)
+            .bind(work_order_id)
+            .bind(title)
+            .bind(branch)
+            .bind(commit)
+            .bind(serde_json::to_string(files)?)
+            .bind(serde_json::to_string(gates)?)
+            .bind(model)
+            .bind(cost_usd)
+            .bind(pushed)
+            .bind(pull_request)
+            .bind(&event.ts)
+            .bind(published_by_policy)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::WorkOrderPublished {
+            run_id,
+            work_order_id,
+            pushed,
+            pull_request,
+            policy,
+            error,
+            ..
+        } => {
+            if error.is_none() {
+                sqlx::query(
+                    "UPDATE work_orders SET pushed = ?, pull_request = ?, published_policy = ?, \
+                     updated_at = ? WHERE run_id = ? AND work_order_id = ?",
+                )
+                .bind(pushed)
+                .bind(pull_request)
+                .bind(policy)
+                .bind(&event.ts)
+                .bind(run_id)
+                .bind(work_order_id)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        EventData::StageSkipped { run_id, index, .. } => {
+            if let Some(run) = pending.run(conn, run_id, event).await?
+                && let Some(step) = run.steps.get_mut(*index as usize)
+            {
+                step["status"] = "skipped".into();
+                step["finished_at"] = event.ts.clone().into();
+            }
+        }
+        EventData::RunRevised { run_id, .. } => {
+            if let Some(run) = pending.run(conn, run_id, event).await? {
+                for step in &mut run.steps {
+                    step["status"] = "pending".into();
+                    step["error"] = serde_json::Value::Null;
+                }
+                run.artifacts.clear();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
