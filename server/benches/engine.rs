@@ -22,6 +22,8 @@ use factory_server::gateway::{EnvSnapshot, Gateway, GatewayConfig};
 use factory_server::store::Store;
 use factory_server::store::runs::NewRun;
 use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use tokio_util::sync::CancellationToken;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -123,6 +125,18 @@ async fn engine_for(base: &str, concurrency: usize) -> (Arc<Engine>, Store, temp
     (engine, store, dir)
 }
 
+/// A pool of the benchmark's own on the store's file, for counting runs by status (the store
+/// keeps its pool to itself). WAL, like the store, so it reads what the engine committed.
+async fn read_pool(store: &Store) -> SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(store.path())
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Wal);
+    SqlitePool::connect_with(options)
+        .await
+        .expect("open the database")
+}
+
 async fn create(store: &Store, goal: String) -> String {
     store
         .create_run(
@@ -212,6 +226,7 @@ async fn run() {
             .await,
         );
     }
+    let db = read_pool(&store).await;
     let started = Instant::now();
     for id in &ids {
         engine.submit(id.clone());
@@ -222,7 +237,7 @@ async fn run() {
         done = sqlx::query_scalar(
             "SELECT COUNT(*) FROM supervisor_runs WHERE status IN ('succeeded', 'failed', 'canceled')",
         )
-        .fetch_one(store.pool())
+        .fetch_one(&db)
         .await
         .expect("count");
     }
@@ -230,7 +245,7 @@ async fn run() {
     let statuses: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
         "SELECT status, COUNT(*) FROM supervisor_runs GROUP BY status",
     )
-    .fetch_all(store.pool())
+    .fetch_all(&db)
     .await
     .expect("statuses")
     .into_iter()

@@ -9,10 +9,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use factory_server::gateway::providers::anthropic::AnthropicProvider;
-use factory_server::gateway::providers::{Provider, ProviderError, ProviderRequest};
-use factory_server::gateway::types::Message;
 use serde_json::{Value, json};
+
+use crate::support::{
+    AnthropicProvider, Message, Provider, ProviderError, ProviderRequest, loopback,
+};
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
 type Queue = Arc<Mutex<VecDeque<(u16, Value)>>>;
@@ -36,9 +37,7 @@ async fn serve(replies: Vec<(u16, Value)>) -> (String, Seen) {
             ),
         )
         .with_state((queue, seen.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = loopback(app).await;
     (format!("http://{addr}"), seen)
 }
 
