@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::approval::{ApprovalKind, ApprovalOption, EscalationInfo};
-use crate::ledger::{Attempt, Attribution, BudgetScope, BudgetTier, RoutingDecision};
 use crate::dto::{Project, RunStatus};
+use crate::ledger::{Attempt, Attribution, BudgetScope, BudgetTier, RoutingDecision};
 use crate::task::{TaskResult, TaskStatus};
 
 /// What happened. Adding a variant is backwards compatible; renaming one is not (the stored

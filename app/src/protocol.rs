@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::Event;
 use crate::dto::RunSummary;
+use crate::events::Event;
 
 /// Messages from the server to a dashboard.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

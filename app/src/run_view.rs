@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::approval::{ApprovalKind, ApprovalOption, Decision};
-use crate::events::{Event, EventData};
 use crate::dto::{GateSummary, RunStatus};
+use crate::events::{Event, EventData};
 use crate::task::{TaskResult, TaskStatus, WorkOrderSpec};
 
 /// Most feed items kept (older ones are dropped; the audit page has the whole log).

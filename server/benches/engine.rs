@@ -17,12 +17,14 @@ use app::events::EventData;
 use axum::Json;
 use axum::extract::State;
 use axum::routing::post;
-use factory_server::engine::Engine;
 use factory_server::config::{EnvSnapshot, FactoryConfig};
+use factory_server::engine::Engine;
 use factory_server::gateway::Gateway;
 use factory_server::store::Store;
 use factory_server::store::runs::NewRun;
 use serde_json::{Value, json};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use tokio_util::sync::CancellationToken;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -126,6 +128,18 @@ async fn engine_for(base: &str, concurrency: usize) -> (Arc<Engine>, Store, temp
     (engine, store, dir)
 }
 
+/// A pool of the benchmark's own on the store's file, for counting runs by status (the store
+/// keeps its pool to itself). WAL, like the store, so it reads what the engine committed.
+async fn read_pool(store: &Store) -> SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(store.path())
+        .create_if_missing(false)
+        .journal_mode(SqliteJournalMode::Wal);
+    SqlitePool::connect_with(options)
+        .await
+        .expect("open the database")
+}
+
 async fn create(store: &Store, goal: String) -> String {
     store
         .create_run(
@@ -215,21 +229,18 @@ async fn run() {
             .await,
         );
     }
+    let db = read_pool(&store).await;
     let started = Instant::now();
     for id in &ids {
         engine.submit(id.clone());
     }
-    // A second connection on the same file: the store keeps its own pool to itself.
-    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", store.path().display()))
-        .await
-        .expect("database");
     let mut done = 0i64;
     while done < concurrent as i64 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         done = sqlx::query_scalar(
             "SELECT COUNT(*) FROM supervisor_runs WHERE status IN ('succeeded', 'failed', 'canceled')",
         )
-        .fetch_one(&raw)
+        .fetch_one(&db)
         .await
         .expect("count");
     }
@@ -237,7 +248,7 @@ async fn run() {
     let statuses: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
         "SELECT status, COUNT(*) FROM supervisor_runs GROUP BY status",
     )
-    .fetch_all(&raw)
+    .fetch_all(&db)
     .await
     .expect("statuses")
     .into_iter()

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::routing::post;
 use factory_server::config::gateway::{ModelConfig, ProviderConfig, ProviderKind};
-use factory_server::store::model_calls::cost_report;
-use factory_server::gateway::types::{Message, ModelRequest};
 use factory_server::config::{EnvSnapshot, GatewayConfig};
 use factory_server::gateway::Gateway;
+use factory_server::gateway::types::{Message, ModelRequest};
 use factory_server::store::Store;
+use factory_server::store::model_calls::cost_report;
 use serde_json::json;
 
 fn env_or(name: &str, default: u64) -> u64 {

@@ -3,8 +3,8 @@
 
 use leptos::prelude::*;
 
-use crate::server_fns::decide_approval;
 use crate::approval::{Approval, ApprovalOption};
+use crate::server_fns::decide_approval;
 
 /// One approval with a button per option and a text box where an option needs words. The card
 /// is rendered on the server; only its buttons and text box ([`Decide`]) run in the browser.

@@ -3,9 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::server_fns::error_text;
-use crate::server_fns::artifacts::{DiffFile, DiffLineKind, artifact_html, work_order_diff};
 use crate::pages::ErrorBox;
+use crate::server_fns::artifacts::{DiffFile, DiffLineKind, artifact_html, work_order_diff};
+use crate::server_fns::error_text;
 
 /// Typography for sanitised artifact HTML: headings, lists, tables, code and quotes styled
 /// from the container, since the HTML itself carries no classes.

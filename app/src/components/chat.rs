@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::server_fns::decide_approval;
-use crate::server_fns::runs::start_run;
 use crate::approval::{Approval, ApprovalStatus};
 use crate::components::approval_card::ApprovalCard;
 use crate::run_view::{ApprovalView, RunView, Speaker};
+use crate::server_fns::decide_approval;
+use crate::server_fns::runs::start_run;
 
 /// Classes of the chat's text fields.
 const FIELD: &str = "mt-1 block w-full rounded border border-slate-300 bg-white px-2 py-1.5 text-sm focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500";

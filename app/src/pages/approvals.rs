@@ -5,9 +5,9 @@
 use leptos::prelude::*;
 
 use super::Frame;
-use crate::server_fns::pending_approvals;
 use crate::components::approval_card::ApprovalCard;
 use crate::live::LiveScope;
+use crate::server_fns::pending_approvals;
 
 /// The events that change this page.
 const CHANGES: &[&str] = &["approval_requested", "approval_decided", "run_finished"];

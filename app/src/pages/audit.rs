@@ -6,11 +6,11 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
-use crate::server_fns::error_text;
+use crate::live::LiveScope;
 use crate::server_fns::audit::{
     AuditEvents, AuditRow, ChainStatus, audit_page, audit_verify, event_detail,
 };
-use crate::live::LiveScope;
+use crate::server_fns::error_text;
 
 const FOCUS: &str = "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-1";
 const BUTTON: &str = "rounded border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-700 hover:bg-slate-50 disabled:cursor-not-allowed disabled:opacity-50";

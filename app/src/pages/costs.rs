@@ -10,11 +10,11 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
-use crate::server_fns::costs::{CostDashboard, cost_dashboard, format_usd};
-use crate::server_fns::error_text;
+use crate::dto::safe_run_id;
 use crate::ledger::CostLine;
 use crate::live::LiveScope;
-use crate::dto::safe_run_id;
+use crate::server_fns::costs::{CostDashboard, cost_dashboard, format_usd};
+use crate::server_fns::error_text;
 use chart::ChartGrid;
 
 /// The events that change what the Costs views show.

@@ -6,9 +6,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
+use crate::live::LiveScope;
 use crate::server_fns::error_text;
 use crate::server_fns::memory::{MAX_QUERY_BYTES, MemoryResult, memory_banks, search_memory};
-use crate::live::LiveScope;
 
 const FOCUS: &str = "focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-1";
 

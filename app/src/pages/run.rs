@@ -17,12 +17,12 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 
 use super::Frame;
 use super::runs::StatusBadge;
-use crate::server_fns::runs::{cancel_run, load_run_view};
 use crate::components::approval_card::ApprovalCard;
 use crate::components::chat::{Conversation, approval_of};
 use crate::graph::Selection;
 use crate::live::LiveScope;
 use crate::run_view::RunView;
+use crate::server_fns::runs::{cancel_run, load_run_view};
 
 /// What the run page shows besides the run itself, read from and written to its address.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -8,11 +8,11 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::Frame;
+use crate::components::chat::{Composer, Conversation};
+use crate::dto::{RunStatus, RunSummary, safe_run_id};
+use crate::live::LiveScope;
 use crate::server_fns::list_runs;
 use crate::server_fns::runs::{get_composer_options, load_run_view};
-use crate::components::chat::{Composer, Conversation};
-use crate::live::LiveScope;
-use crate::dto::{RunStatus, RunSummary, safe_run_id};
 use crate::time::{format_age, now_ms};
 
 /// Lists runs, newest first; new runs appear without a reload.

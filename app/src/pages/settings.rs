@@ -9,11 +9,11 @@ mod routing;
 use leptos::prelude::*;
 
 use super::{ErrorBox, Frame};
+use crate::live::LiveScope;
 use crate::server_fns::error_text;
 use crate::server_fns::settings::{
     AliasChain, ProviderStatus, Saved, SectionSource, SettingsView, get_settings,
 };
-use crate::live::LiveScope;
 use budgets::BudgetsForm;
 use routing::RoutingForm;
 

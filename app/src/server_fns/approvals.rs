@@ -2,9 +2,9 @@
 
 use leptos::prelude::*;
 
-use crate::approval::Approval;
 #[cfg(feature = "ssr")]
 use super::PortError;
+use crate::approval::Approval;
 
 /// What the approval server functions may ask of the server.
 #[cfg(feature = "ssr")]

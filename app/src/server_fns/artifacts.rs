@@ -112,4 +112,3 @@ pub async fn work_order_diff(
         .await
         .map_err(super::refused)
 }
-

@@ -127,13 +127,19 @@ pub async fn audit_page(
 /// Walks the hash chain: intact, or the first broken link.
 #[server(prefix = "/api", endpoint = "audit_verify")]
 pub async fn audit_verify() -> Result<ChainStatus, ServerFnError> {
-    super::port::<dyn AuditPort>()?.audit_verify().await.map_err(super::refused)
+    super::port::<dyn AuditPort>()?
+        .audit_verify()
+        .await
+        .map_err(super::refused)
 }
 
 /// One event as pretty-printed JSON.
 #[server(prefix = "/api", endpoint = "event_detail")]
 pub async fn event_detail(seq: i64) -> Result<EventJson, ServerFnError> {
-    super::port::<dyn AuditPort>()?.event_detail(seq).await.map_err(super::refused)
+    super::port::<dyn AuditPort>()?
+        .event_detail(seq)
+        .await
+        .map_err(super::refused)
 }
 
 #[cfg(test)]

@@ -63,7 +63,10 @@ pub fn check_query(q: &str) -> Result<String, String> {
 /// The memory banks to search in: each team's, then the shared one.
 #[server(prefix = "/api", endpoint = "memory_banks")]
 pub async fn memory_banks() -> Result<Vec<String>, ServerFnError> {
-    super::port::<dyn MemoryPort>()?.memory_banks().await.map_err(super::refused)
+    super::port::<dyn MemoryPort>()?
+        .memory_banks()
+        .await
+        .map_err(super::refused)
 }
 
 /// Memory items matching `q`, best first, in `bank` or in every bank.

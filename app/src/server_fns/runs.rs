@@ -4,10 +4,10 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::dto::RunSummary;
-use crate::run_view::RunView;
 #[cfg(feature = "ssr")]
 use super::PortError;
+use crate::dto::RunSummary;
+use crate::run_view::RunView;
 
 /// What the chat's composer can choose from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

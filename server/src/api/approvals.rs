@@ -27,7 +27,9 @@ pub async fn list(
     let status = match query.status.as_deref() {
         None => None,
         Some(s) => Some(ApprovalStatus::parse(s).ok_or_else(|| {
-            ApiError::BadRequest(format!("`status` must be `pending` or `decided`, not `{s}`"))
+            ApiError::BadRequest(format!(
+                "`status` must be `pending` or `decided`, not `{s}`"
+            ))
         })?),
     };
     let limit = query.limit.unwrap_or(200);

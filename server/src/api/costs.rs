@@ -8,8 +8,8 @@ use app::ledger::CostReport;
 
 use super::ApiError;
 use crate::gateway::budget::current_month;
-use crate::store::model_calls::cost_report;
 use crate::startup::AppState;
+use crate::store::model_calls::cost_report;
 
 pub async fn report(State(state): State<AppState>) -> Result<Json<CostReport>, ApiError> {
     let mut report = cost_report(&state.store).await?;

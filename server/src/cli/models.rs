@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::Exit;
 use crate::config::gateway::{GatewayConfig, ProviderKind, split_model};
 use crate::config::{ConfigError, EnvSnapshot, FactoryConfig};
+use crate::gateway::Gateway;
 use crate::gateway::providers::ollama::OllamaProvider;
 use crate::gateway::types::{Message, ModelRequest};
-use crate::gateway::Gateway;
 
 /// The configuration file used: `--config`/`FACTORY_CONFIG`, else `factory.toml` in the data
 /// directory when it exists, else none (built-in defaults).
@@ -78,10 +78,7 @@ pub(super) async fn list(config_file: Option<&Path>, data_dir: &Path) -> Result<
             }
             _ => key,
         };
-        println!(
-            "  {name:<12} {:<20} {url:<34} {status}",
-            p.kind.label()
-        );
+        println!("  {name:<12} {:<20} {url:<34} {status}", p.kind.label());
     }
     println!("\naliases (tried in order):");
     for (alias, chain) in &config.aliases {

@@ -5,16 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::events::EventData;
 use app::dto::{RunDetail, RunStatus, StartRunRequest};
+use app::events::EventData;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
 use super::{Exit, UsageError};
-use crate::engine::{Engine, StartError};
 use crate::config::{EnvSnapshot, FactoryConfig, ProviderKind};
+use crate::engine::{Engine, StartError};
 use crate::gateway::Gateway;
-
 
 /// What `factory run` was asked.
 #[derive(Debug, Clone)]
@@ -230,7 +229,11 @@ pub(super) async fn run(
         print_summary(&detail, data_dir, started.elapsed());
         if detail.summary.status == RunStatus::WaitingForHuman {
             for a in store
-                .list_approvals(Some(app::approval::ApprovalStatus::Pending), Some(&run_id), 10)
+                .list_approvals(
+                    Some(app::approval::ApprovalStatus::Pending),
+                    Some(&run_id),
+                    10,
+                )
                 .await?
             {
                 println!("  {} approval: {}", a.kind.as_str(), a.question);

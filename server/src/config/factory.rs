@@ -8,11 +8,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::EnvSnapshot;
 use super::engine::{ApprovalsConfig, EngineConfig};
 use super::gateway::{
     BudgetConfig, GatewayConfig, ModelConfig, ProviderConfig, RetryConfig, RoutingConfig,
 };
-use super::EnvSnapshot;
 
 /// What was wrong with the configuration, and what is accepted.
 #[derive(Debug, thiserror::Error)]

@@ -41,11 +41,7 @@ impl Artifacts {
             .ok_or_else(|| Failure::Refused(format!("there is no run {run_id:?}")))
     }
 
-    async fn artifact(
-        &self,
-        run_id: String,
-        path: String,
-    ) -> Result<RenderedArtifact, Failure> {
+    async fn artifact(&self, run_id: String, path: String) -> Result<RenderedArtifact, Failure> {
         let run = self.run(&run_id).await?;
         let Some(listed) = run.artifacts.iter().find(|a| a.path == path).cloned() else {
             let names: Vec<&str> = run.artifacts.iter().map(|a| a.path.as_str()).collect();
@@ -75,11 +71,7 @@ impl Artifacts {
         })
     }
 
-    async fn diff(
-        &self,
-        run_id: String,
-        work_order_id: String,
-    ) -> Result<WorkOrderPatch, Failure> {
+    async fn diff(&self, run_id: String, work_order_id: String) -> Result<WorkOrderPatch, Failure> {
         let run = self.run(&run_id).await?;
         let Some(wo) = run.work_orders.iter().find(|w| w.id == work_order_id) else {
             let ids: Vec<&str> = run.work_orders.iter().map(|w| w.id.as_str()).collect();

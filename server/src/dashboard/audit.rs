@@ -5,13 +5,12 @@ use std::time::Instant;
 
 use app::server_fns::PortError;
 use app::server_fns::audit::{
-    AuditPort,
-    AuditEvents, AuditRow, BrokenLink, ChainStatus, EventJson, MAX_EVENT_DETAIL_BYTES, audit_row,
-    hash_prefix,
+    AuditEvents, AuditPort, AuditRow, BrokenLink, ChainStatus, EventJson, MAX_EVENT_DETAIL_BYTES,
+    audit_row, hash_prefix,
 };
 
-use crate::store::chain::EventRow;
 use super::failure::Failure;
+use crate::store::chain::EventRow;
 use crate::store::{Store, StoreError};
 
 /// Up to `limit` events before `before` (newest first), of `kind` or of every kind, with the

@@ -6,14 +6,14 @@ mod gauge;
 
 use std::sync::Arc;
 
-use app::server_fns::costs::{CostDashboard, CostsPort};
-use app::server_fns::PortError;
 use app::ledger::{BudgetScope, BudgetStatus, CostReport};
+use app::server_fns::PortError;
+use app::server_fns::costs::{CostDashboard, CostsPort};
 
 use crate::gateway::Gateway;
 use crate::gateway::budget::current_month;
-use crate::store::model_calls::{cost_report, cost_report_for_run, cost_timeline};
 use crate::startup::AppState;
+use crate::store::model_calls::{cost_report, cost_report_for_run, cost_timeline};
 use crate::store::{Store, StoreError};
 
 /// Runs offered by the run selector.

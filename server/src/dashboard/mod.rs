@@ -12,7 +12,6 @@ mod runs;
 mod settings;
 mod site;
 
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;

@@ -9,10 +9,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use app::server_fns::runs::{ComposerOptions, RunsPort};
-use app::server_fns::PortError;
 use app::dto::{RunSummary, StartRunRequest};
 use app::run_view::{RunView, TeamCard};
+use app::server_fns::PortError;
+use app::server_fns::runs::{ComposerOptions, RunsPort};
 
 use crate::api::ApiError;
 use crate::engine::Catalogue;

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use app::server_fns::settings::{BudgetSettings, RoutingSettings, Saved, SettingsPort, SettingsView};
 use app::server_fns::PortError;
+use app::server_fns::settings::{
+    BudgetSettings, RoutingSettings, Saved, SettingsPort, SettingsView,
+};
 
 use crate::gateway::Gateway;
 use crate::gateway::settings::{self, SettingsError};

@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use app::events::EventData;
 use app::dto::RunStatus;
+use app::events::EventData;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -33,8 +33,8 @@ use crate::store::{NewEvent, Store, StoreError};
 pub use app::approval::ApprovalKind;
 
 pub use catalogue::{Catalogue, Team};
-pub use start::StartError;
 pub use pipeline::{Pipeline, Stage};
+pub use start::StartError;
 
 /// Why an engine operation was refused.
 #[derive(Debug, thiserror::Error)]

@@ -94,7 +94,6 @@ impl Engine {
         }
         Ok(())
     }
-
 }
 
 fn validate(req: StartRunRequest, max_goal_chars: usize) -> Result<NewRun, StartError> {

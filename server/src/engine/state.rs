@@ -3,8 +3,8 @@
 //! what a restart would rebuild.
 
 use app::approval::ApprovalKind;
-use app::events::{Event, EventData};
 use app::dto::RunStatus;
+use app::events::{Event, EventData};
 use app::task::{TaskResult, TaskStatus};
 
 use crate::store::{Store, StoreError};

@@ -32,14 +32,12 @@ impl TemplateBrief {
 pub fn answer(schema: &Value, brief: &TemplateBrief) -> Result<String, String> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
-    let content =
-        env.render_str(&brief.template, &brief.vars)
-            .map_err(|e| {
-                format!(
-                    "{OFFLINE_LABEL}: the offline template of team `{}` cannot be rendered: {e}",
-                    brief.team
-                )
-            })?;
+    let content = env.render_str(&brief.template, &brief.vars).map_err(|e| {
+        format!(
+            "{OFFLINE_LABEL}: the offline template of team `{}` cannot be rendered: {e}",
+            brief.team
+        )
+    })?;
     let clauses: Vec<String> = brief.vars["clauses"]
         .as_array()
         .map(|c| {

@@ -12,7 +12,6 @@ use app::events::EventData;
 use app::ledger::Attribution;
 
 use super::budget::{BudgetError, Budgets, Reached, current_month};
-use crate::config::gateway::{GatewayConfig, ProviderKind, RoutingConfig, split_model};
 use super::ledger::{Ledger, LedgerError};
 use super::providers::anthropic::AnthropicProvider;
 use super::providers::offline::OfflineProvider;
@@ -22,6 +21,7 @@ use super::providers::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use super::resilience::{CircuitBreaker, Next, next_step};
 use super::routing::{RoutingDecision, RoutingInput, route};
 use super::types::{Attempt, ModelRequest, ModelResponse};
+use crate::config::gateway::{GatewayConfig, ProviderKind, RoutingConfig, split_model};
 use crate::store::{Store, StoreError};
 
 mod call;

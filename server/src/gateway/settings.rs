@@ -12,8 +12,10 @@ pub use view::{OllamaProbes, view};
 
 use std::collections::BTreeMap;
 
-use app::server_fns::settings::{BUDGETS, BudgetSettings, ROUTING, RoutingSettings, Saved, SectionSource};
 use app::events::{Event, EventData};
+use app::server_fns::settings::{
+    BUDGETS, BudgetSettings, ROUTING, RoutingSettings, Saved, SectionSource,
+};
 
 use super::Gateway;
 use crate::config::gateway::{GatewayConfig, RoutingConfig};

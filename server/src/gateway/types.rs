@@ -71,7 +71,10 @@ pub struct ModelRequest {
 /// the offline provider is reached. Given the request's schema; an `Err` is a permanent
 /// failure with that message.
 #[derive(Clone)]
-pub struct OfflineAnswer(Arc<dyn Fn(&serde_json::Value) -> Result<String, String> + Send + Sync>);
+pub struct OfflineAnswer(Arc<RenderFn>);
+
+/// Renders an answer for a request's schema.
+type RenderFn = dyn Fn(&serde_json::Value) -> Result<String, String> + Send + Sync;
 
 impl OfflineAnswer {
     pub fn new(

@@ -2,9 +2,9 @@
 
 use app::approval::{Approval, ApprovalOption, ApprovalStatus, Decision};
 
+use super::{Store, StoreError};
 use app::events::{Event, EventData};
 use sqlx::sqlite::SqliteConnection;
-use super::{Store, StoreError};
 
 #[derive(Debug, sqlx::FromRow)]
 struct ApprovalRow {

@@ -192,7 +192,11 @@ impl super::Store {
         tx.rollback().await?;
         let more = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        let older = if more { rows.last().map(|r| r.seq) } else { None };
+        let older = if more {
+            rows.last().map(|r| r.seq)
+        } else {
+            None
+        };
         Ok(RowPage {
             rows,
             last_seq,
@@ -212,11 +216,7 @@ impl super::Store {
 
     /// The newest event of `kind` for each distinct value of the payload field `field`
     /// (e.g. the newest `settings_changed` of each section), oldest first.
-    pub async fn newest_by_field(
-        &self,
-        kind: &str,
-        field: &str,
-    ) -> Result<Vec<Event>, StoreError> {
+    pub async fn newest_by_field(&self, kind: &str, field: &str) -> Result<Vec<Event>, StoreError> {
         let rows: Vec<EventRow> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM events WHERE seq IN (SELECT MAX(seq) FROM events \
              WHERE kind = ? GROUP BY json_extract(payload, ?)) ORDER BY seq"

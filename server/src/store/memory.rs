@@ -226,6 +226,41 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     }
 }
 
+/// Inserts the `memory_retained` events of a batch, 128 rows per statement (an item already
+/// stored is kept).
+pub(super) async fn insert_retained(
+    conn: &mut sqlx::SqliteConnection,
+    events: &[Event],
+) -> Result<(), StoreError> {
+    for chunk in events.chunks(128) {
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO memory_items (item_id, bank, project, run_id, kind, text, created_at) ",
+        );
+        query.push_values(chunk, |mut row, event| {
+            if let EventData::MemoryRetained {
+                item_id,
+                bank,
+                project,
+                run_id,
+                kind,
+                text,
+            } = &event.data
+            {
+                row.push_bind(item_id)
+                    .push_bind(bank)
+                    .push_bind(project)
+                    .push_bind(run_id)
+                    .push_bind(kind)
+                    .push_bind(text)
+                    .push_bind(&event.ts);
+            }
+        });
+        query.push(" ON CONFLICT (item_id) DO NOTHING");
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::fts_query;
@@ -238,40 +273,4 @@ mod tests {
         );
         assert_eq!(fts_query("!! ?"), None);
     }
-}
-
-
-/// Inserts the `memory_retained` events of a batch, 128 rows per statement (an item already
-/// stored is kept).
-pub(super) async fn insert_retained(
-    conn: &mut sqlx::SqliteConnection,
-    events: &[Event],
-) -> Result<(), StoreError> {
-        for chunk in events.chunks(128) {
-            let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO memory_items (item_id, bank, project, run_id, kind, text, created_at) ",
-            );
-            query.push_values(chunk, |mut row, event| {
-                if let EventData::MemoryRetained {
-                    item_id,
-                    bank,
-                    project,
-                    run_id,
-                    kind,
-                    text,
-                } = &event.data
-                {
-                    row.push_bind(item_id)
-                        .push_bind(bank)
-                        .push_bind(project)
-                        .push_bind(run_id)
-                        .push_bind(kind)
-                        .push_bind(text)
-                        .push_bind(&event.ts);
-                }
-            });
-            query.push(" ON CONFLICT (item_id) DO NOTHING");
-            query.build().execute(&mut *conn).await?;
-        }
-        Ok(())
 }

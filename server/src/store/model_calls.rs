@@ -4,9 +4,9 @@
 use app::ledger::{BudgetScope, CostLine, CostReport};
 use sqlx::Row;
 
+use super::{Store, StoreError};
 use app::events::{Event, EventData};
 use sqlx::sqlite::SqliteConnection;
-use super::{Store, StoreError};
 
 /// What successful calls cost, per run, team, project and month.
 #[derive(Debug, Clone, PartialEq)]

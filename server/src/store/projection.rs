@@ -109,7 +109,6 @@ async fn apply(
     }
 }
 
-
 /// `2026-11-22` from an RFC 3339 time.
 pub(crate) fn day(ts: &str) -> &str {
     ts.get(..10).unwrap_or(ts)

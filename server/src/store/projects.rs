@@ -1,7 +1,7 @@
 //! Projects: registration (unique name and path, checked in the write transaction) and queries.
 
-use app::events::{Event, EventData};
 use app::dto::Project;
+use app::events::{Event, EventData};
 use sqlx::sqlite::SqliteConnection;
 
 use super::{NewEvent, Store, StoreError};
@@ -101,25 +101,22 @@ impl Store {
 
 /// Folds a `project_added` event into the `projects` table.
 pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
-    match &event.data {
-        EventData::ProjectAdded { project } => {
-            sqlx::query(
-                "INSERT INTO projects (name, path, remote, github, gates, require_clean, active, \
+    if let EventData::ProjectAdded { project } = &event.data {
+        sqlx::query(
+            "INSERT INTO projects (name, path, remote, github, gates, require_clean, active, \
                  created_at, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&project.name)
-            .bind(&project.path)
-            .bind(&project.remote)
-            .bind(&project.github)
-            .bind(serde_json::to_string(&project.gates)?)
-            .bind(project.require_clean)
-            .bind(project.active)
-            .bind(&project.created_at)
-            .bind(serde_json::to_string(&project.policy)?)
-            .execute(&mut *conn)
-            .await?;
-        }
-        _ => {}
+        )
+        .bind(&project.name)
+        .bind(&project.path)
+        .bind(&project.remote)
+        .bind(&project.github)
+        .bind(serde_json::to_string(&project.gates)?)
+        .bind(project.require_clean)
+        .bind(project.active)
+        .bind(&project.created_at)
+        .bind(serde_json::to_string(&project.policy)?)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }

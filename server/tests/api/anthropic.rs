@@ -9,10 +9,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use factory_server::gateway::providers::anthropic::AnthropicProvider;
-use factory_server::gateway::providers::{Provider, ProviderError, ProviderRequest};
-use factory_server::gateway::types::Message;
 use serde_json::{Value, json};
+
+use crate::support::{
+    AnthropicProvider, Message, Provider, ProviderError, ProviderRequest, loopback,
+};
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
 type Queue = Arc<Mutex<VecDeque<(u16, Value)>>>;
@@ -36,9 +37,7 @@ async fn serve(replies: Vec<(u16, Value)>) -> (String, Seen) {
             ),
         )
         .with_state((queue, seen.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = loopback(app).await;
     (format!("http://{addr}"), seen)
 }
 
@@ -70,7 +69,7 @@ async fn text_reply_with_usage_and_native_headers() {
         temperature: None,
         max_tokens: 100,
         schema: None,
-        brief: None,
+        offline: None,
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(reply.text, "Hi there");
@@ -101,7 +100,7 @@ async fn structured_output_uses_a_forced_tool() {
         temperature: Some(0.0),
         max_tokens: 100,
         schema: Some(&schema),
-        brief: None,
+        offline: None,
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(
@@ -130,7 +129,7 @@ async fn overloaded_is_transient_and_bad_requests_are_permanent() {
         temperature: None,
         max_tokens: 100,
         schema: None,
-        brief: None,
+        offline: None,
     };
     let p = provider(&base);
     assert!(matches!(

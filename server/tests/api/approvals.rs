@@ -3,27 +3,20 @@
 //! decisions through the API, durable waits across a SIGKILL, review and revision, budgets,
 //! the director policy, guidance after a block, and every refused decision.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::engine::{app_with_model, finished, get, start};
-use crate::helpers::{TOKEN, TestApp};
-use crate::model::{Fault, ModelScript, factory_toml_with, serve_model};
+use crate::support::app::{TOKEN, TestApp, finished, get, start, status_json};
+use crate::support::cli::factory_serve;
+use crate::support::db::sqlite;
+use crate::support::free_port;
+use crate::support::model::{Fault, ModelScript, app_with_model, factory_toml_with, serve_model};
 
 async fn decide(app: &TestApp, id: &str, body: Value) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .post(app.url(&format!("/api/approvals/{id}/decide")))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let path = format!("/api/approvals/{id}/decide");
+    status_json(app.post_json(&path, &body).await).await
 }
 
 /// The run's single pending approval.
@@ -41,7 +34,7 @@ async fn pending(app: &TestApp, run_id: &str) -> Value {
 async fn clarifications(app: &TestApp, run_id: &str) -> Vec<(String, Option<String>)> {
     sqlx::query_as("SELECT status, reason FROM clarifications WHERE run_id = ? ORDER BY depth")
         .bind(run_id)
-        .fetch_all(app.store.pool())
+        .fetch_all(&sqlite(app.store.path()).await)
         .await
         .unwrap()
 }
@@ -154,7 +147,7 @@ async fn a_clarification_that_outlives_its_ttl_goes_to_a_person() {
         Fault::Ask("solution-architecture", "Which formats?"),
         Fault::Slow(Duration::from_secs(5)),
     ]);
-    let app = app_with_model(script, |c| c.gateway.approvals.clarification_ttl_ms = 300).await;
+    let app = app_with_model(script, |c| c.factory.approvals.clarification_ttl_ms = 300).await;
     let run_id = start(&app, json!({"goal": "Export orders"})).await;
     let started = Instant::now();
     let run = finished(&app, &run_id, Duration::from_secs(20)).await;
@@ -176,7 +169,7 @@ async fn a_clarification_that_outlives_its_ttl_goes_to_a_person() {
 #[tokio::test]
 async fn review_revise_runs_again_with_the_feedback_then_approve_succeeds() {
     let script = ModelScript::default();
-    let app = app_with_model(script.clone(), |c| c.gateway.approvals.auto_approve = false).await;
+    let app = app_with_model(script.clone(), |c| c.factory.approvals.auto_approve = false).await;
     let run_id = start(&app, json!({"goal": "Export orders"})).await;
     finished(&app, &run_id, Duration::from_secs(20)).await;
     let review = pending(&app, &run_id).await;
@@ -236,7 +229,7 @@ async fn review_revise_runs_again_with_the_feedback_then_approve_succeeds() {
 #[tokio::test]
 async fn a_hard_budget_asks_a_person_and_a_raise_lets_the_run_continue() {
     let app = app_with_model(ModelScript::default(), |c| {
-        c.gateway.budgets.run.hard = Some(0.0001);
+        c.factory.gateway.budgets.run.hard = Some(0.0001);
     })
     .await;
     let run_id = start(&app, json!({"goal": "Export orders"})).await;
@@ -285,7 +278,7 @@ async fn a_hard_budget_asks_a_person_and_a_raise_lets_the_run_continue() {
     let escalations: Vec<(String, String)> =
         sqlx::query_as("SELECT error_type, status FROM escalations WHERE run_id = ?")
             .bind(&run_id)
-            .fetch_all(app.store.pool())
+            .fetch_all(&sqlite(app.store.path()).await)
             .await
             .unwrap();
     assert_eq!(escalations.len(), 2);
@@ -318,7 +311,7 @@ async fn the_director_policy_approves_safe_plans_and_holds_risky_ones() {
             Fault::Slow(Duration::ZERO),
             Fault::PlanTouching(risk, confidence, files),
         ]);
-        let app = app_with_model(script, |c| c.gateway.approvals.auto_approve = false).await;
+        let app = app_with_model(script, |c| c.factory.approvals.auto_approve = false).await;
         let run_id = start(&app, json!({"goal": "Export orders"})).await;
         finished(&app, &run_id, Duration::from_secs(20)).await;
         let (_, all) = get(&app, &format!("/api/approvals?run_id={run_id}")).await;
@@ -383,19 +376,13 @@ async fn guidance_after_a_block_reaches_the_team_and_a_canceled_runs_approval_is
 
     // An approval of a canceled run can no longer be decided.
     let app = app_with_model(ModelScript::default(), |c| {
-        c.gateway.approvals.auto_approve = false
+        c.factory.approvals.auto_approve = false
     })
     .await;
     let run_id = start(&app, json!({"goal": "Export orders"})).await;
     finished(&app, &run_id, Duration::from_secs(20)).await;
     let review = pending(&app, &run_id).await;
-    let res = app
-        .client
-        .post(app.url(&format!("/supervisor/cancel/{run_id}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = app.post(&format!("/supervisor/cancel/{run_id}")).await;
     assert_eq!(res.status(), StatusCode::OK);
     let (status, err) = decide(
         &app,
@@ -419,22 +406,10 @@ async fn a_wait_survives_sigkill_and_deciding_after_the_restart_finishes_the_run
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("factory.toml");
     std::fs::write(&config, factory_toml_with(&base_url, false)).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let spawn = || {
-        Command::new(env!("CARGO_BIN_EXE_factory"))
-            .arg("--data-dir")
-            .arg(data.path())
-            .arg("--config")
-            .arg(&config)
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .env("FACTORY_ADMIN_TOKEN", TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        factory_serve(data.path(), Some(&config), port)
             .spawn()
             .unwrap()
     };

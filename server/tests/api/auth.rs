@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use factory_server::config::{Config, SignInThrottle};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::app::{TOKEN, TestApp};
+use crate::support::{Config, SignInThrottle};
 
 /// Every protected API route (method, path). `/api/list_runs` is the dashboard's server function.
 const API_ROUTES: &[(&str, &str)] = &[

@@ -5,23 +5,19 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::helpers::TestApp;
+use crate::support::app::TestApp;
+use crate::support::cli::{factory_command, text};
+use crate::support::providers::{Reply, serve, serve_ollama};
+use crate::support::{Store, cost_report, free_port};
 
-const BIN: &str = env!("CARGO_BIN_EXE_factory");
-
+/// `factory args` on `data_dir`, with no admin token or address from the environment.
 fn factory(data_dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data_dir)
+    factory_command(data_dir)
         .args(args)
         .env_remove("FACTORY_ADMIN_TOKEN")
         .env_remove("FACTORY_ADDR")
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]
@@ -155,9 +151,7 @@ fn audit_verify_exits_4_on_a_tampered_log() {
 fn serve_prints_the_first_token_once_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let start = || {
-        let mut child = Command::new(BIN)
-            .args(["--data-dir"])
-            .arg(dir.path())
+        let mut child = factory_command(dir.path())
             .args(["serve", "--addr", "127.0.0.1:0"])
             .env_remove("FACTORY_ADMIN_TOKEN")
             .stdout(Stdio::piped())
@@ -214,9 +208,7 @@ fn stop(mut child: std::process::Child) {
 fn models_lists_chains_without_ever_printing_a_key() {
     let dir = tempfile::tempdir().unwrap();
     let secret = "sk-test-do-not-print-0123456789";
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = factory_command(dir.path())
         .arg("models")
         .env("OPENAI_API_KEY", secret)
         .env_remove("OPENAI_BASE_URL")
@@ -242,9 +234,7 @@ fn an_invalid_factory_toml_exits_2_naming_the_problem() {
     .unwrap();
     // `models` and `serve` both refuse it before doing anything else.
     for args in [&["models"][..], &["serve", "--addr", "127.0.0.1:0"][..]] {
-        let out = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(dir.path())
+        let out = factory_command(dir.path())
             .args(args)
             .env_remove("FACTORY_CONFIG")
             .output()
@@ -260,7 +250,7 @@ fn an_invalid_factory_toml_exits_2_naming_the_problem() {
 
 #[tokio::test]
 async fn models_test_prints_latency_tokens_and_cost_and_records_the_call() {
-    let (base, _) = crate::gateway::serve(vec![crate::gateway::Reply::Ok {
+    let (base, _) = serve(vec![Reply::Ok {
         text: "ready",
         input: 1_000,
         output: 2,
@@ -276,9 +266,7 @@ async fn models_test_prints_latency_tokens_and_cost_and_records_the_call() {
         ),
     )
     .unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = tokio::process::Command::from(factory_command(dir.path()))
         .arg("--config")
         .arg(&config)
         .args(["models", "test", "lab:small"])
@@ -292,12 +280,8 @@ async fn models_test_prints_latency_tokens_and_cost_and_records_the_call() {
     assert!(stdout.contains("tokens       1000 in / 2 out"), "{stdout}");
     assert!(stdout.contains("cost         $0.001004"), "{stdout}");
     assert!(stdout.contains("latency"), "{stdout}");
-    let store = factory_server::store::Store::open(dir.path())
-        .await
-        .unwrap();
-    let report = factory_server::gateway::ledger::cost_report(&store)
-        .await
-        .unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
+    let report = cost_report(&store).await.unwrap();
     assert_eq!(
         report.total.unwrap().calls,
         1,
@@ -305,9 +289,7 @@ async fn models_test_prints_latency_tokens_and_cost_and_records_the_call() {
     );
 
     // The offline provider says what it is; an unknown alias is a usage error.
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = factory_command(dir.path())
         .args(["models", "test", "offline:template"])
         .env_remove("FACTORY_CONFIG")
         .output()
@@ -318,9 +300,7 @@ async fn models_test_prints_latency_tokens_and_cost_and_records_the_call() {
         stdout.contains("offline (no model): deterministic template, not an LLM"),
         "{stdout}"
     );
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = factory_command(dir.path())
         .args(["models", "test", "factory/nope"])
         .env_remove("FACTORY_CONFIG")
         .output()
@@ -333,7 +313,7 @@ async fn models_test_prints_latency_tokens_and_cost_and_records_the_call() {
     );
 
     // A server that refuses the model: exit 1 naming provider and model.
-    let (base, _) = crate::gateway::serve(vec![crate::gateway::Reply::Status {
+    let (base, _) = serve(vec![Reply::Status {
         status: 404,
         retry_after: None,
     }])
@@ -343,9 +323,7 @@ async fn models_test_prints_latency_tokens_and_cost_and_records_the_call() {
         format!("[providers.lab]\nkind = \"openai\"\nbase_url = \"{base}\"\n"),
     )
     .unwrap();
-    let out = tokio::process::Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = tokio::process::Command::from(factory_command(dir.path()))
         .arg("--config")
         .arg(&config)
         .args(["models", "test", "lab:missing"])
@@ -362,12 +340,8 @@ async fn models_test_prints_latency_tokens_and_cost_and_records_the_call() {
 
 #[tokio::test]
 async fn models_reports_whether_an_ollama_answers() {
-    let (base, _) = crate::ollama::serve_ollama(&["llama3.2:3b"]).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (base, _) = serve_ollama(&["llama3.2:3b"]).await;
+    let closed = free_port();
     let dir = tempfile::tempdir().unwrap();
     for (host, expected) in [
         (base, "found: llama3.2:3b".to_string()),
@@ -376,9 +350,7 @@ async fn models_reports_whether_an_ollama_answers() {
             "not found".to_string(),
         ),
     ] {
-        let out = tokio::process::Command::new(BIN)
-            .arg("--data-dir")
-            .arg(dir.path())
+        let out = tokio::process::Command::from(factory_command(dir.path()))
             .arg("models")
             .env("OLLAMA_HOST", &host)
             .env_remove("FACTORY_CONFIG")
@@ -400,9 +372,7 @@ fn a_provider_whose_key_is_missing_stops_serve_at_start_up() {
          api_key_env = \"FACTORY_TEST_UNSET_KEY\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir.path())
+    let out = factory_command(dir.path())
         .args(["serve", "--addr", "127.0.0.1:0"])
         .env_remove("FACTORY_CONFIG")
         .env_remove("FACTORY_TEST_UNSET_KEY")

@@ -2,15 +2,12 @@
 //! authentication, with priced model calls through the server's own gateway (against the
 //! scripted OpenAI-compatible server), every run or one run, and an unknown run refused.
 
-use factory_server::config::Config;
-use factory_server::store::runs::NewRun;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::Value;
 
-use app::ledger::Attribution;
-
-use crate::gateway::{Reply, config, request, serve};
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::app::{TOKEN, TestApp};
+use crate::support::providers::{Reply, config, request, serve};
+use crate::support::{Attribution, Config, NewRun};
 
 /// `POST /api/cost_dashboard` with a form body (`run=<id>`, or empty for every run).
 async fn dashboard(app: &TestApp, body: &str, auth: bool) -> reqwest::Response {
@@ -36,7 +33,7 @@ async fn priced_app(replies: Vec<Reply>) -> TestApp {
     let (base, _) = serve(replies).await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = Config::new(dir.path().to_path_buf());
-    cfg.gateway = config(&[&base], |c| c.budgets.run.soft = Some(0.001));
+    cfg.factory.gateway = config(&[&base], |c| c.budgets.run.soft = Some(0.001));
     let mut app = TestApp::spawn_with(cfg).await;
     app.keep_dir(dir);
     app

@@ -6,10 +6,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use app::events::EventData;
-use factory_server::store::chain::verify;
-use factory_server::store::{NewEvent, Store};
 use rand::Rng;
+
+use crate::support::{EventData, NewEvent, Store};
 
 const CHILD_ENV: &str = "FACTORY_CRASH_CHILD_DIR";
 const ROUNDS: usize = 12;
@@ -90,7 +89,7 @@ async fn acknowledged_appends_survive_sigkill() {
         let acked = reader.join().unwrap();
 
         let store = Store::open(dir.path()).await.unwrap();
-        let report = verify(store.pool()).await.unwrap();
+        let report = store.verify_chain().await.unwrap();
         assert_eq!(
             report.broken, None,
             "round {round}: chain must verify after a kill"

@@ -4,46 +4,12 @@
 
 use std::time::Duration;
 
-use app::events::EventData;
-use app::protocol::ServerMsg;
-use app::run_view::{RunView, Speaker, StageState};
-use factory_server::store::NewEvent;
-use futures_util::StreamExt;
 use serde_json::json;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{TOKEN, TestApp};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(app: &TestApp, query: &str) -> Socket {
-    let mut req = format!("ws://{}/ws{query}", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.unwrap().0
-}
-
-/// The next text message of a socket.
-async fn next_text(socket: &mut Socket) -> String {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("valid frame");
-        if let Message::Text(text) = msg {
-            return text.to_string();
-        }
-    }
-}
-
-async fn next_msg(socket: &mut Socket) -> ServerMsg {
-    serde_json::from_str(&next_text(socket).await).expect("a ServerMsg")
-}
+use crate::support::app::TestApp;
+use crate::support::db::tokens;
+use crate::support::ws::{bearer, connect, next_brief, next_msg, open};
+use crate::support::{BriefMsg, EventData, RunView, ServerMsg, Speaker, StageState};
 
 /// A run started through the API, once it waits for its plan to be approved.
 async fn waiting_run(app: &TestApp, goal: &str) -> String {
@@ -54,31 +20,6 @@ async fn waiting_run(app: &TestApp, goal: &str) -> String {
         .to_string();
     wait_for_status(app, &id, "waiting_for_human").await;
     id
-}
-
-fn tokens(n: usize, tag: &str) -> Vec<NewEvent> {
-    (0..n)
-        .map(|i| {
-            NewEvent::new(
-                "test",
-                EventData::AdminTokenCreated {
-                    token_id: format!("{tag}{i}"),
-                    label: tag.into(),
-                },
-            )
-        })
-        .collect()
-}
-
-/// Calls a server function the way the browser does: a form-encoded POST under `/api/`.
-async fn server_fn(app: &TestApp, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/api/{name}")))
-        .bearer_auth(TOKEN)
-        .form(form)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn wait_for_status(app: &TestApp, id: &str, status: &str) {
@@ -144,12 +85,7 @@ async fn a_client_too_far_behind_is_resynced_and_bad_resume_points_are_refused()
     // A malformed query is refused before the upgrade, with what is accepted.
     let res = app.get("/ws?after=-3").await;
     assert_eq!(res.status(), 400);
-    let mut req = format!("ws://{}/ws?since=3", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    match tokio_tungstenite::connect_async(req).await {
+    match open(&app, "?since=3", &[bearer()]).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             assert_eq!(res.status(), 400);
             let body = String::from_utf8(res.body().clone().unwrap_or_default()).unwrap();
@@ -186,12 +122,12 @@ async fn the_run_filter_keeps_one_runs_events() {
         .await
         .unwrap();
     let approval = approvals[0]["id"].as_str().unwrap().to_string();
-    let res = server_fn(
-        &app,
-        "decide_approval",
-        &[("id", &approval), ("option", "reject")],
-    )
-    .await;
+    let res = app
+        .server_fn(
+            "decide_approval",
+            &[("id", &approval), ("option", "reject")],
+        )
+        .await;
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
     loop {
         let ServerMsg::Event { event } = next_msg(&mut socket).await else {
@@ -209,7 +145,7 @@ async fn run_view_folds_a_run_for_the_page_and_refuses_unknown_ids() {
     let app = TestApp::spawn().await;
     let id = waiting_run(&app, "Export orders as CSV").await;
 
-    let res = server_fn(&app, "run_view", &[("id", &id)]).await;
+    let res = app.server_fn("run_view", &[("id", &id)]).await;
     assert_eq!(res.status(), 200);
     let view: RunView = res.json().await.unwrap();
     assert_eq!(view.goal, "Export orders as CSV");
@@ -229,7 +165,7 @@ async fn run_view_folds_a_run_for_the_page_and_refuses_unknown_ids() {
             .is_some_and(|m| m.starts_with("offline:"))
     );
 
-    let res = server_fn(&app, "run_view", &[("id", "no-such-run")]).await;
+    let res = app.server_fn("run_view", &[("id", "no-such-run")]).await;
     assert!(!res.status().is_success());
     assert!(res.text().await.unwrap().contains("no run with id"));
     let res = app
@@ -245,7 +181,7 @@ async fn run_view_folds_a_run_for_the_page_and_refuses_unknown_ids() {
 #[tokio::test]
 async fn the_chat_starts_runs_and_refuses_bad_input_storing_nothing() {
     let app = TestApp::spawn().await;
-    let res = server_fn(&app, "composer_options", &[]).await;
+    let res = app.server_fn("composer_options", &[]).await;
     let options: serde_json::Value = res.json().await.unwrap();
     assert!(
         options["pipelines"]
@@ -261,29 +197,29 @@ async fn the_chat_starts_runs_and_refuses_bad_input_storing_nothing() {
             .contains("offline (no model)")
     );
 
-    let res = server_fn(&app, "start_run", &[("goal", "   ")]).await;
+    let res = app.server_fn("start_run", &[("goal", "   ")]).await;
     assert!(!res.status().is_success());
     assert!(res.text().await.unwrap().contains("`goal` is empty"));
-    let res = server_fn(
-        &app,
-        "start_run",
-        &[("goal", "Add login"), ("pipeline", "nightly")],
-    )
-    .await;
+    let res = app
+        .server_fn(
+            "start_run",
+            &[("goal", "Add login"), ("pipeline", "nightly")],
+        )
+        .await;
     assert!(!res.status().is_success());
     assert!(res.text().await.unwrap().contains("nightly"));
     assert!(app.store.list_runs(10).await.unwrap().is_empty());
 
-    let res = server_fn(
-        &app,
-        "start_run",
-        &[
-            ("goal", "Add login"),
-            ("project", ""),
-            ("pipeline", "default"),
-        ],
-    )
-    .await;
+    let res = app
+        .server_fn(
+            "start_run",
+            &[
+                ("goal", "Add login"),
+                ("project", ""),
+                ("pipeline", "default"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let id: String = res.json().await.unwrap();
     let runs = app.store.list_runs(10).await.unwrap();
@@ -294,16 +230,8 @@ async fn the_chat_starts_runs_and_refuses_bad_input_storing_nothing() {
     assert!(runs[0].current_stage.is_some(), "{:?}", runs[0]);
 }
 
-/// Reads one message of a brief stream (which never carries a payload).
-async fn next_brief(socket: &mut Socket) -> app::protocol::BriefMsg {
-    let text = next_text(socket).await;
-    assert!(!text.contains("payload"), "{text}");
-    serde_json::from_str(&text).expect("a BriefMsg")
-}
-
 #[tokio::test]
 async fn the_brief_stream_names_events_without_their_payloads() {
-    use app::protocol::BriefMsg;
     let app = TestApp::spawn().await;
     let committed = app.store.append_batch(tokens(4, "a")).await.unwrap();
     let head = committed.last().unwrap().seq;
@@ -408,7 +336,8 @@ async fn pages_are_rendered_whole_on_the_server_with_their_state_from_the_addres
         .collect();
     assert!(!kinds.is_empty());
     assert!(kinds.iter().all(|k| *k == "stage_completed"), "{kinds:?}");
-    let view: RunView = server_fn(&app, "run_view", &[("id", &id)])
+    let view: RunView = app
+        .server_fn("run_view", &[("id", &id)])
         .await
         .json()
         .await

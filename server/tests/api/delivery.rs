@@ -2,40 +2,18 @@
 //! `feature/wo-…` per work order with one commit each, gates run in the sandbox, and the user's
 //! checkout untouched; a failing gate rolls its work order back and asks a person.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
-use crate::engine::git_repo;
-use crate::helpers::factory_cli;
+use tempfile::TempDir;
 
-pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn factory(data: &std::path::Path, args: &[&str]) -> std::process::Output {
-    factory_cli(data).args(args).output().unwrap()
-}
-
-/// Whether bubblewrap works here; under `CI=true` its absence fails the test instead.
-pub fn bubblewrap() -> bool {
-    let ok = Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--unshare-net", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but bwrap cannot start a sandbox here (apt-get install bubblewrap)"
-        );
-        eprintln!("skipping: bwrap cannot start a sandbox on this machine");
-    }
-    ok
-}
+use crate::support::cli::{add_project, auto_run, auto_run_with_config, factory};
+use crate::support::db::sqlite;
+use crate::support::git::{
+    bubblewrap, commit_all, git, git_repo, project_settings, repo_with_remote,
+};
+use crate::support::{Store, loopback};
 
 #[test]
 fn offline_work_orders_land_on_their_own_branches_and_the_checkout_is_untouched() {
@@ -50,29 +28,18 @@ fn offline_work_orders_land_on_their_own_branches_and_the_checkout_is_untouched(
     )
     .unwrap();
     let head = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
-    let out = factory(
+    add_project(
         data.path(),
-        &[
-            "project",
-            "add",
-            repo.path().to_str().unwrap(),
-            "--name",
-            "shop",
-            "--gate",
-            "grep -qi 'work order' docs/work-orders/*.md",
-        ],
+        repo.path(),
+        &["--gate", "grep -qi 'work order' docs/work-orders/*.md"],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let out = factory(
+    let out = auto_run(
         data.path(),
-        &[
-            "run",
-            "--auto-approve",
-            "--project",
-            "shop",
-            "Export orders as CSV and email the weekly report to accountants",
-        ],
-    );
+        "shop",
+        "Export orders as CSV and email the weekly report to accountants",
+    )
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -120,15 +87,13 @@ fn offline_work_orders_land_on_their_own_branches_and_the_checkout_is_untouched(
         .build()
         .unwrap();
     let detail = runtime.block_on(async {
-        let store = factory_server::store::Store::open(data.path())
-            .await
-            .unwrap();
+        let store = Store::open(data.path()).await.unwrap();
         let runs = store.list_runs(10).await.unwrap();
         store.get_run_detail(&runs[0].id).await.unwrap().unwrap()
     });
     assert_eq!(detail.work_orders.len(), 2);
     for wo in &detail.work_orders {
-        assert_eq!(wo.status, "delivered");
+        assert_eq!(wo.status.as_str(), "delivered");
         assert!(wo.branch.as_deref().unwrap().starts_with("feature/wo-"));
         assert!(wo.commit.is_some() && wo.spec.is_some());
         assert_eq!(wo.gates[0].sandbox, "bubblewrap");
@@ -143,29 +108,14 @@ fn a_gate_that_keeps_failing_rolls_back_and_asks_a_person() {
     }
     let data = tempfile::tempdir().unwrap();
     let repo = git_repo();
-    let out = factory(
+    add_project(
         data.path(),
-        &[
-            "project",
-            "add",
-            repo.path().to_str().unwrap(),
-            "--name",
-            "shop",
-            "--gate",
-            "echo tests failed; exit 1",
-        ],
+        repo.path(),
+        &["--gate", "echo tests failed; exit 1"],
     );
-    assert_eq!(out.status.code(), Some(0));
-    let out = factory(
-        data.path(),
-        &[
-            "run",
-            "--auto-approve",
-            "--project",
-            "shop",
-            "Export orders as CSV",
-        ],
-    );
+    let out = auto_run(data.path(), "shop", "Export orders as CSV")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "a person is needed: {stdout}");
     assert!(stdout.contains("blocked approval"), "{stdout}");
@@ -178,16 +128,13 @@ fn a_gate_that_keeps_failing_rolls_back_and_asks_a_person() {
     assert!(branches.trim().is_empty(), "rolled back: {branches}");
 }
 
-/// A loopback GitHub API that records what it is asked.
-async fn github_api(
-    status: u16,
-) -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>,
-) {
+/// What the loopback GitHub API was asked: repository, authorization header, body.
+type Seen = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
+
+/// A loopback GitHub API that answers pull requests with `status` and records what it is asked.
+async fn github_api(status: u16) -> (String, Seen) {
     use axum::extract::{Path, State};
     use axum::http::HeaderMap;
-    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
     let seen: Seen = Default::default();
     let app = axum::Router::new()
         .route(
@@ -217,42 +164,31 @@ async fn github_api(
             ),
         )
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = loopback(app).await;
     (format!("http://{addr}"), seen)
 }
 
-fn run_with_remote(
-    api: &str,
-    data: &std::path::Path,
-    repo: &std::path::Path,
-) -> std::process::Output {
-    let out = factory(
-        data,
-        &[
-            "project",
-            "add",
-            repo.to_str().unwrap(),
-            "--name",
-            "shop",
-            "--github",
-            "acme/shop",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    factory_cli(data)
-        .args([
-            "run",
-            "--auto-approve",
-            "--project",
-            "shop",
-            "Export orders as CSV",
-        ])
-        .env("FACTORY_GITHUB_API", api)
-        .env("GITHUB_TOKEN", "ghp_test_token")
-        .output()
-        .unwrap()
+/// A run of the project `shop` (a repository whose `origin` is a bare repository, on GitHub as
+/// `acme/shop`) against a loopback GitHub API that answers pull requests with `status`.
+/// Returns the run's output, the repository, its remote and what the API was asked.
+async fn run_with_remote(status: u16) -> (Output, TempDir, TempDir, Seen) {
+    let (api, seen) = github_api(status).await;
+    let data = tempfile::tempdir().unwrap();
+    let (repo, remote) = repo_with_remote();
+    let out = tokio::task::spawn_blocking({
+        let (data, repo) = (data.path().to_path_buf(), repo.path().to_path_buf());
+        move || {
+            add_project(&data, &repo, &["--github", "acme/shop"]);
+            auto_run(&data, "shop", "Export orders as CSV")
+                .env("FACTORY_GITHUB_API", api)
+                .env("GITHUB_TOKEN", "ghp_test_token")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    (out, repo, remote, seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,25 +196,7 @@ async fn branches_are_pushed_to_the_remote_and_a_pull_request_is_opened() {
     if !bubblewrap() {
         return;
     }
-    let (api, seen) = github_api(201).await;
-    let data = tempfile::tempdir().unwrap();
-    let remote = tempfile::tempdir().unwrap();
-    git(remote.path(), &["init", "-q", "--bare"]);
-    let repo = git_repo();
-    git(
-        repo.path(),
-        &["remote", "add", "origin", remote.path().to_str().unwrap()],
-    );
-    let out = tokio::task::spawn_blocking({
-        let (api, data, repo) = (
-            api.clone(),
-            data.path().to_path_buf(),
-            repo.path().to_path_buf(),
-        );
-        move || run_with_remote(&api, &data, &repo)
-    })
-    .await
-    .unwrap();
+    let (out, repo, remote, seen) = run_with_remote(201).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -338,25 +256,7 @@ async fn a_refused_pull_request_rolls_back_the_pushed_branch_and_fails_the_appro
     if !bubblewrap() {
         return;
     }
-    let (api, _) = github_api(422).await;
-    let data = tempfile::tempdir().unwrap();
-    let remote = tempfile::tempdir().unwrap();
-    git(remote.path(), &["init", "-q", "--bare"]);
-    let repo = git_repo();
-    git(
-        repo.path(),
-        &["remote", "add", "origin", remote.path().to_str().unwrap()],
-    );
-    let out = tokio::task::spawn_blocking({
-        let (api, data, repo) = (
-            api.clone(),
-            data.path().to_path_buf(),
-            repo.path().to_path_buf(),
-        );
-        move || run_with_remote(&api, &data, &repo)
-    })
-    .await
-    .unwrap();
+    let (out, repo, remote, _) = run_with_remote(422).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     // Publishing happens after the (automatic) review: its failure fails the run, says why,
     // removes the pushed branch from the remote and keeps the committed work locally.
@@ -394,35 +294,18 @@ fn gates_run_in_docker_when_the_project_names_an_image() {
     }
     let data = tempfile::tempdir().unwrap();
     let repo = git_repo();
-    std::fs::create_dir_all(repo.path().join(".factory")).unwrap();
-    std::fs::write(
-        repo.path().join(".factory/project.toml"),
-        "sandbox = \"docker\"\nimage = \"factory-sandbox:test\"\ngates = [\"grep -qi 'work order' docs/work-orders/wo-1.md\"]\n",
-    )
-    .unwrap();
-    git(repo.path(), &["add", "."]);
-    git(
+    project_settings(
         repo.path(),
-        &[
-            "-c",
-            "user.name=T",
-            "-c",
-            "user.email=t@e",
-            "commit",
-            "-qm",
-            "settings",
-        ],
+        "sandbox = \"docker\"\nimage = \"factory-sandbox:test\"\ngates = [\"grep -qi 'work order' docs/work-orders/wo-1.md\"]\n",
     );
-    let out = factory(
+    commit_all(repo.path(), "settings");
+    let out = auto_run(
         data.path(),
-        &[
-            "run",
-            "--auto-approve",
-            "--project",
-            repo.path().to_str().unwrap(),
-            "Export orders as CSV",
-        ],
-    );
+        repo.path().to_str().unwrap(),
+        "Export orders as CSV",
+    )
+    .output()
+    .unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -440,17 +323,15 @@ fn gates_run_in_docker_when_the_project_names_an_image() {
 }
 
 /// The gates recorded on the work orders of a data directory.
-fn recorded_gates(db: &std::path::Path) -> String {
+fn recorded_gates(db: &Path) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let store = factory_server::store::Store::open(db.parent().unwrap())
-            .await
-            .unwrap();
+        let store = Store::open(db.parent().unwrap()).await.unwrap();
         let rows: Vec<(String,)> = sqlx::query_as("SELECT gates FROM work_orders")
-            .fetch_all(store.pool())
+            .fetch_all(&sqlite(store.path()).await)
             .await
             .unwrap();
         rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
@@ -460,7 +341,7 @@ fn recorded_gates(db: &std::path::Path) -> String {
 /// A project registered in `data` whose gate (in the process sandbox the operator opted into,
 /// which can reach the user's repository) commits `file` with `content` to the user's branch
 /// the first time it runs: the branch moves while the run is in progress.
-fn moving_project(data: &std::path::Path, file: &str, content: &str) -> tempfile::TempDir {
+fn moving_project(data: &Path, file: &str, content: &str) -> tempfile::TempDir {
     let repo = git_repo();
     let marker = repo.path().join(".git/factory-moved");
     let gate = format!(
@@ -491,16 +372,13 @@ fn a_moved_branch_is_rebased_onto_when_clean_and_escalated_when_not() {
     // Clean: the branch gained an unrelated file.
     let data = tempfile::tempdir().unwrap();
     let repo = moving_project(data.path(), "other.txt", "unrelated\\n");
-    let out = factory(
+    let out = auto_run(
         data.path(),
-        &[
-            "run",
-            "--auto-approve",
-            "--project",
-            repo.path().to_str().unwrap(),
-            "Export orders as CSV",
-        ],
-    );
+        repo.path().to_str().unwrap(),
+        "Export orders as CSV",
+    )
+    .output()
+    .unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -530,16 +408,13 @@ fn a_moved_branch_is_rebased_onto_when_clean_and_escalated_when_not() {
         "someone else wrote this\\n",
     );
     std::fs::create_dir_all(repo.path().join("docs/work-orders")).unwrap();
-    let out = factory(
+    let out = auto_run(
         data.path(),
-        &[
-            "run",
-            "--auto-approve",
-            "--project",
-            repo.path().to_str().unwrap(),
-            "Export orders as CSV",
-        ],
-    );
+        repo.path().to_str().unwrap(),
+        "Export orders as CSV",
+    )
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("moved since the run started"), "{stdout}");
@@ -562,30 +437,15 @@ fn independent_work_orders_are_delivered_concurrently() {
     }
     let data = tempfile::tempdir().unwrap();
     let repo = git_repo();
-    let out = factory(
-        data.path(),
-        &[
-            "project",
-            "add",
-            repo.path().to_str().unwrap(),
-            "--name",
-            "shop",
-            "--gate",
-            "sleep 1",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0));
+    add_project(data.path(), repo.path(), &["--gate", "sleep 1"]);
     let started = std::time::Instant::now();
-    let out = factory(
+    let out = auto_run(
         data.path(),
-        &[
-            "run",
-            "--auto-approve",
-            "--project",
-            "shop",
-            "Export orders as CSV. Email the weekly report. Show a sales chart.",
-        ],
-    );
+        "shop",
+        "Export orders as CSV. Email the weekly report. Show a sales chart.",
+    )
+    .output()
+    .unwrap();
     let elapsed = started.elapsed();
     assert_eq!(
         out.status.code(),
@@ -617,47 +477,24 @@ fn worktrees_over_their_disk_budget_are_refused_and_gates_are_remembered() {
     .unwrap();
     let config = data.path().join("factory.toml");
     std::fs::write(&config, "[engine]\nworktree_disk_budget_mb = 1\n").unwrap();
-    let out = factory_cli(data.path())
-        .arg("--config")
-        .arg(&config)
-        .args([
-            "run",
-            "--auto-approve",
-            "--project",
-            repo.path().to_str().unwrap(),
-            "Export orders as CSV",
-        ])
-        .output()
-        .unwrap();
+    let out = auto_run_with_config(
+        data.path(),
+        &config,
+        repo.path().to_str().unwrap(),
+        "Export orders as CSV",
+    )
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("over their budget of 1 MiB"), "{stdout}");
 
     // Within budget, the gate's outcome is retained in the team's memory.
     std::fs::remove_dir_all(data.path().join("worktrees/leftover")).unwrap();
-    let out = factory(
-        data.path(),
-        &[
-            "project",
-            "add",
-            repo.path().to_str().unwrap(),
-            "--name",
-            "shop",
-            "--gate",
-            "true",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0));
-    let out = factory(
-        data.path(),
-        &[
-            "run",
-            "--auto-approve",
-            "--project",
-            "shop",
-            "Export orders as CSV",
-        ],
-    );
+    add_project(data.path(), repo.path(), &["--gate", "true"]);
+    let out = auto_run(data.path(), "shop", "Export orders as CSV")
+        .output()
+        .unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -689,29 +526,14 @@ fn a_missing_gate_command_and_a_rejected_push_are_clear() {
     // A gate command that does not exist.
     let data = tempfile::tempdir().unwrap();
     let repo = git_repo();
-    let out = factory(
+    add_project(
         data.path(),
-        &[
-            "project",
-            "add",
-            repo.path().to_str().unwrap(),
-            "--name",
-            "shop",
-            "--gate",
-            "definitely-not-a-command --check",
-        ],
+        repo.path(),
+        &["--gate", "definitely-not-a-command --check"],
     );
-    assert_eq!(out.status.code(), Some(0));
-    let out = factory(
-        data.path(),
-        &[
-            "run",
-            "--auto-approve",
-            "--project",
-            "shop",
-            "Export orders as CSV",
-        ],
-    );
+    let out = auto_run(data.path(), "shop", "Export orders as CSV")
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(
@@ -723,24 +545,15 @@ fn a_missing_gate_command_and_a_rejected_push_are_clear() {
     // A remote that cannot take the branch: a ref `feature` already exists there, so
     // `feature/wo-…` is refused.
     let data = tempfile::tempdir().unwrap();
-    let remote = tempfile::tempdir().unwrap();
-    git(remote.path(), &["init", "-q", "--bare"]);
+    let (repo, remote) = repo_with_remote();
     std::fs::write(remote.path().join("refs/heads/feature"), "not a ref\n").unwrap();
-    let repo = git_repo();
-    git(
-        repo.path(),
-        &["remote", "add", "origin", remote.path().to_str().unwrap()],
-    );
-    let out = factory(
+    let out = auto_run(
         data.path(),
-        &[
-            "run",
-            "--auto-approve",
-            "--project",
-            repo.path().to_str().unwrap(),
-            "Export orders as CSV",
-        ],
-    );
+        repo.path().to_str().unwrap(),
+        "Export orders as CSV",
+    )
+    .output()
+    .unwrap();
     // Publishing comes after the (automatic) review: the refused push fails the run, says
     // why, and keeps the reviewed commit on its local branch.
     let stdout = String::from_utf8_lossy(&out.stdout);

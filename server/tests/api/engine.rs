@@ -2,16 +2,16 @@
 //! runs against the scripted model over HTTP (malformed results, transient errors), cancel,
 //! bad input, the event stream.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use factory_server::config::Config;
-use factory_server::gateway::{EnvSnapshot, GatewayConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp, factory_cli};
-use crate::model::{CALL_COST, Fault, ModelScript, expected_artifact, factory_toml, serve_model};
+use crate::support::app::{TestApp, finished, get, post, start};
+use crate::support::cli::{factory_cli, offline_run};
+use crate::support::db::sqlite;
+use crate::support::git::git_repo;
+use crate::support::model::{CALL_COST, Fault, ModelScript, app_with_model, expected_artifact};
 
 type RunRow = (
     String,
@@ -23,111 +23,11 @@ type RunRow = (
     i64,
 );
 
-/// A git repository with one commit (the project of a run).
-pub fn git_repo() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {:?}", out);
-    };
-    git(&["init", "-q", "-b", "main"]);
-    std::fs::write(dir.path().join("README.md"), "# Shop\n").unwrap();
-    git(&["add", "."]);
-    git(&[
-        "-c",
-        "user.name=Test",
-        "-c",
-        "user.email=test@example.com",
-        "commit",
-        "-q",
-        "-m",
-        "initial",
-    ]);
-    dir
-}
-
-/// A server whose aliases all point at the scripted model.
-pub(crate) async fn app_with_model(
-    script: ModelScript,
-    tweak: impl FnOnce(&mut Config),
-) -> TestApp {
-    let base = serve_model(script).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::new(dir.path().to_path_buf());
-    let mut gateway = GatewayConfig::defaults(&EnvSnapshot::default());
-    gateway.merge_toml(&factory_toml(&base), "test").unwrap();
-    gateway.validate().unwrap();
-    config.gateway = gateway;
-    tweak(&mut config);
-    let mut app = TestApp::spawn_with(config).await;
-    app.keep_dir(dir);
-    app
-}
-
-pub(crate) async fn get(app: &TestApp, path: &str) -> (StatusCode, Value) {
-    let res = app.get(path).await;
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-pub(crate) async fn post(app: &TestApp, path: &str) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// Starts a run and returns its id.
-pub(crate) async fn start(app: &TestApp, body: Value) -> String {
-    let res = app.start_run(body).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    res.json::<Value>().await.unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Polls the run until it is terminal or waits for a person (or `within` passes).
-pub async fn finished(app: &TestApp, run_id: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let (_, run) = get(app, &format!("/supervisor/status/{run_id}")).await;
-        let status = run["status"].as_str().unwrap_or_default();
-        if ["succeeded", "failed", "canceled", "waiting_for_human"].contains(&status) {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "run did not finish: {run}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 #[test]
 fn factory_run_offline_completes_the_default_pipeline_in_a_git_repo() {
     let data = tempfile::tempdir().unwrap();
     let repo = git_repo();
-    let out = factory_cli(data.path())
-        .args(["run", "--json", "--auto-approve", "--project"])
-        .arg(repo.path())
-        .arg("As a shop owner, I want to export orders as CSV and email the weekly report to accountants.")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let run = offline_run(data.path(), repo.path());
     assert_eq!(run["status"], "succeeded");
     let steps = run["steps"].as_array().unwrap();
     let teams: Vec<&str> = steps.iter().map(|s| s["team"].as_str().unwrap()).collect();
@@ -491,7 +391,7 @@ async fn cancel_drops_the_call_in_flight_and_is_refused_once_finished() {
 async fn runs_beyond_the_concurrency_cap_wait_queued() {
     let script = ModelScript::default();
     *script.delay.lock().unwrap() = Duration::from_millis(300);
-    let app = app_with_model(script, |c| c.gateway.engine.max_concurrent_runs = 1).await;
+    let app = app_with_model(script, |c| c.factory.engine.max_concurrent_runs = 1).await;
     let first = start(&app, json!({"goal": "first"})).await;
     let second = start(&app, json!({"goal": "second"})).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -545,24 +445,25 @@ async fn bad_starts_are_refused_and_the_event_stream_pages() {
     let run_id = start(&app, json!({"goal": "Document the API"})).await;
     finished(&app, &run_id, Duration::from_secs(10)).await;
     // The projections maintained batch by batch equal a replay of the log.
-    let dump = |store: factory_server::store::Store| async move {
+    let db = sqlite(app.store.path()).await;
+    let dump = || async {
         let runs: Vec<RunRow> = sqlx::query_as(
             "SELECT id, status, steps, artifacts, current_stage, reason, last_seq \
                  FROM supervisor_runs ORDER BY id",
         )
-        .fetch_all(store.pool())
+        .fetch_all(&db)
         .await
         .unwrap();
         let memory: Vec<(String, String, String)> =
             sqlx::query_as("SELECT item_id, bank, text FROM memory_items ORDER BY item_id")
-                .fetch_all(store.pool())
+                .fetch_all(&db)
                 .await
                 .unwrap();
         (runs, memory)
     };
-    let live = dump(app.store.clone()).await;
+    let live = dump().await;
     app.store.rebuild_projections().await.unwrap();
-    assert_eq!(dump(app.store.clone()).await, live);
+    assert_eq!(dump().await, live);
     assert!(!live.1.is_empty());
     let (_, all) = get(&app, &format!("/events?run_id={run_id}")).await;
     let total = all["events"].as_array().unwrap().len();

@@ -1,169 +1,21 @@
 //! The gateway against a real HTTP server on loopback that speaks the OpenAI wire format and
 //! replays scripted replies (never an in-process fake of the client).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use factory_server::gateway::config::{GatewayConfig, ProviderConfig, ProviderKind};
-use factory_server::gateway::types::{Message, ModelRequest};
-use factory_server::gateway::{EnvSnapshot, Gateway, GatewayError};
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// One scripted reply.
-#[derive(Clone)]
-pub(crate) enum Reply {
-    Ok {
-        text: &'static str,
-        input: u32,
-        output: u32,
-    },
-    Status {
-        status: u16,
-        retry_after: Option<&'static str>,
-    },
-    Garbled,
-    Slow(Duration),
-    /// Answers after a delay, with usage.
-    Delayed {
-        delay: Duration,
-        input: u32,
-        output: u32,
-    },
-}
+use crate::support::providers::{Reply, config, request, serve};
+use crate::support::{Gateway, GatewayConfig, GatewayError, loopback};
 
-#[derive(Clone, Default)]
-pub(crate) struct Script {
-    replies: Arc<Mutex<VecDeque<Reply>>>,
-    requests: Arc<Mutex<Vec<(HeaderMap, Value)>>>,
-}
-
-impl Script {
-    pub(crate) fn calls(&self) -> usize {
-        self.requests.lock().unwrap().len()
-    }
-}
-
-async fn chat(
-    State(script): State<Script>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    script.requests.lock().unwrap().push((headers, body));
-    let next = script.replies.lock().unwrap().pop_front();
-    match next.unwrap_or(Reply::Status { status: 500, retry_after: None }) {
-        Reply::Ok { text, input, output } => Json(json!({
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": input, "completion_tokens": output, "total_tokens": input + output}
-        }))
-        .into_response(),
-        Reply::Status { status, retry_after } => {
-            let mut res = (
-                StatusCode::from_u16(status).unwrap(),
-                Json(json!({"error": {"message": format!("scripted {status}"), "type": "test"}})),
-            )
-                .into_response();
-            if let Some(v) = retry_after {
-                res.headers_mut().insert("retry-after", v.parse().unwrap());
-            }
-            res
-        }
-        Reply::Garbled => (StatusCode::OK, "{\"choices\": [ this is not json").into_response(),
-        Reply::Delayed {
-            delay,
-            input,
-            output,
-        } => {
-            tokio::time::sleep(delay).await;
-            Json(json!({
-                "choices": [{"message": {"content": "done"}}],
-                "usage": {"prompt_tokens": input, "completion_tokens": output}
-            }))
-            .into_response()
-        }
-        Reply::Slow(d) => {
-            tokio::time::sleep(d).await;
-            Json(json!({"choices": [{"message": {"content": "late"}}]})).into_response()
-        }
-    }
-}
-
-/// Starts a scripted OpenAI-compatible server; returns its `/v1` base URL.
-pub(crate) async fn serve(replies: Vec<Reply>) -> (String, Script) {
-    let script = Script {
-        replies: Arc::new(Mutex::new(replies.into())),
-        ..Script::default()
-    };
-    let app = axum::Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .route(
-            "/v1/models",
-            axum::routing::get(|| async {
-                Json(json!({"object": "list", "data": [{"id": "served-model"}]}))
-            }),
-        )
-        .with_state(script.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/v1"), script)
-}
-
-/// A gateway whose `test/chain` alias tries the given servers in order, with fast backoff.
+/// A gateway whose `test/chain` alias tries the given servers in order, with fast backoff
+/// (see [`config`]).
 fn gateway(bases: &[&str], tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway {
     Gateway::new(config(bases, tweak))
-}
-
-/// The configuration behind [`gateway`]: `p0:gpt-test` costs $2 / $8 per million tokens.
-pub(crate) fn config(bases: &[&str], tweak: impl FnOnce(&mut GatewayConfig)) -> GatewayConfig {
-    let mut config = GatewayConfig::defaults(&EnvSnapshot::default());
-    let mut chain = Vec::new();
-    for (i, base) in bases.iter().enumerate() {
-        let name = format!("p{i}");
-        config.providers.insert(
-            name.clone(),
-            ProviderConfig {
-                kind: ProviderKind::Openai,
-                base_url: Some(base.to_string()),
-                api_key_env: None,
-            },
-        );
-        chain.push(format!("{name}:gpt-test"));
-    }
-    config.aliases.insert("test/chain".into(), chain);
-    config.models.insert(
-        "p0:gpt-test".into(),
-        factory_server::gateway::config::ModelConfig {
-            input_per_mtok: 2.0,
-            output_per_mtok: 8.0,
-            max_concurrency: 2,
-            context_window: 8_000,
-        },
-    );
-    config.retry.backoff_base_ms = 1;
-    config.retry.backoff_max_ms = 5;
-    config.retry.timeout_secs = 1;
-    tweak(&mut config);
-    config.validate().unwrap();
-    config
-}
-
-pub(crate) fn request(schema: Option<Value>) -> ModelRequest {
-    let mut request = ModelRequest::new(
-        "test/chain",
-        vec![Message::system("You are terse."), Message::user("Say hi")],
-        64,
-    );
-    request.temperature = Some(0.0);
-    request.schema = schema;
-    request
 }
 
 #[tokio::test]
@@ -391,9 +243,7 @@ async fn serve_slow() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
             ),
         )
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = loopback(app).await;
     (format!("http://{addr}/v1"), peak)
 }
 

@@ -3,28 +3,19 @@
 //! sanitised HTML, paths outside the run are refused, the audit log pages newest first and
 //! names a tampered row, memory is searched by bank, and a delivered work order has its diff.
 
-use std::process::Command;
-
-use app::events::EventData;
-use factory_server::store::NewEvent;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::engine::git_repo;
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::app::TestApp;
+use crate::support::cli::offline_run;
+use crate::support::db::sqlite;
+use crate::support::git::{git, git_repo};
+use crate::support::{EventData, NewEvent};
 
-const BIN: &str = env!("CARGO_BIN_EXE_factory");
-
-/// POSTs a server function with a form body, as the hydrated dashboard does.
+/// Calls a server function as the hydrated dashboard does: the status and the body, as JSON
+/// when it is JSON.
 async fn call(app: &TestApp, endpoint: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .post(app.url(&format!("/api/{endpoint}")))
-        .bearer_auth(TOKEN)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
+    let res = app.server_fn(endpoint, form).await;
     let status = res.status();
     let text = res.text().await.unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -49,24 +40,7 @@ async fn refusal(app: &TestApp, endpoint: &str, form: &[(&str, &str)]) -> String
 async fn after_an_offline_run() -> (TestApp, Value, tempfile::TempDir) {
     let data = tempfile::tempdir().unwrap();
     let repo = git_repo();
-    let out = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["run", "--json", "--auto-approve", "--project"])
-        .arg(repo.path())
-        .arg("As a shop owner, I want to export orders as CSV and email the weekly report to accountants.")
-        .env_remove("FACTORY_CONFIG")
-        .env("OLLAMA_HOST", "http://127.0.0.1:9")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let run: Value = serde_json::from_str(&stdout).unwrap();
+    let run = offline_run(data.path(), repo.path());
     let mut app = TestApp::spawn_in(data.path().to_path_buf()).await;
     app.keep_dir(data);
     (app, run, repo)
@@ -163,12 +137,7 @@ async fn a_delivered_work_order_has_its_diff() {
     assert_eq!(status, StatusCode::OK, "{diff}");
     assert_eq!(diff["commit"], commit.as_str());
     // The same files and counts as git itself reports.
-    let numstat = Command::new("git")
-        .args(["show", "--numstat", "--format=", &commit])
-        .current_dir(repo.path())
-        .output()
-        .unwrap();
-    let numstat = String::from_utf8_lossy(&numstat.stdout).to_string();
+    let numstat = git(repo.path(), &["show", "--numstat", "--format=", &commit]);
     let files = diff["files"].as_array().unwrap();
     assert_eq!(files.len(), numstat.lines().count(), "{numstat}");
     for line in numstat.lines() {
@@ -291,7 +260,8 @@ async fn the_audit_log_pages_newest_first_and_names_a_tampered_row() {
 
     // Tamper with one row behind the store's back: the trigger forbids it, so drop it for the
     // change and put it back (one connection, so each statement sees the one before).
-    let mut conn = app.store.pool().acquire().await.unwrap();
+    let db = sqlite(app.store.path()).await;
+    let mut conn = db.acquire().await.unwrap();
     for sql in [
         "DROP TRIGGER events_no_update",
         "UPDATE events SET actor = 'mallory' WHERE seq = 3",

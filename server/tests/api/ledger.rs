@@ -3,15 +3,12 @@
 
 use std::time::Duration;
 
-use app::events::EventData;
-use app::ledger::{Attribution, BudgetScope, BudgetTier};
-use factory_server::gateway::Gateway;
-use factory_server::gateway::ledger::cost_report;
-use factory_server::gateway::routing::{Risk, RoutingInput};
-use factory_server::store::Store;
-
-use crate::gateway::{Reply, config, request, serve};
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::app::TestApp;
+use crate::support::providers::{Reply, config, request, serve};
+use crate::support::{
+    Attribution, BudgetScope, BudgetTier, CostLine, EventData, Gateway, Risk, RoutingInput, Store,
+    cost_report,
+};
 
 fn attributed(run: &str, team: &str) -> Attribution {
     Attribution {
@@ -190,7 +187,7 @@ async fn every_call_is_recorded_with_attribution_and_totals() {
     assert_eq!(events[1].run_id.as_deref(), Some("run-a"));
 
     let report = cost_report(&store).await.unwrap();
-    let cost = |lines: &[app::ledger::CostLine], key: &str| {
+    let cost = |lines: &[CostLine], key: &str| {
         lines
             .iter()
             .find(|l| l.key == key)
@@ -306,16 +303,7 @@ async fn the_costs_api_reports_totals_and_budgets_behind_auth() {
     let reply = app.gateway.complete(&r).await.unwrap();
     assert_eq!(reply.provider, "offline");
     app.gateway.flush().await;
-    let body: serde_json::Value = app
-        .client
-        .get(app.url("/api/costs"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = app.get("/api/costs").await.json().await.unwrap();
     assert_eq!(body["total"]["calls"], 1, "{body}");
     assert_eq!(body["by_model"][0]["key"], "offline:template", "{body}");
     assert_eq!(body["by_team"][0]["key"], "documentation");

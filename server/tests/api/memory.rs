@@ -4,14 +4,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use app::events::EventData;
 use axum::Json;
 use axum::routing::{get, post};
-use factory_server::engine::memory::recall;
-use factory_server::gateway::{EnvSnapshot, Gateway, GatewayConfig};
-use factory_server::store::memory::RecallScope;
-use factory_server::store::{NewEvent, Store};
 use serde_json::{Value, json};
+
+use crate::support::{
+    EnvSnapshot, EventData, Gateway, GatewayConfig, NewEvent, RecallScope, Store, loopback, recall,
+};
 
 fn embed(text: &str) -> Vec<f32> {
     let groups: [&[&str]; 4] = [
@@ -53,9 +52,7 @@ async fn serve_embeddings(calls: Arc<AtomicUsize>) -> String {
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = loopback(app).await;
     format!("http://{addr}")
 }
 

@@ -1,47 +1,14 @@
 //! Ollama detection and chat against a loopback server speaking Ollama's native API.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::extract::State;
-use axum::routing::{get, post};
-use factory_server::gateway::config::{GatewayConfig, ProviderConfig, ProviderKind};
-use factory_server::gateway::types::{Message, ModelRequest};
-use factory_server::gateway::{EnvSnapshot, Gateway};
 use serde_json::{Value, json};
 
-type Seen = Arc<Mutex<Vec<Value>>>;
-
-/// An Ollama that lists `models` and answers every chat with "local answer".
-pub(crate) async fn serve_ollama(models: &'static [&'static str]) -> (String, Seen) {
-    let seen: Seen = Arc::default();
-    let app = axum::Router::new()
-        .route(
-            "/api/tags",
-            get(move || async move {
-                let list: Vec<Value> = models.iter().map(|m| json!({"name": m, "size": 1})).collect();
-                Json(json!({ "models": list }))
-            }),
-        )
-        .route(
-            "/api/chat",
-            post(|State(seen): State<Seen>, Json(body): Json<Value>| async move {
-                let model = body["model"].clone();
-                seen.lock().unwrap().push(body);
-                Json(json!({
-                    "model": model, "done": true,
-                    "message": {"role": "assistant", "content": "{\"answer\":\"local answer\"}"},
-                    "prompt_eval_count": 21, "eval_count": 7
-                }))
-            }),
-        )
-        .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), seen)
-}
+use crate::support::providers::serve_ollama;
+use crate::support::{
+    EnvSnapshot, Gateway, GatewayConfig, Message, ModelRequest, ProviderConfig, ProviderKind,
+    free_port,
+};
 
 /// A gateway with `test/local` = [ollama:auto, offline:template] against `base`.
 fn gateway(base: &str) -> Gateway {
@@ -97,12 +64,8 @@ async fn auto_uses_the_first_chat_model_with_the_schema_as_format() {
 
 #[tokio::test]
 async fn a_missing_ollama_is_skipped_at_once() {
-    // Nothing listens on this port: bind, note the port, drop the listener.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Nothing listens on this port.
+    let port = free_port();
     let started = Instant::now();
     let res = gateway(&format!("http://127.0.0.1:{port}"))
         .complete(&request(None))

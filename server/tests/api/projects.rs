@@ -1,37 +1,15 @@
 //! Projects: the validator's checks, registration through the API and the CLI, runs started
 //! with a registered project's name.
 
-use std::process::Command;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::engine::{get, git_repo, start};
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::app::{TestApp, get, start, status_json};
+use crate::support::cli::factory_command;
+use crate::support::git::{git, git_repo, project_settings};
 
 async fn add(app: &TestApp, body: Value) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .post(app.url("/api/projects"))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-fn git(dir: &std::path::Path, args: &[&str]) {
-    assert!(
-        Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+    status_json(app.post_json("/api/projects", &body).await).await
 }
 
 #[tokio::test]
@@ -52,12 +30,7 @@ async fn each_check_fails_with_its_own_message_and_nothing_is_stored() {
     );
     std::fs::write(repo.path().join("dirty.txt"), "x").unwrap();
     let bad_settings = git_repo();
-    std::fs::create_dir_all(bad_settings.path().join(".factory")).unwrap();
-    std::fs::write(
-        bad_settings.path().join(".factory/project.toml"),
-        "sandbox = \"process\"\n",
-    )
-    .unwrap();
+    project_settings(bad_settings.path(), "sandbox = \"process\"\n");
     let p = |d: &tempfile::TempDir| d.path().display().to_string();
     for (body, needle) in [
         (
@@ -134,10 +107,7 @@ async fn each_check_fails_with_its_own_message_and_nothing_is_stored() {
 fn the_cli_registers_and_lists_projects() {
     let data = tempfile::tempdir().unwrap();
     let repo = git_repo();
-    let bin = env!("CARGO_BIN_EXE_factory");
-    let out = Command::new(bin)
-        .arg("--data-dir")
-        .arg(data.path())
+    let out = factory_command(data.path())
         .args(["project", "add"])
         .arg(repo.path())
         .args(["--name", "shop", "--gate", "make test"])
@@ -149,9 +119,7 @@ fn the_cli_registers_and_lists_projects() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(bin)
-        .arg("--data-dir")
-        .arg(data.path())
+    let out = factory_command(data.path())
         .args(["project", "list"])
         .output()
         .unwrap();
@@ -160,9 +128,7 @@ fn the_cli_registers_and_lists_projects() {
         list.contains("shop") && list.contains("gates: make test"),
         "{list}"
     );
-    let out = Command::new(bin)
-        .arg("--data-dir")
-        .arg(data.path())
+    let out = factory_command(data.path())
         .args(["project", "add", "/does/not/exist"])
         .output()
         .unwrap();

@@ -3,43 +3,25 @@
 //! uninterrupted run, no stage completes twice, and no model call is counted twice.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use app::events::EventData;
-use factory_server::store::Store;
 use rand::Rng;
 use serde_json::{Value, json};
 
-use crate::helpers::TOKEN;
-use crate::model::{CALL_COST, ModelScript, factory_toml, serve_model};
-
-const BIN: &str = env!("CARGO_BIN_EXE_factory");
+use crate::support::app::TOKEN;
+use crate::support::cli::factory_serve;
+use crate::support::model::{CALL_COST, ModelScript, factory_toml, serve_model};
+use crate::support::{EventData, Store, free_port};
 const GOALS: [&str; 3] = [
     "Export orders as CSV for accountants",
     "Let customers reset their password by email",
     "Show a weekly sales chart on the dashboard",
 ];
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn spawn_server(data: &std::path::Path, config: &std::path::Path, port: u16) -> Child {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--config")
-        .arg(config)
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("FACTORY_ADMIN_TOKEN", TOKEN)
+    factory_serve(data, Some(config), port)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap()
 }
@@ -172,9 +154,7 @@ async fn runs_survive_sigkill_and_finish_as_if_uninterrupted() {
             "same outputs as uninterrupted: {goal}"
         );
     }
-    let report = factory_server::store::chain::verify(store.pool())
-        .await
-        .unwrap();
+    let report = store.verify_chain().await.unwrap();
     assert!(report.broken.is_none(), "chain intact");
 }
 

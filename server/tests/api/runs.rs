@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::app::{TOKEN, TestApp};
 
 async fn json_of(res: reqwest::Response) -> Value {
     res.json().await.unwrap()
@@ -26,15 +26,11 @@ async fn a_started_run_is_queued_and_listed_newest_first() {
     .await;
 
     let status = app
-        .client
-        .get(app.url(&format!(
+        .get(&format!(
             "/supervisor/status/{}",
             first["run_id"].as_str().unwrap()
-        )))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+        ))
+        .await;
     let code = status.status();
     let status = json_of(status).await;
     assert_eq!(code, StatusCode::OK, "{status}");
@@ -45,15 +41,7 @@ async fn a_started_run_is_queued_and_listed_newest_first() {
     );
     assert_eq!(status["goal"], "Add a health endpoint");
 
-    let list = json_of(
-        app.client
-            .get(app.url("/api/runs"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let list = json_of(app.get("/api/runs").await).await;
     let ids: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -95,13 +83,7 @@ async fn the_same_request_id_gives_the_same_run_even_when_concurrent() {
 async fn unknown_run_is_a_json_404_naming_the_id() {
     let app = TestApp::spawn().await;
     for path in ["/supervisor/status/nope-123", "/api/runs/nope-123"] {
-        let res = app
-            .client
-            .get(app.url(path))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(path).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         let body = json_of(res).await;
         assert_eq!(body["error"]["code"], "not_found");
@@ -112,13 +94,7 @@ async fn unknown_run_is_a_json_404_naming_the_id() {
                 .contains("nope-123")
         );
     }
-    let res = app
-        .client
-        .get(app.url("/api/nothing-here"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/nothing-here").await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(json_of(res).await["error"]["code"], "not_found");
 }
@@ -208,13 +184,7 @@ async fn bad_bodies_get_clear_errors_and_store_nothing() {
 async fn list_limit_is_bounded() {
     let app = TestApp::spawn().await;
     for q in ["?limit=0", "?limit=1001", "?limit=abc", "?colour=red"] {
-        let res = app
-            .client
-            .get(app.url(&format!("/api/runs{q}")))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(&format!("/api/runs{q}")).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{q}");
     }
 }

@@ -2,19 +2,15 @@
 //! applied to the next call and recorded as `settings_changed` events, bad input refused with
 //! nothing recorded, and a restart keeping what was set.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use app::events::EventData;
-use app::ledger::Attribution;
-use factory_server::config::Config;
-use factory_server::gateway::routing::{Risk, RoutingInput};
-use factory_server::store::Store;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::gateway::{Reply, config, request, serve};
-use crate::helpers::{TOKEN, TestApp, factory_cli};
+use crate::support::app::{TOKEN, TestApp, status_json};
+use crate::support::cli::{factory_cli, factory_serve};
+use crate::support::providers::{Reply, config, request, serve};
+use crate::support::{Attribution, Config, EventData, Risk, RoutingInput, Store, free_port};
 
 async fn get_settings(app: &TestApp) -> Value {
     let res = app.get("/api/settings").await;
@@ -23,16 +19,8 @@ async fn get_settings(app: &TestApp) -> Value {
 }
 
 async fn put(app: &TestApp, section: &str, body: Value) -> (StatusCode, Value) {
-    let res = app
-        .client
-        .put(app.url(&format!("/api/settings/{section}")))
-        .bearer_auth(TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let path = format!("/api/settings/{section}");
+    status_json(app.put_json(&path, &body).await).await
 }
 
 /// The routing section as `GET` shows it, with `change` applied.
@@ -138,7 +126,7 @@ async fn a_budget_change_refuses_or_allows_the_next_paid_call() {
     let (base, script) = serve(vec![reply.clone(), reply]).await;
     let dir = tempfile::tempdir().unwrap();
     let mut server = Config::new(dir.path().to_path_buf());
-    server.gateway = config(&[&base], |_| {});
+    server.factory.gateway = config(&[&base], |_| {});
     let mut app = TestApp::spawn_with(server).await;
     app.keep_dir(dir);
     let mut call = request(None);
@@ -273,21 +261,11 @@ async fn a_restart_keeps_what_was_set() {
 async fn a_set_key_is_reported_but_never_shown() {
     const SECRET: &str = "sk-test-do-not-show-0123456789abcdef";
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_factory"))
-        .arg("--data-dir")
-        .arg(data.path())
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("FACTORY_ADMIN_TOKEN", TOKEN)
+    let port = free_port();
+    let mut child = factory_serve(data.path(), None, port)
         .env("OPENAI_API_KEY", SECRET)
         .env("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
         .env_remove("ANTHROPIC_API_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();

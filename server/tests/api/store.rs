@@ -1,11 +1,10 @@
 //! The event store on a real SQLite file: chain, tamper detection, append-only triggers,
 //! atomic batches, projection rebuild, schema guard.
 
-use app::events::EventData;
-use factory_server::store::chain::verify;
-use factory_server::store::runs::NewRun;
-use factory_server::store::{NewEvent, Store, StoreError};
 use sqlx::Row;
+
+use crate::support::db::sqlite;
+use crate::support::{EventData, NewEvent, NewRun, Store, StoreError};
 
 fn token_event(i: usize) -> NewEvent {
     NewEvent::new(
@@ -44,7 +43,7 @@ async fn seeded() -> (tempfile::TempDir, Store) {
 #[tokio::test]
 async fn appends_form_an_intact_gap_free_chain() {
     let (_dir, store) = seeded().await;
-    let report = verify(store.pool()).await.unwrap();
+    let report = store.verify_chain().await.unwrap();
     assert_eq!(report.broken, None);
     assert_eq!(report.checked, 15);
     assert_eq!(report.head_seq, 15);
@@ -56,31 +55,33 @@ async fn appends_form_an_intact_gap_free_chain() {
 #[tokio::test]
 async fn updates_and_deletes_are_refused_by_the_database() {
     let (_dir, store) = seeded().await;
+    let db = sqlite(store.path()).await;
     let update = sqlx::query("UPDATE events SET actor = 'mallory' WHERE seq = 1")
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap_err();
     assert!(update.to_string().contains("append-only"), "{update}");
     let delete = sqlx::query("DELETE FROM events WHERE seq = 2")
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap_err();
     assert!(delete.to_string().contains("append-only"), "{delete}");
-    assert_eq!(verify(store.pool()).await.unwrap().broken, None);
+    assert_eq!(store.verify_chain().await.unwrap().broken, None);
 }
 
 #[tokio::test]
 async fn a_tampered_row_is_named_by_verify() {
     let (_dir, store) = seeded().await;
+    let db = sqlite(store.path()).await;
     sqlx::query("DROP TRIGGER events_no_update")
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap();
     sqlx::query("UPDATE events SET payload = replace(payload, 'goal 2', 'goal X') WHERE seq = 3")
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap();
-    let broken = verify(store.pool()).await.unwrap().broken.expect("broken");
+    let broken = store.verify_chain().await.unwrap().broken.expect("broken");
     assert_eq!(broken.seq, 3);
     assert!(broken.reason.contains("altered"), "{}", broken.reason);
 }
@@ -88,22 +89,23 @@ async fn a_tampered_row_is_named_by_verify() {
 #[tokio::test]
 async fn a_removed_row_is_named_by_verify() {
     let (_dir, store) = seeded().await;
+    let db = sqlite(store.path()).await;
     sqlx::query("DROP TRIGGER events_no_delete")
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap();
     sqlx::query("DELETE FROM events WHERE seq = 7")
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap();
-    let broken = verify(store.pool()).await.unwrap().broken.expect("broken");
+    let broken = store.verify_chain().await.unwrap().broken.expect("broken");
     assert_eq!(broken.seq, 8);
     assert!(broken.reason.contains("missing"), "{}", broken.reason);
 }
 
 async fn dump_projections(store: &Store) -> Vec<String> {
     sqlx::query("SELECT json_object('id', id, 'request_id', request_id, 'goal', goal, 'project', project, 'status', status, 'created_at', created_at, 'created_seq', created_seq, 'updated_at', updated_at, 'last_seq', last_seq) FROM supervisor_runs ORDER BY id")
-        .fetch_all(store.pool())
+        .fetch_all(&sqlite(store.path()).await)
         .await
         .unwrap()
         .into_iter()
@@ -116,13 +118,14 @@ async fn rebuilt_projections_equal_the_live_ones() {
     let (_dir, store) = seeded().await;
     let live = dump_projections(&store).await;
     assert_eq!(live.len(), 5);
+    let db = sqlite(store.path()).await;
     // Damage the projection, then rebuild it from the log.
     sqlx::query("DELETE FROM supervisor_runs WHERE goal = 'goal 1'")
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap();
     sqlx::query("UPDATE supervisor_runs SET status = 'failed'")
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap();
     assert_ne!(dump_projections(&store).await, live);
@@ -151,7 +154,7 @@ async fn a_failing_batch_writes_nothing() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Db(_)), "{err}");
     assert_eq!(store.last_seq().await.unwrap(), 15);
-    assert_eq!(verify(store.pool()).await.unwrap().broken, None);
+    assert_eq!(store.verify_chain().await.unwrap().broken, None);
     // The store still works afterwards.
     store.append(token_event(102)).await.unwrap();
     assert_eq!(store.last_seq().await.unwrap(), 16);
@@ -229,12 +232,12 @@ async fn concurrent_writes_share_commits_and_a_failing_one_spares_the_rest() {
     assert_eq!(failed, 6);
     seqs.sort_unstable();
     assert_eq!(seqs, (16..16 + 2 * 294).collect::<Vec<i64>>());
-    let report = verify(store.pool()).await.unwrap();
+    let report = store.verify_chain().await.unwrap();
     assert_eq!(report.broken, None);
     assert_eq!(report.head_seq, 15 + 2 * 294);
     // Nothing of a failed write is stored, not even its first event.
     let stored = sqlx::query("SELECT COUNT(*) FROM events WHERE payload LIKE '%t5007%'")
-        .fetch_one(store.pool())
+        .fetch_one(&sqlite(store.path()).await)
         .await
         .unwrap()
         .get::<i64, _>(0);
@@ -259,7 +262,7 @@ async fn two_handles_on_one_file_never_fork_the_chain() {
         }
     );
     let _ = (ra, rb);
-    let report = verify(a.pool()).await.unwrap();
+    let report = a.verify_chain().await.unwrap();
     assert_eq!(report.broken, None);
     assert_eq!(report.head_seq, 115);
 }
@@ -267,13 +270,15 @@ async fn two_handles_on_one_file_never_fork_the_chain() {
 #[tokio::test]
 async fn a_database_from_a_newer_schema_is_refused_untouched() {
     let (dir, store) = seeded().await;
+    let db = sqlite(store.path()).await;
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (99990101000000, 'from the future', 1, x'00', 0)",
     )
-    .execute(store.pool())
+    .execute(&db)
     .await
     .unwrap();
+    db.close().await;
     store.close().await;
     let err = Store::open(dir.path()).await.unwrap_err();
     assert!(
@@ -289,12 +294,7 @@ async fn a_database_from_a_newer_schema_is_refused_untouched() {
     assert!(err.to_string().contains("newer Factory"));
     assert!(err.is_unusable_database());
     // Nothing was changed: the rows are all still there.
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite:{}",
-        dir.path().join("factory.db").display()
-    ))
-    .await
-    .unwrap();
+    let pool = sqlite(&dir.path().join("factory.db")).await;
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events")
         .fetch_one(&pool)
         .await

@@ -3,49 +3,13 @@
 
 use std::time::Duration;
 
-use app::events::EventData;
-use app::protocol::ServerMsg;
-use factory_server::config::Config;
-use factory_server::store::NewEvent;
-use futures_util::StreamExt;
 use serde_json::json;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite;
 
-use crate::helpers::{TOKEN, TestApp};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(
-    app: &TestApp,
-    headers: &[(&'static str, String)],
-) -> Result<Socket, tungstenite::Error> {
-    let mut req = format!("ws://{}/ws", app.addr)
-        .into_client_request()
-        .unwrap();
-    for (name, value) in headers {
-        req.headers_mut().insert(*name, value.parse().unwrap());
-    }
-    tokio_tungstenite::connect_async(req).await.map(|(s, _)| s)
-}
-
-async fn next_msg(socket: &mut Socket) -> ServerMsg {
-    loop {
-        let msg = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("socket open")
-            .expect("valid frame");
-        if let Message::Text(text) = msg {
-            return serde_json::from_str(&text).expect("a ServerMsg");
-        }
-    }
-}
-
-fn bearer() -> (&'static str, String) {
-    ("authorization", format!("Bearer {TOKEN}"))
-}
+use crate::support::app::TestApp;
+use crate::support::db::tokens;
+use crate::support::ws::{bearer, next_msg, open};
+use crate::support::{Config, EventData, ServerMsg};
 
 #[tokio::test]
 async fn snapshot_then_ready_then_live_events() {
@@ -53,7 +17,7 @@ async fn snapshot_then_ready_then_live_events() {
     let before = app.start_run(json!({"goal": "before connecting"})).await;
     assert!(before.status().is_success());
 
-    let mut socket = connect(&app, &[bearer()])
+    let mut socket = open(&app, "", &[bearer()])
         .await
         .expect("authorised connect");
     let ServerMsg::Snapshot { last_seq, runs } = next_msg(&mut socket).await else {
@@ -90,23 +54,25 @@ async fn refused_without_a_token_or_from_a_foreign_origin() {
         tungstenite::Error::Http(res) => res.status().as_u16(),
         other => panic!("expected an HTTP refusal, got {other}"),
     };
-    let err = connect(&app, &[]).await.expect_err("refused without token");
+    let err = open(&app, "", &[])
+        .await
+        .expect_err("refused without token");
     assert_eq!(status_of(err), 401);
     let wrong = (
         "authorization",
         "Bearer fct_nope_nope_nope_nope_nope_nope_nope".to_string(),
     );
-    let err = connect(&app, &[wrong])
+    let err = open(&app, "", &[wrong])
         .await
         .expect_err("refused with a wrong token");
     assert_eq!(status_of(err), 401);
     let foreign = ("origin", "http://evil.example".to_string());
-    let err = connect(&app, &[bearer(), foreign])
+    let err = open(&app, "", &[bearer(), foreign])
         .await
         .expect_err("refused origin");
     assert_eq!(status_of(err), 403);
     let own = ("origin", format!("http://{}", app.addr));
-    assert!(connect(&app, &[bearer(), own]).await.is_ok());
+    assert!(open(&app, "", &[bearer(), own]).await.is_ok());
 }
 
 #[tokio::test]
@@ -115,7 +81,7 @@ async fn a_slow_client_is_resynced_and_never_blocks_the_writer() {
     let mut config = Config::new(dir.path().to_path_buf());
     config.ws_backlog = 16;
     let app = TestApp::spawn_with(config).await;
-    let mut socket = connect(&app, &[bearer()]).await.unwrap();
+    let mut socket = open(&app, "", &[bearer()]).await.unwrap();
     assert!(matches!(
         next_msg(&mut socket).await,
         ServerMsg::Snapshot { .. }
@@ -123,17 +89,7 @@ async fn a_slow_client_is_resynced_and_never_blocks_the_writer() {
     assert!(matches!(next_msg(&mut socket).await, ServerMsg::Ready));
 
     // The client reads nothing while 2,000 events are committed: the appends must all finish.
-    let batch: Vec<NewEvent> = (0..2000)
-        .map(|i| {
-            NewEvent::new(
-                "test",
-                EventData::AdminTokenCreated {
-                    token_id: format!("t{i}"),
-                    label: "flood".into(),
-                },
-            )
-        })
-        .collect();
+    let batch = tokens(2000, "flood");
     let committed = tokio::time::timeout(Duration::from_secs(20), app.store.append_batch(batch))
         .await
         .expect("the writer is not held up by a slow client")

@@ -146,8 +146,14 @@ fn bad_files_are_refused_with_what_is_accepted() {
             "zero or more",
         ),
         ("not toml at all", "factory.toml is not valid"),
-        ("[engine]\nmax_concurrent_runs = 0", "[engine]: max_concurrent_runs"),
-        ("[approvals]\nmax_hop_depth = 0", "[approvals]: max_hop_depth"),
+        (
+            "[engine]\nmax_concurrent_runs = 0",
+            "[engine]: max_concurrent_runs",
+        ),
+        (
+            "[approvals]\nmax_hop_depth = 0",
+            "[approvals]: max_hop_depth",
+        ),
     ];
     for (text, needle) in cases {
         let message = invalid(text);

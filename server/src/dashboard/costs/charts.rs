@@ -2,8 +2,8 @@
 //! option JSON (the browser only runs ECharts itself), each with a table of the same numbers:
 //! cost per team, cost over time and tokens per model here, budget gauges in [`super::gauge`].
 
-use app::server_fns::costs::{ChartSpec, ChartTable, format_usd};
 use app::ledger::CostLine;
+use app::server_fns::costs::{ChartSpec, ChartTable, format_usd};
 use charming::Chart;
 use charming::component::{Axis, Grid, Legend};
 use charming::element::{AxisLabel, AxisType, Formatter, ItemStyle, Tooltip, Trigger};

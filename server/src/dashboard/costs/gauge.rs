@@ -1,8 +1,8 @@
 //! Budget gauges: what a scope spent against its soft, hard and emergency limits, as an ECharts
 //! gauge whose axis is green below soft, amber up to hard and red beyond.
 
-use app::server_fns::costs::{ChartSpec, format_usd};
 use app::ledger::{BudgetScope, BudgetStatus};
+use app::server_fns::costs::{ChartSpec, format_usd};
 use charming::Chart;
 use charming::element::{
     Anchor, AxisLabel, AxisLine, AxisLineStyle, AxisTick, Formatter, Icon, ItemStyle, Pointer,

@@ -70,7 +70,12 @@ pub(super) async fn write_artifacts(
 
 /// Memory from a COMPLETE result: verified facts (team and shared banks) and a summary of
 /// each artifact (team bank). Ids are deterministic, so a repeated commit adds nothing.
-pub(super) fn retain(run: &RunState, index: u32, team: &Team, result: &TaskResult) -> Vec<EventData> {
+pub(super) fn retain(
+    run: &RunState,
+    index: u32,
+    team: &Team,
+    result: &TaskResult,
+) -> Vec<EventData> {
     let mut out = Vec::new();
     let prefix = format!("{}/r{}/{index}", run.run_id, run.revision);
     let item = |id: String, bank: &str, kind: &str, text: String| EventData::MemoryRetained {

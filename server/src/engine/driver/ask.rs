@@ -56,7 +56,12 @@ pub(super) fn anchor(run: &RunState, stage: &Stage, team: &Team) -> String {
     )
 }
 
-pub(super) fn stage_brief<'a>(engine: &Engine, run: &RunState, stage: &Stage, team: &'a Team) -> Brief<'a> {
+pub(super) fn stage_brief<'a>(
+    engine: &Engine,
+    run: &RunState,
+    stage: &Stage,
+    team: &'a Team,
+) -> Brief<'a> {
     let objective = stage.objective_for(&run.goal, run.project.as_deref());
     let prior: Vec<(String, String)> = run
         .completed
@@ -79,17 +84,17 @@ pub(super) fn stage_brief<'a>(engine: &Engine, run: &RunState, stage: &Stage, te
         call_prefix: format!("{}/{}/{}", run.run_id, run.started_seq, run.round),
         offline: Some(
             TemplateBrief {
-            team: team.name().to_string(),
-            deliverable: team.settings.deliverables[0].name.clone(),
-            template: team.offline_template.clone(),
-            vars: requirement_vars(
-                &run.goal,
-                run.project.as_deref(),
-                &stage.name,
-                &objective,
-                &stage.acceptance_criteria,
-                &prior,
-            ),
+                team: team.name().to_string(),
+                deliverable: team.settings.deliverables[0].name.clone(),
+                template: team.offline_template.clone(),
+                vars: requirement_vars(
+                    &run.goal,
+                    run.project.as_deref(),
+                    &stage.name,
+                    &objective,
+                    &stage.acceptance_criteria,
+                    &prior,
+                ),
             }
             .into_answer(),
         ),
@@ -286,7 +291,10 @@ pub(in crate::engine) async fn ask_team(
 }
 
 /// A clarification must name a real team (asking oneself is refused by the broker).
-pub(super) fn check_result(result: TaskResult, catalogue: &Catalogue) -> Result<TaskResult, String> {
+pub(super) fn check_result(
+    result: TaskResult,
+    catalogue: &Catalogue,
+) -> Result<TaskResult, String> {
     if let Some(c) = &result.clarification_needed
         && result.status == TaskStatus::NeedsClarification
         && catalogue.get(&c.target_team).is_none()
@@ -299,7 +307,6 @@ pub(super) fn check_result(result: TaskResult, catalogue: &Catalogue) -> Result<
     }
     Ok(result)
 }
-
 
 /// Tokens available for the prompt: the alias's first model's context window, less the
 /// output reserved and a 10 % margin for estimation error.

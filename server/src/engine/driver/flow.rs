@@ -121,7 +121,11 @@ pub(super) fn after_stage_index(
 }
 
 /// After the last stage: the final review (decided automatically when configured), or success.
-pub(super) fn after_last_stage(engine: &Engine, run: &RunState, pipeline: &Pipeline) -> Vec<EventData> {
+pub(super) fn after_last_stage(
+    engine: &Engine,
+    run: &RunState,
+    pipeline: &Pipeline,
+) -> Vec<EventData> {
     let policy = &engine.approvals;
     let succeeded = EventData::RunFinished {
         run_id: run.run_id.clone(),

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::approval::{ApprovalKind, ErrorType, EscalationInfo, Severity};
+use app::dto::RunStatus;
 use app::events::{Event, EventData, PlannedStage};
 use app::ledger::{Attribution, BudgetScope, Risk};
-use app::dto::RunStatus;
 use app::task::{
     Clarification as Ask, TaskResult, TaskStatus, parse_answer, parse_task_result,
     task_result_schema,
@@ -36,8 +36,8 @@ mod broker;
 mod flow;
 
 pub(super) use artifacts::summarise;
-pub(super) use ask::ask_team;
 use artifacts::*;
+pub(super) use ask::ask_team;
 use ask::*;
 use broker::*;
 use flow::*;

@@ -11,8 +11,8 @@ use super::super::state::RunState;
 use super::{Ctx, Passed, gates, id8, plan};
 use crate::delivery::edits::apply;
 use crate::delivery::worktree::Worktree;
-use crate::gateway::routing::RoutingDecision;
 use crate::engine::templates::{TemplateBrief, requirement_vars};
+use crate::gateway::routing::RoutingDecision;
 use crate::store::StoreError;
 
 /// The team's attempts at a work order: ask, apply the edits, take the change, run the gates;

@@ -17,9 +17,9 @@ mod plan;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use app::dto::{GateSummary, ProjectPolicy, PublishPolicy};
 use app::events::EventData;
 use app::ledger::Attribution;
-use app::dto::{GateSummary, ProjectPolicy, PublishPolicy};
 use app::task::{Artifact, TaskResult, TaskStatus, WorkOrderSpec};
 use sha2::Digest;
 

@@ -1,7 +1,7 @@
 //! Changes and their replay, against a real SQLite file in a temp directory.
 
-use app::server_fns::settings::{BudgetSettings, RoutingSettings, TierLimits};
 use app::events::EventData;
+use app::server_fns::settings::{BudgetSettings, RoutingSettings, TierLimits};
 
 use super::{FROM_FILE, replay, update_budgets, update_routing, view};
 use crate::config::{EnvSnapshot, GatewayConfig};

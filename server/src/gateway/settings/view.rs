@@ -12,8 +12,8 @@ use app::server_fns::settings::{
     TierLimits,
 };
 
-use crate::gateway::Gateway;
 use crate::config::gateway::{BudgetConfig, ProviderConfig, ProviderKind, RoutingConfig, Tiers};
+use crate::gateway::Gateway;
 use crate::gateway::providers::ollama::OllamaProvider;
 
 /// How long an Ollama server may take to list its models (as `factory models` waits).

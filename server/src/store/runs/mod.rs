@@ -1,7 +1,9 @@
 //! Runs: the `supervisor_runs` projection's row type, its queries, and idempotent creation.
 
+use app::dto::{
+    ArtifactRef, RunDetail, RunStatus, RunSummary, StepStatus, WorkOrderState, WorkOrderStatus,
+};
 use app::events::EventData;
-use app::dto::{ArtifactRef, RunDetail, RunStatus, RunSummary, StepStatus, WorkOrderState, WorkOrderStatus};
 
 use super::{NewEvent, Store, StoreError};
 
@@ -88,7 +90,10 @@ pub async fn status(
 
 /// True when the run exists and has not finished (read inside a write, so the events that
 /// follow are committed only while it holds).
-pub async fn is_active(conn: &mut sqlx::SqliteConnection, run_id: &str) -> Result<bool, StoreError> {
+pub async fn is_active(
+    conn: &mut sqlx::SqliteConnection,
+    run_id: &str,
+) -> Result<bool, StoreError> {
     Ok(status(conn, run_id)
         .await?
         .is_some_and(|s| !s.is_terminal()))
@@ -215,18 +220,18 @@ impl Store {
                     reason: format!("work order {} has unknown status {:?}", r.1, r.2),
                 })?;
                 Ok(WorkOrderStatus {
-                id: r.0,
-                title: r.1,
-                status,
-                spec: serde_json::from_str(&r.3).ok(),
-                branch: r.4,
-                commit: r.5,
-                files: serde_json::from_str(&r.6).unwrap_or_default(),
-                gates: serde_json::from_str(&r.7).unwrap_or_default(),
-                model: r.8,
-                cost_usd: r.9,
-                pushed: r.10,
-                pull_request: r.11,
+                    id: r.0,
+                    title: r.1,
+                    status,
+                    spec: serde_json::from_str(&r.3).ok(),
+                    branch: r.4,
+                    commit: r.5,
+                    files: serde_json::from_str(&r.6).unwrap_or_default(),
+                    gates: serde_json::from_str(&r.7).unwrap_or_default(),
+                    model: r.8,
+                    cost_usd: r.9,
+                    pushed: r.10,
+                    pull_request: r.11,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

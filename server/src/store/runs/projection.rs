@@ -2,8 +2,8 @@
 //! change a run's row. A run's plan and artifacts (JSON columns) are changed in memory over a
 //! batch and written once ([`Plans`]).
 
-use app::events::{Event, EventData};
 use app::dto::RunStatus;
+use app::events::{Event, EventData};
 use sqlx::sqlite::SqliteConnection;
 
 use crate::store::StoreError;
@@ -71,7 +71,10 @@ impl Plans {
     }
 
     /// Writes every gathered plan.
-    pub(in crate::store) async fn flush(self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    pub(in crate::store) async fn flush(
+        self,
+        conn: &mut SqliteConnection,
+    ) -> Result<(), StoreError> {
         for run in &self.runs {
             write_run(conn, run).await?;
         }

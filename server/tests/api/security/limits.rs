@@ -5,55 +5,21 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use app::events::EventData;
-use factory_server::config::Config;
-use factory_server::gateway::ledger::cost_report;
-use factory_server::gateway::{Gateway, GatewayError};
-use factory_server::hub::ConnectionLimit;
-use factory_server::store::{NewEvent, Store};
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::gateway::{Reply, config, request, serve};
-use crate::helpers::{TOKEN, TestApp};
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-/// Opens `/ws{query}` with the admin token over a socket whose receive buffer is small, so a
-/// client that reads nothing fills up quickly.
-async fn connect(app: &TestApp, query: &str) -> Result<Socket, tungstenite::Error> {
-    let mut req = format!("ws://{}/ws{query}", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(app.addr).await.unwrap();
-    tokio_tungstenite::client_async(req, stream)
-        .await
-        .map(|(s, _)| s)
-}
-
-/// True once the server has ended the connection (close frame, error or end of stream).
-async fn ends_within(socket: &mut Socket, limit: Duration) -> bool {
-    tokio::time::timeout(limit, async {
-        loop {
-            match socket.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
-            }
-        }
-    })
-    .await
-    .is_ok()
-}
+use crate::support::app::TestApp;
+use crate::support::db::sqlite;
+use crate::support::providers::{Reply, config, request, serve};
+use crate::support::ws::{connect_small_buffer, ends_within};
+use crate::support::{
+    Config, ConnectionLimit, EventData, Gateway, GatewayError, NewEvent, Store, cost_report,
+};
 
 #[tokio::test]
 async fn a_client_message_over_64_kib_closes_the_socket() {
     let app = TestApp::spawn().await;
-    let mut socket = connect(&app, "?brief=true").await.unwrap();
+    let mut socket = connect_small_buffer(&app, "?brief=true").await.unwrap();
     let first = tokio::time::timeout(Duration::from_secs(10), socket.next())
         .await
         .unwrap();
@@ -94,9 +60,9 @@ async fn past_the_connection_limit_is_503_and_a_stalled_client_frees_its_slot() 
     app.store.append_batch(flood).await.unwrap();
 
     // The first client asks for all of it, then reads nothing.
-    let mut stalled = connect(&app, "?after=0").await.unwrap();
+    let mut stalled = connect_small_buffer(&app, "?after=0").await.unwrap();
     // It holds the only slot: the next one is refused before upgrading, with a JSON error.
-    let refused = connect(&app, "?brief=true").await.unwrap_err();
+    let refused = connect_small_buffer(&app, "?brief=true").await.unwrap_err();
     let tungstenite::Error::Http(response) = refused else {
         panic!("expected an HTTP refusal, got {refused:?}");
     };
@@ -110,7 +76,7 @@ async fn past_the_connection_limit_is_503_and_a_stalled_client_frees_its_slot() 
     let started = Instant::now();
     let mut admitted = None;
     while admitted.is_none() && started.elapsed() < Duration::from_secs(15) {
-        admitted = connect(&app, "?brief=true").await.ok();
+        admitted = connect_small_buffer(&app, "?brief=true").await.ok();
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
@@ -135,11 +101,12 @@ async fn a_model_call_whose_cost_cannot_be_recorded_fails() {
         .await
         .unwrap();
     // The disk "fills up": SQLite refuses every new event.
+    let db = sqlite(store.path()).await;
     sqlx::query(
         "CREATE TRIGGER test_disk_full BEFORE INSERT ON events \
          BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
     )
-    .execute(store.pool())
+    .execute(&db)
     .await
     .unwrap();
     let err = gateway.complete(&request(None)).await.unwrap_err();
@@ -149,7 +116,7 @@ async fn a_model_call_whose_cost_cannot_be_recorded_fails() {
 
     // With room again, calls succeed and each is in the ledger; the failed one never was.
     sqlx::query("DROP TRIGGER test_disk_full")
-        .execute(store.pool())
+        .execute(&db)
         .await
         .unwrap();
     gateway.complete(&request(None)).await.unwrap();

@@ -4,7 +4,7 @@
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::TestApp;
+use crate::support::app::TestApp;
 
 /// Sends `GET <path>` exactly as written (no normalisation, no credentials) and returns the
 /// status code and the body.

@@ -6,42 +6,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::delivery::{bubblewrap, git};
-use crate::engine::git_repo;
-use crate::helpers::{TOKEN, TestApp, factory_cli};
+use crate::support::app::TestApp;
+use crate::support::cli::{add_project, auto_run, auto_run_with_config, factory_cli};
+use crate::support::git::{
+    bubblewrap, commit_all, git, git_repo, project_settings, repo_with_remote,
+};
+use crate::support::{Config, Store};
 
-fn commit_all(repo: &Path, message: &str) {
-    git(repo, &["add", "-A"]);
-    git(
-        repo,
-        &[
-            "-c",
-            "user.name=T",
-            "-c",
-            "user.email=t@e",
-            "commit",
-            "-qm",
-            message,
-        ],
-    );
-}
-
-fn add_project(data: &Path, repo: &Path, extra: &[&str]) {
-    let mut args = vec!["project", "add", repo.to_str().unwrap(), "--name", "shop"];
-    args.extend_from_slice(extra);
-    let out = factory_cli(data).args(&args).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-}
-
+/// A run of the project `shop` with `envs` added: its exit code and everything it printed.
 fn run(data: &Path, envs: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut cmd = factory_cli(data);
-    cmd.args([
-        "run",
-        "--auto-approve",
-        "--project",
-        "shop",
-        "Export orders as CSV",
-    ]);
+    let mut cmd = auto_run(data, "shop", "Export orders as CSV");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -162,8 +136,7 @@ fn a_repository_cannot_choose_the_unsafe_runner_or_host_mounts() {
     ] {
         let data = tempfile::tempdir().unwrap();
         let repo = git_repo();
-        std::fs::create_dir_all(repo.path().join(".factory")).unwrap();
-        std::fs::write(repo.path().join(".factory/project.toml"), &settings).unwrap();
+        project_settings(repo.path(), &settings);
         commit_all(repo.path(), "settings");
         // Registering refuses it, naming where the choice belongs...
         let out = factory_cli(data.path())
@@ -174,16 +147,13 @@ fn a_repository_cannot_choose_the_unsafe_runner_or_host_mounts() {
         assert_eq!(out.status.code(), Some(2), "{settings}: {text}");
         assert!(text.contains("factory project add"), "{settings}: {text}");
         // ...and a run on it (by path, unregistered) never runs the gate on the host.
-        let out = factory_cli(data.path())
-            .args([
-                "run",
-                "--auto-approve",
-                "--project",
-                repo.path().to_str().unwrap(),
-                "Export orders as CSV",
-            ])
-            .output()
-            .unwrap();
+        let out = auto_run(
+            data.path(),
+            repo.path().to_str().unwrap(),
+            "Export orders as CSV",
+        )
+        .output()
+        .unwrap();
         assert_ne!(out.status.code(), Some(0), "{out:?}");
         assert!(
             !marker.exists(),
@@ -252,14 +222,10 @@ async fn pending_approval(app: &TestApp, run_id: &str) -> Option<Value> {
 }
 
 async fn approve(app: &TestApp, id: &str) {
+    let body = json!({"option": "approve"});
     let res = app
-        .client
-        .post(app.url(&format!("/api/approvals/{id}/decide")))
-        .bearer_auth(TOKEN)
-        .json(&json!({"option": "approve"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json(&format!("/api/approvals/{id}/decide"), &body)
+        .await;
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
 }
 
@@ -276,25 +242,13 @@ async fn status(app: &TestApp, run_id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn branches_reach_the_remote_only_after_the_review_is_approved() {
     let data = tempfile::tempdir().unwrap();
-    let mut config = factory_server::config::Config::new(data.path().to_path_buf());
-    config.gateway.approvals.auto_approve = false;
+    let mut config = Config::new(data.path().to_path_buf());
+    config.factory.approvals.auto_approve = false;
     let mut app = TestApp::spawn_with(config).await;
     app.keep_dir(data);
-    let remote = tempfile::tempdir().unwrap();
-    git(remote.path(), &["init", "-q", "--bare"]);
-    let repo = git_repo();
-    git(
-        repo.path(),
-        &["remote", "add", "origin", remote.path().to_str().unwrap()],
-    );
-    let res = app
-        .client
-        .post(app.url("/api/projects"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"path": repo.path().display().to_string(), "name": "shop"}))
-        .send()
-        .await
-        .unwrap();
+    let (repo, remote) = repo_with_remote();
+    let project = json!({"path": repo.path().display().to_string(), "name": "shop"});
+    let res = app.post_json("/api/projects", &project).await;
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
     let started: Value = app
         .start_run(json!({"goal": "Export orders as CSV", "project": "shop"}))
@@ -390,9 +344,7 @@ fn only_the_work_orders_change_is_committed_never_what_a_gate_dropped() {
         .build()
         .unwrap()
         .block_on(async {
-            let store = factory_server::store::Store::open(data.path())
-                .await
-                .unwrap();
+            let store = Store::open(data.path()).await.unwrap();
             let runs = store.list_runs(10).await.unwrap();
             store.get_run_detail(&runs[0].id).await.unwrap().unwrap()
         });
@@ -428,16 +380,7 @@ fn a_gate_that_fills_the_disk_is_stopped_while_it_runs() {
         ],
     );
     let started = std::time::Instant::now();
-    let out = factory_cli(data.path())
-        .arg("--config")
-        .arg(&config)
-        .args([
-            "run",
-            "--auto-approve",
-            "--project",
-            "shop",
-            "Export orders as CSV",
-        ])
+    let out = auto_run_with_config(data.path(), &config, "shop", "Export orders as CSV")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

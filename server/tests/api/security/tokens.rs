@@ -5,17 +5,14 @@
 mod origin;
 mod scopes;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use app::events::TokenScope;
-use factory_server::config::{Config, SignInThrottle};
-use factory_server::startup::build;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
-use tokio_util::sync::CancellationToken;
 
-use crate::helpers::{TOKEN, TestApp, factory_cli};
+use crate::support::app::{TOKEN, TestApp};
+use crate::support::cli::text;
+use crate::support::{Config, SignInThrottle, Store, TokenScope, secret_hash};
 
 /// Signs in through the form with `token`; returns the session cookie's value, or the refusal.
 async fn sign_in(app: &TestApp, token: &str) -> Result<String, reqwest::Response> {
@@ -61,8 +58,7 @@ async fn get_with_token(app: &TestApp, path: &str, token: &str) -> StatusCode {
 
 /// Runs `factory` with `args` on `dir`: exit code, stdout, stderr.
 fn factory(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = factory_cli(dir).args(args).output().unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let out = crate::support::cli::factory(dir, args);
     (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
@@ -91,7 +87,7 @@ async fn tokens_are_listed_without_secrets_and_revoking_one_ends_its_sessions() 
     let line = list.lines().find(|l| l.contains("wallboard")).unwrap();
     assert!(line.contains("viewer") && line.contains("active"), "{list}");
     assert!(!line.contains("never"), "the sign-in is shown: {list}");
-    let hash = factory_server::store::auth::secret_hash(&secret);
+    let hash = secret_hash(&secret);
     for leaked in [secret.as_str(), hash.as_str(), TOKEN] {
         assert!(!list.contains(leaked), "the list shows a secret: {list}");
     }
@@ -153,20 +149,6 @@ fn bad_token_commands_say_what_is_accepted() {
     assert!(list.contains("no tokens"), "nothing was issued: {list}");
 }
 
-/// A server on `dir` whose `FACTORY_ADMIN_TOKEN` is `token` (TestApp always uses [`TOKEN`]).
-async fn serve_with_env_token(dir: PathBuf, token: &str) -> (String, CancellationToken) {
-    let mut config = Config::new(dir);
-    config.addr = "127.0.0.1:0".parse().unwrap();
-    config.admin_token = Some(token.to_string());
-    let shutdown = CancellationToken::new();
-    let app = build(config, shutdown.clone())
-        .await
-        .expect("server builds");
-    let base = format!("http://{}", app.addr());
-    tokio::spawn(app.run());
-    (base, shutdown)
-}
-
 #[tokio::test]
 async fn a_replaced_factory_admin_token_is_revoked() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,8 +161,10 @@ async fn a_replaced_factory_admin_token_is_revoked() {
     app.stop().await;
     drop(app);
 
+    // The same data directory, served with another `FACTORY_ADMIN_TOKEN`.
     let new = "fct_replacement_0123456789abcdef0123456789abcdef";
-    let (base, shutdown) = serve_with_env_token(dir.path().to_path_buf(), new).await;
+    let replaced = TestApp::spawn_with_token(Config::new(dir.path().to_path_buf()), new).await;
+    let base = replaced.base.clone();
     let client = reqwest::Client::new();
     let status = |token: String| {
         let (client, url) = (client.clone(), format!("{base}/api/runs"));
@@ -196,11 +180,9 @@ async fn a_replaced_factory_admin_token_is_revoked() {
         "the old one is revoked"
     );
     assert_eq!(status(extra.secret).await, 200, "other tokens are kept");
-    shutdown.cancel();
+    replaced.stop().await;
 
-    let store = factory_server::store::Store::open(dir.path())
-        .await
-        .unwrap();
+    let store = Store::open(dir.path()).await.unwrap();
     let tokens = store.list_tokens().await.unwrap();
     let old = tokens
         .iter()
@@ -268,13 +250,7 @@ async fn wrong_bearer_tokens_are_throttled_too() {
     for _ in 0..5 {
         assert_eq!(get_with_token(&app, "/api/runs", "fct_wrong").await, 401);
     }
-    let res = app
-        .client
-        .get(app.url("/api/runs"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/api/runs").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     wait_out(&res).await;
     assert_eq!(get_with_token(&app, "/api/runs", TOKEN).await, 200);

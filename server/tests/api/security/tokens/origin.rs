@@ -2,12 +2,12 @@
 //! this server's pages (Bearer requests are not affected); a foreign sign-in form is refused;
 //! every response forbids framing.
 
-use factory_server::config::Config;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
 
 use super::sign_in;
-use crate::helpers::{TOKEN, TestApp};
+use crate::support::Config;
+use crate::support::app::{TOKEN, TestApp};
 
 /// POST `/api/list_runs` (a server function) with the session cookie and `headers`.
 async fn post_with_cookie(

@@ -2,16 +2,14 @@
 //! an operator and an admin token; sessions keep their token's scope; tokens limited to
 //! projects act only on those projects' runs.
 
-use app::approval::{ApprovalKind, ApprovalOption};
-use app::events::{EventData, TokenScope};
-use factory_server::api::Access;
-use factory_server::store::NewEvent;
-use factory_server::store::runs::NewRun;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, COOKIE};
 
 use super::sign_in;
-use crate::helpers::TestApp;
+use crate::support::app::TestApp;
+use crate::support::{
+    Access, ApprovalKind, ApprovalOption, EventData, NewEvent, NewRun, TokenScope,
+};
 
 /// The registered server functions, `(method, path)`.
 fn server_functions() -> Vec<(String, String)> {

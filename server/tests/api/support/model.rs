@@ -15,6 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use super::app::TestApp;
+use super::{Config, EnvSnapshot, FactoryConfig, loopback};
+
 /// A fault injected into the next reply.
 #[derive(Debug, Clone)]
 pub enum Fault {
@@ -30,7 +33,6 @@ pub enum Fault {
     Ask(&'static str, &'static str),
     /// The normal answer, after this delay.
     Slow(Duration),
-    /// The normal answer with one work order of this risk and confidence.
     /// A plan of one work order with the given risk, confidence and files in scope.
     PlanTouching(&'static str, f64, &'static [&'static str]),
 }
@@ -170,10 +172,23 @@ pub async fn serve_model(script: ModelScript) -> String {
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(chat))
         .with_state(script);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = loopback(app).await;
     format!("http://{addr}/v1")
+}
+
+/// A server whose aliases all point at the scripted model.
+pub async fn app_with_model(script: ModelScript, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let base = serve_model(script).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path().to_path_buf());
+    let mut factory = FactoryConfig::defaults(&EnvSnapshot::default());
+    factory.merge_toml(&factory_toml(&base), "test").unwrap();
+    factory.validate().unwrap();
+    config.factory = factory;
+    tweak(&mut config);
+    let mut app = TestApp::spawn_with(config).await;
+    app.keep_dir(dir);
+    app
 }
 
 /// A factory.toml pointing every alias at the scripted model (priced, so costs are visible),

@@ -1,0 +1,94 @@
+//! The `factory` binary as a person runs it: on a data directory, offline, registering and
+//! running projects, and as a server in its own process.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+use super::app::TOKEN;
+
+/// The `factory` binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_factory");
+
+/// The requirement of the offline reference run ([`offline_run`]).
+pub const SHOP_REQUIREMENT: &str =
+    "As a shop owner, I want to export orders as CSV and email the weekly report to accountants.";
+
+/// The `factory` binary on `data_dir`, with the environment as it is.
+pub fn factory_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir").arg(data_dir);
+    cmd
+}
+
+/// The `factory` binary on `data_dir`, offline: no config file from the environment and an
+/// Ollama address nothing answers, so only the built-in template provider serves calls.
+pub fn factory_cli(data_dir: &Path) -> Command {
+    let mut cmd = factory_command(data_dir);
+    cmd.env_remove("FACTORY_CONFIG")
+        .env("OLLAMA_HOST", "http://127.0.0.1:9");
+    cmd
+}
+
+/// Runs `factory args` offline on `data` to the end.
+pub fn factory(data: &Path, args: &[&str]) -> Output {
+    factory_cli(data).args(args).output().unwrap()
+}
+
+/// Text a process wrote.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Registers `repo` as the project `shop`, with `extra` options; the test fails if refused.
+pub fn add_project(data: &Path, repo: &Path, extra: &[&str]) {
+    let mut args = vec!["project", "add", repo.to_str().unwrap(), "--name", "shop"];
+    args.extend_from_slice(extra);
+    let out = factory(data, &args);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// `factory run --auto-approve --project <project> <goal>` offline on `data`: a run that
+/// delivers without waiting for a person to approve its plan or review.
+pub fn auto_run(data: &Path, project: &str, goal: &str) -> Command {
+    let mut cmd = factory_cli(data);
+    cmd.args(["run", "--auto-approve", "--project", project, goal]);
+    cmd
+}
+
+/// [`auto_run`] with the settings file `config` (`--config`, before the subcommand).
+pub fn auto_run_with_config(data: &Path, config: &Path, project: &str, goal: &str) -> Command {
+    let mut cmd = factory_cli(data);
+    cmd.arg("--config").arg(config);
+    cmd.args(["run", "--auto-approve", "--project", project, goal]);
+    cmd
+}
+
+/// The default pipeline run offline on `repo` with [`SHOP_REQUIREMENT`], approvals automatic;
+/// the test fails unless it succeeds. Returns the run as `--json` prints it.
+pub fn offline_run(data: &Path, repo: &Path) -> Value {
+    let out = factory_cli(data)
+        .args(["run", "--json", "--auto-approve", "--project"])
+        .arg(repo)
+        .arg(SHOP_REQUIREMENT)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    serde_json::from_str(&stdout).unwrap()
+}
+
+/// `factory serve` on `data` at `127.0.0.1:<port>` with the test admin token, its output
+/// discarded: a server in its own process, for tests that kill it.
+pub fn factory_serve(data: &Path, config: Option<&Path>, port: u16) -> Command {
+    let mut cmd = factory_command(data);
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("FACTORY_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
