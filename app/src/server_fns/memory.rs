@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use super::PortError;
+#[cfg(feature = "ssr")]
 use super::{check_limit, given};
 
 /// Longest search text accepted, in bytes.
