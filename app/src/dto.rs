@@ -109,13 +109,54 @@ pub struct StartRunResponse {
     pub created: bool,
 }
 
+/// Where a stage of a run's plan stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Pending,
+    Running,
+    Complete,
+    NeedsClarification,
+    Blocked,
+    Skipped,
+}
+
+impl StepState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Complete => "complete",
+            StepState::NeedsClarification => "needs_clarification",
+            StepState::Blocked => "blocked",
+            StepState::Skipped => "skipped",
+        }
+    }
+}
+
+impl From<crate::task::TaskStatus> for StepState {
+    /// Where a stage stands after its team answered.
+    fn from(status: crate::task::TaskStatus) -> StepState {
+        match status {
+            crate::task::TaskStatus::Complete => StepState::Complete,
+            crate::task::TaskStatus::NeedsClarification => StepState::NeedsClarification,
+            crate::task::TaskStatus::Blocked => StepState::Blocked,
+        }
+    }
+}
+
+impl std::fmt::Display for StepState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One stage of a run: planned (`pending`) or executed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepStatus {
     pub name: String,
     pub team: String,
-    /// pending | running | complete | needs_clarification | blocked
-    pub status: String,
+    pub status: StepState,
     #[serde(default)]
     pub attempts: u32,
     #[serde(default)]

@@ -2,7 +2,7 @@
 //! change a run's row. A run's plan and artifacts (JSON columns) are changed in memory over a
 //! batch and written once ([`Plans`]).
 
-use app::dto::RunStatus;
+use app::dto::{RunStatus, StepState};
 use app::events::{Event, EventData};
 use sqlx::sqlite::SqliteConnection;
 
@@ -145,7 +145,7 @@ pub(in crate::store) async fn apply(
             let steps: Vec<serde_json::Value> = stages
                 .iter()
                 .map(|s| {
-                    serde_json::json!({"name": s.name, "team": s.team, "status": "pending",
+                    serde_json::json!({"name": s.name, "team": s.team, "status": StepState::Pending.as_str(),
                                        "attempts": 0, "cost_usd": 0.0})
                 })
                 .collect();
@@ -170,7 +170,7 @@ pub(in crate::store) async fn apply(
         } => {
             if let Some(run) = pending.run(conn, run_id, event).await? {
                 if let Some(step) = run.steps.get_mut(*index as usize) {
-                    step["status"] = "running".into();
+                    step["status"] = StepState::Running.as_str().into();
                     step["started_at"] = event.ts.clone().into();
                 }
                 run.current_stage = Some(Some(stage.clone()));
@@ -224,7 +224,7 @@ pub(in crate::store) async fn apply(
                 if let Some(step) = run.steps.get_mut(*index as usize) {
                     let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
                     step["attempts"] = attempts.into();
-                    step["status"] = status.as_str().to_lowercase().into();
+                    step["status"] = StepState::from(*status).as_str().into();
                     step["finished_at"] = event.ts.clone().into();
                     step["cost_usd"] = (*cost_usd).into();
                     step["reasoning"] = result.reasoning.clone().into();
@@ -326,14 +326,14 @@ pub(in crate::store) async fn apply(
             if let Some(run) = pending.run(conn, run_id, event).await?
                 && let Some(step) = run.steps.get_mut(*index as usize)
             {
-                step["status"] = "skipped".into();
+                step["status"] = StepState::Skipped.as_str().into();
                 step["finished_at"] = event.ts.clone().into();
             }
         }
         EventData::RunRevised { run_id, .. } => {
             if let Some(run) = pending.run(conn, run_id, event).await? {
                 for step in &mut run.steps {
-                    step["status"] = "pending".into();
+                    step["status"] = StepState::Pending.as_str().into();
                     step["error"] = serde_json::Value::Null;
                 }
                 run.artifacts.clear();
