@@ -47,7 +47,7 @@ async fn after_an_offline_run() -> (TestApp, Value, tempfile::TempDir) {
 }
 
 #[tokio::test]
-async fn insight_functions_need_authentication() {
+async fn memory_audit_and_artifact_functions_need_authentication() {
     let app = TestApp::spawn().await;
     for endpoint in [
         "audit_verify",
