@@ -75,6 +75,7 @@ impl From<crate::engine::StartError> for ApiError {
                 message,
             },
             E::Store(e) => e.into(),
+            E::Task(e) => ApiError::Internal(e.into()),
         }
     }
 }

@@ -77,6 +77,7 @@ pub(super) async fn run(
     let run_id = match engine.start(request, max_goal_chars, "cli").await {
         Ok((run_id, _)) => run_id,
         Err(StartError::Store(e)) => return Err(e.into()),
+        Err(StartError::Task(e)) => return Err(e.into()),
         Err(StartError::EmptyGoal) => {
             return Err(UsageError(
                 "the requirement is empty: describe what you want built".into(),

@@ -30,6 +30,9 @@ pub enum StartError {
     Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A check running off the async threads did not finish (it panicked).
+    #[error("a start-up check of the run failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl Engine {
@@ -47,8 +50,7 @@ impl Engine {
         {
             let checked = project.clone();
             tokio::task::spawn_blocking(move || crate::delivery::project::check_active(&checked))
-                .await
-                .map_err(|e| StartError::Refused(format!("the project check failed: {e}")))?
+                .await?
                 .map_err(|e| StartError::Refused(e.to_string()))?;
             run.project = Some(project.path);
         }
@@ -56,8 +58,7 @@ impl Engine {
         tokio::task::spawn_blocking(move || {
             Engine::check_start(project.as_deref(), pipeline.as_deref())
         })
-        .await
-        .map_err(|e| StartError::Refused(format!("the pipeline check failed: {e}")))?
+        .await?
         .map_err(StartError::Refused)?;
         let (run_id, created) = self.store.create_run(run, actor).await?;
         self.submit(run_id.clone());
