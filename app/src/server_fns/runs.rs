@@ -1,5 +1,5 @@
-//! Server functions of the run pages: the newest runs, a run folded for the dashboard, starting a run from the
-//! chat, what the chat's composer offers, cancelling.
+//! Server functions of the run pages: the newest runs, a run folded for the dashboard, starting
+//! a run from the chat, what the chat's composer offers, cancelling.
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};

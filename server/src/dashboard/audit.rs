@@ -1,5 +1,5 @@
-//! The server's side of the audit port (see `app::server_fns::audit`): newest-first pages of short rows, one event in
-//! full, and the chain's verification, timed.
+//! The server's side of the audit port (see `app::server_fns::audit`): newest-first pages of
+//! short rows, one event in full, and the chain's verification, timed.
 
 use std::time::Instant;
 

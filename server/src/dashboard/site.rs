@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use leptos::config::LeptosOptions;
 
-/// Name cargo-leptos gives the JS, WASM and CSS files (`[[workspace.metadata.leptos]] output-name`).
+/// Name cargo-leptos gives the JS, WASM and CSS files
+/// (`[[workspace.metadata.leptos]] output-name`).
 const OUTPUT_NAME: &str = "factory";
 
 /// The site root: `explicit`, else `LEPTOS_SITE_ROOT`, else the first of `<exe>/site`,

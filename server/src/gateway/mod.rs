@@ -1,7 +1,8 @@
 //! The model gateway: every team talks to models through it. Its configuration (providers,
 //! aliases as fallback chains, prices and limits, retry policy, routing and budgets) is
-//! [`crate::config::GatewayConfig`]; here are the provider clients, the call path with retries, fallback and circuit breakers, the complexity
-//! router, budgets with reservations, and the cost ledger.
+//! [`crate::config::GatewayConfig`]; here are the provider clients, the call path with retries,
+//! fallback and circuit breakers, the complexity router, budgets with reservations, and the
+//! cost ledger.
 
 pub mod budget;
 pub mod client;

@@ -67,7 +67,8 @@ fn offline_work_orders_land_on_their_own_branches_and_the_checkout_is_untouched(
             "{log}"
         );
     }
-    // The user's checkout: same HEAD, same branch, their uncommitted file still there, no new files.
+    // The user's checkout: same HEAD, same branch, their uncommitted file still there, no new
+    // files.
     assert_eq!(git(repo.path(), &["rev-parse", "HEAD"]).trim(), head);
     assert_eq!(
         git(repo.path(), &["branch", "--show-current"]).trim(),

@@ -53,7 +53,8 @@ use Target::{
 };
 
 /// Every protected route: the REST API (`api::routes`), the dashboard's pages and its server
-/// functions (`POST /api/<endpoint>`, `app::server_fns`). Public paths (`/login`, assets) are not here.
+/// functions (`POST /api/<endpoint>`, `app::server_fns`). Public paths (`/login`, assets) are
+/// not here.
 pub const ROUTES: &[Route] = &[
     // REST: reading.
     route("GET", "/api/runs", Viewer, Nothing),

@@ -1,8 +1,9 @@
 //! The offline provider: no model at all. It answers deterministically so the whole pipeline
 //! can run on a machine with no model configured, and says so in every reply. With a JSON
-//! Schema it returns the answer the caller prepared ([`OfflineAnswer`](crate::gateway::types::OfflineAnswer):
-//! the engine fills its teams' templates) or else the smallest instance of the schema, filling
-//! strings from the request's text; without one, a plain note. It is never presented as an LLM.
+//! Schema it returns the answer the caller prepared
+//! ([`OfflineAnswer`](crate::gateway::types::OfflineAnswer): the engine fills its teams'
+//! templates) or else the smallest instance of the schema, filling strings from the request's
+//! text; without one, a plain note. It is never presented as an LLM.
 
 use serde_json::{Map, Value, json};
 
