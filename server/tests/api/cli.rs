@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::support::app::TestApp;
 use crate::support::cli::{factory_command, text};
+use crate::support::db::sqlite;
 use crate::support::providers::{Reply, serve, serve_ollama};
 use crate::support::{Store, cost_report, free_port};
 
@@ -64,23 +65,29 @@ fn an_unusable_data_dir_exits_3_with_one_line() {
     assert!(err.contains("is not usable"), "{err}");
 }
 
-#[test]
-fn a_newer_schema_exits_3_and_changes_nothing() {
+/// Runs `statements` on the database file at `db` through a connection of the test's own, then
+/// closes it (the write-ahead log is folded back into the file).
+async fn tamper(db: &std::path::Path, statements: &[&str]) {
+    let pool = sqlite(db).await;
+    for statement in statements {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_newer_schema_exits_3_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(factory(dir.path(), &["migrate"]).status.code(), Some(0));
     let db = dir.path().join("factory.db");
-    let status = Command::new("python3")
-        .args([
-            "-c",
-            "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99990101000000, 'future', 1, x'00', 0)\"); c.commit()",
-        ])
-        .arg(&db)
-        .status();
-    let Ok(status) = status else {
-        eprintln!("skipped: python3 is not installed, cannot write a future schema row");
-        return;
-    };
-    assert!(status.success());
+    tamper(
+        &db,
+        &[
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, \
+           execution_time) VALUES (99990101000000, 'future', 1, x'00', 0)",
+        ],
+    )
+    .await;
     let before = std::fs::read(&db).unwrap();
     let out = factory(dir.path(), &["migrate"]);
     assert_eq!(out.status.code(), Some(3));
@@ -114,8 +121,8 @@ async fn a_created_token_works_against_the_server() {
     assert!(text(&audit.stdout).contains("chain intact"));
 }
 
-#[test]
-fn audit_verify_exits_4_on_a_tampered_log() {
+#[tokio::test]
+async fn audit_verify_exits_4_on_a_tampered_log() {
     let dir = tempfile::tempdir().unwrap();
     for label in ["a", "b", "c"] {
         assert_eq!(
@@ -126,16 +133,14 @@ fn audit_verify_exits_4_on_a_tampered_log() {
         );
     }
     let db = dir.path().join("factory.db");
-    let tamper = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DROP TRIGGER events_no_update'); c.execute(\"UPDATE events SET actor='mallory' WHERE seq=2\"); c.commit()";
-    let Ok(status) = Command::new("python3")
-        .args(["-c", tamper])
-        .arg(&db)
-        .status()
-    else {
-        eprintln!("skipped: python3 is not installed, cannot tamper with the file");
-        return;
-    };
-    assert!(status.success());
+    tamper(
+        &db,
+        &[
+            "DROP TRIGGER events_no_update",
+            "UPDATE events SET actor = 'mallory' WHERE seq = 2",
+        ],
+    )
+    .await;
     let out = factory(dir.path(), &["audit", "verify"]);
     assert_eq!(out.status.code(), Some(4));
     assert!(

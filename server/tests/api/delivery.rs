@@ -3,7 +3,7 @@
 //! checkout untouched; a failing gate rolls its work order back and asks a person.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use tempfile::TempDir;
@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use crate::support::cli::{add_project, auto_run, auto_run_with_config, factory};
 use crate::support::db::sqlite;
 use crate::support::git::{
-    bubblewrap, commit_all, git, git_repo, project_settings, repo_with_remote,
+    bubblewrap, commit_all, docker_image, git, git_repo, project_settings, repo_with_remote,
 };
 use crate::support::{Store, loopback};
 
@@ -283,14 +283,7 @@ async fn a_refused_pull_request_rolls_back_the_pushed_branch_and_fails_the_appro
 
 #[test]
 fn gates_run_in_docker_when_the_project_names_an_image() {
-    let engine = Command::new("docker")
-        .args(["image", "inspect", "factory-sandbox:test"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !engine {
-        eprintln!(
-            "skipping: no docker engine with the image factory-sandbox:test (scripts/test.sh starts one)"
-        );
+    if !docker_image("factory-sandbox:test") {
         return;
     }
     let data = tempfile::tempdir().unwrap();

@@ -89,3 +89,20 @@ pub fn bubblewrap() -> bool {
     }
     ok
 }
+
+/// Whether a docker engine answers here with `image` present; under `CI=true` its absence
+/// fails the test (`scripts/test.sh` starts an engine and builds the image).
+pub fn docker_image(image: &str) -> bool {
+    let ok = Command::new("docker")
+        .args(["image", "inspect", image])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but no docker engine with the image {image} answers (scripts/test.sh starts one)"
+        );
+        eprintln!("skipping: no docker engine with the image {image} (scripts/test.sh starts one)");
+    }
+    ok
+}
