@@ -8,6 +8,9 @@
 //  - first contentful paint and largest contentful paint in headless Chromium for the same
 //    page, 15 fresh loads. The page arrives whole (nothing is streamed in later), so its first
 //    paint shows the run: the graph, the chat, the feed.
+//
+// FACTORY_BENCH_SMOKE=1 (the test command) does a few of each against whatever build FACTORY_BIN
+// names: it checks the bench still runs, and its figures mean nothing.
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -15,6 +18,11 @@ import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchBrowser, newToken, root, startServer } from './lib.mjs';
+
+const smoke = Boolean(process.env.FACTORY_BENCH_SMOKE);
+// Server renders (the first WARM_UPS not counted) and fresh page loads (the first not counted).
+const RENDERS = smoke ? 13 : 70;
+const LOADS = smoke ? 3 : 16;
 
 const bin = process.env.FACTORY_BIN ?? join(root, 'target/release/factory');
 process.env.FACTORY_BIN = bin;
@@ -48,7 +56,7 @@ async function main() {
   const headers = { authorization: `Bearer ${token}` };
   const render = [];
   let bytes = 0;
-  for (let i = 0; i < 70; i++) {
+  for (let i = 0; i < RENDERS; i++) {
     const t0 = performance.now();
     const res = await fetch(url, { headers });
     const body = await res.text();
@@ -65,7 +73,7 @@ async function main() {
   const loaded = new Map();
   try {
     await browser.context.setExtraHTTPHeaders(headers);
-    for (let i = 0; i < 16; i++) {
+    for (let i = 0; i < LOADS; i++) {
       const page = await browser.context.newPage();
       if (i === 0) {
         page.on('response', async (res) => {

@@ -19,5 +19,6 @@ factory_phase "build dashboard and server (cargo leptos build)" cargo leptos bui
 factory_phase "docker engine (for the sandbox tests)" factory_docker_engine
 factory_phase "unit and integration tests" cargo test -p server -p app
 factory_phase "browser test (headless Chromium)" node end2end/run.mjs
+factory_phase "benchmarks, smoke mode (a few iterations each)" bash scripts/bench-smoke.sh
 
 echo "all checks passed in $((SECONDS - started)) s"

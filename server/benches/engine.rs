@@ -27,6 +27,12 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 use tokio_util::sync::CancellationToken;
 
+/// Longest a run may go without an event before the bench fails (rather than hang: a run
+/// that waits for a person never finishes).
+const QUIET_LIMIT: Duration = Duration::from_secs(60);
+/// Longest the concurrent runs may take together.
+const CONCURRENT_LIMIT: Duration = Duration::from_secs(600);
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -187,11 +193,20 @@ async fn run() {
         engine.submit(run_id.clone());
         let mut last = Instant::now();
         let mut upstream = Duration::ZERO;
+        let mut seen = "none";
         loop {
-            let event = events.recv().await.expect("events");
+            let Ok(event) = tokio::time::timeout(QUIET_LIMIT, events.recv()).await else {
+                panic!(
+                    "run {run_id} recorded nothing for {} s (its last event: {seen}); does it wait \
+                     for a person?",
+                    QUIET_LIMIT.as_secs()
+                );
+            };
+            let event = event.expect("events");
             if event.run_id.as_deref() != Some(run_id.as_str()) {
                 continue;
             }
+            seen = event.data.kind();
             match &event.data {
                 EventData::RunStarted { .. } => last = Instant::now(),
                 EventData::ModelCallFinished { upstream_us, .. } => {
@@ -236,6 +251,11 @@ async fn run() {
     }
     let mut done = 0i64;
     while done < concurrent as i64 {
+        assert!(
+            started.elapsed() < CONCURRENT_LIMIT,
+            "{done} of {concurrent} concurrent runs finished in {} s",
+            CONCURRENT_LIMIT.as_secs()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
         done = sqlx::query_scalar(
             "SELECT COUNT(*) FROM supervisor_runs WHERE status IN ('succeeded', 'failed', 'canceled')",

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every benchmark in smoke mode: a few iterations each, built with the dev profile the tests
+# already built, each bounded in time. A bench that hangs or breaks fails the test command
+# instead of rotting unnoticed; the figures printed here mean nothing (`cargo bench` and
+# `scripts/bench-dashboard.sh` give those, see docs/performance.md).
+set -euo pipefail
+here="$(dirname "${BASH_SOURCE[0]}")"
+source "$here/env.sh"
+cd "$FACTORY_ROOT"
+export FACTORY_BENCH_SMOKE=1
+limit=300
+
+smoke() {
+  local name=$1
+  shift
+  echo "-- bench $name (smoke)"
+  if ! env "$@" timeout "$limit" cargo bench --profile dev -q -p server --bench "$name"; then
+    echo "bench $name failed, or did not finish within $limit s" >&2
+    return 1
+  fi
+}
+
+smoke store
+smoke gateway FACTORY_BENCH_RATE=200 FACTORY_BENCH_SECS=1
+smoke engine FACTORY_BENCH_RUNS=3 FACTORY_BENCH_CONCURRENT=20 FACTORY_BENCH_DELAY_MS=20
+smoke delivery FACTORY_BENCH_ROUNDS=2
+echo "-- bench dashboard (smoke)"
+if ! FACTORY_BIN="$FACTORY_ROOT/target/debug/factory" timeout "$limit" node end2end/bench.mjs; then
+  echo "bench dashboard failed, or did not finish within $limit s" >&2
+  exit 1
+fi
