@@ -10,13 +10,11 @@ use crate::engine::{EngineError, record_decision};
 pub(super) async fn list(data_dir: &Path, status: &str, run: Option<&str>) -> anyhow::Result<Exit> {
     let filter = match status {
         "all" => None,
-        other if ApprovalStatus::parse(other).is_some() => ApprovalStatus::parse(other),
-        other => {
-            return Err(UsageError(format!(
+        other => Some(ApprovalStatus::parse(other).ok_or_else(|| {
+            UsageError(format!(
                 "--status must be pending, decided or all, not `{other}`"
             ))
-            .into());
-        }
+        })?),
     };
     let store = super::open_store(data_dir).await?;
     let approvals = store.list_approvals(filter, run, 1000).await?;
