@@ -229,8 +229,15 @@ pub enum EventData {
         target: String,
         provider: String,
         model: String,
+        /// Every prompt token, cached ones included.
         input_tokens: u32,
         output_tokens: u32,
+        /// Prompt tokens read from the provider's cache (priced at the cached rate).
+        #[serde(default)]
+        cached_tokens: u32,
+        /// The offline templates answered: no model was involved.
+        #[serde(default)]
+        offline: bool,
         cost_usd: f64,
         latency_ms: u64,
         /// Microseconds of the latency spent waiting on the model server.

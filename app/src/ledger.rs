@@ -130,9 +130,13 @@ impl BudgetTier {
 pub struct CostLine {
     pub key: String,
     pub calls: i64,
+    /// Every prompt token, cached ones included.
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cost_usd: f64,
+    /// Prompt tokens read from the providers' caches, at their cached rate.
+    #[serde(default)]
+    pub cached_tokens: i64,
 }
 
 /// Where a budget scope stands.

@@ -117,6 +117,28 @@ impl Usage {
     }
 }
 
+/// What answered a run's model calls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServedBy {
+    /// `provider:model` of every model that answered, in the order they first did.
+    pub models: Vec<String>,
+    /// The offline templates answered at least one call.
+    pub templates: bool,
+}
+
+impl ServedBy {
+    /// One line for the run page: which models, or that templates (no model) answered.
+    pub fn label(&self) -> String {
+        const TEMPLATES: &str = "offline templates (no model)";
+        match (self.models.is_empty(), self.templates) {
+            (true, false) => "no model call yet".into(),
+            (true, true) => TEMPLATES.into(),
+            (false, false) => format!("model: {}", self.models.join(", ")),
+            (false, true) => format!("model: {} and {TEMPLATES}", self.models.join(", ")),
+        }
+    }
+}
+
 /// One stage of the run's pipeline.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageView {
@@ -249,6 +271,8 @@ pub struct RunView {
     pub chat: VecDeque<ChatMessage>,
     /// Every call attributed to the run.
     pub usage: Usage,
+    /// What answered the run's calls: models, or the offline templates.
+    pub served_by: ServedBy,
     /// The teams of the catalogue (for operatives and titles); filled by the server.
     pub teams: Vec<TeamCard>,
     /// The last event folded in: live events after it are applied, older ones ignored.
@@ -287,6 +311,7 @@ impl RunView {
             feed: VecDeque::new(),
             chat: VecDeque::new(),
             usage: Usage::default(),
+            served_by: ServedBy::default(),
             teams: Vec::new(),
             last_seq: 0,
             truncated: false,

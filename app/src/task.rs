@@ -230,6 +230,8 @@ pub fn validate(result: &TaskResult, require_artifacts: bool) -> Result<(), Stri
 
 /// The JSON Schema models are asked to follow (OpenAI `json_schema`, Anthropic tool input,
 /// Ollama `format`). `edits` and `work_orders` are offered only to the teams that use them.
+/// It meets OpenAI's strict mode: every object closed and every property required, so an
+/// edit's fields that its `op` does not use are `null`.
 pub fn task_result_schema(edits: bool, work_orders: bool) -> serde_json::Value {
     use serde_json::json;
     let strings = json!({"type": "array", "items": {"type": "string"}});
@@ -275,11 +277,12 @@ pub fn task_result_schema(edits: bool, work_orders: bool) -> serde_json::Value {
                 "properties": {
                     "op": {"type": "string", "enum": ["write", "replace", "delete"]},
                     "path": {"type": "string"},
-                    "content": {"type": "string"},
-                    "search": {"type": "string"},
-                    "replace": {"type": "string"}
+                    "content": {"type": ["string", "null"]},
+                    "search": {"type": ["string", "null"]},
+                    "replace": {"type": ["string", "null"]}
                 },
-                "required": ["op", "path"]
+                "required": ["op", "path", "content", "search", "replace"],
+                "additionalProperties": false
             }
         });
         required.push("edits");
@@ -362,6 +365,36 @@ mod tests {
             let err = parse_task_result(text).unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");
         }
+    }
+
+    /// Strict structured output sends every field of an edit, the unused ones as `null`.
+    #[test]
+    fn edits_with_null_unused_fields_parse() {
+        let text = r#"{"status":"COMPLETE","reasoning":"r","artifacts":[{"name":"a.md","content":"x"}],
+            "edits":[{"op":"write","path":"src/a.rs","content":"fn a() {}","search":null,"replace":null},
+                     {"op":"replace","path":"b.rs","content":null,"search":"x","replace":"y"},
+                     {"op":"delete","path":"c.rs","content":null,"search":null,"replace":null}]}"#;
+        let result = parse_task_result(text).unwrap();
+        assert_eq!(
+            result.edits,
+            vec![
+                Edit::Write {
+                    path: "src/a.rs".into(),
+                    content: "fn a() {}".into()
+                },
+                Edit::Replace {
+                    path: "b.rs".into(),
+                    search: "x".into(),
+                    replace: "y".into()
+                },
+                Edit::Delete {
+                    path: "c.rs".into()
+                },
+            ]
+        );
+        let missing = r#"{"status":"COMPLETE","reasoning":"r","artifacts":[{"name":"a.md","content":"x"}],
+            "edits":[{"op":"replace","path":"b.rs","content":null,"search":null,"replace":"y"}]}"#;
+        assert!(parse_task_result(missing).is_err());
     }
 
     #[test]

@@ -90,7 +90,8 @@ async fn run() {
             input_per_mtok: 0.01,
             output_per_mtok: 0.01,
             max_concurrency: 64,
-            context_window: 8_000,
+            context_window: Some(8_000),
+            ..ModelConfig::default()
         },
     );
     config.budgets.month.soft = None;

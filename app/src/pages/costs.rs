@@ -191,9 +191,13 @@ fn Totals(total: Option<CostLine>) -> impl IntoView {
         input_tokens: 0,
         output_tokens: 0,
         cost_usd: 0.0,
+        cached_tokens: 0,
     });
     let tokens = total.input_tokens + total.output_tokens;
-    let detail = format!("{} in, {} out", total.input_tokens, total.output_tokens);
+    let detail = format!(
+        "{} in ({} from prompt caches), {} out",
+        total.input_tokens, total.cached_tokens, total.output_tokens
+    );
     view! {
         <dl class="mt-4 grid grid-cols-1 gap-3 sm:grid-cols-3" data-testid="cost-totals">
             <Stat label="Model calls" value=total.calls.to_string() detail=String::new() />

@@ -149,6 +149,7 @@ fn RunBody(view: RunView, state: RunQuery) -> impl IntoView {
                         <StatusBadge status />
                         <span>{format!("{} pipeline", view.pipeline)}</span>
                         {view.project.clone().map(|p| view! { <span title=p.clone()>"· " {p.clone()}</span> })}
+                        <span data-testid="run-served-by" data-templates=view.served_by.templates.to_string()>{format!("· {}", view.served_by.label())}</span>
                         <span data-testid="run-cost" class="tabular-nums">{format!("· ${:.4} · {} calls", view.usage.cost_usd, view.usage.calls)}</span>
                         {(view.revision > 0).then(|| format!("· revision {}", view.revision))}
                     </div>

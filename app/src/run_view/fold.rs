@@ -421,9 +421,15 @@ impl RunView {
                 input_tokens,
                 output_tokens,
                 cost_usd,
+                offline,
                 ..
             } => {
                 let name = format!("{provider}:{model}");
+                if *offline {
+                    self.served_by.templates = true;
+                } else if !self.served_by.models.contains(&name) {
+                    self.served_by.models.push(name.clone());
+                }
                 self.usage
                     .add(&name, *input_tokens, *output_tokens, *cost_usd);
                 if let Some(c) = self

@@ -54,6 +54,8 @@ fn call(seq: i64, call_id: &str, team: &str, index: u32, cost: f64) -> Event {
             model: "gpt-4o-mini".into(),
             input_tokens: 100,
             output_tokens: 50,
+            cached_tokens: 0,
+            offline: false,
             cost_usd: cost,
             latency_ms: 3,
             upstream_us: 0,
@@ -223,6 +225,7 @@ fn a_clarified_run_folds_into_stages_edges_and_chat() {
     assert_eq!(view.stages[0].usage.calls, 2);
     assert!((view.stages[0].usage.cost_usd - 0.02).abs() < 1e-9);
     assert!((view.usage.cost_usd - 0.022).abs() < 1e-9);
+    assert_eq!(view.served_by.label(), "model: script:gpt-4o-mini");
     // Artifact contents stay out of the view; names and sizes are kept.
     let r = view.stages[0].result.as_ref().unwrap();
     assert_eq!(r.artifacts, vec![("brief.md".to_string(), 23)]);

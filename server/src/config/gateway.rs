@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{ConfigError, EnvSnapshot};
 
+mod capabilities;
 mod validate;
+
+pub use capabilities::{Capabilities, DEFAULT_CONTEXT_WINDOW, ReasoningEffort, family_defaults};
 
 /// The aliases teams use; each resolves to an ordered fallback chain of `provider:model`.
 pub const CANONICAL_ALIASES: [&str; 5] = [
@@ -66,7 +69,8 @@ pub struct ProviderConfig {
     pub api_key_env: Option<String>,
 }
 
-/// Price and limits of one `provider:model`.
+/// Price, limits and capabilities of one `provider:model`. Capabilities left unset come from
+/// the model's family (see [`capabilities`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -76,20 +80,73 @@ pub struct ModelConfig {
     /// USD per million output tokens.
     #[serde(default)]
     pub output_per_mtok: f64,
+    /// USD per million input tokens read from the provider's prompt cache (the input price
+    /// when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_mtok: Option<f64>,
+    /// USD per million input tokens written to the prompt cache (Anthropic; the input price
+    /// when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_mtok: Option<f64>,
     /// Calls to this model in flight at once.
     #[serde(default = "default_model_concurrency")]
     pub max_concurrency: usize,
     /// Context window in tokens (context packing derives its budget from it).
-    #[serde(default = "default_context_window")]
-    pub context_window: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+    /// Whether the model takes a `temperature` (reasoning models take only the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<bool>,
+    /// `reasoning_effort` sent to a reasoning model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Native tool calling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<bool>,
+    /// Structured output constrained by a JSON Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_output: Option<bool>,
+    /// The OpenAI wire format's limit field is `max_completion_tokens` (else `max_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<bool>,
+}
+
+impl Default for ModelConfig {
+    /// Free, with the default concurrency and every capability from the model's family.
+    fn default() -> Self {
+        ModelConfig {
+            input_per_mtok: 0.0,
+            output_per_mtok: 0.0,
+            cached_input_per_mtok: None,
+            cache_write_per_mtok: None,
+            max_concurrency: default_model_concurrency(),
+            context_window: None,
+            temperature: None,
+            reasoning_effort: None,
+            tools: None,
+            structured_output: None,
+            max_completion_tokens: None,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The cost in USD of a call's tokens at this model's prices. `input` counts every prompt
+    /// token, `cached` and `cache_written` included.
+    pub fn cost(&self, input: u32, cached: u32, cache_written: u32, output: u32) -> f64 {
+        let plain = input.saturating_sub(cached).saturating_sub(cache_written);
+        let read = self.cached_input_per_mtok.unwrap_or(self.input_per_mtok);
+        let write = self.cache_write_per_mtok.unwrap_or(self.input_per_mtok);
+        (f64::from(plain) * self.input_per_mtok
+            + f64::from(cached) * read
+            + f64::from(cache_written) * write
+            + f64::from(output) * self.output_per_mtok)
+            / 1_000_000.0
+    }
 }
 
 fn default_model_concurrency() -> usize {
     4
-}
-
-fn default_context_window() -> u32 {
-    32_768
 }
 
 /// Retries, timeouts and the circuit breaker.
@@ -111,6 +168,9 @@ pub struct RetryConfig {
     pub breaker_cooldown_secs: u64,
     /// Calls in flight across all models.
     pub max_in_flight: usize,
+    /// Times a reply cut off at the output limit is asked again, shorter, before the next
+    /// model in the chain is tried.
+    pub max_truncation_retries: u32,
 }
 
 impl Default for RetryConfig {
@@ -124,6 +184,7 @@ impl Default for RetryConfig {
             breaker_failures: 5,
             breaker_cooldown_secs: 30,
             max_in_flight: 16,
+            max_truncation_retries: 1,
         }
     }
 }
@@ -273,17 +334,19 @@ pub struct GatewayConfig {
     pub routing: RoutingConfig,
     pub budgets: BudgetConfig,
 }
-/// Built-in prices (USD per million tokens, input / output) of the default cloud models.
-const BUILT_IN_PRICES: [(&str, f64, f64, usize, u32); 4] = [
-    ("openai:gpt-4o", 2.50, 10.00, 2, 128_000),
-    ("openai:gpt-4o-mini", 0.15, 0.60, 4, 128_000),
-    ("anthropic:claude-sonnet-4-5", 3.00, 15.00, 2, 200_000),
-    ("anthropic:claude-haiku-4-5", 1.00, 5.00, 4, 200_000),
+/// Built-in prices of the default cloud models: USD per million tokens (input, cached input,
+/// cache write, output) and calls in flight at once. Context windows and capabilities come
+/// from the model's family.
+const BUILT_IN_PRICES: [(&str, f64, f64, f64, f64, usize); 4] = [
+    ("openai:gpt-4o", 2.50, 1.25, 2.50, 10.00, 2),
+    ("openai:gpt-4o-mini", 0.15, 0.075, 0.15, 0.60, 4),
+    ("anthropic:claude-sonnet-4-5", 3.00, 0.30, 3.75, 15.00, 2),
+    ("anthropic:claude-haiku-4-5", 1.00, 0.10, 1.25, 5.00, 4),
 ];
 
 impl GatewayConfig {
     /// Defaults for this environment: cloud first when a key is set, then local Ollama models,
-    /// then the offline provider.
+    /// then — only when no cloud key is set — the offline provider.
     pub fn defaults(env: &EnvSnapshot) -> GatewayConfig {
         let mut providers = BTreeMap::new();
         providers.insert(
@@ -347,7 +410,11 @@ impl GatewayConfig {
             let mut chain: Vec<String> = cloud.into_iter().flatten().collect();
             chain.dedup();
             chain.push(format!("ollama:{AUTO_MODEL}"));
-            chain.push(OFFLINE_MODEL.to_string());
+            // The templates stand in only on a Factory with no model configured: with a
+            // cloud key, a failing model waits for a person instead.
+            if !(env.openai_key || env.anthropic_key) {
+                chain.push(OFFLINE_MODEL.to_string());
+            }
             chain
         };
         let strong = chain(vec![anthropic("claude-sonnet-4-5"), openai("gpt-4o")]);
@@ -364,14 +431,16 @@ impl GatewayConfig {
 
         let models = BUILT_IN_PRICES
             .iter()
-            .map(|&(name, input, output, concurrency, window)| {
+            .map(|&(name, input, cached, written, output, concurrency)| {
                 (
                     name.to_string(),
                     ModelConfig {
                         input_per_mtok: input,
                         output_per_mtok: output,
+                        cached_input_per_mtok: Some(cached),
+                        cache_write_per_mtok: Some(written),
                         max_concurrency: concurrency,
-                        context_window: window,
+                        ..ModelConfig::default()
                     },
                 )
             })
@@ -389,12 +458,7 @@ impl GatewayConfig {
     /// Price and limits of a `provider:model`: configured, else $0 with defaults (local,
     /// offline, and models a custom server names itself).
     pub fn model(&self, name: &str) -> ModelConfig {
-        self.models.get(name).cloned().unwrap_or(ModelConfig {
-            input_per_mtok: 0.0,
-            output_per_mtok: 0.0,
-            max_concurrency: default_model_concurrency(),
-            context_window: default_context_window(),
-        })
+        self.models.get(name).cloned().unwrap_or_default()
     }
 }
 

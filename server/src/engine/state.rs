@@ -76,6 +76,9 @@ pub struct RunState {
     pub awaiting: Option<Awaiting>,
     /// Work orders delivered on their branches (the latest delivery of each), in order.
     pub delivered: Vec<DeliveredOrder>,
+    /// A model (not the offline templates) has answered one of the run's calls: from then on
+    /// the templates never stand in for it, and a lost model waits for a person.
+    pub served_by_model: bool,
 }
 
 /// A work order committed on its branch, and whether its branch was published since.
@@ -204,6 +207,7 @@ impl RunState {
             strong_alias: false,
             awaiting: None,
             delivered: Vec::new(),
+            served_by_model: false,
         })
     }
 
@@ -224,6 +228,9 @@ impl RunState {
     /// Folds one event of this run.
     pub fn apply(&mut self, event: &Event) {
         match &event.data {
+            EventData::ModelCallFinished { offline, .. } => {
+                self.served_by_model |= !offline;
+            }
             EventData::RunStarted {
                 pipeline,
                 base_commit,

@@ -20,7 +20,7 @@ use super::providers::openai::OpenAiProvider;
 use super::providers::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use super::resilience::{CircuitBreaker, Next, next_step};
 use super::routing::{RoutingDecision, RoutingInput, route};
-use super::types::{Attempt, ModelRequest, ModelResponse};
+use super::types::{Attempt, Message, ModelRequest, ModelResponse};
 use crate::config::gateway::{GatewayConfig, ProviderKind, RoutingConfig, split_model};
 use crate::store::{Store, StoreError};
 
@@ -365,6 +365,8 @@ impl Gateway {
                 model: r.model.clone(),
                 input_tokens: r.input_tokens,
                 output_tokens: r.output_tokens,
+                cached_tokens: r.cached_tokens,
+                offline: r.offline,
                 cost_usd: r.cost_usd,
                 latency_ms: r.latency_ms,
                 upstream_us: r.upstream_us,

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod providers;
 pub mod resilience;
 pub mod routing;
+pub mod schema;
 pub mod settings;
 pub mod types;
 

@@ -64,6 +64,9 @@ pub struct ModelRequest {
     pub offline: Option<OfflineAnswer>,
     /// The caller parses the reply itself: a reply that is not JSON is returned, not retried.
     pub caller_parses: bool,
+    /// The offline templates must not answer: the caller (a run) has been served by a model,
+    /// and a template must never stand in for one. The chain's offline entries are skipped.
+    pub no_templates: bool,
 }
 
 /// The reply the offline provider gives when a chain falls through to it, prepared by the
@@ -108,6 +111,7 @@ impl ModelRequest {
             call_id: None,
             offline: None,
             caller_parses: false,
+            no_templates: false,
         }
     }
 }
@@ -120,8 +124,11 @@ pub struct ModelResponse {
     pub text: String,
     /// The reply parsed as JSON, when a schema was given.
     pub json: Option<serde_json::Value>,
+    /// Every prompt token of the call, its re-asks included.
     pub input_tokens: u32,
     pub output_tokens: u32,
+    /// Prompt tokens read from the provider's cache (priced at the cached rate).
+    pub cached_tokens: u32,
     pub cost_usd: f64,
     pub latency_ms: u64,
     /// Microseconds spent waiting on the model server (the rest of the latency is the
@@ -129,6 +136,8 @@ pub struct ModelResponse {
     pub upstream_us: u64,
     pub provider: String,
     pub model: String,
+    /// The offline templates answered (no model).
+    pub offline: bool,
     /// Every attempt in order; the last one is the one that answered.
     pub path: Vec<Attempt>,
 }

@@ -74,14 +74,16 @@ async fn report(store: &Store, run: Option<&str>) -> Result<CostReport, StoreErr
     let group = |column: &str| {
         format!(
             "SELECT COALESCE({column}, '(none)'), COUNT(*), SUM(input_tokens), \
-             SUM(output_tokens), SUM(cost_usd) {CALLS} GROUP BY 1 ORDER BY 5 DESC, 1 LIMIT 500"
+             SUM(output_tokens), SUM(cost_usd), SUM(cached_tokens) {CALLS} \
+             GROUP BY 1 ORDER BY 5 DESC, 1 LIMIT 500"
         )
     };
     let mut lines = Vec::new();
     for sql in [
         format!(
             "SELECT 'total', COUNT(*), COALESCE(SUM(input_tokens), 0), \
-             COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0) {CALLS}"
+             COALESCE(SUM(output_tokens), 0), COALESCE(SUM(cost_usd), 0.0), \
+             COALESCE(SUM(cached_tokens), 0) {CALLS}"
         ),
         group("run_id"),
         group("team"),
@@ -102,6 +104,7 @@ async fn report(store: &Store, run: Option<&str>) -> Result<CostReport, StoreErr
                 input_tokens: row.try_get(2)?,
                 output_tokens: row.try_get(3)?,
                 cost_usd: row.try_get(4)?,
+                cached_tokens: row.try_get(5)?,
             });
         }
         lines.push(out);
@@ -207,6 +210,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             model,
             input_tokens,
             output_tokens,
+            cached_tokens,
             cost_usd,
             latency_ms,
             path,
@@ -216,11 +220,13 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             sqlx::query(
                 "INSERT INTO model_calls (call_id, run_id, project, team, objective_id, \
                  work_order_id, target, provider, model, status, input_tokens, output_tokens, \
-                 cost_usd, latency_ms, path, started_at, finished_at, day, month, last_seq) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 cached_tokens, cost_usd, latency_ms, path, started_at, finished_at, day, month, \
+                 last_seq) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
                  ON CONFLICT (call_id) DO UPDATE SET provider = excluded.provider, \
                  model = excluded.model, status = 'ok', input_tokens = excluded.input_tokens, \
-                 output_tokens = excluded.output_tokens, cost_usd = excluded.cost_usd, \
+                 output_tokens = excluded.output_tokens, cached_tokens = excluded.cached_tokens, \
+                 cost_usd = excluded.cost_usd, \
                  reserved_usd = 0, latency_ms = excluded.latency_ms, path = excluded.path, \
                  error = NULL, finished_at = excluded.finished_at, last_seq = excluded.last_seq",
             )
@@ -235,6 +241,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .bind(model)
             .bind(i64::from(*input_tokens))
             .bind(i64::from(*output_tokens))
+            .bind(i64::from(*cached_tokens))
             .bind(cost_usd)
             .bind(i64::try_from(*latency_ms).unwrap_or(i64::MAX))
             .bind(&path)

@@ -1,4 +1,5 @@
-//! The Anthropic client against a loopback server speaking the Messages API.
+//! The Anthropic client against a loopback server speaking the Messages API, which refuses
+//! what the real API refuses (see `support::wire`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -11,8 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use crate::support::wire::{anthropic_refusal, fixture};
 use crate::support::{
-    AnthropicProvider, Message, Provider, ProviderError, ProviderRequest, loopback,
+    AnthropicProvider, Capabilities, Message, Provider, ProviderError, ProviderKind,
+    ProviderRequest, family_defaults, loopback,
 };
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
@@ -28,8 +31,10 @@ async fn serve(replies: Vec<(u16, Value)>) -> (String, Seen) {
                 |State((queue, seen)): State<(Queue, Seen)>,
                  headers: HeaderMap,
                  Json(body): Json<Value>| async move {
+                    let refused = anthropic_refusal(&headers, &body);
                     seen.lock().unwrap().push((headers, body));
-                    let (status, reply) = queue.lock().unwrap().pop_front().unwrap();
+                    let (status, reply) =
+                        refused.unwrap_or_else(|| queue.lock().unwrap().pop_front().unwrap());
                     let res: Response =
                         (StatusCode::from_u16(status).unwrap(), Json(reply)).into_response();
                     res
@@ -50,38 +55,96 @@ fn provider(base: &str) -> AnthropicProvider {
     )
 }
 
+fn caps() -> Capabilities {
+    family_defaults(ProviderKind::Anthropic, "claude-test", false)
+}
+
 fn messages() -> Vec<Message> {
     vec![Message::system("Be brief."), Message::user("Hello")]
 }
 
+/// The system prompt goes to `system`, marked for the prompt cache; cached tokens come back
+/// in `usage` apart from `input_tokens` and are counted as input, with how many were cached.
 #[tokio::test]
-async fn text_reply_with_usage_and_native_headers() {
-    let (base, seen) = serve(vec![(
-        200,
-        json!({"type": "message", "content": [{"type": "text", "text": "Hi there"}],
-               "usage": {"input_tokens": 12, "output_tokens": 3}}),
-    )])
-    .await;
+async fn text_reply_with_cached_usage_and_native_headers() {
+    let (base, seen) = serve(vec![(200, fixture("anthropic", "cache_usage"))]).await;
     let msgs = messages();
+    let caps = caps();
     let req = ProviderRequest {
         model: "claude-test",
         messages: &msgs,
-        temperature: None,
+        temperature: Some(0.2),
         max_tokens: 100,
         schema: None,
         offline: None,
+        caps: &caps,
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(reply.text, "Hi there");
-    assert_eq!((reply.input_tokens, reply.output_tokens), (12, 3));
+    assert_eq!(
+        (reply.input_tokens, reply.output_tokens),
+        (12 + 248 + 1800, 3)
+    );
+    assert_eq!((reply.cached_tokens, reply.cache_write_tokens), (1800, 248));
+    assert!(!reply.truncated);
     let (headers, body) = seen.lock().unwrap()[0].clone();
     assert_eq!(headers["x-api-key"], "sk-ant-test");
     assert_eq!(headers["anthropic-version"], "2023-06-01");
-    assert_eq!(body["system"], "Be brief.");
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}])
+    );
     assert_eq!(
         body["messages"],
         json!([{"role": "user", "content": "Hello"}])
     );
+}
+
+/// A reply cut off at `max_tokens` says so.
+#[tokio::test]
+async fn a_reply_cut_off_at_max_tokens_is_marked_truncated() {
+    let (base, _) = serve(vec![(200, fixture("anthropic", "max_tokens"))]).await;
+    let msgs = messages();
+    let caps = caps();
+    let req = ProviderRequest {
+        model: "claude-test",
+        messages: &msgs,
+        temperature: None,
+        max_tokens: 64,
+        schema: None,
+        offline: None,
+        caps: &caps,
+    };
+    let reply = provider(&base).complete(&req).await.unwrap();
+    assert!(reply.truncated);
+    assert_eq!(reply.output_tokens, 64);
+}
+
+/// The loopback refuses what the API refuses: a key missing is a permanent 401.
+#[tokio::test]
+async fn the_loopback_refuses_what_the_api_refuses() {
+    let (base, _) = serve(vec![]).await;
+    let msgs = messages();
+    let caps = caps();
+    let req = ProviderRequest {
+        model: "claude-test",
+        messages: &msgs,
+        temperature: None,
+        max_tokens: 64,
+        schema: None,
+        offline: None,
+        caps: &caps,
+    };
+    let keyless = AnthropicProvider::new("anthropic", &base, None, Duration::from_secs(5));
+    match keyless.complete(&req).await {
+        Err(ProviderError::Permanent { message }) => {
+            assert!(
+                message.contains("401") && message.contains("x-api-key"),
+                "{message}"
+            )
+        }
+        other => panic!("expected a 401, got {other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -94,6 +157,7 @@ async fn structured_output_uses_a_forced_tool() {
     )])
     .await;
     let msgs = messages();
+    let caps = caps();
     let req = ProviderRequest {
         model: "claude-test",
         messages: &msgs,
@@ -101,6 +165,7 @@ async fn structured_output_uses_a_forced_tool() {
         max_tokens: 100,
         schema: Some(&schema),
         offline: None,
+        caps: &caps,
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(
@@ -123,6 +188,7 @@ async fn overloaded_is_transient_and_bad_requests_are_permanent() {
     ])
     .await;
     let msgs = messages();
+    let caps = caps();
     let req = ProviderRequest {
         model: "claude-test",
         messages: &msgs,
@@ -130,6 +196,7 @@ async fn overloaded_is_transient_and_bad_requests_are_permanent() {
         max_tokens: 100,
         schema: None,
         offline: None,
+        caps: &caps,
     };
     let p = provider(&base);
     assert!(matches!(

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::support::EventData;
 use crate::support::app::{TestApp, finished, get, post, start};
 use crate::support::cli::{factory_cli, offline_run};
 use crate::support::db::sqlite;
@@ -334,6 +335,47 @@ async fn a_permanent_error_asks_a_person_naming_provider_and_model() {
     .await;
     let question = approvals[0]["question"].as_str().unwrap();
     assert!(question.contains("lab:scripted answered 400"), "{question}");
+}
+
+/// Templates never stand in for a model a run has been using: with a chain an operator ended
+/// with `offline:template`, a run whose model answers the first stage and then fails waits for
+/// a person, naming the model's errors; no later stage is answered by a template.
+#[tokio::test]
+async fn a_run_that_loses_its_model_waits_for_a_person_instead_of_using_templates() {
+    let mut faults = vec![Fault::Slow(Duration::ZERO)];
+    faults.extend(std::iter::repeat_n(Fault::Status(503), 200));
+    let app = app_with_model(ModelScript::with_faults(faults), |config| {
+        for chain in config.factory.gateway.aliases.values_mut() {
+            if chain == &["lab:scripted"] {
+                chain.push("offline:template".into());
+            }
+        }
+    })
+    .await;
+    let run_id = start(&app, json!({"goal": "Keep the model"})).await;
+    let run = finished(&app, &run_id, Duration::from_secs(30)).await;
+    assert_eq!(run["status"], "waiting_for_human", "{run}");
+    assert_eq!(run["steps"][0]["status"], "complete", "{run}");
+    assert_ne!(run["steps"][1]["status"], "complete", "{run}");
+    let (_, approvals) = get(
+        &app,
+        &format!("/api/approvals?run_id={run_id}&status=pending"),
+    )
+    .await;
+    let question = approvals[0]["question"].as_str().unwrap();
+    assert!(
+        question.contains("lab:scripted") && question.contains("offline templates never stand in"),
+        "{question}"
+    );
+    let events = app.store.run_events(&run_id, 0, 10_000).await.unwrap();
+    let answered: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match &e.data {
+            EventData::ModelCallFinished { offline, .. } => Some(*offline),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, [false], "only the model answered, once");
 }
 
 #[tokio::test]

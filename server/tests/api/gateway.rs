@@ -182,8 +182,11 @@ async fn the_circuit_opens_and_later_lets_a_trial_through() {
     assert_eq!(res.text, "back");
 }
 
+/// The schemas Factory sends are strict-mode schemas, and OpenAI's loopback (which validates
+/// strict schemas as the API does) accepts them; a caller's schema that strict mode would
+/// refuse is sent with `strict: false` instead of being refused.
 #[tokio::test]
-async fn schema_constrained_output_is_requested_and_parsed() {
+async fn schema_constrained_output_is_requested_strictly_and_parsed() {
     let (base, script) = serve(vec![
         Reply::Ok {
             text: "Sure! here you go",
@@ -195,18 +198,224 @@ async fn schema_constrained_output_is_requested_and_parsed() {
             input: 1,
             output: 1,
         },
+        Reply::Ok {
+            text: r#"{"status":"COMPLETE"}"#,
+            input: 1,
+            output: 1,
+        },
     ])
     .await;
-    let schema = json!({"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]});
-    let res = gateway(&[&base], |_| {})
-        .complete(&request(Some(schema.clone())))
+    let gw = gateway(&[&base], |_| {});
+    let task_result = ::app::task::task_result_schema(true, true);
+    let res = gw
+        .complete(&request(Some(task_result.clone())))
         .await
         .unwrap();
     assert_eq!(res.json, Some(json!({"status": "COMPLETE"})));
+    assert_eq!(script.calls(), 2, "a reply that is not JSON is retried");
     let body = script.requests.lock().unwrap()[0].1.clone();
     assert_eq!(body["response_format"]["type"], "json_schema");
-    assert_eq!(body["response_format"]["json_schema"]["schema"], schema);
-    assert_eq!(script.calls(), 2, "a reply that is not JSON is retried");
+    assert_eq!(
+        body["response_format"]["json_schema"]["schema"],
+        task_result
+    );
+    assert_eq!(body["response_format"]["json_schema"]["strict"], true);
+
+    let loose = json!({"type": "object", "properties": {"status": {"type": "string"}}});
+    gw.complete(&request(Some(loose.clone()))).await.unwrap();
+    let body = script.requests.lock().unwrap()[2].1.clone();
+    assert_eq!(body["response_format"]["json_schema"]["schema"], loose);
+    assert_eq!(body["response_format"]["json_schema"]["strict"], false);
+}
+
+/// A model without structured output gets the schema in its prompt and no `response_format`.
+#[tokio::test]
+async fn without_structured_output_the_schema_is_written_into_the_prompt() {
+    let (base, script) = serve(vec![Reply::Ok {
+        text: r#"{"status":"COMPLETE"}"#,
+        input: 1,
+        output: 1,
+    }])
+    .await;
+    let gw = gateway(&[&base], |c| {
+        c.models.get_mut("p0:gpt-test").unwrap().structured_output = Some(false);
+    });
+    let schema = ::app::task::task_result_schema(false, false);
+    let res = gw.complete(&request(Some(schema.clone()))).await.unwrap();
+    assert_eq!(res.json, Some(json!({"status": "COMPLETE"})));
+    let body = script.requests.lock().unwrap()[0].1.clone();
+    assert!(body.get("response_format").is_none(), "{body}");
+    let last = body["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["role"], "system");
+    assert!(
+        last["content"]
+            .as_str()
+            .unwrap()
+            .contains(&schema.to_string()),
+        "{last}"
+    );
+}
+
+/// Reasoning models take `max_completion_tokens` and no temperature but the default; the
+/// loopback refuses what OpenAI refuses, so a wrong capability fails the call.
+#[tokio::test]
+async fn reasoning_models_get_max_completion_tokens_and_no_temperature() {
+    let ok = || Reply::Ok {
+        text: "hi",
+        input: 1,
+        output: 1,
+    };
+    let (base, script) = serve(vec![ok(), ok()]).await;
+    let gw = gateway(&[&base], |c| {
+        c.aliases.insert("test/o3".into(), vec!["p0:o3".into()]);
+        c.models.insert(
+            "p0:o3".into(),
+            crate::support::ModelConfig {
+                reasoning_effort: Some(crate::support::ReasoningEffort::Low),
+                ..Default::default()
+            },
+        );
+    });
+    let mut req = request(None);
+    req.target = "test/o3".into();
+    req.temperature = Some(0.2);
+    gw.complete(&req).await.unwrap();
+    let body = script.requests.lock().unwrap()[0].1.clone();
+    assert_eq!(body["max_completion_tokens"], 64);
+    assert!(body.get("max_tokens").is_none(), "{body}");
+    assert!(body.get("temperature").is_none(), "{body}");
+    assert_eq!(body["reasoning_effort"], "low");
+
+    // A model that is not a reasoning model on a compatible server keeps `max_tokens` and
+    // its temperature.
+    gw.complete(&request(None)).await.unwrap();
+    let body = script.requests.lock().unwrap()[1].1.clone();
+    assert_eq!(body["max_tokens"], 64);
+    assert_eq!(body["temperature"], 0.0);
+    assert!(body.get("reasoning_effort").is_none(), "{body}");
+
+    // Told wrongly that o3 takes a temperature, the call is refused as OpenAI refuses it.
+    let gw = gateway(&[&base], |c| {
+        c.aliases.insert("test/o3".into(), vec!["p0:o3".into()]);
+        c.models.insert(
+            "p0:o3".into(),
+            crate::support::ModelConfig {
+                temperature: Some(true),
+                ..Default::default()
+            },
+        );
+    });
+    match gw.complete(&req).await {
+        Err(GatewayError::Permanent { message, .. }) => assert!(
+            message.contains("400") && message.contains("'temperature' does not support"),
+            "{message}"
+        ),
+        other => panic!("expected OpenAI's refusal, got {other:?}"),
+    }
+}
+
+/// A reply cut off at the output limit is not taken as whole: the model is asked again for a
+/// shorter answer (bounded), and the cut-off reply's tokens are counted too.
+#[tokio::test]
+async fn a_reply_cut_off_at_the_limit_is_asked_again_shorter_and_counted() {
+    let (base, script) = serve(vec![
+        Reply::Fixture("length"),
+        Reply::Ok {
+            text: "short",
+            input: 1_300,
+            output: 10,
+        },
+    ])
+    .await;
+    let gw = gateway(&[&base], |_| {});
+    let res = gw.complete(&request(None)).await.unwrap();
+    assert_eq!(res.text, "short");
+    assert_eq!(
+        (res.input_tokens, res.output_tokens),
+        (1_200 + 1_300, 64 + 10)
+    );
+    assert!(
+        (res.cost_usd - (2_500.0 * 2.0 + 74.0 * 8.0) / 1e6).abs() < 1e-12,
+        "{}",
+        res.cost_usd
+    );
+    assert!(
+        res.path[0]
+            .outcome
+            .contains("cut off at the 64-token limit"),
+        "{:?}",
+        res.path
+    );
+    assert_eq!(res.path[1].outcome, "ok");
+    let again = script.requests.lock().unwrap()[1].1.clone();
+    let last = again["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(
+        last["content"].as_str().unwrap().contains("cut off"),
+        "{last}"
+    );
+
+    // With no re-ask allowed, a cut-off reply moves on to the next model.
+    let (first, _) = serve(vec![Reply::Fixture("length")]).await;
+    let (second, _) = serve(vec![Reply::Ok {
+        text: "whole",
+        input: 1,
+        output: 1,
+    }])
+    .await;
+    let gw = gateway(&[&first, &second], |c| c.retry.max_truncation_retries = 0);
+    let res = gw.complete(&request(None)).await.unwrap();
+    assert_eq!((res.text.as_str(), res.provider.as_str()), ("whole", "p1"));
+    assert!(
+        res.path[0].outcome.contains("trying the next model"),
+        "{:?}",
+        res.path
+    );
+}
+
+/// Cached prompt tokens are read back from `usage` and priced at the cached rate, in the
+/// response and in the ledger; a refusal is a permanent failure naming it.
+#[tokio::test]
+async fn cached_prompt_tokens_are_priced_at_the_cached_rate_and_recorded() {
+    let (base, _) = serve(vec![
+        Reply::Fixture("cached_usage"),
+        Reply::Fixture("refusal"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::support::Store::open(dir.path()).await.unwrap();
+    let config = config(&[&base], |c| {
+        c.models
+            .get_mut("p0:gpt-test")
+            .unwrap()
+            .cached_input_per_mtok = Some(0.5);
+    });
+    let gw = Gateway::with_ledger(config, store.clone()).await.unwrap();
+    let res = gw.complete(&request(None)).await.unwrap();
+    assert_eq!((res.input_tokens, res.cached_tokens), (2_006, 1_920));
+    let expected = (86.0 * 2.0 + 1_920.0 * 0.5 + 300.0 * 8.0) / 1e6;
+    assert!((res.cost_usd - expected).abs() < 1e-12, "{}", res.cost_usd);
+    let total = crate::support::cost_report(&store)
+        .await
+        .unwrap()
+        .total
+        .unwrap();
+    assert_eq!((total.input_tokens, total.cached_tokens), (2_006, 1_920));
+    assert!((total.cost_usd - expected).abs() < 1e-12);
+
+    match gw.complete(&request(None)).await {
+        Err(GatewayError::Permanent { message, .. }) => {
+            assert!(
+                message.contains("refused to answer: I'm sorry"),
+                "{message}"
+            )
+        }
+        other => panic!("expected the refusal, got {other:?}"),
+    }
 }
 
 #[tokio::test]

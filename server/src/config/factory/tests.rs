@@ -24,8 +24,10 @@ fn with_no_keys_every_alias_falls_back_to_local_then_offline() {
     assert!(!c.providers.contains_key("openai"));
 }
 
+/// With a model configured the templates never stand in for it: a failing model waits for a
+/// person instead of becoming a template reply.
 #[test]
-fn cloud_comes_first_when_keys_are_set() {
+fn cloud_comes_first_when_keys_are_set_and_no_chain_ends_in_templates() {
     let c = FactoryConfig::load(None, &env(true, true, None))
         .unwrap()
         .gateway;
@@ -35,9 +37,14 @@ fn cloud_comes_first_when_keys_are_set() {
             "anthropic:claude-sonnet-4-5",
             "openai:gpt-4o",
             "ollama:auto",
-            "offline:template"
         ]
     );
+    for (alias, chain) in &c.aliases {
+        assert!(
+            !chain.iter().any(|e| e == "offline:template"),
+            "{alias}: {chain:?}"
+        );
+    }
     assert_eq!(c.aliases["factory/cheap"][0], "openai:gpt-4o-mini");
     assert_eq!(c.model("openai:gpt-4o-mini").input_per_mtok, 0.15);
 }

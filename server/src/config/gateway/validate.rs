@@ -70,10 +70,14 @@ impl GatewayConfig {
                     "[models.\"{name}\"]: the key must be `provider:model`"
                 ));
             }
-            if !(non_negative(m.input_per_mtok) && non_negative(m.output_per_mtok)) {
+            let prices = [m.cached_input_per_mtok, m.cache_write_per_mtok]
+                .into_iter()
+                .flatten()
+                .chain([m.input_per_mtok, m.output_per_mtok]);
+            if !prices.into_iter().all(non_negative) {
                 return bad(format!("[models.\"{name}\"]: prices must be zero or more"));
             }
-            if m.max_concurrency == 0 || m.context_window == 0 {
+            if m.max_concurrency == 0 || m.context_window == Some(0) {
                 return bad(format!(
                     "[models.\"{name}\"]: max_concurrency and context_window must be at least 1"
                 ));

@@ -225,6 +225,7 @@ mod tests {
             input_tokens: input,
             output_tokens: output,
             cost_usd: cost,
+            cached_tokens: 0,
         }
     }
 

@@ -193,6 +193,7 @@ pub(in crate::engine) async fn ask_team(
         );
         request.attribution = attribution.clone();
         request.call_id = Some(format!("{}/summary", brief.call_prefix));
+        request.no_templates = run.served_by_model;
         let (reply, ledger) = engine.gateway.complete_deferred(&request).await;
         events.extend(ledger);
         if let Ok(reply) = reply {
@@ -219,6 +220,7 @@ pub(in crate::engine) async fn ask_team(
     let mut messages = vec![Message::system(packed.system), Message::user(packed.user)];
     let mut cost = 0.0;
     let mut last_error = String::new();
+    let mut served_by_model = run.served_by_model;
     for reask in 0..=team.settings.max_reasks {
         let mut request =
             ModelRequest::new(&brief.alias, messages.clone(), config.max_output_tokens);
@@ -228,6 +230,7 @@ pub(in crate::engine) async fn ask_team(
         request.call_id = Some(format!("{}/{reask}", brief.call_prefix));
         request.offline = brief.offline.clone();
         request.caller_parses = true;
+        request.no_templates = served_by_model;
         let (reply, ledger) = engine.gateway.complete_deferred(&request).await;
         events.extend(ledger);
         let reply = match reply {
@@ -245,6 +248,7 @@ pub(in crate::engine) async fn ask_team(
             }
         };
         cost += reply.cost_usd;
+        served_by_model |= !reply.offline;
         let parsed = if brief.answer {
             parse_answer(&reply.text)
         } else {
@@ -316,8 +320,8 @@ pub(super) fn context_budget(engine: &Engine, alias: &str) -> usize {
         .resolve(alias)
         .ok()
         .and_then(|chain| chain.first().cloned())
-        .map_or(32_768, |entry| {
-            engine.gateway.config().model(&entry).context_window
+        .map_or(crate::config::gateway::DEFAULT_CONTEXT_WINDOW, |entry| {
+            engine.gateway.config().capabilities(&entry).context_window
         });
     let usable = (f64::from(window) * 0.9) as usize;
     usable

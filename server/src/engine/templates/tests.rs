@@ -43,7 +43,9 @@ fn a_brief_renders_the_teams_deliverable_as_a_task_result() {
     let schema = app::task::task_result_schema(false, true);
     let answer = brief.into_answer();
     let messages = [Message::user("go")];
+    let caps = crate::config::gateway::Capabilities::offline();
     let request = ProviderRequest {
+        caps: &caps,
         model: "template",
         messages: &messages,
         temperature: None,

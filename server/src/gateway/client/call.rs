@@ -3,6 +3,57 @@
 
 use super::*;
 
+/// Tokens and cost of every reply a call received, the cut-off ones included.
+#[derive(Debug, Default)]
+struct Spent {
+    input: u32,
+    output: u32,
+    cached: u32,
+    cost: f64,
+}
+
+impl Spent {
+    fn add(&mut self, reply: &ProviderReply, price: &crate::config::gateway::ModelConfig) {
+        self.input = self.input.saturating_add(reply.input_tokens);
+        self.output = self.output.saturating_add(reply.output_tokens);
+        self.cached = self.cached.saturating_add(reply.cached_tokens);
+        self.cost += price.cost(
+            reply.input_tokens,
+            reply.cached_tokens,
+            reply.cache_write_tokens,
+            reply.output_tokens,
+        );
+    }
+}
+
+/// The messages sent to one model: the request's own, with the schema written into the
+/// prompt for a model without structured output, and a request to be shorter after a reply
+/// was cut off.
+fn messages_for(
+    request: &ModelRequest,
+    schema_in_prompt: bool,
+    cut_off: u32,
+) -> std::borrow::Cow<'_, [Message]> {
+    if !schema_in_prompt && cut_off == 0 {
+        return std::borrow::Cow::Borrowed(&request.messages);
+    }
+    let mut messages = request.messages.clone();
+    if schema_in_prompt && let Some(schema) = &request.schema {
+        messages.push(Message::system(format!(
+            "Reply with only one JSON object that follows this JSON Schema, with no prose \
+             and no code fence:\n{schema}"
+        )));
+    }
+    if cut_off > 0 {
+        messages.push(Message::user(format!(
+            "Your previous reply was cut off at the {}-token limit. Answer again, complete \
+             and much shorter: keep only what is essential.",
+            request.max_tokens
+        )));
+    }
+    std::borrow::Cow::Owned(messages)
+}
+
 impl Gateway {
     pub(super) async fn walk(
         &self,
@@ -14,6 +65,8 @@ impl Gateway {
         let started = Instant::now();
         let month = current_month();
         let mut path = Vec::new();
+        let mut spent = Spent::default();
+        let mut upstream = Duration::ZERO;
         for entry in chain {
             let (provider, model) = split_model(entry).unwrap_or(("", entry));
             let Some(endpoint) = self.endpoints.get(provider) else {
@@ -23,14 +76,18 @@ impl Gateway {
                 });
                 continue;
             };
-            let call = ProviderRequest {
-                model,
-                messages: &request.messages,
-                temperature: request.temperature,
-                max_tokens: request.max_tokens,
-                schema: request.schema.as_ref(),
-                offline: request.offline.as_ref(),
-            };
+            let offline = self.config.providers[provider].kind == ProviderKind::Offline;
+            if offline && request.no_templates {
+                path.push(Attempt {
+                    model: entry.clone(),
+                    outcome: "skipped: this run has been served by a model, and the offline \
+                              templates never stand in for one"
+                        .into(),
+                });
+                continue;
+            }
+            let caps = self.config.capabilities(entry);
+            let price = self.config.model(entry);
             let worst = self.worst_case_cost(request, entry);
             let reservation = match self.budgets.reserve(&request.attribution, &month, worst) {
                 Ok(reservation) => reservation,
@@ -43,33 +100,74 @@ impl Gateway {
                     return Err(GatewayError::Budget { error, path });
                 }
             };
-            let outcome = self
-                .try_endpoint(endpoint, entry, &call, request.caller_parses, &mut path)
-                .await;
-            let Ok(Some((reply, json))) = outcome else {
-                self.budgets.release(reservation);
+            let schema_in_prompt = request.schema.is_some() && !caps.structured_output;
+            let mut cut_off = 0;
+            let answer = loop {
+                let messages = messages_for(request, schema_in_prompt, cut_off);
+                let call = ProviderRequest {
+                    model,
+                    messages: &messages,
+                    temperature: request.temperature,
+                    max_tokens: request.max_tokens,
+                    schema: request.schema.as_ref().filter(|_| !schema_in_prompt),
+                    offline: request.offline.as_ref(),
+                    caps: &caps,
+                };
+                let outcome = self
+                    .try_endpoint(endpoint, entry, &call, request, &mut path)
+                    .await;
                 match outcome {
+                    Ok(Some((reply, json))) => {
+                        spent.add(&reply, &price);
+                        upstream += reply.upstream;
+                        if !reply.truncated {
+                            break Ok(Some((reply, json)));
+                        }
+                        cut_off += 1;
+                        let retry = cut_off <= self.config.retry.max_truncation_retries;
+                        let outcome = format!(
+                            "cut off at the {}-token limit after {} tokens; {}",
+                            request.max_tokens,
+                            reply.output_tokens,
+                            if retry {
+                                "asked again for a shorter answer"
+                            } else {
+                                "trying the next model"
+                            }
+                        );
+                        tracing::warn!(model = %entry, %call_id, "{outcome}");
+                        if let Some(last) = path.last_mut() {
+                            last.outcome = outcome;
+                        }
+                        if !retry {
+                            break Ok(None);
+                        }
+                    }
+                    other => break other,
+                }
+            };
+            let Ok(Some((reply, json))) = answer else {
+                self.budgets.release(reservation);
+                match answer {
                     Err(message) => return Err(GatewayError::Permanent { message, path }),
                     _ => continue,
                 }
             };
-            let price = self.config.model(entry);
-            let cost = (f64::from(reply.input_tokens) * price.input_per_mtok
-                + f64::from(reply.output_tokens) * price.output_per_mtok)
-                / 1_000_000.0;
-            let reached = self.budgets.settle(reservation, cost);
+            let reached = self.budgets.settle(reservation, spent.cost);
             Gateway::reached_events(reached, notes);
             return Ok(ModelResponse {
                 call_id,
-                upstream_us: reply.upstream.as_micros().min(u128::from(u64::MAX)) as u64,
+                upstream_us: upstream.as_micros().min(u128::from(u64::MAX)) as u64,
                 text: reply.text,
                 json,
-                input_tokens: reply.input_tokens,
-                output_tokens: reply.output_tokens,
-                cost_usd: cost,
+                input_tokens: spent.input,
+                output_tokens: spent.output,
+                cached_tokens: spent.cached,
+                cost_usd: spent.cost,
                 latency_ms: started.elapsed().as_millis() as u64,
                 provider: provider.to_string(),
                 model: reply.model.clone().unwrap_or_else(|| model.to_string()),
+                offline,
                 path,
             });
         }
@@ -92,7 +190,7 @@ impl Gateway {
         endpoint: &Endpoint,
         entry: &str,
         call: &ProviderRequest<'_>,
-        lenient: bool,
+        request: &ModelRequest,
         path: &mut Vec<Attempt>,
     ) -> Result<Option<(ProviderReply, Option<serde_json::Value>)>, String> {
         let mut attempt = 0u32;
@@ -119,7 +217,8 @@ impl Gateway {
                     .expect("semaphores are never closed");
                 endpoint.client.complete(call).await
             };
-            match result.and_then(|reply| with_json(reply, call.schema.is_some(), lenient)) {
+            let schema = request.schema.is_some();
+            match result.and_then(|reply| with_json(reply, schema, request.caller_parses)) {
                 Ok(answer) => {
                     endpoint.breaker.record_success();
                     path.push(Attempt {

@@ -1,6 +1,7 @@
 //! Anthropic Messages API (`POST {base}/v1/messages`), native. System messages go to the
-//! top-level `system` field; structured output forces a single tool whose input schema is the
-//! requested schema, and the tool's input becomes the reply text.
+//! top-level `system` field, marked for the prompt cache; structured output forces a single
+//! tool whose input schema is the requested schema, and the tool's input becomes the reply
+//! text.
 
 use std::time::Duration;
 
@@ -55,9 +56,15 @@ impl AnthropicProvider {
             "messages": messages,
         });
         if !system.is_empty() {
-            body["system"] = json!(system.join("\n\n"));
+            // The system prompt (the team's identity, the repository map) is the stable
+            // prefix of a run's calls: marked for the prompt cache.
+            body["system"] = json!([{
+                "type": "text",
+                "text": system.join("\n\n"),
+                "cache_control": {"type": "ephemeral"},
+            }]);
         }
-        if let Some(t) = request.temperature {
+        if let Some(t) = request.temperature.filter(|_| request.caps.temperature) {
             body["temperature"] = json!(t);
         }
         if let Some(schema) = request.schema {
@@ -107,12 +114,18 @@ impl Provider for AnthropicProvider {
             message: format!("{who} sent a reply without the expected content"),
             retry_after: None,
         })?;
-        Ok(ProviderReply {
-            text,
-            input_tokens: tokens(&body["usage"], "input_tokens"),
-            output_tokens: tokens(&body["usage"], "output_tokens"),
-            model: None,
-            upstream,
-        })
+        // Anthropic counts cached prompt tokens apart from `input_tokens`; the ledger counts
+        // every prompt token as input and says how many were cached.
+        let usage = &body["usage"];
+        let cached = tokens(usage, "cache_read_input_tokens");
+        let written = tokens(usage, "cache_creation_input_tokens");
+        let input = tokens(usage, "input_tokens")
+            .saturating_add(cached)
+            .saturating_add(written);
+        let mut answer = ProviderReply::new(text, input, tokens(usage, "output_tokens"), upstream);
+        answer.truncated = body["stop_reason"] == "max_tokens";
+        answer.cached_tokens = cached;
+        answer.cache_write_tokens = written;
+        Ok(answer)
     }
 }

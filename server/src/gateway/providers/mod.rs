@@ -9,6 +9,7 @@ pub mod openai;
 use std::time::Duration;
 
 use super::types::{Message, OfflineAnswer};
+use crate::config::gateway::Capabilities;
 
 /// What a provider is asked (the model is already resolved).
 #[derive(Debug, Clone)]
@@ -17,9 +18,13 @@ pub struct ProviderRequest<'a> {
     pub messages: &'a [Message],
     pub temperature: Option<f32>,
     pub max_tokens: u32,
+    /// The schema to constrain the reply with natively (the gateway puts it in the prompt
+    /// instead for a model without structured output).
     pub schema: Option<&'a serde_json::Value>,
     /// The caller's prepared answer, for the offline provider.
     pub offline: Option<&'a OfflineAnswer>,
+    /// What the model accepts: parameters it would refuse are not sent.
+    pub caps: &'a Capabilities,
 }
 
 /// A provider's answer.
@@ -33,6 +38,29 @@ pub struct ProviderReply {
     /// Time spent waiting on the server (zero for the offline provider); the gateway's own
     /// overhead is the rest.
     pub upstream: Duration,
+    /// The reply was cut off at the output limit (`finish_reason: "length"`, Anthropic
+    /// `stop_reason: "max_tokens"`, Ollama `done_reason: "length"`).
+    pub truncated: bool,
+    /// Prompt tokens read from the provider's prompt cache (part of `input_tokens`).
+    pub cached_tokens: u32,
+    /// Prompt tokens written to the prompt cache (Anthropic; part of `input_tokens`).
+    pub cache_write_tokens: u32,
+}
+
+impl ProviderReply {
+    /// A whole reply of `text` with these token counts, nothing cached.
+    pub fn new(text: String, input_tokens: u32, output_tokens: u32, upstream: Duration) -> Self {
+        ProviderReply {
+            text,
+            input_tokens,
+            output_tokens,
+            model: None,
+            upstream,
+            truncated: false,
+            cached_tokens: 0,
+            cache_write_tokens: 0,
+        }
+    }
 }
 
 /// Why a provider call failed.

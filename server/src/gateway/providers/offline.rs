@@ -46,13 +46,10 @@ impl Provider for OfflineProvider {
         // Tokens are counted as words, so budgets and ledgers still see a size; the cost is $0.
         let words = |s: &str| s.split_whitespace().count().min(u32::MAX as usize) as u32;
         let input = request.messages.iter().map(|m| words(&m.content)).sum();
-        Ok(ProviderReply {
-            output_tokens: words(&text),
-            text,
-            input_tokens: input,
-            model: Some("template".into()),
-            upstream: std::time::Duration::ZERO,
-        })
+        let output = words(&text);
+        let mut answer = ProviderReply::new(text, input, output, std::time::Duration::ZERO);
+        answer.model = Some("template".into());
+        Ok(answer)
     }
 }
 

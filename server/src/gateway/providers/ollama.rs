@@ -126,7 +126,7 @@ impl Provider for OllamaProvider {
         let model = self.resolve(request.model).await?;
         let who = self.endpoint.who(&model);
         let mut options = json!({ "num_predict": request.max_tokens });
-        if let Some(t) = request.temperature {
+        if let Some(t) = request.temperature.filter(|_| request.caps.temperature) {
             options["temperature"] = json!(t);
         }
         let mut body = json!({
@@ -151,12 +151,14 @@ impl Provider for OllamaProvider {
                 retry_after: None,
             })?
             .to_string();
-        Ok(ProviderReply {
+        let mut answer = ProviderReply::new(
             text,
-            input_tokens: tokens(&reply, "prompt_eval_count"),
-            output_tokens: tokens(&reply, "eval_count"),
-            model: Some(model),
+            tokens(&reply, "prompt_eval_count"),
+            tokens(&reply, "eval_count"),
             upstream,
-        })
+        );
+        answer.model = Some(model);
+        answer.truncated = reply["done_reason"] == "length";
+        Ok(answer)
     }
 }

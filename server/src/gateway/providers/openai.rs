@@ -69,23 +69,72 @@ impl OpenAiProvider {
         Ok(found.clone())
     }
 
+    /// The request body, with only what the model accepts: reasoning models get
+    /// `max_completion_tokens` and no `temperature`; a schema is sent `strict` only when strict
+    /// mode accepts it.
     fn body(request: &ProviderRequest<'_>, model: &str) -> Value {
+        let caps = request.caps;
         let mut body = json!({
             "model": model,
             "messages": request.messages,
-            "max_tokens": request.max_tokens,
         });
-        if let Some(t) = request.temperature {
+        let limit = if caps.max_completion_tokens {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[limit] = json!(request.max_tokens);
+        if let Some(t) = request.temperature.filter(|_| caps.temperature) {
             body["temperature"] = json!(t);
+        }
+        if let Some(effort) = caps.reasoning_effort.filter(|_| caps.reasoning) {
+            body["reasoning_effort"] = json!(effort.as_str());
         }
         if let Some(schema) = request.schema {
             body["response_format"] = json!({
                 "type": "json_schema",
-                "json_schema": { "name": "result", "schema": schema, "strict": true },
+                "json_schema": {
+                    "name": "result",
+                    "schema": schema,
+                    "strict": crate::gateway::schema::is_strict(schema),
+                },
             });
         }
         body
     }
+}
+
+/// A chat completion's answer: its text (a refusal is a permanent failure: asking again gets
+/// the same), whether it was cut off, and its usage with cached prompt tokens.
+fn reply(body: &Value, who: &str, upstream: Duration) -> Result<ProviderReply, ProviderError> {
+    let choice = &body["choices"][0];
+    let message = &choice["message"];
+    if let Some(refusal) = message["refusal"].as_str().filter(|r| !r.is_empty()) {
+        return Err(ProviderError::Permanent {
+            message: format!("{who} refused to answer: {refusal}"),
+        });
+    }
+    let text = match &message["content"] {
+        Value::String(text) => text.clone(),
+        // A reasoning model that spent its whole limit thinking says nothing at all.
+        Value::Null if choice["finish_reason"] == "length" => String::new(),
+        _ => {
+            return Err(ProviderError::Transient {
+                message: format!("{who} sent a reply without choices[0].message.content"),
+                retry_after: None,
+            });
+        }
+    };
+    let usage = &body["usage"];
+    let mut answer = ProviderReply::new(
+        text,
+        tokens(usage, "prompt_tokens"),
+        tokens(usage, "completion_tokens"),
+        upstream,
+    );
+    answer.truncated = choice["finish_reason"] == "length";
+    answer.cached_tokens = tokens(&usage["prompt_tokens_details"], "cached_tokens");
+    Ok(answer)
 }
 
 #[async_trait::async_trait]
@@ -120,19 +169,8 @@ impl Provider for OpenAiProvider {
                 .json(&Self::body(request, &model)),
         );
         let (body, upstream) = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
-        let text = body["choices"][0]["message"]["content"]
-            .as_str()
-            .ok_or_else(|| ProviderError::Transient {
-                message: format!("{who} sent a reply without choices[0].message.content"),
-                retry_after: None,
-            })?
-            .to_string();
-        Ok(ProviderReply {
-            text,
-            input_tokens: tokens(&body["usage"], "prompt_tokens"),
-            output_tokens: tokens(&body["usage"], "completion_tokens"),
-            model: (model != request.model).then_some(model),
-            upstream,
-        })
+        let mut answer = reply(&body, &who, upstream)?;
+        answer.model = (model != request.model).then_some(model);
+        Ok(answer)
     }
 }

@@ -304,23 +304,21 @@ pub(in crate::store) async fn apply(
             pushed,
             pull_request,
             policy,
-            error,
+            error: None,
             ..
         } => {
-            if error.is_none() {
-                sqlx::query(
-                    "UPDATE work_orders SET pushed = ?, pull_request = ?, published_policy = ?, \
-                     updated_at = ? WHERE run_id = ? AND work_order_id = ?",
-                )
-                .bind(pushed)
-                .bind(pull_request)
-                .bind(policy)
-                .bind(&event.ts)
-                .bind(run_id)
-                .bind(work_order_id)
-                .execute(&mut *conn)
-                .await?;
-            }
+            sqlx::query(
+                "UPDATE work_orders SET pushed = ?, pull_request = ?, published_policy = ?, \
+                 updated_at = ? WHERE run_id = ? AND work_order_id = ?",
+            )
+            .bind(pushed)
+            .bind(pull_request)
+            .bind(policy)
+            .bind(&event.ts)
+            .bind(run_id)
+            .bind(work_order_id)
+            .execute(&mut *conn)
+            .await?;
         }
         EventData::StageSkipped { run_id, index, .. } => {
             if let Some(run) = pending.run(conn, run_id, event).await?

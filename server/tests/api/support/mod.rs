@@ -11,6 +11,7 @@ pub mod db;
 pub mod git;
 pub mod model;
 pub mod providers;
+pub mod wire;
 pub mod ws;
 
 use std::net::SocketAddr;
@@ -21,7 +22,9 @@ pub use ::app::ledger::{Attribution, BudgetScope, BudgetTier, CostLine};
 pub use ::app::protocol::{BriefMsg, ServerMsg};
 pub use ::app::run_view::{RunView, Speaker, StageState};
 pub use factory_server::api::Access;
-pub use factory_server::config::gateway::{ModelConfig, ProviderConfig};
+pub use factory_server::config::gateway::{
+    Capabilities, ModelConfig, ProviderConfig, ReasoningEffort, family_defaults,
+};
 pub use factory_server::config::{
     Config, EnvSnapshot, FactoryConfig, GatewayConfig, ProviderKind, SignInThrottle,
 };

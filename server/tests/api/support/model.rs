@@ -1,5 +1,5 @@
 //! A scripted model for engine tests: a real HTTP server on loopback speaking the OpenAI chat
-//! completions format. It answers each team with a valid TaskResult derived only from the team
+//! completions format, refusing what OpenAI refuses (see `wire`). It answers each team with a valid TaskResult derived only from the team
 //! and the requirement (so outputs are deterministic and comparable across runs), after an
 //! optional delay, unless a queued fault says otherwise.
 
@@ -126,6 +126,9 @@ fn completion(content: String) -> Response {
 async fn chat(State(script): State<ModelScript>, Json(body): Json<Value>) -> Response {
     script.calls.fetch_add(1, Ordering::SeqCst);
     script.requests.lock().unwrap().push(body.clone());
+    if let Some(error) = super::wire::openai_refusal(&body) {
+        return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+    }
     let delay = *script.delay.lock().unwrap();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;

@@ -1,6 +1,6 @@
 //! Model providers on loopback that replay scripted replies in their own wire format: an
-//! OpenAI-compatible server (`serve`, with a gateway configuration for it) and an Ollama
-//! (`serve_ollama`).
+//! OpenAI-compatible server (`serve`, with a gateway configuration for it; it refuses what
+//! OpenAI refuses, see `wire`) and an Ollama (`serve_ollama`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,8 @@ use super::{
 /// One scripted reply.
 #[derive(Clone)]
 pub enum Reply {
+    /// A recorded reply body from `tests/fixtures/wire/openai/`.
+    Fixture(&'static str),
     Ok {
         text: &'static str,
         input: u32,
@@ -61,7 +63,11 @@ async fn chat(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    let refused = super::wire::openai_refusal(&body);
     script.requests.lock().unwrap().push((headers, body));
+    if let Some(error) = refused {
+        return (StatusCode::BAD_REQUEST, Json(error)).into_response();
+    }
     let next = script.replies.lock().unwrap().pop_front();
     match next.unwrap_or(Reply::Status { status: 500, retry_after: None }) {
         Reply::Ok { text, input, output } => Json(json!({
@@ -82,6 +88,7 @@ async fn chat(
             }
             res
         }
+        Reply::Fixture(name) => Json(super::wire::fixture("openai", name)).into_response(),
         Reply::Garbled => (StatusCode::OK, "{\"choices\": [ this is not json").into_response(),
         Reply::Delayed {
             delay,
@@ -145,7 +152,8 @@ pub fn config(bases: &[&str], tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway
             input_per_mtok: 2.0,
             output_per_mtok: 8.0,
             max_concurrency: 2,
-            context_window: 8_000,
+            context_window: Some(8_000),
+            ..ModelConfig::default()
         },
     );
     config.retry.backoff_base_ms = 1;

@@ -6,7 +6,9 @@ fn ask(schema: Option<&Value>) -> ProviderReply {
         Message::system("You are an analyst."),
         Message::user("Add a login page"),
     ];
+    let caps = crate::config::gateway::Capabilities::offline();
     let request = ProviderRequest {
+        caps: &caps,
         model: "template",
         messages: &messages,
         temperature: None,
