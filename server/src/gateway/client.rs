@@ -20,6 +20,7 @@ use super::providers::openai::OpenAiProvider;
 use super::providers::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use super::resilience::{CircuitBreaker, Next, next_step};
 use super::routing::{RoutingDecision, RoutingInput, route};
+use super::tools;
 use super::types::{Attempt, Message, ModelRequest, ModelResponse};
 use crate::config::gateway::{GatewayConfig, ProviderKind, RoutingConfig, split_model};
 use crate::store::{Store, StoreError};

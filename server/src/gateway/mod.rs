@@ -12,6 +12,7 @@ pub mod resilience;
 pub mod routing;
 pub mod schema;
 pub mod settings;
+pub mod tools;
 pub mod types;
 
 pub use client::{Gateway, GatewayError};

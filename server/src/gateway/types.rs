@@ -13,6 +13,8 @@ pub enum Role {
     System,
     User,
     Assistant,
+    /// The result of a tool call, answering the assistant message that asked for it.
+    Tool,
 }
 
 /// One chat message.
@@ -20,29 +22,81 @@ pub enum Role {
 pub struct Message {
     pub role: Role,
     pub content: String,
+    /// The tools an assistant message called, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// The call a `Tool` message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call: Option<ToolCallRef>,
+}
+
+/// Which call a tool result answers: the provider's id and the tool's name (Ollama matches
+/// results by name, the others by id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallRef {
+    pub id: String,
+    pub name: String,
 }
 
 impl Message {
-    pub fn system(content: impl Into<String>) -> Message {
+    fn plain(role: Role, content: impl Into<String>) -> Message {
         Message {
-            role: Role::System,
+            role,
             content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call: None,
         }
+    }
+
+    pub fn system(content: impl Into<String>) -> Message {
+        Message::plain(Role::System, content)
     }
 
     pub fn assistant(content: impl Into<String>) -> Message {
-        Message {
-            role: Role::Assistant,
-            content: content.into(),
-        }
+        Message::plain(Role::Assistant, content)
     }
 
     pub fn user(content: impl Into<String>) -> Message {
+        Message::plain(Role::User, content)
+    }
+
+    /// The assistant's turn that called `calls` (with whatever text came with them).
+    pub fn assistant_calls(content: impl Into<String>, calls: Vec<ToolCall>) -> Message {
         Message {
-            role: Role::User,
-            content: content.into(),
+            tool_calls: calls,
+            ..Message::plain(Role::Assistant, content)
         }
     }
+
+    /// The result of `call`.
+    pub fn tool_result(call: &ToolCall, content: impl Into<String>) -> Message {
+        Message {
+            tool_call: Some(ToolCallRef {
+                id: call.id.clone(),
+                name: call.name.clone(),
+            }),
+            ..Message::plain(Role::Tool, content)
+        }
+    }
+}
+
+/// A tool the model may call: a name (letters, digits, `_` and `-`, at most 64), what it does,
+/// and a JSON Schema object for its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub parameters: serde_json::Value,
+}
+
+/// A tool call the model asked for. `id` is the provider's (generated when the wire format
+/// has none, as with Ollama and the plain-text fallback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model sent them, parsed (an object for a well-behaved model).
+    pub arguments: serde_json::Value,
 }
 
 /// A model call.
@@ -67,6 +121,11 @@ pub struct ModelRequest {
     /// The offline templates must not answer: the caller (a run) has been served by a model,
     /// and a template must never stand in for one. The chain's offline entries are skipped.
     pub no_templates: bool,
+    /// Tools the model may call. A model with native tool calling gets them in the wire
+    /// format's own fields; another gets them described in the prompt and its calls are read
+    /// from its reply (see [`super::tools`]). Either way they come back as
+    /// [`ModelResponse::tool_calls`].
+    pub tools: Vec<ToolSpec>,
 }
 
 /// The reply the offline provider gives when a chain falls through to it, prepared by the
@@ -112,6 +171,7 @@ impl ModelRequest {
             offline: None,
             caller_parses: false,
             no_templates: false,
+            tools: Vec::new(),
         }
     }
 }
@@ -122,7 +182,10 @@ pub struct ModelResponse {
     /// The call's idempotency key, as recorded in the ledger.
     pub call_id: String,
     pub text: String,
-    /// The reply parsed as JSON, when a schema was given.
+    /// The tools the model called, in the order it gave them (empty when it answered).
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCall>,
+    /// The reply parsed as JSON, when a schema was given (and no tool was called).
     pub json: Option<serde_json::Value>,
     /// Every prompt token of the call, its re-asks included.
     pub input_tokens: u32,

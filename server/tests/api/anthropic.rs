@@ -78,6 +78,7 @@ async fn text_reply_with_cached_usage_and_native_headers() {
         schema: None,
         offline: None,
         caps: &caps,
+        tools: &[],
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(reply.text, "Hi there");
@@ -114,6 +115,7 @@ async fn a_reply_cut_off_at_max_tokens_is_marked_truncated() {
         schema: None,
         offline: None,
         caps: &caps,
+        tools: &[],
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert!(reply.truncated);
@@ -134,6 +136,7 @@ async fn the_loopback_refuses_what_the_api_refuses() {
         schema: None,
         offline: None,
         caps: &caps,
+        tools: &[],
     };
     let keyless = AnthropicProvider::new("anthropic", &base, None, Duration::from_secs(5));
     match keyless.complete(&req).await {
@@ -166,6 +169,7 @@ async fn structured_output_uses_a_forced_tool() {
         schema: Some(&schema),
         offline: None,
         caps: &caps,
+        tools: &[],
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(
@@ -197,6 +201,7 @@ async fn overloaded_is_transient_and_bad_requests_are_permanent() {
         schema: None,
         offline: None,
         caps: &caps,
+        tools: &[],
     };
     let p = provider(&base);
     assert!(matches!(

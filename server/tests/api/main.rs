@@ -21,4 +21,5 @@ mod server_fns;
 mod settings;
 mod store;
 mod support;
+mod tools;
 mod ws;

@@ -46,6 +46,7 @@ fn a_brief_renders_the_teams_deliverable_as_a_task_result() {
     let caps = crate::config::gateway::Capabilities::offline();
     let request = ProviderRequest {
         caps: &caps,
+        tools: &[],
         model: "template",
         messages: &messages,
         temperature: None,

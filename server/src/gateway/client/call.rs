@@ -26,18 +26,31 @@ impl Spent {
     }
 }
 
-/// The messages sent to one model: the request's own, with the schema written into the
-/// prompt for a model without structured output, and a request to be shorter after a reply
-/// was cut off.
+/// The messages sent to one model: the request's own; for a model without native tool
+/// calling, its tool turns flattened to text and the tools described; the schema written into
+/// the prompt for a model without structured output; and a request to be shorter after a
+/// reply was cut off.
 fn messages_for(
     request: &ModelRequest,
+    native_tools: bool,
     schema_in_prompt: bool,
     cut_off: u32,
 ) -> std::borrow::Cow<'_, [Message]> {
-    if !schema_in_prompt && cut_off == 0 {
+    let tool_turns = request
+        .messages
+        .iter()
+        .any(|m| !m.tool_calls.is_empty() || m.tool_call.is_some());
+    let tools_in_prompt = !native_tools && (!request.tools.is_empty() || tool_turns);
+    if !tools_in_prompt && !schema_in_prompt && cut_off == 0 {
         return std::borrow::Cow::Borrowed(&request.messages);
     }
-    let mut messages = request.messages.clone();
+    let mut messages = if tools_in_prompt {
+        let mut flat = vec![tools::prompt(&request.tools)];
+        flat.extend(tools::flatten(&request.messages));
+        flat
+    } else {
+        request.messages.clone()
+    };
     if schema_in_prompt && let Some(schema) = &request.schema {
         messages.push(Message::system(format!(
             "Reply with only one JSON object that follows this JSON Schema, with no prose \
@@ -65,6 +78,9 @@ impl Gateway {
         let started = Instant::now();
         let month = current_month();
         let mut path = Vec::new();
+        if let Err(message) = tools::validate(&request.tools) {
+            return Err(GatewayError::Permanent { message, path });
+        }
         let mut spent = Spent::default();
         let mut upstream = Duration::ZERO;
         for entry in chain {
@@ -101,9 +117,10 @@ impl Gateway {
                 }
             };
             let schema_in_prompt = request.schema.is_some() && !caps.structured_output;
+            let native_tools = caps.tools;
             let mut cut_off = 0;
             let answer = loop {
-                let messages = messages_for(request, schema_in_prompt, cut_off);
+                let messages = messages_for(request, native_tools, schema_in_prompt, cut_off);
                 let call = ProviderRequest {
                     model,
                     messages: &messages,
@@ -112,6 +129,7 @@ impl Gateway {
                     schema: request.schema.as_ref().filter(|_| !schema_in_prompt),
                     offline: request.offline.as_ref(),
                     caps: &caps,
+                    tools: if native_tools { &request.tools } else { &[] },
                 };
                 let outcome = self
                     .try_endpoint(endpoint, entry, &call, request, &mut path)
@@ -159,6 +177,7 @@ impl Gateway {
                 call_id,
                 upstream_us: upstream.as_micros().min(u128::from(u64::MAX)) as u64,
                 text: reply.text,
+                tool_calls: reply.tool_calls,
                 json,
                 input_tokens: spent.input,
                 output_tokens: spent.output,
@@ -218,6 +237,13 @@ impl Gateway {
                 endpoint.client.complete(call).await
             };
             let schema = request.schema.is_some();
+            let text_tools = !call.caps.tools && !request.tools.is_empty();
+            let result = result.map(|mut reply| {
+                if text_tools && let Some(calls) = tools::parse_text_calls(&reply.text) {
+                    reply.tool_calls = calls;
+                }
+                reply
+            });
             match result.and_then(|reply| with_json(reply, schema, request.caller_parses)) {
                 Ok(answer) => {
                     endpoint.breaker.record_success();
@@ -269,7 +295,8 @@ fn with_json(
     schema: bool,
     lenient: bool,
 ) -> Result<(ProviderReply, Option<serde_json::Value>), ProviderError> {
-    if !schema {
+    // A reply that calls tools is not the final answer the schema describes.
+    if !schema || !reply.tool_calls.is_empty() {
         return Ok((reply, None));
     }
     match serde_json::from_str(&reply.text) {

@@ -9,13 +9,13 @@ use serde_json::{Value, json};
 
 use super::http::{ApiKey, HttpEndpoint, send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
-use crate::gateway::types::Role;
+use crate::gateway::types::{Message, Role, ToolCall};
 
 /// The API version this client speaks.
 const API_VERSION: &str = "2023-06-01";
 
 /// Name of the forced tool used for structured output.
-const RESULT_TOOL: &str = "result";
+const RESULT_TOOL: &str = crate::gateway::tools::RESERVED;
 
 /// A client for the Anthropic Messages API.
 #[derive(Debug)]
@@ -44,12 +44,7 @@ impl AnthropicProvider {
             .filter(|m| m.role == Role::System)
             .map(|m| m.content.as_str())
             .collect();
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .filter(|m| m.role != Role::System)
-            .map(|m| json!({ "role": m.role, "content": m.content }))
-            .collect();
+        let messages = messages(request.messages);
         let mut body = json!({
             "model": request.model,
             "max_tokens": request.max_tokens,
@@ -67,13 +62,26 @@ impl AnthropicProvider {
         if let Some(t) = request.temperature.filter(|_| request.caps.temperature) {
             body["temperature"] = json!(t);
         }
+        let mut tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+            .collect();
         if let Some(schema) = request.schema {
-            body["tools"] = json!([{
+            tools.push(json!({
                 "name": RESULT_TOOL,
                 "description": "Return the result in exactly this structure.",
                 "input_schema": schema,
-            }]);
-            body["tool_choice"] = json!({ "type": "tool", "name": RESULT_TOOL });
+            }));
+            // With other tools the model may call those first; either way it calls a tool.
+            body["tool_choice"] = if request.tools.is_empty() {
+                json!({ "type": "tool", "name": RESULT_TOOL })
+            } else {
+                json!({ "type": "any" })
+            };
+        }
+        if !tools.is_empty() {
+            body["tools"] = json!(tools);
         }
         body
     }
@@ -97,10 +105,19 @@ impl Provider for AnthropicProvider {
         }
         let (body, upstream) = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
         let blocks = body["content"].as_array().cloned().unwrap_or_default();
+        let calls: Vec<ToolCall> = blocks
+            .iter()
+            .filter(|b| b["type"] == "tool_use" && b["name"] != RESULT_TOOL)
+            .map(|b| ToolCall {
+                id: b["id"].as_str().unwrap_or_default().to_string(),
+                name: b["name"].as_str().unwrap_or_default().to_string(),
+                arguments: b["input"].clone(),
+            })
+            .collect();
         let text = if request.schema.is_some() {
             blocks
                 .iter()
-                .find(|b| b["type"] == "tool_use")
+                .find(|b| b["type"] == "tool_use" && b["name"] == RESULT_TOOL)
                 .map(|b| b["input"].to_string())
         } else {
             let parts: Vec<&str> = blocks
@@ -110,10 +127,16 @@ impl Provider for AnthropicProvider {
                 .collect();
             (!parts.is_empty()).then(|| parts.concat())
         };
-        let text = text.ok_or_else(|| ProviderError::Transient {
-            message: format!("{who} sent a reply without the expected content"),
-            retry_after: None,
-        })?;
+        let text = match text {
+            Some(text) => text,
+            None if !calls.is_empty() => String::new(),
+            None => {
+                return Err(ProviderError::Transient {
+                    message: format!("{who} sent a reply without the expected content"),
+                    retry_after: None,
+                });
+            }
+        };
         // Anthropic counts cached prompt tokens apart from `input_tokens`; the ledger counts
         // every prompt token as input and says how many were cached.
         let usage = &body["usage"];
@@ -126,6 +149,49 @@ impl Provider for AnthropicProvider {
         answer.truncated = body["stop_reason"] == "max_tokens";
         answer.cached_tokens = cached;
         answer.cache_write_tokens = written;
+        answer.tool_calls = calls;
         Ok(answer)
     }
+}
+
+/// Messages in the Messages API's format (system messages are sent apart): an assistant's
+/// tool calls become `tool_use` blocks, and the results that answer them one user turn of
+/// `tool_result` blocks, as the API requires right after the calls.
+fn messages(messages: &[Message]) -> Vec<Value> {
+    let mut turns: Vec<Value> = Vec::new();
+    for m in messages.iter().filter(|m| m.role != Role::System) {
+        match m.role {
+            Role::Assistant if !m.tool_calls.is_empty() => {
+                let mut blocks = Vec::new();
+                if !m.content.is_empty() {
+                    blocks.push(json!({"type": "text", "text": m.content}));
+                }
+                blocks.extend(m.tool_calls.iter().map(|c| {
+                    json!({"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments})
+                }));
+                turns.push(json!({"role": "assistant", "content": blocks}));
+            }
+            Role::Tool => {
+                let block = json!({
+                    "type": "tool_result",
+                    "tool_use_id": m.tool_call.as_ref().map(|c| c.id.as_str()),
+                    "content": m.content,
+                });
+                match turns.last_mut() {
+                    // Results of one assistant turn go together in one user turn.
+                    Some(last)
+                        if last["role"] == "user"
+                            && last["content"][0]["type"] == "tool_result" =>
+                    {
+                        if let Some(blocks) = last["content"].as_array_mut() {
+                            blocks.push(block);
+                        }
+                    }
+                    _ => turns.push(json!({"role": "user", "content": [block]})),
+                }
+            }
+            _ => turns.push(json!({"role": m.role, "content": m.content})),
+        }
+    }
+    turns
 }

@@ -8,7 +8,7 @@ pub mod openai;
 
 use std::time::Duration;
 
-use super::types::{Message, OfflineAnswer};
+use super::types::{Message, OfflineAnswer, ToolCall, ToolSpec};
 use crate::config::gateway::Capabilities;
 
 /// What a provider is asked (the model is already resolved).
@@ -25,6 +25,9 @@ pub struct ProviderRequest<'a> {
     pub offline: Option<&'a OfflineAnswer>,
     /// What the model accepts: parameters it would refuse are not sent.
     pub caps: &'a Capabilities,
+    /// Tools offered natively (empty for a model without tool calling: the gateway then
+    /// describes them in the messages instead).
+    pub tools: &'a [ToolSpec],
 }
 
 /// A provider's answer.
@@ -45,6 +48,8 @@ pub struct ProviderReply {
     pub cached_tokens: u32,
     /// Prompt tokens written to the prompt cache (Anthropic; part of `input_tokens`).
     pub cache_write_tokens: u32,
+    /// The tools the model called, in order.
+    pub tool_calls: Vec<ToolCall>,
 }
 
 impl ProviderReply {
@@ -59,6 +64,7 @@ impl ProviderReply {
             truncated: false,
             cached_tokens: 0,
             cache_write_tokens: 0,
+            tool_calls: Vec::new(),
         }
     }
 }

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::http::{HttpEndpoint, send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::config::gateway::AUTO_MODEL;
+use crate::gateway::types::{Message, Role};
 
 /// How long a discovery result is trusted.
 const DISCOVERY_TTL: Duration = Duration::from_secs(60);
@@ -131,10 +132,13 @@ impl Provider for OllamaProvider {
         }
         let mut body = json!({
             "model": model,
-            "messages": request.messages,
+            "messages": messages(request.messages),
             "stream": false,
             "options": options,
         });
+        if !request.tools.is_empty() {
+            body["tools"] = super::openai::tools(request.tools);
+        }
         if let Some(schema) = request.schema {
             body["format"] = schema.clone();
         }
@@ -144,8 +148,10 @@ impl Provider for OllamaProvider {
             .post(format!("{}/api/chat", self.endpoint.base_url))
             .json(&body);
         let (reply, upstream) = send_json(call, &who, |v| v["error"].as_str()).await?;
+        let calls = super::openai::tool_calls(&reply["message"]);
         let text = reply["message"]["content"]
             .as_str()
+            .or_else(|| (!calls.is_empty()).then_some(""))
             .ok_or_else(|| ProviderError::Transient {
                 message: format!("{who} sent a reply without message.content"),
                 retry_after: None,
@@ -159,6 +165,31 @@ impl Provider for OllamaProvider {
         );
         answer.model = Some(model);
         answer.truncated = reply["done_reason"] == "length";
+        answer.tool_calls = calls;
         Ok(answer)
     }
+}
+
+/// Messages in Ollama's chat format: tool calls carry their arguments as an object, and a tool
+/// result names its tool (Ollama matches results by name and order).
+fn messages(messages: &[Message]) -> Vec<Value> {
+    messages
+        .iter()
+        .map(|m| match m.role {
+            Role::Assistant if !m.tool_calls.is_empty() => {
+                let calls: Vec<Value> = m
+                    .tool_calls
+                    .iter()
+                    .map(|c| json!({"function": {"name": c.name, "arguments": c.arguments}}))
+                    .collect();
+                json!({"role": "assistant", "content": m.content, "tool_calls": calls})
+            }
+            Role::Tool => json!({
+                "role": "tool",
+                "content": m.content,
+                "tool_name": m.tool_call.as_ref().map(|c| c.name.as_str()),
+            }),
+            _ => json!({"role": m.role, "content": m.content}),
+        })
+        .collect()
 }

@@ -10,6 +10,8 @@ use tokio::sync::OnceCell;
 use super::http::{ApiKey, HttpEndpoint, send_json, tokens};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::config::gateway::AUTO_MODEL;
+use crate::gateway::tools::arguments_from_string;
+use crate::gateway::types::{Message, Role, ToolCall, ToolSpec};
 
 /// A client for one OpenAI-compatible endpoint.
 #[derive(Debug)]
@@ -76,8 +78,11 @@ impl OpenAiProvider {
         let caps = request.caps;
         let mut body = json!({
             "model": model,
-            "messages": request.messages,
+            "messages": messages(request.messages),
         });
+        if !request.tools.is_empty() {
+            body["tools"] = tools(request.tools);
+        }
         let limit = if caps.max_completion_tokens {
             "max_completion_tokens"
         } else {
@@ -104,6 +109,82 @@ impl OpenAiProvider {
     }
 }
 
+/// Messages in the chat completions format: an assistant's tool calls carry their arguments
+/// as a JSON string, and a tool result names the call it answers.
+fn messages(messages: &[Message]) -> Vec<Value> {
+    messages
+        .iter()
+        .map(|m| match m.role {
+            Role::Assistant if !m.tool_calls.is_empty() => {
+                let calls: Vec<Value> = m
+                    .tool_calls
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments.to_string()},
+                        })
+                    })
+                    .collect();
+                let content = if m.content.is_empty() {
+                    Value::Null
+                } else {
+                    json!(m.content)
+                };
+                json!({"role": "assistant", "content": content, "tool_calls": calls})
+            }
+            Role::Tool => json!({
+                "role": "tool",
+                "tool_call_id": m.tool_call.as_ref().map(|c| c.id.as_str()),
+                "content": m.content,
+            }),
+            _ => json!({"role": m.role, "content": m.content}),
+        })
+        .collect()
+}
+
+/// Tools as chat completions functions (also Ollama's format).
+pub(super) fn tools(tools: &[ToolSpec]) -> Value {
+    tools
+        .iter()
+        .map(|t| {
+            json!({
+                "type": "function",
+                "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+            })
+        })
+        .collect()
+}
+
+/// The tool calls of a chat completions (or Ollama) message, in order; ids are generated
+/// where the server sends none (Ollama).
+pub(super) fn tool_calls(message: &Value) -> Vec<ToolCall> {
+    message["tool_calls"]
+        .as_array()
+        .map(|calls| {
+            calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| ToolCall {
+                    id: c["id"]
+                        .as_str()
+                        .map_or_else(|| format!("call_{}", i + 1), str::to_string),
+                    name: c["function"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    arguments: match &c["function"]["arguments"] {
+                        Value::String(raw) => arguments_from_string(raw),
+                        Value::Null => json!({}),
+                        other => other.clone(),
+                    },
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A chat completion's answer: its text (a refusal is a permanent failure: asking again gets
 /// the same), whether it was cut off, and its usage with cached prompt tokens.
 fn reply(body: &Value, who: &str, upstream: Duration) -> Result<ProviderReply, ProviderError> {
@@ -114,10 +195,12 @@ fn reply(body: &Value, who: &str, upstream: Duration) -> Result<ProviderReply, P
             message: format!("{who} refused to answer: {refusal}"),
         });
     }
+    let calls = tool_calls(message);
     let text = match &message["content"] {
         Value::String(text) => text.clone(),
-        // A reasoning model that spent its whole limit thinking says nothing at all.
-        Value::Null if choice["finish_reason"] == "length" => String::new(),
+        // A reasoning model that spent its whole limit thinking says nothing at all, and a
+        // reply that only calls tools has no text.
+        Value::Null if choice["finish_reason"] == "length" || !calls.is_empty() => String::new(),
         _ => {
             return Err(ProviderError::Transient {
                 message: format!("{who} sent a reply without choices[0].message.content"),
@@ -134,6 +217,7 @@ fn reply(body: &Value, who: &str, upstream: Duration) -> Result<ProviderReply, P
     );
     answer.truncated = choice["finish_reason"] == "length";
     answer.cached_tokens = tokens(&usage["prompt_tokens_details"], "cached_tokens");
+    answer.tool_calls = calls;
     Ok(answer)
 }
 

@@ -74,6 +74,9 @@ pub fn openai_refusal(body: &Value) -> Option<Value> {
             Some("unsupported_parameter"),
         ));
     }
+    if let Some(problem) = openai_tool_problem(body) {
+        return Some(problem);
+    }
     let format = &body["response_format"];
     if format["type"] == "json_schema" && format["json_schema"]["strict"] == true {
         let schema = &format["json_schema"]["schema"];
@@ -84,6 +87,71 @@ pub fn openai_refusal(body: &Value) -> Option<Value> {
                 "response_format",
                 None,
             ));
+        }
+    }
+    None
+}
+
+/// How `body`'s tools or tool turns break the chat completions rules, worded as the API
+/// words it: every tool a `function` with a valid name; a call's arguments a JSON string; each
+/// assistant message with `tool_calls` followed by one `tool` message per call id, and no
+/// `tool` message without such a call before it.
+fn openai_tool_problem(body: &Value) -> Option<Value> {
+    for (i, tool) in body["tools"].as_array().into_iter().flatten().enumerate() {
+        let name = tool["function"]["name"].as_str().unwrap_or_default();
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if tool["type"] != "function" || !valid {
+            return Some(openai_error(
+                format!(
+                    "Invalid 'tools[{i}].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'."
+                ),
+                &format!("tools[{i}].function.name"),
+                Some("invalid_value"),
+            ));
+        }
+    }
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let mut open: Vec<String> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        if m["role"] == "tool" {
+            let id = m["tool_call_id"].as_str().unwrap_or_default();
+            let Some(at) = open.iter().position(|o| o == id) else {
+                return Some(openai_error(
+                    format!(
+                        "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'. (messages[{i}])"
+                    ),
+                    &format!("messages.[{i}].role"),
+                    None,
+                ));
+            };
+            open.remove(at);
+            continue;
+        }
+        if !open.is_empty() {
+            return Some(openai_error(
+                format!(
+                    "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {}",
+                    open.join(", ")
+                ),
+                &format!("messages.[{i}].role"),
+                None,
+            ));
+        }
+        for call in m["tool_calls"].as_array().into_iter().flatten() {
+            if !call["function"]["arguments"].is_string() {
+                return Some(openai_error(
+                    format!(
+                        "Invalid type for 'messages[{i}].tool_calls[0].function.arguments': expected a string, but got an object instead."
+                    ),
+                    &format!("messages[{i}].tool_calls[0].function.arguments"),
+                    Some("invalid_type"),
+                ));
+            }
+            open.push(call["id"].as_str().unwrap_or_default().to_string());
         }
     }
     None
@@ -215,6 +283,9 @@ pub fn anthropic_refusal(headers: &axum::http::HeaderMap, body: &Value) -> Optio
             return invalid("tool_choice: the named tool is not in `tools`");
         }
     }
+    if let Some(problem) = anthropic_tool_problem(&messages) {
+        return invalid(&problem);
+    }
     let marks = body["system"]
         .as_array()
         .into_iter()
@@ -223,6 +294,62 @@ pub fn anthropic_refusal(headers: &axum::http::HeaderMap, body: &Value) -> Optio
         .count();
     if marks > 4 {
         return invalid("A maximum of 4 blocks with cache_control may be provided.");
+    }
+    None
+}
+
+/// How tool turns break the Messages API's rules, worded as the API words it: every
+/// `tool_use` answered by a `tool_result` in the very next (user) message, and no
+/// `tool_result` without its `tool_use` just before.
+fn anthropic_tool_problem(messages: &[Value]) -> Option<String> {
+    let blocks = |m: &Value, kind: &str, key: &str| -> Vec<String> {
+        m["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["type"] == kind)
+            .map(|b| b[key].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    for (i, m) in messages.iter().enumerate() {
+        let results = blocks(m, "tool_result", "tool_use_id");
+        let asked = i
+            .checked_sub(1)
+            .map(|p| blocks(&messages[p], "tool_use", "id"))
+            .unwrap_or_default();
+        if let Some(stray) = results.iter().find(|r| !asked.contains(r)) {
+            return Some(format!(
+                "messages.{i}.content: unexpected `tool_use_id` found in `tool_result` blocks: {stray}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+            ));
+        }
+        let uses = blocks(m, "tool_use", "id");
+        if !uses.is_empty() {
+            let answered = messages
+                .get(i + 1)
+                .map(|next| blocks(next, "tool_result", "tool_use_id"))
+                .unwrap_or_default();
+            if let Some(missing) = uses.iter().find(|u| !answered.contains(u)) {
+                return Some(format!(
+                    "messages.{}: `tool_use` ids were found without `tool_result` blocks immediately after: {missing}. Each `tool_use` block must have a corresponding `tool_result` block in the next message.",
+                    i + 1
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Why Ollama's `/api/chat` would refuse `body` (its Go decoder takes a tool call's arguments
+/// only as an object).
+pub fn ollama_refusal(body: &Value) -> Option<Value> {
+    for m in body["messages"].as_array().into_iter().flatten() {
+        for call in m["tool_calls"].as_array().into_iter().flatten() {
+            if !call["function"]["arguments"].is_object() {
+                return Some(
+                    json!({"error": "json: cannot unmarshal string into Go struct field ToolCallFunction.messages.tool_calls.function.arguments of type api.ToolCallFunctionArguments"}),
+                );
+            }
+        }
     }
     None
 }

@@ -9,6 +9,7 @@ fn ask(schema: Option<&Value>) -> ProviderReply {
     let caps = crate::config::gateway::Capabilities::offline();
     let request = ProviderRequest {
         caps: &caps,
+        tools: &[],
         model: "template",
         messages: &messages,
         temperature: None,
