@@ -171,6 +171,12 @@ pub struct RetryConfig {
     /// Times a reply cut off at the output limit is asked again, shorter, before the next
     /// model in the chain is tried.
     pub max_truncation_retries: u32,
+    /// A streamed reply that sends nothing for this long has stalled: the attempt fails
+    /// (and is retried like a timeout), however long the reply has been running.
+    pub stall_secs: u64,
+    /// Longest a streamed reply may take in all, as long as it keeps sending (a slow model
+    /// is given this instead of `timeout_secs`).
+    pub stream_timeout_secs: u64,
 }
 
 impl Default for RetryConfig {
@@ -185,6 +191,8 @@ impl Default for RetryConfig {
             breaker_cooldown_secs: 30,
             max_in_flight: 16,
             max_truncation_retries: 1,
+            stall_secs: 30,
+            stream_timeout_secs: 600,
         }
     }
 }

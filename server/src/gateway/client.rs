@@ -17,11 +17,11 @@ use super::providers::anthropic::AnthropicProvider;
 use super::providers::offline::OfflineProvider;
 use super::providers::ollama::OllamaProvider;
 use super::providers::openai::OpenAiProvider;
-use super::providers::{Provider, ProviderError, ProviderReply, ProviderRequest};
+use super::providers::{Provider, ProviderError, ProviderReply, ProviderRequest, Streaming};
 use super::resilience::{CircuitBreaker, Next, next_step};
 use super::routing::{RoutingDecision, RoutingInput, route};
 use super::tools;
-use super::types::{Attempt, Message, ModelRequest, ModelResponse};
+use super::types::{Attempt, Message, ModelRequest, ModelResponse, StreamProgress};
 use crate::config::gateway::{GatewayConfig, ProviderKind, RoutingConfig, split_model};
 use crate::store::{Store, StoreError};
 

@@ -126,6 +126,40 @@ pub struct ModelRequest {
     /// from its reply (see [`super::tools`]). Either way they come back as
     /// [`ModelResponse::tool_calls`].
     pub tools: Vec<ToolSpec>,
+    /// Stream the reply and report its progress here (output tokens so far, per model
+    /// tried). A streamed reply that stalls for `retry.stall_secs` fails like a timeout; one
+    /// that keeps sending may take `retry.stream_timeout_secs`. `None`: one whole reply,
+    /// bounded by `retry.timeout_secs`.
+    pub progress: Option<Progress>,
+}
+
+/// Where a streamed call reports its progress.
+#[derive(Clone)]
+pub struct Progress(Arc<dyn Fn(StreamProgress) + Send + Sync>);
+
+impl Progress {
+    pub fn new(report: impl Fn(StreamProgress) + Send + Sync + 'static) -> Progress {
+        Progress(Arc::new(report))
+    }
+
+    pub fn report(&self, progress: StreamProgress) {
+        (self.0)(progress)
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+/// How far a streamed reply has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamProgress {
+    /// The `provider:model` answering.
+    pub model: String,
+    /// Output tokens received so far (estimated from the pieces streamed).
+    pub output_tokens: u32,
 }
 
 /// The reply the offline provider gives when a chain falls through to it, prepared by the
@@ -172,6 +206,7 @@ impl ModelRequest {
             caller_parses: false,
             no_templates: false,
             tools: Vec::new(),
+            progress: None,
         }
     }
 }

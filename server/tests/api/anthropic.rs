@@ -79,6 +79,7 @@ async fn text_reply_with_cached_usage_and_native_headers() {
         offline: None,
         caps: &caps,
         tools: &[],
+        stream: None,
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(reply.text, "Hi there");
@@ -116,6 +117,7 @@ async fn a_reply_cut_off_at_max_tokens_is_marked_truncated() {
         offline: None,
         caps: &caps,
         tools: &[],
+        stream: None,
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert!(reply.truncated);
@@ -137,6 +139,7 @@ async fn the_loopback_refuses_what_the_api_refuses() {
         offline: None,
         caps: &caps,
         tools: &[],
+        stream: None,
     };
     let keyless = AnthropicProvider::new("anthropic", &base, None, Duration::from_secs(5));
     match keyless.complete(&req).await {
@@ -170,6 +173,7 @@ async fn structured_output_uses_a_forced_tool() {
         offline: None,
         caps: &caps,
         tools: &[],
+        stream: None,
     };
     let reply = provider(&base).complete(&req).await.unwrap();
     assert_eq!(
@@ -202,6 +206,7 @@ async fn overloaded_is_transient_and_bad_requests_are_permanent() {
         offline: None,
         caps: &caps,
         tools: &[],
+        stream: None,
     };
     let p = provider(&base);
     assert!(matches!(

@@ -362,6 +362,14 @@ async fn a_run_that_loses_its_model_waits_for_a_person_instead_of_using_template
         &format!("/api/approvals?run_id={run_id}&status=pending"),
     )
     .await;
+    assert_eq!(approvals[0]["kind"], "blocked", "{approvals}");
+    let options: Vec<&str> = approvals[0]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["id"].as_str())
+        .collect();
+    assert!(options.contains(&"retry"), "a retry button: {options:?}");
     let question = approvals[0]["question"].as_str().unwrap();
     assert!(
         question.contains("lab:scripted") && question.contains("offline templates never stand in"),

@@ -20,6 +20,7 @@ mod security;
 mod server_fns;
 mod settings;
 mod store;
+mod streaming;
 mod support;
 mod tools;
 mod ws;

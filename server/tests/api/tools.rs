@@ -418,6 +418,7 @@ async fn anthropic_tool_use_round_trips_with_results_in_one_user_turn() {
                     offline: None,
                     caps,
                     tools,
+                    stream: None,
                 })
                 .await
         }

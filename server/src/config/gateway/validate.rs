@@ -84,9 +84,14 @@ impl GatewayConfig {
             }
         }
         let r = &self.retry;
-        if r.max_in_flight == 0 || r.timeout_secs == 0 || r.breaker_failures == 0 {
+        if r.max_in_flight == 0
+            || r.timeout_secs == 0
+            || r.breaker_failures == 0
+            || r.stall_secs == 0
+            || r.stream_timeout_secs == 0
+        {
             return bad(
-                "[retry]: max_in_flight, timeout_secs and breaker_failures must be at least 1"
+                "[retry]: max_in_flight, timeout_secs, breaker_failures, stall_secs and stream_timeout_secs must be at least 1"
                     .into(),
             );
         }

@@ -47,6 +47,7 @@ fn a_brief_renders_the_teams_deliverable_as_a_task_result() {
     let request = ProviderRequest {
         caps: &caps,
         tools: &[],
+        stream: None,
         model: "template",
         messages: &messages,
         temperature: None,

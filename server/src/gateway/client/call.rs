@@ -118,6 +118,19 @@ impl Gateway {
             };
             let schema_in_prompt = request.schema.is_some() && !caps.structured_output;
             let native_tools = caps.tools;
+            let report = |tokens: u32| {
+                if let Some(progress) = &request.progress {
+                    progress.report(StreamProgress {
+                        model: entry.clone(),
+                        output_tokens: tokens,
+                    });
+                }
+            };
+            let stream = request.progress.as_ref().map(|_| Streaming {
+                stall: Duration::from_secs(self.config.retry.stall_secs),
+                timeout: Duration::from_secs(self.config.retry.stream_timeout_secs),
+                progress: &report,
+            });
             let mut cut_off = 0;
             let answer = loop {
                 let messages = messages_for(request, native_tools, schema_in_prompt, cut_off);
@@ -130,6 +143,7 @@ impl Gateway {
                     offline: request.offline.as_ref(),
                     caps: &caps,
                     tools: if native_tools { &request.tools } else { &[] },
+                    stream,
                 };
                 let outcome = self
                     .try_endpoint(endpoint, entry, &call, request, &mut path)

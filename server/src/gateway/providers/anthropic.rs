@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::http::{ApiKey, HttpEndpoint, send_json, tokens};
+use super::http::{
+    ApiKey, Framing, HttpEndpoint, ended_early, send_json, send_stream, stream_json, tokens,
+};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::gateway::types::{Message, Role, ToolCall};
 
@@ -94,16 +96,35 @@ impl Provider for AnthropicProvider {
         request: &ProviderRequest<'_>,
     ) -> Result<ProviderReply, ProviderError> {
         let who = self.endpoint.who(request.model);
+        let mut body = Self::body(request);
+        if request.stream.is_some() {
+            body["stream"] = json!(true);
+        }
         let mut call = self
             .endpoint
             .http
             .post(format!("{}/v1/messages", self.endpoint.base_url))
             .header("anthropic-version", API_VERSION)
-            .json(&Self::body(request));
+            .json(&body);
         if let Some(ApiKey(key)) = &self.api_key {
             call = call.header("x-api-key", key);
         }
-        let (body, upstream) = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
+        let error: fn(&Value) -> Option<&str> = |v| v["error"]["message"].as_str();
+        let (body, upstream) = match request.stream {
+            None => send_json(call, &who, error).await?,
+            Some(stream) => {
+                let mut pieces = Pieces::default();
+                let limits = (stream.stall, stream.timeout);
+                let upstream = send_stream(call, &who, error, Framing::Sse, limits, |data| {
+                    if pieces.add(data, &who)? {
+                        (stream.progress)(pieces.count);
+                    }
+                    Ok(())
+                })
+                .await?;
+                (pieces.body(&who)?, upstream)
+            }
+        };
         let blocks = body["content"].as_array().cloned().unwrap_or_default();
         let calls: Vec<ToolCall> = blocks
             .iter()
@@ -194,4 +215,86 @@ fn messages(messages: &[Message]) -> Vec<Value> {
         }
     }
     turns
+}
+
+/// A streamed message, put back together as the whole reply would have been.
+#[derive(Debug, Default)]
+struct Pieces {
+    /// From `message_start`, with `stop_reason` and the output usage from `message_delta`.
+    message: Value,
+    blocks: Vec<Value>,
+    /// A tool_use block's input, as JSON text arriving piece by piece.
+    inputs: Vec<String>,
+    /// Pieces of text or input received.
+    count: u32,
+}
+
+impl Pieces {
+    /// Adds one event's data; `true` when it carried output.
+    fn add(&mut self, data: &str, who: &str) -> Result<bool, ProviderError> {
+        let event = stream_json(data, who)?;
+        let index = event["index"].as_u64().unwrap_or(0) as usize;
+        match event["type"].as_str().unwrap_or_default() {
+            "message_start" => self.message = event["message"].clone(),
+            "content_block_start" if index < 128 => {
+                while self.blocks.len() <= index {
+                    self.blocks.push(Value::Null);
+                    self.inputs.push(String::new());
+                }
+                self.blocks[index] = event["content_block"].clone();
+            }
+            "content_block_delta" => {
+                let Some(block) = self.blocks.get_mut(index) else {
+                    return Ok(false);
+                };
+                let delta = &event["delta"];
+                if let Some(text) = delta["text"].as_str() {
+                    let mut whole = block["text"].as_str().unwrap_or_default().to_string();
+                    whole.push_str(text);
+                    block["text"] = json!(whole);
+                } else if let Some(piece) = delta["partial_json"].as_str() {
+                    self.inputs[index].push_str(piece);
+                } else {
+                    return Ok(false);
+                }
+                self.count += 1;
+                return Ok(true);
+            }
+            "content_block_stop" => {
+                if let Some(block) = self.blocks.get_mut(index)
+                    && block["type"] == "tool_use"
+                    && !self.inputs[index].is_empty()
+                {
+                    block["input"] = stream_json(&self.inputs[index], who)?;
+                }
+            }
+            "message_delta" => {
+                self.message["stop_reason"] = event["delta"]["stop_reason"].clone();
+                if let Some(usage) = event["usage"].as_object() {
+                    for (key, value) in usage {
+                        self.message["usage"][key] = value.clone();
+                    }
+                }
+            }
+            "error" => {
+                let message = event["error"]["message"].as_str().unwrap_or("an error");
+                return Err(ProviderError::Transient {
+                    message: format!("{who} failed mid-reply: {message}"),
+                    retry_after: None,
+                });
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    /// The reply as a whole message; an error when the stream ended before the reply (no
+    /// `stop_reason`).
+    fn body(mut self, who: &str) -> Result<Value, ProviderError> {
+        if self.message["stop_reason"].is_null() {
+            return Err(ended_early(who));
+        }
+        self.message["content"] = json!(self.blocks);
+        Ok(self.message)
+    }
 }

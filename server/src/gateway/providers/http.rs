@@ -96,21 +96,168 @@ pub async fn send_json(
         ));
     }
     if !status.is_success() {
-        let detail = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| error_message(&v).map(str::to_string))
-            .map(|d| format!(": {d}"))
-            .unwrap_or_default();
-        let message = format!("{who} answered {status}{detail}");
-        return Err(if is_transient_status(status.as_u16()) {
-            transient(message, retry_after)
-        } else {
-            ProviderError::Permanent { message }
-        });
+        return Err(refused(status, &bytes, retry_after, who, error_message));
     }
     let body = serde_json::from_slice(&bytes)
         .map_err(|e| transient(format!("{who} sent a reply that is not JSON: {e}"), None))?;
     Ok((body, upstream))
+}
+
+/// The error for a reply with a failing `status`: the server's own explanation when its body
+/// has one; transient or permanent by status.
+fn refused(
+    status: reqwest::StatusCode,
+    bytes: &[u8],
+    retry_after: Option<std::time::Duration>,
+    who: &str,
+    error_message: fn(&Value) -> Option<&str>,
+) -> ProviderError {
+    let detail = serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| error_message(&v).map(str::to_string))
+        .map(|d| format!(": {d}"))
+        .unwrap_or_default();
+    let message = format!("{who} answered {status}{detail}");
+    if is_transient_status(status.as_u16()) {
+        ProviderError::Transient {
+            message,
+            retry_after,
+        }
+    } else {
+        ProviderError::Permanent { message }
+    }
+}
+
+/// How a streamed reply is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// Server-sent events (OpenAI, Anthropic): each event's `data` is one JSON message.
+    Sse,
+    /// One JSON object per line (Ollama).
+    Ndjson,
+}
+
+/// Sends a streaming `call` and hands each message's data to `on_data` as it arrives; returns
+/// the time from sending to the last byte. The whole exchange is bounded by `timeout` (set on
+/// the request) and by [`MAX_BODY_BYTES`]; a gap of `stall` with no data fails it as stalled.
+/// A failing status is classified as in [`send_json`].
+pub async fn send_stream(
+    call: reqwest::RequestBuilder,
+    who: &str,
+    error_message: fn(&Value) -> Option<&str>,
+    framing: Framing,
+    limits: (std::time::Duration, std::time::Duration),
+    mut on_data: impl FnMut(&str) -> Result<(), ProviderError>,
+) -> Result<std::time::Duration, ProviderError> {
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+
+    let (stall, timeout) = limits;
+    let started = std::time::Instant::now();
+    let transient = |message: String| ProviderError::Transient {
+        message,
+        retry_after: None,
+    };
+    let response = call.timeout(timeout).send().await.map_err(|e| {
+        let what = if e.is_timeout() {
+            "timed out"
+        } else {
+            "could not be reached"
+        };
+        transient(format!("{who} {what}: {}", without_url(&e)))
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let bytes = response.bytes().await.unwrap_or_default();
+        let bytes = &bytes[..bytes.len().min(MAX_BODY_BYTES)];
+        return Err(refused(status, bytes, retry_after, who, error_message));
+    }
+    let read_error =
+        |e: &dyn std::fmt::Display| transient(format!("{who}: the reply stream broke off: {e}"));
+    let stalled = || {
+        transient(format!(
+            "{who} stalled: nothing received for {} s (retry.stall_secs)",
+            stall.as_secs()
+        ))
+    };
+    let mut received = 0usize;
+    let mut count = |n: usize| {
+        received += n;
+        if received > MAX_BODY_BYTES {
+            Err(transient(format!(
+                "{who}: reply larger than {MAX_BODY_BYTES} bytes"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    match framing {
+        Framing::Sse => {
+            let mut events = response.bytes_stream().eventsource();
+            loop {
+                let next = tokio::time::timeout(stall, events.next())
+                    .await
+                    .map_err(|_| stalled())?;
+                match next {
+                    None => break,
+                    Some(Err(e)) => return Err(read_error(&e)),
+                    Some(Ok(event)) => {
+                        count(event.data.len())?;
+                        on_data(&event.data)?;
+                    }
+                }
+            }
+        }
+        Framing::Ndjson => {
+            let mut chunks = response.bytes_stream();
+            let mut pending: Vec<u8> = Vec::new();
+            loop {
+                let next = tokio::time::timeout(stall, chunks.next())
+                    .await
+                    .map_err(|_| stalled())?;
+                let chunk = match next {
+                    None => break,
+                    Some(Err(e)) => return Err(read_error(&e)),
+                    Some(Ok(chunk)) => chunk,
+                };
+                count(chunk.len())?;
+                pending.extend_from_slice(&chunk);
+                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    let line = String::from_utf8_lossy(&line);
+                    if !line.trim().is_empty() {
+                        on_data(line.trim())?;
+                    }
+                }
+            }
+            let rest = String::from_utf8_lossy(&pending);
+            if !rest.trim().is_empty() {
+                on_data(rest.trim())?;
+            }
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// One streamed message parsed as JSON (a garbled one is transient, like a garbled reply).
+pub fn stream_json(data: &str, who: &str) -> Result<Value, ProviderError> {
+    serde_json::from_str(data).map_err(|e| ProviderError::Transient {
+        message: format!("{who} streamed a message that is not JSON: {e}"),
+        retry_after: None,
+    })
+}
+
+/// A stream that closed before the reply said it was finished.
+pub fn ended_early(who: &str) -> ProviderError {
+    ProviderError::Transient {
+        message: format!("{who}: the reply stream ended before the reply did"),
+        retry_after: None,
+    }
 }
 
 /// A token count from a usage object (0 when absent).

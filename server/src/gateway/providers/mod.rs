@@ -28,6 +28,30 @@ pub struct ProviderRequest<'a> {
     /// Tools offered natively (empty for a model without tool calling: the gateway then
     /// describes them in the messages instead).
     pub tools: &'a [ToolSpec],
+    /// Stream the reply, reporting progress (`None`: one whole reply).
+    pub stream: Option<Streaming<'a>>,
+}
+
+/// How a streamed reply is received: its stall and overall limits, and where the output
+/// tokens received so far are reported.
+#[derive(Clone, Copy)]
+pub struct Streaming<'a> {
+    /// Longest gap between two pieces of the reply.
+    pub stall: Duration,
+    /// Longest the whole reply may take.
+    pub timeout: Duration,
+    /// Called with the output tokens received so far (one per streamed piece of text or
+    /// arguments, an estimate until the final usage arrives).
+    pub progress: &'a (dyn Fn(u32) + Send + Sync),
+}
+
+impl std::fmt::Debug for Streaming<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streaming")
+            .field("stall", &self.stall)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A provider's answer.

@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::http::{HttpEndpoint, send_json, tokens};
+use super::http::{
+    Framing, HttpEndpoint, ended_early, send_json, send_stream, stream_json, tokens,
+};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::config::gateway::AUTO_MODEL;
 use crate::gateway::types::{Message, Role};
@@ -133,7 +135,7 @@ impl Provider for OllamaProvider {
         let mut body = json!({
             "model": model,
             "messages": messages(request.messages),
-            "stream": false,
+            "stream": request.stream.is_some(),
             "options": options,
         });
         if !request.tools.is_empty() {
@@ -147,7 +149,22 @@ impl Provider for OllamaProvider {
             .http
             .post(format!("{}/api/chat", self.endpoint.base_url))
             .json(&body);
-        let (reply, upstream) = send_json(call, &who, |v| v["error"].as_str()).await?;
+        let error: fn(&Value) -> Option<&str> = |v| v["error"].as_str();
+        let (reply, upstream) = match request.stream {
+            None => send_json(call, &who, error).await?,
+            Some(stream) => {
+                let mut pieces = Pieces::default();
+                let limits = (stream.stall, stream.timeout);
+                let upstream = send_stream(call, &who, error, Framing::Ndjson, limits, |data| {
+                    if pieces.add(data, &who)? {
+                        (stream.progress)(pieces.count);
+                    }
+                    Ok(())
+                })
+                .await?;
+                (pieces.body(&who)?, upstream)
+            }
+        };
         let calls = super::openai::tool_calls(&reply["message"]);
         let text = reply["message"]["content"]
             .as_str()
@@ -192,4 +209,54 @@ fn messages(messages: &[Message]) -> Vec<Value> {
             _ => json!({"role": m.role, "content": m.content}),
         })
         .collect()
+}
+
+/// A streamed chat reply, put back together as the whole reply would have been: the last
+/// line (`done: true`) with every line's text and tool calls.
+#[derive(Debug, Default)]
+struct Pieces {
+    content: String,
+    calls: Vec<Value>,
+    last: Value,
+    /// Lines that carried output.
+    count: u32,
+}
+
+impl Pieces {
+    /// Adds one line; `true` when it carried output.
+    fn add(&mut self, line: &str, who: &str) -> Result<bool, ProviderError> {
+        let chunk = stream_json(line, who)?;
+        if let Some(message) = chunk["error"].as_str() {
+            return Err(ProviderError::Transient {
+                message: format!("{who} failed mid-reply: {message}"),
+                retry_after: None,
+            });
+        }
+        let text = chunk["message"]["content"].as_str().unwrap_or_default();
+        self.content.push_str(text);
+        let calls = chunk["message"]["tool_calls"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let output = !text.is_empty() || !calls.is_empty();
+        self.calls.extend(calls);
+        self.last = chunk;
+        if output {
+            self.count += 1;
+        }
+        Ok(output)
+    }
+
+    /// The reply as one whole chat reply; an error when the stream ended before the reply
+    /// (no `done: true`).
+    fn body(mut self, who: &str) -> Result<Value, ProviderError> {
+        if self.last["done"] != true {
+            return Err(ended_early(who));
+        }
+        self.last["message"]["content"] = json!(self.content);
+        if !self.calls.is_empty() {
+            self.last["message"]["tool_calls"] = json!(self.calls);
+        }
+        Ok(self.last)
+    }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use super::http::{ApiKey, HttpEndpoint, send_json, tokens};
+use super::http::{
+    ApiKey, Framing, HttpEndpoint, ended_early, send_json, send_stream, stream_json, tokens,
+};
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::config::gateway::AUTO_MODEL;
 use crate::gateway::tools::arguments_from_string;
@@ -185,6 +187,101 @@ pub(super) fn tool_calls(message: &Value) -> Vec<ToolCall> {
         .unwrap_or_default()
 }
 
+/// A streamed chat completion, put back together as the whole reply would have been.
+#[derive(Debug, Default)]
+struct Pieces {
+    content: String,
+    refusal: String,
+    /// Tool calls by index, their arguments appended piece by piece.
+    calls: Vec<Value>,
+    finish_reason: Value,
+    usage: Value,
+    /// Pieces of text or arguments received.
+    count: u32,
+}
+
+impl Pieces {
+    /// Adds one streamed chunk; `true` when it carried output.
+    fn add(&mut self, data: &str, who: &str) -> Result<bool, ProviderError> {
+        if data.trim() == "[DONE]" {
+            return Ok(false);
+        }
+        let chunk = stream_json(data, who)?;
+        if let Some(message) = chunk["error"]["message"].as_str() {
+            return Err(ProviderError::Transient {
+                message: format!("{who} failed mid-reply: {message}"),
+                retry_after: None,
+            });
+        }
+        if !chunk["usage"].is_null() {
+            self.usage = chunk["usage"].clone();
+        }
+        let choice = &chunk["choices"][0];
+        if !choice["finish_reason"].is_null() {
+            self.finish_reason = choice["finish_reason"].clone();
+        }
+        let delta = &choice["delta"];
+        let mut output = false;
+        if let Some(text) = delta["content"].as_str() {
+            self.content.push_str(text);
+            output = !text.is_empty();
+        }
+        if let Some(text) = delta["refusal"].as_str() {
+            self.refusal.push_str(text);
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            let index = call["index"].as_u64().unwrap_or(0) as usize;
+            if index >= 128 {
+                continue;
+            }
+            while self.calls.len() <= index {
+                self.calls
+                    .push(json!({"type": "function", "function": {"name": "", "arguments": ""}}));
+            }
+            let slot = &mut self.calls[index];
+            if let Some(id) = call["id"].as_str() {
+                slot["id"] = json!(id);
+            }
+            if let Some(name) = call["function"]["name"].as_str() {
+                slot["function"]["name"] = json!(name);
+            }
+            if let Some(piece) = call["function"]["arguments"].as_str() {
+                let mut arguments = slot["function"]["arguments"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                arguments.push_str(piece);
+                slot["function"]["arguments"] = json!(arguments);
+            }
+            output = true;
+        }
+        if output {
+            self.count += 1;
+        }
+        Ok(output)
+    }
+
+    /// The reply as a whole chat completion; an error when the stream ended before the reply
+    /// (no `finish_reason`).
+    fn body(self, who: &str) -> Result<Value, ProviderError> {
+        if self.finish_reason.is_null() {
+            return Err(ended_early(who));
+        }
+        let mut message = json!({"role": "assistant", "content": self.content});
+        if !self.refusal.is_empty() {
+            message["refusal"] = json!(self.refusal);
+        }
+        if !self.calls.is_empty() {
+            message["tool_calls"] = json!(self.calls);
+        }
+        Ok(json!({
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            // A server that ignores `include_usage`: the pieces counted are the estimate.
+            "usage": if self.usage.is_null() { json!({"completion_tokens": self.count}) } else { self.usage },
+        }))
+    }
+}
+
 /// A chat completion's answer: its text (a refusal is a permanent failure: asking again gets
 /// the same), whether it was cut off, and its usage with cached prompt tokens.
 fn reply(body: &Value, who: &str, upstream: Duration) -> Result<ProviderReply, ProviderError> {
@@ -246,13 +343,34 @@ impl Provider for OpenAiProvider {
     ) -> Result<ProviderReply, ProviderError> {
         let model = self.resolve(request.model).await?;
         let who = self.endpoint.who(&model);
+        let mut body = Self::body(request, &model);
+        if request.stream.is_some() {
+            body["stream"] = json!(true);
+            // The usage arrives in a last chunk only when asked for.
+            body["stream_options"] = json!({"include_usage": true});
+        }
         let call = self.authorised(
             self.endpoint
                 .http
                 .post(format!("{}/chat/completions", self.endpoint.base_url))
-                .json(&Self::body(request, &model)),
+                .json(&body),
         );
-        let (body, upstream) = send_json(call, &who, |v| v["error"]["message"].as_str()).await?;
+        let error: fn(&Value) -> Option<&str> = |v| v["error"]["message"].as_str();
+        let (body, upstream) = match request.stream {
+            None => send_json(call, &who, error).await?,
+            Some(stream) => {
+                let mut pieces = Pieces::default();
+                let limits = (stream.stall, stream.timeout);
+                let upstream = send_stream(call, &who, error, Framing::Sse, limits, |data| {
+                    if pieces.add(data, &who)? {
+                        (stream.progress)(pieces.count);
+                    }
+                    Ok(())
+                })
+                .await?;
+                (pieces.body(&who)?, upstream)
+            }
+        };
         let mut answer = reply(&body, &who, upstream)?;
         answer.model = (model != request.model).then_some(model);
         Ok(answer)

@@ -30,9 +30,11 @@ pub use factory_server::config::{
 };
 pub use factory_server::engine::memory::recall;
 pub use factory_server::gateway::providers::anthropic::AnthropicProvider;
-pub use factory_server::gateway::providers::{Provider, ProviderError, ProviderRequest};
+pub use factory_server::gateway::providers::{Provider, ProviderError, ProviderRequest, Streaming};
 pub use factory_server::gateway::routing::{Risk, RoutingInput};
-pub use factory_server::gateway::types::{Message, ModelRequest, ToolCall, ToolSpec};
+pub use factory_server::gateway::types::{
+    Message, ModelRequest, Progress, StreamProgress, ToolCall, ToolSpec,
+};
 pub use factory_server::gateway::{Gateway, GatewayError};
 pub use factory_server::hub::ConnectionLimit;
 pub use factory_server::store::auth::secret_hash;

@@ -74,6 +74,13 @@ pub fn openai_refusal(body: &Value) -> Option<Value> {
             Some("unsupported_parameter"),
         ));
     }
+    if body.get("stream_options").is_some() && body["stream"] != true {
+        return Some(openai_error(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.".into(),
+            "stream_options",
+            Some("invalid_value"),
+        ));
+    }
     if let Some(problem) = openai_tool_problem(body) {
         return Some(problem);
     }

@@ -10,6 +10,7 @@ fn ask(schema: Option<&Value>) -> ProviderReply {
     let request = ProviderRequest {
         caps: &caps,
         tools: &[],
+        stream: None,
         model: "template",
         messages: &messages,
         temperature: None,
