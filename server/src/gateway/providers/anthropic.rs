@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::http::{
-    ApiKey, Framing, HttpEndpoint, ended_early, send_json, send_stream, stream_json, tokens,
+    ApiKey, Framing, HttpEndpoint, Reassemble, ended_early, exchange, stream_json, tokens,
 };
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::gateway::types::{Message, Role, ToolCall};
@@ -110,21 +110,8 @@ impl Provider for AnthropicProvider {
             call = call.header("x-api-key", key);
         }
         let error: fn(&Value) -> Option<&str> = |v| v["error"]["message"].as_str();
-        let (body, upstream) = match request.stream {
-            None => send_json(call, &who, error).await?,
-            Some(stream) => {
-                let mut pieces = Pieces::default();
-                let limits = (stream.stall, stream.timeout);
-                let upstream = send_stream(call, &who, error, Framing::Sse, limits, |data| {
-                    if pieces.add(data, &who)? {
-                        (stream.progress)(pieces.count);
-                    }
-                    Ok(())
-                })
-                .await?;
-                (pieces.body(&who)?, upstream)
-            }
-        };
+        let (body, upstream) =
+            exchange::<Pieces>(call, &who, error, request.stream, Framing::Sse).await?;
         let blocks = body["content"].as_array().cloned().unwrap_or_default();
         let calls: Vec<ToolCall> = blocks
             .iter()
@@ -229,8 +216,11 @@ struct Pieces {
     count: u32,
 }
 
-impl Pieces {
-    /// Adds one event's data; `true` when it carried output.
+impl Reassemble for Pieces {
+    fn count(&self) -> u32 {
+        self.count
+    }
+
     fn add(&mut self, data: &str, who: &str) -> Result<bool, ProviderError> {
         let event = stream_json(data, who)?;
         let index = event["index"].as_u64().unwrap_or(0) as usize;
@@ -288,8 +278,6 @@ impl Pieces {
         Ok(false)
     }
 
-    /// The reply as a whole message; an error when the stream ended before the reply (no
-    /// `stop_reason`).
     fn body(mut self, who: &str) -> Result<Value, ProviderError> {
         if self.message["stop_reason"].is_null() {
             return Err(ended_early(who));

@@ -244,6 +244,42 @@ pub async fn send_stream(
     Ok(started.elapsed())
 }
 
+/// A streamed reply being put back together, one message at a time, into the body a whole
+/// reply would have had.
+pub trait Reassemble: Default {
+    /// Adds one message's data; `true` when it carried output.
+    fn add(&mut self, data: &str, who: &str) -> Result<bool, ProviderError>;
+    /// Pieces of output received so far.
+    fn count(&self) -> u32;
+    /// The whole reply; an error when the stream ended before the reply did.
+    fn body(self, who: &str) -> Result<Value, ProviderError>;
+}
+
+/// Sends `call` for one whole reply, or, with `stream`, streams it (`framing`), reporting
+/// progress and reassembling it with `P`. Either way: the reply's body and the time spent
+/// waiting on the server.
+pub async fn exchange<P: Reassemble>(
+    call: reqwest::RequestBuilder,
+    who: &str,
+    error_message: fn(&Value) -> Option<&str>,
+    stream: Option<super::Streaming<'_>>,
+    framing: Framing,
+) -> Result<(Value, std::time::Duration), ProviderError> {
+    let Some(stream) = stream else {
+        return send_json(call, who, error_message).await;
+    };
+    let mut pieces = P::default();
+    let limits = (stream.stall, stream.timeout);
+    let upstream = send_stream(call, who, error_message, framing, limits, |data| {
+        if pieces.add(data, who)? {
+            (stream.progress)(pieces.count());
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((pieces.body(who)?, upstream))
+}
+
 /// One streamed message parsed as JSON (a garbled one is transient, like a garbled reply).
 pub fn stream_json(data: &str, who: &str) -> Result<Value, ProviderError> {
     serde_json::from_str(data).map_err(|e| ProviderError::Transient {

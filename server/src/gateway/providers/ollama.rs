@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::http::{
-    Framing, HttpEndpoint, ended_early, send_json, send_stream, stream_json, tokens,
+    Framing, HttpEndpoint, Reassemble, ended_early, exchange, send_json, stream_json, tokens,
 };
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::config::gateway::AUTO_MODEL;
@@ -150,21 +150,8 @@ impl Provider for OllamaProvider {
             .post(format!("{}/api/chat", self.endpoint.base_url))
             .json(&body);
         let error: fn(&Value) -> Option<&str> = |v| v["error"].as_str();
-        let (reply, upstream) = match request.stream {
-            None => send_json(call, &who, error).await?,
-            Some(stream) => {
-                let mut pieces = Pieces::default();
-                let limits = (stream.stall, stream.timeout);
-                let upstream = send_stream(call, &who, error, Framing::Ndjson, limits, |data| {
-                    if pieces.add(data, &who)? {
-                        (stream.progress)(pieces.count);
-                    }
-                    Ok(())
-                })
-                .await?;
-                (pieces.body(&who)?, upstream)
-            }
-        };
+        let (reply, upstream) =
+            exchange::<Pieces>(call, &who, error, request.stream, Framing::Ndjson).await?;
         let calls = super::openai::tool_calls(&reply["message"]);
         let text = reply["message"]["content"]
             .as_str()
@@ -222,8 +209,11 @@ struct Pieces {
     count: u32,
 }
 
-impl Pieces {
-    /// Adds one line; `true` when it carried output.
+impl Reassemble for Pieces {
+    fn count(&self) -> u32 {
+        self.count
+    }
+
     fn add(&mut self, line: &str, who: &str) -> Result<bool, ProviderError> {
         let chunk = stream_json(line, who)?;
         if let Some(message) = chunk["error"].as_str() {
@@ -247,8 +237,6 @@ impl Pieces {
         Ok(output)
     }
 
-    /// The reply as one whole chat reply; an error when the stream ended before the reply
-    /// (no `done: true`).
     fn body(mut self, who: &str) -> Result<Value, ProviderError> {
         if self.last["done"] != true {
             return Err(ended_early(who));

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use super::http::{
-    ApiKey, Framing, HttpEndpoint, ended_early, send_json, send_stream, stream_json, tokens,
+    ApiKey, Framing, HttpEndpoint, Reassemble, ended_early, exchange, send_json, stream_json,
+    tokens,
 };
 use super::{Provider, ProviderError, ProviderReply, ProviderRequest};
 use crate::config::gateway::AUTO_MODEL;
@@ -200,8 +201,11 @@ struct Pieces {
     count: u32,
 }
 
-impl Pieces {
-    /// Adds one streamed chunk; `true` when it carried output.
+impl Reassemble for Pieces {
+    fn count(&self) -> u32 {
+        self.count
+    }
+
     fn add(&mut self, data: &str, who: &str) -> Result<bool, ProviderError> {
         if data.trim() == "[DONE]" {
             return Ok(false);
@@ -261,8 +265,6 @@ impl Pieces {
         Ok(output)
     }
 
-    /// The reply as a whole chat completion; an error when the stream ended before the reply
-    /// (no `finish_reason`).
     fn body(self, who: &str) -> Result<Value, ProviderError> {
         if self.finish_reason.is_null() {
             return Err(ended_early(who));
@@ -356,21 +358,8 @@ impl Provider for OpenAiProvider {
                 .json(&body),
         );
         let error: fn(&Value) -> Option<&str> = |v| v["error"]["message"].as_str();
-        let (body, upstream) = match request.stream {
-            None => send_json(call, &who, error).await?,
-            Some(stream) => {
-                let mut pieces = Pieces::default();
-                let limits = (stream.stall, stream.timeout);
-                let upstream = send_stream(call, &who, error, Framing::Sse, limits, |data| {
-                    if pieces.add(data, &who)? {
-                        (stream.progress)(pieces.count);
-                    }
-                    Ok(())
-                })
-                .await?;
-                (pieces.body(&who)?, upstream)
-            }
-        };
+        let (body, upstream) =
+            exchange::<Pieces>(call, &who, error, request.stream, Framing::Sse).await?;
         let mut answer = reply(&body, &who, upstream)?;
         answer.model = (model != request.model).then_some(model);
         Ok(answer)
