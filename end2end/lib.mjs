@@ -183,6 +183,23 @@ export async function scriptedModel(reply) {
       const prompt = request.messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))).join('\n');
       const text = reply(prompt);
       calls.push({ prompt, text });
+      const usage = { prompt_tokens: 1200, completion_tokens: 300, total_tokens: 1500 };
+      if (request.stream === true) {
+        // Streamed the way the API streams: role, content in pieces, finish, usage when asked.
+        const chunk = (delta, finish) => ({
+          id: 'chatcmpl-' + calls.length, object: 'chat.completion.chunk', model: request.model,
+          choices: [{ index: 0, delta, finish_reason: finish }],
+        });
+        const frames = [chunk({ role: 'assistant', content: '' }, null)];
+        for (let i = 0; i < text.length; i += 64) frames.push(chunk({ content: text.slice(i, i + 64) }, null));
+        frames.push(chunk({}, 'stop'));
+        if (request.stream_options && request.stream_options.include_usage === true) {
+          frames.push({ id: 'chatcmpl-' + calls.length, object: 'chat.completion.chunk', choices: [], usage });
+        }
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(frames.map((f) => `data: ${JSON.stringify(f)}\n\n`).join('') + 'data: [DONE]\n\n');
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({
         id: 'chatcmpl-' + calls.length,

@@ -383,6 +383,20 @@ mod client {
                 }
             }
             BriefMsg::Resync { .. } => mark_dirty(link),
+            BriefMsg::Progress { progress } => show_progress(&progress),
+        }
+    }
+
+    /// Puts a streamed reply's progress into the page's `data-stream-progress` element for
+    /// its run, in place: no refresh (the stage's events bring one when the reply is whole).
+    fn show_progress(progress: &crate::protocol::StageStream) {
+        let selector = format!(
+            "[data-stream-progress=\"{}\"]",
+            crate::dto::safe_run_id(&progress.run_id)
+        );
+        if let Ok(Some(element)) = document().query_selector(&selector) {
+            let text = (!progress.done).then(|| progress.label());
+            element.set_text_content(text.as_deref());
         }
     }
 

@@ -47,6 +47,37 @@ pub enum BriefMsg {
     /// Events were skipped (the client fell too far behind, or resumed from a point not in
     /// this log): whatever the page shows must be loaded again. `Ready` follows.
     Resync { reason: String },
+    /// A model is streaming a stage's reply: how far it has got. Not an event (nothing is
+    /// recorded until the reply is whole); a page shows it in place without a refresh.
+    Progress { progress: StageStream },
+}
+
+/// A streamed reply in progress: which run and stage, which model is answering, and how many
+/// output tokens it has sent so far (counted by the provider where it says, else estimated
+/// from the text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageStream {
+    pub run_id: String,
+    pub stage: String,
+    /// `provider:model`.
+    pub model: String,
+    pub output_tokens: u32,
+    /// The reply is whole (or the call ended): the stage's events follow.
+    pub done: bool,
+}
+
+impl StageStream {
+    /// How the dashboard and the CLI show it.
+    pub fn label(&self) -> String {
+        if self.done {
+            format!("{}: {} finished streaming", self.stage, self.model)
+        } else {
+            format!(
+                "{}: {} is answering, {} tokens so far",
+                self.stage, self.model, self.output_tokens
+            )
+        }
+    }
 }
 
 /// How many runs a snapshot carries (newest first).
@@ -82,5 +113,20 @@ mod tests {
         );
         let ready: BriefMsg = serde_json::from_str(r#"{"type":"ready","last_seq":3}"#).unwrap();
         assert_eq!(ready, BriefMsg::Ready { last_seq: 3 });
+        let progress = BriefMsg::Progress {
+            progress: StageStream {
+                run_id: "r1".into(),
+                stage: "plan".into(),
+                model: "p0:m".into(),
+                output_tokens: 12,
+                done: false,
+            },
+        };
+        let text = serde_json::to_string(&progress).unwrap();
+        assert!(
+            text.starts_with(r#"{"type":"progress","progress":{"run_id":"r1""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<BriefMsg>(&text).unwrap(), progress);
     }
 }

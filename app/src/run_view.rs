@@ -279,6 +279,10 @@ pub struct RunView {
     pub last_seq: i64,
     /// True when the run has more events than the server folded for the page.
     pub truncated: bool,
+    /// A model streaming one of the run's replies now (not from events: filled by the server
+    /// when it renders the page, then kept current by the page's live link).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<crate::protocol::StageStream>,
 }
 
 fn cut(text: &str) -> String {
@@ -315,6 +319,7 @@ impl RunView {
             teams: Vec::new(),
             last_seq: 0,
             truncated: false,
+            streaming: None,
         }
     }
 

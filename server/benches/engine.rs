@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use app::events::EventData;
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use factory_server::config::{EnvSnapshot, FactoryConfig};
 use factory_server::engine::Engine;
@@ -56,7 +57,7 @@ fn main() {
 
 /// Answers every team with a valid TaskResult after `delay`.
 async fn model(delay: Duration) -> String {
-    async fn chat(State(delay): State<Duration>, Json(body): Json<Value>) -> Json<Value> {
+    async fn chat(State(delay): State<Duration>, Json(body): Json<Value>) -> Response {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
@@ -75,10 +76,27 @@ async fn model(delay: Duration) -> String {
             "clarification_needed": null,
             "artifacts": [{"name": format!("{team}.md"), "content": format!("# {team}\n\nDone.\n")}]
         });
-        Json(json!({
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.to_string()}}],
-            "usage": {"prompt_tokens": 800, "completion_tokens": 80}
-        }))
+        let usage = json!({"prompt_tokens": 800, "completion_tokens": 80});
+        if body["stream"] != true {
+            return Json(json!({
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": result.to_string()}, "finish_reason": "stop"}],
+                "usage": usage
+            }))
+            .into_response();
+        }
+        // Streamed as the API streams (the engine asks for it by default).
+        let chunk = |delta: Value, finish: Value| json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        let mut frames = [
+            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+            chunk(json!({"content": result.to_string()}), Value::Null),
+            chunk(json!({}), json!("stop")),
+            json!({"choices": [], "usage": usage}),
+        ]
+        .iter()
+        .map(|f| format!("data: {f}\n\n"))
+        .collect::<String>();
+        frames.push_str("data: [DONE]\n\n");
+        ([("content-type", "text/event-stream")], frames).into_response()
     }
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(chat))

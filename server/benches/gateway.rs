@@ -3,22 +3,28 @@
 //! the total request time minus the time spent waiting on the upstream (request sent to body
 //! received, measured inside the provider client), so it covers alias resolution, the budget
 //! reservation and settlement, semaphores, request encoding, reply parsing, costing and queueing
-//! the two ledger events (committed by the group-commit writer to a real SQLite file).
+//! the two ledger events (committed by the group-commit writer to a real SQLite file). It runs
+//! twice, with whole replies and with streamed ones (server-sent events reassembled, progress
+//! reported), and prints next to them the machine's floor for what every call waits on: one
+//! durable SQLite commit.
 //!
 //! `cargo bench -p server --bench gateway` (`FACTORY_BENCH_RATE`, `FACTORY_BENCH_SECS` change
 //! the load; `FACTORY_BENCH_DIR` where the ledger lives).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use app::events::EventData;
 use axum::Json;
+use axum::response::IntoResponse;
 use axum::routing::post;
 use factory_server::config::gateway::{ModelConfig, ProviderConfig, ProviderKind};
 use factory_server::config::{EnvSnapshot, GatewayConfig};
 use factory_server::gateway::Gateway;
-use factory_server::gateway::types::{Message, ModelRequest};
-use factory_server::store::Store;
+use factory_server::gateway::types::{Message, ModelRequest, Progress};
 use factory_server::store::model_calls::cost_report;
-use serde_json::json;
+use factory_server::store::{NewEvent, Store};
+use serde_json::{Value, json};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -40,19 +46,42 @@ fn main() {
     runtime.block_on(run());
 }
 
+/// A zero-latency OpenAI-compatible server: a whole reply, or the same reply streamed the way
+/// the API streams it (role, content, finish, usage, `[DONE]`) when the request asks.
 async fn upstream() -> String {
-    let reply = json!({
+    let whole = json!({
         "id": "chatcmpl-bench",
         "object": "chat.completion",
         "model": "bench-model",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 24, "completion_tokens": 1, "total_tokens": 25}
     });
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "model": "bench-model",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let mut frames = [
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+        chunk(json!({"content": "ok"}), Value::Null),
+        chunk(json!({}), json!("stop")),
+        json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "choices": [],
+               "usage": {"prompt_tokens": 24, "completion_tokens": 1, "total_tokens": 25}}),
+    ]
+    .iter()
+    .map(|f| format!("data: {f}\n\n"))
+    .collect::<String>();
+    frames.push_str("data: [DONE]\n\n");
     let app = axum::Router::new().route(
         "/v1/chat/completions",
-        post(move || {
-            let reply = reply.clone();
-            async move { Json(reply) }
+        post(move |Json(body): Json<Value>| {
+            let (whole, frames) = (whole.clone(), frames.clone());
+            async move {
+                if body["stream"] == true {
+                    ([("content-type", "text/event-stream")], frames).into_response()
+                } else {
+                    Json(whole).into_response()
+                }
+            }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -61,13 +90,101 @@ async fn upstream() -> String {
     format!("http://{addr}/v1")
 }
 
+/// One phase's figures.
+struct Phase {
+    rate: f64,
+    overhead: Vec<Duration>,
+    upstream: Vec<Duration>,
+}
+
+/// `total` requests at `rate` per second, streamed or whole; overhead and upstream sorted.
+async fn phase(gateway: &Arc<Gateway>, rate: u64, total: u64, streamed: bool) -> Phase {
+    let request = move |i: u64| {
+        let mut r = ModelRequest::new(
+            "bench/fast",
+            vec![
+                Message::system("You are a terse assistant."),
+                Message::user(format!("Reply with ok. Request {i}.")),
+            ],
+            16,
+        );
+        r.attribution.run_id = Some(format!("bench-run-{}", i % 50));
+        r.attribution.team = Some("backend-engineering".into());
+        if streamed {
+            r.progress = Some(Progress::new(|p| {
+                std::hint::black_box(p);
+            }));
+        }
+        r
+    };
+    // Warm up connections and caches.
+    for i in 0..200 {
+        gateway.complete(&request(i)).await.expect("warm-up call");
+    }
+    let interval = Duration::from_nanos(1_000_000_000 / rate);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        ticker.tick().await;
+        let gateway = gateway.clone();
+        let r = request(i);
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let reply = gateway.complete(&r).await.expect("bench call");
+            let elapsed = t.elapsed();
+            let upstream = Duration::from_micros(reply.upstream_us);
+            (elapsed.saturating_sub(upstream), upstream)
+        }));
+    }
+    let mut overhead = Vec::with_capacity(tasks.len());
+    let mut upstream = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        let (o, u) = task.await.expect("task");
+        overhead.push(o);
+        upstream.push(u);
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    overhead.sort();
+    upstream.sort();
+    Phase {
+        rate,
+        overhead,
+        upstream,
+    }
+}
+
+/// The machine's floor for what the gateway waits on: one durable commit of a small event to
+/// the same kind of SQLite file, sequentially (p50 of `n`).
+async fn commit_floor(dir: &std::path::Path, n: usize) -> Duration {
+    let store = Store::open(dir).await.expect("floor store opens");
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        store
+            .append(NewEvent::new(
+                "bench",
+                EventData::TokenRevoked {
+                    token_id: format!("floor-{i}"),
+                    reason: "commit floor".into(),
+                },
+            ))
+            .await
+            .expect("floor append");
+        times.push(t.elapsed());
+    }
+    times.sort();
+    percentile(&times, 0.5)
+}
+
 async fn run() {
     let rate = env_or("FACTORY_BENCH_RATE", 1_000).max(1);
     let secs = env_or("FACTORY_BENCH_SECS", 10).max(1);
     let base = std::env::var_os("FACTORY_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
-    let dir = tempfile::tempdir_in(base).expect("bench directory");
+    let dir = tempfile::tempdir_in(&base).expect("bench directory");
     let store = Store::open(dir.path()).await.expect("store opens");
 
     let url = upstream().await;
@@ -99,95 +216,42 @@ async fn run() {
     config.budgets.month.emergency = None;
     config.budgets.run.hard = None;
     config.retry.max_in_flight = 64;
-    let gateway = std::sync::Arc::new(
+    let gateway = Arc::new(
         Gateway::with_ledger(config, store.clone())
             .await
             .expect("gateway"),
     );
-    let request = |i: u64| {
-        let mut r = ModelRequest::new(
-            "bench/fast",
-            vec![
-                Message::system("You are a terse assistant."),
-                Message::user(format!("Reply with ok. Request {i}.")),
-            ],
-            16,
-        );
-        r.attribution.run_id = Some(format!("bench-run-{}", i % 50));
-        r.attribution.team = Some("backend-engineering".into());
-        r
-    };
-
-    // Warm up connections and caches.
-    for i in 0..200 {
-        gateway.complete(&request(i)).await.expect("warm-up call");
-    }
 
     let total = rate * secs;
-    let interval = Duration::from_nanos(1_000_000_000 / rate);
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    let mut tasks = Vec::with_capacity(total as usize);
-    for i in 0..total {
-        ticker.tick().await;
-        let gateway = gateway.clone();
-        let r = request(i);
-        tasks.push(tokio::spawn(async move {
-            let t = Instant::now();
-            let reply = gateway.complete(&r).await.expect("bench call");
-            let elapsed = t.elapsed();
-            let upstream = Duration::from_micros(reply.upstream_us);
-            (elapsed.saturating_sub(upstream), upstream)
-        }));
-    }
-    let mut overhead = Vec::with_capacity(tasks.len());
-    let mut upstream = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        let (o, u) = task.await.expect("task");
-        overhead.push(o);
-        upstream.push(u);
-    }
-    let elapsed = started.elapsed();
+    let whole = phase(&gateway, rate, total, false).await;
+    let streamed = phase(&gateway, rate, total, true).await;
     gateway.flush().await;
-    overhead.sort();
-    upstream.sort();
     let report = cost_report(&store).await.expect("report");
     let recorded = report.total.map_or(0, |t| t.calls);
+    let floor_dir = tempfile::tempdir_in(&base).expect("floor directory");
+    let floor = commit_floor(floor_dir.path(), if smoke() { 20 } else { 500 }).await;
 
     let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1_000.0);
+    let row = |name: &str, f: &dyn Fn(&Phase) -> String| {
+        println!("{name:<28} {:>14} {:>14}", f(&whole), f(&streamed));
+    };
     println!("gateway overhead (zero-latency loopback upstream, ledger on SQLite)");
-    println!("{:<34} {:>14}", "measure", "value");
-    println!("{:<34} {:>14}", "requests", total);
+    println!("{:<28} {:>14} {:>14}", "measure", "whole reply", "streamed");
+    row("requests", &|_| total.to_string());
+    row("achieved rate", &|p| format!("{:.0} req/s", p.rate));
+    row("overhead p50", &|p| ms(percentile(&p.overhead, 0.50)));
+    row("overhead p99", &|p| ms(percentile(&p.overhead, 0.99)));
+    row("overhead max", &|p| ms(*p.overhead.last().unwrap()));
+    row("upstream wait p50", &|p| ms(percentile(&p.upstream, 0.50)));
+    row("upstream wait p99", &|p| ms(percentile(&p.upstream, 0.99)));
+    println!("{:<28} {:>14}", "calls in the ledger", recorded);
     println!(
-        "{:<34} {:>14}",
-        "achieved rate",
-        format!("{:.0} req/s", total as f64 / elapsed.as_secs_f64())
+        "{:<28} {:>14}   (floor: one durable commit, sequential, p50)",
+        "machine commit floor",
+        ms(floor)
     );
-    println!(
-        "{:<34} {:>14}",
-        "overhead p50",
-        ms(percentile(&overhead, 0.50))
-    );
-    println!(
-        "{:<34} {:>14}",
-        "overhead p99",
-        ms(percentile(&overhead, 0.99))
-    );
-    println!(
-        "{:<34} {:>14}",
-        "overhead max",
-        ms(*overhead.last().unwrap())
-    );
-    println!(
-        "{:<34} {:>14}",
-        "upstream wait p50",
-        ms(percentile(&upstream, 0.50))
-    );
-    println!(
-        "{:<34} {:>14}",
-        "upstream wait p99",
-        ms(percentile(&upstream, 0.99))
-    );
-    println!("{:<34} {:>14}", "calls in the ledger", recorded);
+}
+
+fn smoke() -> bool {
+    std::env::var_os("FACTORY_BENCH_SMOKE").is_some()
 }

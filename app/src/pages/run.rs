@@ -154,6 +154,10 @@ fn RunBody(view: RunView, state: RunQuery) -> impl IntoView {
                         {(view.revision > 0).then(|| format!("· revision {}", view.revision))}
                     </div>
                     {view.reason.clone().map(|r| view! { <p class="mt-1 text-sm text-slate-600">{r}</p> })}
+                    // Kept current between refreshes by the live link (`BriefMsg::Progress`).
+                    <p data-testid="run-streaming" data-stream-progress=run_id.clone() class="mt-1 text-sm text-indigo-700" aria-live="polite">
+                        {view.streaming.as_ref().filter(|s| !s.done).map(|s| s.label())}
+                    </p>
                 </div>
                 <div class="flex gap-2">
                     <a class="rounded border border-slate-300 px-3 py-1.5 text-sm hover:bg-slate-50 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500" href=format!("/costs?run={run_id}")>"Costs"</a>

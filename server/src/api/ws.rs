@@ -48,6 +48,7 @@ pub async fn upgrade(
         after: query.after,
         run: query.run,
         brief: query.brief,
+        progress: Some(state.engine.progress().clone()),
     };
     let Some(slot) = state.config.ws_connections.try_acquire() else {
         return Ok(busy(state.config.ws_connections.max()));

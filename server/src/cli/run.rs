@@ -67,6 +67,7 @@ pub(super) async fn run(
         shutdown.clone(),
     );
     let mut events = store.subscribe();
+    let mut streams = engine.progress().subscribe();
     let request = StartRunRequest {
         goal: args.requirement.clone(),
         project,
@@ -111,6 +112,8 @@ pub(super) async fn run(
     let mut cost = 0.0f64;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut waiting: Option<String> = None;
+    // What a model is streaming now, shown on the spinner.
+    let mut streaming: Option<String> = None;
     let status = loop {
         let first = tokio::select! {
             _ = tokio::signal::ctrl_c() => {
@@ -118,6 +121,24 @@ pub(super) async fn run(
                 None
             }
             _ = tick.tick() => None,
+            Ok(update) = streams.recv() => {
+                if update.run_id == run_id {
+                    if update.done {
+                        streaming = None;
+                        line(
+                            &bar,
+                            args.json,
+                            &format!(
+                                "`{}`: {} streamed {} tokens",
+                                update.stage, update.model, update.output_tokens
+                            ),
+                        );
+                    } else {
+                        streaming = Some(update.label());
+                    }
+                }
+                None
+            }
             event = events.recv() => match event {
                 Ok(event) => Some(event),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
@@ -206,8 +227,9 @@ pub(super) async fn run(
             break Some(RunStatus::WaitingForHuman);
         }
         if let Some(bar) = &bar {
+            let doing = streaming.as_ref().unwrap_or(&stage);
             bar.set_message(format!(
-                "{stage} · {}s · ${cost:.4}",
+                "{doing} · {}s · ${cost:.4}",
                 started.elapsed().as_secs()
             ));
         }

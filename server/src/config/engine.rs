@@ -38,6 +38,9 @@ pub struct EngineConfig {
     /// Host directories every gate sees read-only at their own path (toolchains outside
     /// `/usr`, e.g. `/root/.rustup`); a `bin/` inside one goes on the gate's `PATH`.
     pub toolchain_paths: Vec<String>,
+    /// Stage replies are streamed where the model can, so the run page and `factory run` show
+    /// how far a slow model has got (and a stalled stream fails on `retry.stall_secs`).
+    pub stream_replies: bool,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +60,7 @@ impl Default for EngineConfig {
             sandbox_memory_mb: 4_096,
             sandbox_tmp_mb: 1_024,
             toolchain_paths: Vec::new(),
+            stream_replies: true,
         }
     }
 }

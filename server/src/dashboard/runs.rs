@@ -165,6 +165,7 @@ impl RunsPort for Runs {
                 .map_err(internal)?
                 .keep(&id, &view, folded);
         }
+        view.streaming = self.state.engine.progress().of_run(&id);
         Ok(view)
     }
 

@@ -28,6 +28,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{ApprovalsConfig, EngineConfig};
 use crate::gateway::Gateway;
+use crate::hub::LiveProgress;
 use crate::store::{NewEvent, Store, StoreError};
 
 pub use app::approval::ApprovalKind;
@@ -77,6 +78,9 @@ pub struct Engine {
     /// Stops every driver without changing any run (server shutdown): they resume on start.
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// How far the models streaming stage replies have got (not recorded; see
+    /// [`LiveProgress`]).
+    progress: Arc<LiveProgress>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -106,7 +110,13 @@ impl Engine {
             active: Mutex::new(HashMap::new()),
             shutdown,
             tasks: TaskTracker::new(),
+            progress: Arc::new(LiveProgress::default()),
         })
+    }
+
+    /// Streamed stage replies in progress, for the pages and the CLI that show them.
+    pub fn progress(&self) -> &Arc<LiveProgress> {
+        &self.progress
     }
 
     pub fn store(&self) -> &Store {

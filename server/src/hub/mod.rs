@@ -7,6 +7,10 @@
 //! behind than the channel holds is sent `Resync` and a fresh snapshot; one that does not take
 //! a message within the send timeout is dropped. [`ConnectionLimit`] caps how many are served.
 
+mod progress;
+
+pub use progress::LiveProgress;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,11 +18,11 @@ use axum::extract::ws::{Message, WebSocket};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use app::events::Event;
-use app::protocol::{BriefMsg, SNAPSHOT_RUN_LIMIT, ServerMsg};
+use app::protocol::{BriefMsg, SNAPSHOT_RUN_LIMIT, ServerMsg, StageStream};
 
 use crate::store::{Store, StoreError};
 
@@ -41,13 +45,35 @@ pub struct StreamOptions {
     /// snapshot) instead of [`ServerMsg`]s: what the dashboard's pages need to know when to
     /// refresh.
     pub brief: bool,
+    /// Where streamed replies report their progress: a brief client is sent
+    /// [`BriefMsg::Progress`] for the runs it follows.
+    pub progress: Option<Arc<LiveProgress>>,
 }
 
 impl StreamOptions {
     fn wants(&self, event: &app::events::Event) -> bool {
+        self.wants_run(event.run_id.as_deref())
+    }
+
+    fn wants_run(&self, run: Option<&str>) -> bool {
         match &self.run {
-            Some(run) => event.run_id.as_deref() == Some(run.as_str()),
+            Some(wanted) => run == Some(wanted.as_str()),
             None => true,
+        }
+    }
+}
+
+/// The next progress update, skipping any the client was too slow to take (each supersedes
+/// the one before); never resolves without a subscription.
+async fn next_progress(rx: &mut Option<broadcast::Receiver<StageStream>>) -> StageStream {
+    loop {
+        let Some(receiver) = rx else {
+            return std::future::pending().await;
+        };
+        match receiver.recv().await {
+            Ok(update) => return update,
+            Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => *rx = None,
         }
     }
 }
@@ -158,12 +184,27 @@ pub async fn serve(
 async fn stream(tx: &mut Outbound, store: &Store, options: &StreamOptions) -> Result<(), HubError> {
     // Subscribe before reading the snapshot: nothing committed in between can be missed.
     let mut events = store.subscribe();
+    let mut progress = options
+        .progress
+        .as_ref()
+        .filter(|_| options.brief)
+        .map(|live| live.subscribe());
     let mut last_seq = match options.after {
         Some(after) => replay(tx, store, options, after).await?,
         None => send_snapshot(tx, store, options).await?,
     };
     loop {
-        match events.recv().await {
+        let received = tokio::select! {
+            biased;
+            received = events.recv() => received,
+            update = next_progress(&mut progress) => {
+                if options.wants_run(Some(&update.run_id)) {
+                    tx.send(&BriefMsg::Progress { progress: update }).await?;
+                }
+                continue;
+            }
+        };
+        match received {
             Ok(event) if event.seq <= last_seq => continue,
             Ok(event) if !options.wants(&event) => last_seq = event.seq,
             Ok(event) if options.brief => {

@@ -13,6 +13,7 @@ mod gateway;
 mod ledger;
 mod memory;
 mod ollama;
+mod progress;
 mod projects;
 mod resume;
 mod runs;

@@ -82,6 +82,7 @@ pub(super) fn stage_brief<'a>(
         anchor: anchor(run, stage, team),
         alias,
         call_prefix: format!("{}/{}/{}", run.run_id, run.started_seq, run.round),
+        step: stage.name.clone(),
         offline: Some(
             TemplateBrief {
                 team: team.name().to_string(),
@@ -231,7 +232,11 @@ pub(in crate::engine) async fn ask_team(
         request.offline = brief.offline.clone();
         request.caller_parses = true;
         request.no_templates = served_by_model;
+        if engine.config.stream_replies {
+            request.progress = Some(engine.progress.reporter(&run.run_id, &brief.step));
+        }
         let (reply, ledger) = engine.gateway.complete_deferred(&request).await;
+        engine.progress.finish(&run.run_id, &brief.step);
         events.extend(ledger);
         let reply = match reply {
             Ok(reply) => reply,

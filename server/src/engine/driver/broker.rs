@@ -170,6 +170,7 @@ pub(super) fn answer<'a>(
                     "{}/{}/{}/{id}/{round}",
                     run.run_id, run.started_seq, run.round
                 ),
+                step: format!("{} answering a question", team.name()),
                 offline: None,
                 answer: true,
             };

@@ -72,6 +72,9 @@ pub(super) struct Brief<'a> {
     pub(super) anchor: String,
     pub(super) alias: String,
     pub(super) call_prefix: String,
+    /// What the run page and `factory run` call this call while it streams: the stage, the
+    /// work order, or the question being answered.
+    pub(super) step: String,
     pub(super) offline: Option<OfflineAnswer>,
     /// A clarification answer (no artifacts required).
     pub(super) answer: bool,

@@ -72,6 +72,7 @@ pub(super) async fn attempts(
                 "{}/{}/{}/wo-{short}/{attempt}",
                 run.run_id, run.started_seq, run.round
             ),
+            step: format!("work order {}", wo.id),
             offline: Some(
                 TemplateBrief {
                     team: team.name().to_string(),

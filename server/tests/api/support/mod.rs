@@ -11,6 +11,7 @@ pub mod db;
 pub mod git;
 pub mod model;
 pub mod providers;
+pub mod stream;
 pub mod wire;
 pub mod ws;
 
@@ -19,7 +20,7 @@ use std::net::SocketAddr;
 pub use ::app::approval::{ApprovalKind, ApprovalOption};
 pub use ::app::events::{EventData, TokenScope};
 pub use ::app::ledger::{Attribution, BudgetScope, BudgetTier, CostLine};
-pub use ::app::protocol::{BriefMsg, ServerMsg};
+pub use ::app::protocol::{BriefMsg, ServerMsg, StageStream};
 pub use ::app::run_view::{RunView, Speaker, StageState};
 pub use factory_server::api::Access;
 pub use factory_server::config::gateway::{

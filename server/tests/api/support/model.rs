@@ -44,6 +44,8 @@ pub struct ModelScript {
     pub calls: Arc<AtomicUsize>,
     /// Every request body, in order.
     pub requests: Arc<Mutex<Vec<Value>>>,
+    /// Pause between the pieces of a streamed reply.
+    pub stream_gap: Arc<Mutex<Duration>>,
 }
 
 impl ModelScript {
@@ -123,7 +125,22 @@ fn completion(content: String) -> Response {
     .into_response()
 }
 
+/// The scripted reply, streamed when the request asks (errors are never streamed).
 async fn chat(State(script): State<ModelScript>, Json(body): Json<Value>) -> Response {
+    let gap = *script.stream_gap.lock().unwrap();
+    let reply = answer(script, &body).await;
+    if body["stream"] != true || !reply.status().is_success() {
+        return reply;
+    }
+    let bytes = axum::body::to_bytes(reply.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let whole: Value = serde_json::from_slice(&bytes).unwrap();
+    super::stream::openai_stream(&body, &whole, gap)
+}
+
+async fn answer(script: ModelScript, body: &Value) -> Response {
+    let body = body.clone();
     script.calls.fetch_add(1, Ordering::SeqCst);
     script.requests.lock().unwrap().push(body.clone());
     if let Some(error) = super::wire::openai_refusal(&body) {

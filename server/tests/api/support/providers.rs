@@ -58,11 +58,28 @@ impl Script {
     }
 }
 
+/// The next scripted reply, streamed when the request asks (errors are never streamed).
 async fn chat(
     State(script): State<Script>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    let streamed = body["stream"] == true;
+    let reply = answer(script, headers, body.clone()).await;
+    if !streamed || !reply.status().is_success() {
+        return reply;
+    }
+    let bytes = axum::body::to_bytes(reply.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(whole) => super::stream::openai_stream(&body, &whole, Duration::ZERO),
+        // A garbled reply stays garbled.
+        Err(_) => (StatusCode::OK, bytes).into_response(),
+    }
+}
+
+async fn answer(script: Script, headers: HeaderMap, body: Value) -> Response {
     let refused = super::wire::openai_refusal(&body);
     script.requests.lock().unwrap().push((headers, body));
     if let Some(error) = refused {
