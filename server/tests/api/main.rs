@@ -10,6 +10,7 @@ mod dashboard;
 mod delivery;
 mod engine;
 mod gateway;
+mod grounded;
 mod ledger;
 mod memory;
 mod ollama;

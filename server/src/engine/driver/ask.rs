@@ -319,7 +319,7 @@ pub(super) fn check_result(
 
 /// Tokens available for the prompt: the alias's first model's context window, less the
 /// output reserved and a 10 % margin for estimation error.
-pub(super) fn context_budget(engine: &Engine, alias: &str) -> usize {
+pub(in crate::engine) fn context_budget(engine: &Engine, alias: &str) -> usize {
     let window = engine
         .gateway
         .resolve(alias)

@@ -37,8 +37,8 @@ mod flow;
 
 pub(super) use artifacts::summarise;
 use artifacts::*;
-pub(super) use ask::ask_team;
 use ask::*;
+pub(super) use ask::{ask_team, context_budget};
 use broker::*;
 use flow::*;
 

@@ -8,7 +8,7 @@ use app::task::{TaskStatus, WorkOrderSpec};
 use super::super::catalogue::Team;
 use super::super::driver::{Brief, Outcome, ask_team};
 use super::super::state::RunState;
-use super::{Ctx, Passed, gates, id8, plan};
+use super::{Ctx, Passed, gates, id8, plan, shown};
 use crate::delivery::edits::apply;
 use crate::delivery::worktree::Worktree;
 use crate::engine::templates::{TemplateBrief, requirement_vars};
@@ -64,9 +64,14 @@ pub(super) async fn attempts(
             &[],
         );
         vars["work_order"] = serde_json::to_value(wo).unwrap_or_default();
+        let shown = shown::files_in_scope(
+            &worktree.path,
+            &wo.files_in_scope,
+            shown_budget(engine, &decision.alias),
+        );
         let brief = Brief {
             team,
-            anchor: plan::anchor(run, wo, feedback.as_deref()),
+            anchor: plan::anchor(run, wo, &shown, feedback.as_deref()),
             alias: decision.alias.clone(),
             call_prefix: format!(
                 "{}/{}/{}/wo-{short}/{attempt}",
@@ -183,6 +188,12 @@ pub(super) async fn attempts(
         }
     }
     Ok(outcome)
+}
+
+/// Bytes of file text the engineer's first prompt may hold: half the prompt's token budget
+/// (at three bytes a token, as context packing estimates), at most 256 KiB.
+fn shown_budget(engine: &crate::engine::Engine, alias: &str) -> usize {
+    (super::super::driver::context_budget(engine, alias) / 2 * 3).min(256 * 1024)
 }
 
 /// What the gates said, summarised into the team's memory for later runs of the project.

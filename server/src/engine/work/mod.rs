@@ -13,6 +13,7 @@ mod attempt;
 mod gates;
 mod land;
 mod plan;
+mod shown;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

@@ -9,7 +9,14 @@ use app::task::WorkOrderSpec;
 use super::super::state::RunState;
 use crate::delivery::edits::protected;
 
-pub(super) fn anchor(run: &RunState, wo: &WorkOrderSpec, feedback: Option<&str>) -> String {
+/// The work order's anchor: the requirement, the work order, the files in scope as `shown`
+/// (their text, see `shown`), the criteria, how to answer and the last attempt's feedback.
+pub(super) fn anchor(
+    run: &RunState,
+    wo: &WorkOrderSpec,
+    shown: &str,
+    feedback: Option<&str>,
+) -> String {
     let criteria = wo
         .acceptance_criteria
         .iter()
@@ -23,7 +30,7 @@ pub(super) fn anchor(run: &RunState, wo: &WorkOrderSpec, feedback: Option<&str>)
     };
     let mut text = format!(
         "# Requirement\n\n{}\n\n# Your work order `{}`: {}\n\n{}\n\nRisk: {:?}. Files in scope: \
-         {files}\n\n# Acceptance criteria\n\n{criteria}\n\n# How to answer\n\nReply with one \
+         {files}{shown}\n\n# Acceptance criteria\n\n{criteria}\n\n# How to answer\n\nReply with one \
          TaskResult JSON object: `status` COMPLETE with `edits` (write {{path, content}}, replace \
          {{path, search, replace}} with an exact search text, delete {{path}}; paths relative to \
          the repository root) and a short artifact describing the change.",
