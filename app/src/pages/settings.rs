@@ -47,12 +47,15 @@ pub fn SettingsPage() -> impl IntoView {
                 "Models, providers and the limits Factory works within. Every change applies to the next model call, without a restart, and is recorded in the audit log."
             </p>
             <Suspense fallback=|| view! { <p class="mt-4 text-slate-500">"Loading settings…"</p> }>
-                {move || Suspend::new(async move {
+                {move || {
+                    let editing = editing.clone();
+                    Suspend::new(async move {
                     match settings.await {
-                        Ok(view) => view! { <Sections view editing=editing.clone() /> }.into_any(),
+                        Ok(view) => view! { <Sections view editing /> }.into_any(),
                         Err(e) => view! { <ErrorBox message=error_text(&e) /> }.into_any(),
                     }
-                })}
+                    })
+                }}
             </Suspense>
         </Frame>
     }

@@ -162,8 +162,11 @@ pub trait SettingsPort: Send + Sync + 'static {
     /// Validates, records and applies new routing settings.
     async fn update_routing(&self, routing: RoutingSettings) -> Result<Saved, PortError>;
     /// Adds a provider (`adding`) or replaces one set before; its key goes to the secrets file.
-    async fn save_provider(&self, provider: ProviderInput, adding: bool)
-    -> Result<Saved, PortError>;
+    async fn save_provider(
+        &self,
+        provider: ProviderInput,
+        adding: bool,
+    ) -> Result<Saved, PortError>;
     /// Removes a provider (and its entries from every chain).
     async fn remove_provider(&self, name: String) -> Result<Saved, PortError>;
     /// Sets the chains of canonical aliases.

@@ -183,7 +183,10 @@ pub(super) async fn test(
         return Ok(Exit::Failure);
     };
     println!("answered by  {who}");
-    println!("reply        {}", report.reply.as_deref().unwrap_or_default());
+    println!(
+        "reply        {}",
+        report.reply.as_deref().unwrap_or_default()
+    );
     println!("latency      {} ms", report.latency_ms);
     println!(
         "tokens       {} in / {} out",
@@ -197,4 +200,3 @@ pub(super) async fn test(
     }
     Ok(Exit::Success)
 }
-

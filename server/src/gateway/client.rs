@@ -101,7 +101,10 @@ pub struct Gateway {
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("providers", &self.models().endpoints.keys().collect::<Vec<_>>())
+            .field(
+                "providers",
+                &self.models().endpoints.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -374,7 +377,12 @@ fn resolve(config: &GatewayConfig, target: &str) -> Result<Vec<String>, GatewayE
         }
         _ => Err(GatewayError::UnknownTarget {
             target: target.to_string(),
-            known: config.aliases.keys().cloned().collect::<Vec<_>>().join(", "),
+            known: config
+                .aliases
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     }
 }

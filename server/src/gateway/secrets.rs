@@ -81,7 +81,9 @@ pub enum SecretsError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} is not a secrets file Factory wrote ({message}): remove it and set the keys again")]
+    #[error(
+        "{path} is not a secrets file Factory wrote ({message}): remove it and set the keys again"
+    )]
     Corrupt { path: String, message: String },
     #[error("cannot write {path}: {source}")]
     Write {
@@ -178,7 +180,11 @@ impl SecretsFile {
 
     /// Sets (`Some`) or removes (`None`) the key of `provider`, rewriting the file atomically;
     /// returns the key it had, so a change that cannot be recorded can put it back.
-    pub fn set(&self, provider: &str, key: Option<&Secret>) -> Result<Option<Secret>, SecretsError> {
+    pub fn set(
+        &self,
+        provider: &str,
+        key: Option<&Secret>,
+    ) -> Result<Option<Secret>, SecretsError> {
         let mut keys = self.load()?;
         let previous = match key {
             Some(key) => keys.insert(provider.to_string(), key.clone()),

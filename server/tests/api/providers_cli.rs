@@ -50,14 +50,29 @@ async fn a_provider_added_by_the_cli_is_in_force_on_a_running_server_within_seco
     assert!(!has_provider(&settings(&client, &server).await, "acme"));
 
     let args = [
-        "models", "add", "acme", "--kind", "openai", "--model", "gpt-4o-mini", "--base-url", base.as_str(),
-        "--key-stdin", "--every-alias",
+        "models",
+        "add",
+        "acme",
+        "--kind",
+        "openai",
+        "--model",
+        "gpt-4o-mini",
+        "--base-url",
+        base.as_str(),
+        "--key-stdin",
+        "--every-alias",
     ];
     let out = factory_with_stdin(data.path(), &args, &format!("{KEY}\n"));
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("provider `acme` added: recorded as event #"), "{stdout}");
-    assert!(stdout.contains("factory/coder      acme:gpt-4o-mini"), "{stdout}");
+    assert!(
+        stdout.contains("provider `acme` added: recorded as event #"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("factory/coder      acme:gpt-4o-mini"),
+        "{stdout}"
+    );
     assert!(!stdout.contains(KEY) && !text(&out.stderr).contains(KEY));
 
     let added = Instant::now();
@@ -66,11 +81,17 @@ async fn a_provider_added_by_the_cli_is_in_force_on_a_running_server_within_seco
         if has_provider(&now, "acme") {
             break now;
         }
-        assert!(added.elapsed() < Duration::from_secs(5), "not picked up: {now}");
+        assert!(
+            added.elapsed() < Duration::from_secs(5),
+            "not picked up: {now}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     println!("picked up in {} ms", added.elapsed().as_millis());
-    assert!(shown.to_string().contains("key set, ends in …4321"), "{shown}");
+    assert!(
+        shown.to_string().contains("key set, ends in …4321"),
+        "{shown}"
+    );
     let report: Value = client
         .post(format!("{server}/api/settings/providers/acme/test"))
         .bearer_auth(TOKEN)
@@ -84,14 +105,23 @@ async fn a_provider_added_by_the_cli_is_in_force_on_a_running_server_within_seco
     assert_eq!(bearer_headers(&seen), vec![format!("Bearer {KEY}")]);
 
     let listed = text(&factory(data.path(), &["models"]).stdout);
-    assert!(listed.contains("[set from the dashboard or the CLI]"), "{listed}");
-    assert!(listed.contains("key set, ends in …4321") && !listed.contains(KEY), "{listed}");
+    assert!(
+        listed.contains("[set from the dashboard or the CLI]"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("key set, ends in …4321") && !listed.contains(KEY),
+        "{listed}"
+    );
 
     let out = factory(data.path(), &["models", "remove", "acme"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let removed = Instant::now();
     while has_provider(&settings(&client, &server).await, "acme") {
-        assert!(removed.elapsed() < Duration::from_secs(5), "removal not picked up");
+        assert!(
+            removed.elapsed() < Duration::from_secs(5),
+            "removal not picked up"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = child.kill();
@@ -105,12 +135,46 @@ async fn models_test_prints_the_capabilities_for_each_wire_format() {
     let (ollama, _) = serve_ollama(&["llama3.1:8b"]).await;
     let data = tempfile::tempdir().unwrap();
     let cases = [
-        ("oa", "openai", "gpt-4o-mini", openai.as_str(), true, "128000 tokens", "native tool calling"),
-        ("an", "anthropic", "claude-sonnet-4-5", anthropic.as_str(), true, "200000 tokens", "native tool calling"),
-        ("ol", "ollama", "llama3.1:8b", ollama.as_str(), false, "32768 tokens", "native tool calling"),
+        (
+            "oa",
+            "openai",
+            "gpt-4o-mini",
+            openai.as_str(),
+            true,
+            "128000 tokens",
+            "native tool calling",
+        ),
+        (
+            "an",
+            "anthropic",
+            "claude-sonnet-4-5",
+            anthropic.as_str(),
+            true,
+            "200000 tokens",
+            "native tool calling",
+        ),
+        (
+            "ol",
+            "ollama",
+            "llama3.1:8b",
+            ollama.as_str(),
+            false,
+            "32768 tokens",
+            "native tool calling",
+        ),
     ];
     for (name, kind, model, base, keyed, window, tools) in cases {
-        let mut args = vec!["models", "add", name, "--kind", kind, "--model", model, "--base-url", base];
+        let mut args = vec![
+            "models",
+            "add",
+            name,
+            "--kind",
+            kind,
+            "--model",
+            model,
+            "--base-url",
+            base,
+        ];
         if keyed {
             args.push("--key-stdin");
         }
@@ -119,8 +183,16 @@ async fn models_test_prints_the_capabilities_for_each_wire_format() {
         let target = format!("{name}:{model}");
         let out = factory(data.path(), &["models", "test", &target]);
         let stdout = text(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{name}: {stdout}{}", text(&out.stderr));
-        assert!(stdout.contains(&format!("answered by  {target}")), "{stdout}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {stdout}{}",
+            text(&out.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("answered by  {target}")),
+            "{stdout}"
+        );
         assert!(stdout.contains("\ncapabilities\n"), "{stdout}");
         for capability in [
             "context_window",
@@ -149,15 +221,31 @@ fn bad_input_exits_2_naming_the_field_and_records_nothing() {
     let data = tempfile::tempdir().unwrap();
     let out = factory(
         data.path(),
-        &["models", "add", "acme", "--kind", "openai", "--model", "two words"],
+        &[
+            "models",
+            "add",
+            "acme",
+            "--kind",
+            "openai",
+            "--model",
+            "two words",
+        ],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("model: give the model's name"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("model: give the model's name"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = factory(data.path(), &["models", "remove", "ghost"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("there is no provider `ghost` to remove"));
     let out = factory(data.path(), &["audit", "verify"]);
-    assert!(text(&out.stdout).contains("0 events") || text(&out.stdout).contains("intact"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("0 events") || text(&out.stdout).contains("intact"),
+        "{}",
+        text(&out.stdout)
+    );
     let listed = text(&factory(data.path(), &["models"]).stdout);
     assert!(!listed.contains("acme"), "{listed}");
 }

@@ -18,16 +18,22 @@ const KEY: &str = "sk-proj-SECRETVALUE-93f1c0de5a7b2e4d8c6f0a9b5678";
 async fn a_secrets_file_others_may_read_is_refused_with_409_and_the_fix() {
     let (base, _) = serve_openai(KEY).await;
     let app = TestApp::spawn().await;
-    let body = |name: &str| {
-        json!({"name": name, "kind": "openai", "base_url": base, "model": "gpt-4o-mini", "api_key": KEY})
-    };
-    let (status, _) = status_json(app.post_json("/api/settings/providers", &body("acme")).await).await;
+    let body = |name: &str| json!({"name": name, "kind": "openai", "base_url": base, "model": "gpt-4o-mini", "api_key": KEY});
+    let (status, _) = status_json(
+        app.post_json("/api/settings/providers", &body("acme"))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let path = app.store.path().parent().unwrap().join("secrets");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let seq = app.store.last_seq().await.unwrap();
 
-    let (status, error) = status_json(app.post_json("/api/settings/providers", &body("other")).await).await;
+    let (status, error) = status_json(
+        app.post_json("/api/settings/providers", &body("other"))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{error}");
     let message = error["error"]["message"].as_str().unwrap();
     assert!(
@@ -47,7 +53,11 @@ async fn a_secrets_file_others_may_read_is_refused_with_409_and_the_fix() {
 
     // After the fix, the change goes through.
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let (status, _) = status_json(app.post_json("/api/settings/providers", &body("other")).await).await;
+    let (status, _) = status_json(
+        app.post_json("/api/settings/providers", &body("other"))
+            .await,
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -58,7 +68,9 @@ async fn the_key_is_in_no_event_answer_page_log_line_or_database_page() {
     let data = tempfile::tempdir().unwrap();
     let log = data.path().join("serve.log");
     let port = free_port();
-    let mut child = factory_serve_logged(data.path(), port, &log).spawn().unwrap();
+    let mut child = factory_serve_logged(data.path(), port, &log)
+        .spawn()
+        .unwrap();
     let server = format!("http://127.0.0.1:{port}");
     wait_until_up(&server).await;
     let client = reqwest::Client::new();
@@ -68,25 +80,46 @@ async fn the_key_is_in_no_event_answer_page_log_line_or_database_page() {
         (status, res.text().await.unwrap())
     };
     let mut seen_text = Vec::new();
-    let (status, saved) = send(client.post(format!("{server}/api/settings/providers")).json(&json!({
-        "name": "acme", "kind": "openai", "base_url": base, "model": "gpt-4o-mini",
-        "api_key": KEY, "every_alias": true
-    })))
+    let (status, saved) = send(
+        client
+            .post(format!("{server}/api/settings/providers"))
+            .json(&json!({
+                "name": "acme", "kind": "openai", "base_url": base, "model": "gpt-4o-mini",
+                "api_key": KEY, "every_alias": true
+            })),
+    )
     .await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     seen_text.push(saved);
-    let (status, report) = send(client.post(format!("{server}/api/settings/providers/acme/test"))).await;
+    let (status, report) =
+        send(client.post(format!("{server}/api/settings/providers/acme/test"))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(report.contains("\"answered_by\":\"acme:gpt-4o-mini\""), "{report}");
-    assert_eq!(bearer_headers(&seen), vec![format!("Bearer {KEY}")], "the typed key is the key sent");
+    assert!(
+        report.contains("\"answered_by\":\"acme:gpt-4o-mini\""),
+        "{report}"
+    );
+    assert_eq!(
+        bearer_headers(&seen),
+        vec![format!("Bearer {KEY}")],
+        "the typed key is the key sent"
+    );
     seen_text.push(report);
-    for path in ["/api/settings", "/settings", "/events?after=0&limit=1000", "/audit", "/api/costs"] {
+    for path in [
+        "/api/settings",
+        "/settings",
+        "/events?after=0&limit=1000",
+        "/audit",
+        "/api/costs",
+    ] {
         let (status, body) = send(client.get(format!("{server}{path}"))).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         seen_text.push(body);
     }
     let events: Value = serde_json::from_str(&seen_text[4]).unwrap();
-    assert!(events.to_string().contains("\"key\":\"changed\""), "the change is recorded: {events}");
+    assert!(
+        events.to_string().contains("\"key\":\"changed\""),
+        "the change is recorded: {events}"
+    );
     let listed = factory_cli(data.path()).arg("models").output().unwrap();
     assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
     let listed = text(&listed.stdout) + &text(&listed.stderr);
@@ -98,7 +131,10 @@ async fn the_key_is_in_no_event_answer_page_log_line_or_database_page() {
         .status();
     let _ = child.wait();
     let log = std::fs::read_to_string(&log).unwrap();
-    assert!(log.contains("settings changed"), "the log is captured: {log}");
+    assert!(
+        log.contains("settings changed"),
+        "the log is captured: {log}"
+    );
     seen_text.push(log);
     for file in ["factory.db", "factory.db-wal"] {
         if let Ok(bytes) = std::fs::read(data.path().join(file)) {
@@ -107,6 +143,9 @@ async fn the_key_is_in_no_event_answer_page_log_line_or_database_page() {
     }
     for (i, text) in seen_text.iter().enumerate() {
         assert!(!text.contains(KEY), "the key leaked in item {i}");
-        assert!(!text.contains("SECRETVALUE"), "part of the key leaked in item {i}");
+        assert!(
+            !text.contains("SECRETVALUE"),
+            "part of the key leaked in item {i}"
+        );
     }
 }

@@ -79,13 +79,19 @@ async fn a_provider_added_with_a_key_serves_the_next_call_and_is_recorded_withou
         })
         .expect("recorded");
     assert_eq!(change["providers"]["acme"]["key"], "changed", "{change}");
-    assert_eq!(change["aliases"]["factory/coder"], json!(["acme:gpt-4o-mini"]));
+    assert_eq!(
+        change["aliases"]["factory/coder"],
+        json!(["acme:gpt-4o-mini"])
+    );
     assert!(!events_json(&app.store).await.contains(KEY));
 
     // GET shows where the key is and its last four characters, never the key.
     let res = app.get("/api/settings").await;
     let text = res.text().await.unwrap();
-    assert!(!text.contains(KEY) && !text.contains(&KEY[..12]), "the key leaked");
+    assert!(
+        !text.contains(KEY) && !text.contains(&KEY[..12]),
+        "the key leaked"
+    );
     let settings: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(acme(&settings)["key_status"], "key set, ends in …1234");
     assert_eq!(acme(&settings)["overlay"], true);
@@ -130,32 +136,79 @@ async fn refused_input_names_the_field_and_records_and_stores_nothing() {
         body
     };
     let cases = [
-        (with(|b| b["name"] = json!("Acme Inc")), "name: `Acme Inc` is not a provider name"),
-        (with(|b| b["kind"] = json!("gemini")), "kind: `gemini` is not a provider kind (accepted: openai, anthropic, ollama)"),
-        (with(|b| b["base_url"] = json!("file:///etc/passwd")), "base_url: `file:///etc/passwd` is not an http:// or https:// address"),
-        (with(|b| b["base_url"] = json!("not a url")), "base_url: `not a url` is not an http:// or https:// address"),
-        (with(|b| b["model"] = json!("")), "model: give the model's name"),
-        (with(|b| b["api_key"] = json!("x".repeat(5000))), "api_key: a key has 1 to 4096 characters"),
-        (with(|b| b["api_key"] = json!("sk-a\r\nX-Injected: 1")), "api_key: a key is visible ASCII characters only"),
-        (with(|b| b["api_key_env"] = json!("OPENAI_API_KEY")), "give the key or the variable holding it, not both"),
-        (with(|b| b["aliases"] = json!(["local/embed"])), "aliases: `local/embed` cannot be pointed at a chat model"),
-        (with(|b| b["colour"] = json!("red")), "provider: unknown field `colour`"),
-        (with(|b| b["name"] = json!("offline")), "name: a provider `offline` already exists"),
+        (
+            with(|b| b["name"] = json!("Acme Inc")),
+            "name: `Acme Inc` is not a provider name",
+        ),
+        (
+            with(|b| b["kind"] = json!("gemini")),
+            "kind: `gemini` is not a provider kind (accepted: openai, anthropic, ollama)",
+        ),
+        (
+            with(|b| b["base_url"] = json!("file:///etc/passwd")),
+            "base_url: `file:///etc/passwd` is not an http:// or https:// address",
+        ),
+        (
+            with(|b| b["base_url"] = json!("not a url")),
+            "base_url: `not a url` is not an http:// or https:// address",
+        ),
+        (
+            with(|b| b["model"] = json!("")),
+            "model: give the model's name",
+        ),
+        (
+            with(|b| b["api_key"] = json!("x".repeat(5000))),
+            "api_key: a key has 1 to 4096 characters",
+        ),
+        (
+            with(|b| b["api_key"] = json!("sk-a\r\nX-Injected: 1")),
+            "api_key: a key is visible ASCII characters only",
+        ),
+        (
+            with(|b| b["api_key_env"] = json!("OPENAI_API_KEY")),
+            "give the key or the variable holding it, not both",
+        ),
+        (
+            with(|b| b["aliases"] = json!(["local/embed"])),
+            "aliases: `local/embed` cannot be pointed at a chat model",
+        ),
+        (
+            with(|b| b["colour"] = json!("red")),
+            "provider: unknown field `colour`",
+        ),
+        (
+            with(|b| b["name"] = json!("offline")),
+            "name: a provider `offline` already exists",
+        ),
         (json!([1, 2]), "provider: invalid type"),
     ];
     for (body, needle) in cases {
         let (status, error) = add(&app, &body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{needle}: {error}");
         let message = error["error"]["message"].as_str().unwrap();
-        assert!(message.contains(needle), "{message:?} should say {needle:?}");
-        assert!(!message.contains("sk-a"), "a refusal never repeats a key: {message}");
+        assert!(
+            message.contains(needle),
+            "{message:?} should say {needle:?}"
+        );
+        assert!(
+            !message.contains("sk-a"),
+            "a refusal never repeats a key: {message}"
+        );
     }
     // A body over the limit is refused before it is read.
-    let huge = json!({"name": "acme", "kind": "openai", "model": "m", "api_key": "k".repeat(2 << 20)});
+    let huge =
+        json!({"name": "acme", "kind": "openai", "model": "m", "api_key": "k".repeat(2 << 20)});
     let res = app.post_json("/api/settings/providers", &huge).await;
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(app.store.last_seq().await.unwrap(), 0, "nothing is recorded");
-    assert!(!app.store.path().parent().unwrap().join("secrets").exists(), "no key is stored");
+    assert_eq!(
+        app.store.last_seq().await.unwrap(),
+        0,
+        "nothing is recorded"
+    );
+    assert!(
+        !app.store.path().parent().unwrap().join("secrets").exists(),
+        "no key is stored"
+    );
     let (who, _) = call_coder(&app).await.unwrap();
     assert_eq!(who, "offline:template", "nothing is applied");
 }
@@ -168,35 +221,67 @@ async fn editing_keeps_the_key_and_removing_gives_the_chains_back_to_the_file() 
     assert_eq!(status, StatusCode::OK);
     let (status, again) = add(&app, &provider(&base)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(again.to_string().contains("already exists: edit it"), "{again}");
+    assert!(
+        again.to_string().contains("already exists: edit it"),
+        "{again}"
+    );
 
     // An edit without a key keeps the stored one; the model changes.
-    let edit = json!({"kind": "openai", "base_url": base, "model": "gpt-4.1-mini", "every_alias": true});
-    let (status, saved) = status_json(app.put_json("/api/settings/providers/acme", &edit).await).await;
+    let edit =
+        json!({"kind": "openai", "base_url": base, "model": "gpt-4.1-mini", "every_alias": true});
+    let (status, saved) =
+        status_json(app.put_json("/api/settings/providers/acme", &edit).await).await;
     assert_eq!(status, StatusCode::OK, "{saved}");
     let (who, _) = call_coder(&app).await.unwrap();
     assert_eq!(who, "acme:gpt-4.1-mini");
-    assert_eq!(bearer_headers(&seen).last().unwrap(), &format!("Bearer {KEY}"));
+    assert_eq!(
+        bearer_headers(&seen).last().unwrap(),
+        &format!("Bearer {KEY}")
+    );
     let after = app.store.events_after(0, 100).await.unwrap();
     let last = serde_json::to_value(&after.last().unwrap().data).unwrap();
-    assert_eq!(last["after"]["providers"]["acme"]["key"], "stored", "{last}");
+    assert_eq!(
+        last["after"]["providers"]["acme"]["key"], "stored",
+        "{last}"
+    );
 
     // Chains edited by hand: an unknown provider is refused with the file's words.
     let bad = json!({"chains": {"factory/fast": ["ghost:model"]}});
     let (status, error) = status_json(app.put_json("/api/settings/aliases", &bad).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(error.to_string().contains("provider `ghost` in `ghost:model` is not configured"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("provider `ghost` in `ghost:model` is not configured"),
+        "{error}"
+    );
     let good = json!({"chains": {"factory/fast": ["acme:gpt-4o-mini", "offline:template"]}});
     let (status, _) = status_json(app.put_json("/api/settings/aliases", &good).await).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(app.gateway.resolve("factory/fast").unwrap(), vec!["acme:gpt-4o-mini", "offline:template"]);
+    assert_eq!(
+        app.gateway.resolve("factory/fast").unwrap(),
+        vec!["acme:gpt-4o-mini", "offline:template"]
+    );
 
     // Removed: out of every chain, the file's chains back, the key gone from the file.
-    let res = app.client.delete(app.url("/api/settings/providers/acme")).bearer_auth(crate::support::app::TOKEN).send().await.unwrap();
+    let res = app
+        .client
+        .delete(app.url("/api/settings/providers/acme"))
+        .bearer_auth(crate::support::app::TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(app.gateway.resolve("factory/coder").unwrap(), vec!["ollama:auto", "offline:template"]);
-    assert_eq!(app.gateway.resolve("factory/fast").unwrap(), vec!["offline:template"]);
-    let secrets = std::fs::read_to_string(app.store.path().parent().unwrap().join("secrets")).unwrap();
+    assert_eq!(
+        app.gateway.resolve("factory/coder").unwrap(),
+        vec!["ollama:auto", "offline:template"]
+    );
+    assert_eq!(
+        app.gateway.resolve("factory/fast").unwrap(),
+        vec!["offline:template"]
+    );
+    let secrets =
+        std::fs::read_to_string(app.store.path().parent().unwrap().join("secrets")).unwrap();
     assert!(!secrets.contains(KEY), "{secrets}");
     let (status, _) = status_json(app.post("/api/settings/providers/acme/test").await).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -217,12 +302,24 @@ async fn the_test_button_shows_what_answered_and_the_capabilities_in_force() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap().into(), c["value"].as_str().unwrap().into()))
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().into(),
+                c["value"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let names: Vec<&str> = caps.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["context_window", "temperature", "reasoning_effort", "tools", "structured_output", "max_completion_tokens"]
+        [
+            "context_window",
+            "temperature",
+            "reasoning_effort",
+            "tools",
+            "structured_output",
+            "max_completion_tokens"
+        ]
     );
     assert_eq!(caps[0].1, "128000 tokens", "gpt-4o's family");
     assert_eq!(caps[3].1, "native tool calling");
@@ -235,6 +332,9 @@ async fn the_test_button_shows_what_answered_and_the_capabilities_in_force() {
     let (_, report) = status_json(app.post("/api/settings/providers/acme/test").await).await;
     assert!(report["answered_by"].is_null(), "{report}");
     let error = report["error"].as_str().unwrap();
-    assert!(error.contains("Incorrect API key provided") && error.contains("acme"), "{error}");
+    assert!(
+        error.contains("Incorrect API key provided") && error.contains("acme"),
+        "{error}"
+    );
     assert!(!report.to_string().contains("sk-wrong-key"), "{report}");
 }

@@ -27,10 +27,22 @@ pub fn ProviderForm(editing: Option<ProviderStatus>, chat_aliases: Vec<String>) 
             .map(|p| p.kind.clone())
             .unwrap_or_else(|| "openai".into()),
     );
-    let base_url = RwSignal::new(old.as_ref().and_then(|p| p.base_url.clone()).unwrap_or_default());
-    let model = RwSignal::new(old.as_ref().and_then(|p| p.model.clone()).unwrap_or_default());
+    let base_url = RwSignal::new(
+        old.as_ref()
+            .and_then(|p| p.base_url.clone())
+            .unwrap_or_default(),
+    );
+    let model = RwSignal::new(
+        old.as_ref()
+            .and_then(|p| p.model.clone())
+            .unwrap_or_default(),
+    );
     let key = RwSignal::new(String::new());
-    let key_env = RwSignal::new(old.as_ref().and_then(|p| p.api_key_env.clone()).unwrap_or_default());
+    let key_env = RwSignal::new(
+        old.as_ref()
+            .and_then(|p| p.api_key_env.clone())
+            .unwrap_or_default(),
+    );
     let every_alias = RwSignal::new(adding);
     let chosen: Vec<(String, RwSignal<bool>)> = chat_aliases
         .iter()
@@ -79,7 +91,11 @@ pub fn ProviderForm(editing: Option<ProviderStatus>, chat_aliases: Vec<String>) 
             embed_model: given(embed.get_untracked()),
         });
     };
-    let title = if adding { "Add a provider" } else { "Edit a provider" };
+    let title = if adding {
+        "Add a provider"
+    } else {
+        "Edit a provider"
+    };
     let key_hint = match &old {
         Some(p) => format!(
             "Now: {}. Leave empty to keep it; type a new key to replace it.",

@@ -47,8 +47,9 @@ pub fn Providers(providers: Vec<ProviderStatus>, source: SectionSource) -> impl 
                             let editable = p.kind != "offline";
                             let target = p.test_target.clone();
                             let actions_name = p.name.clone();
+                            let overlay = p.overlay.to_string();
                             view! {
-                                <tr data-provider=key data-overlay=p.overlay.to_string()>
+                                <tr data-provider=key data-overlay=overlay>
                                     <th scope="row" class="whitespace-nowrap px-3 py-2 font-mono font-normal">
                                         {name}
                                         {model.map(|m| view! { <span class="block text-xs text-slate-500">{m}</span> })}
@@ -185,7 +186,7 @@ fn TestReport(report: ProviderTest) -> impl IntoView {
             <ul class="mt-1 space-y-0.5" data-testid="provider-capabilities">
                 {report.capabilities.into_iter().map(|c| view! {
                     <li data-capability=c.name.clone()>
-                        <span class="font-mono">{c.name}</span> ": " {c.value}
+                        <span class="font-mono">{c.name.clone()}</span> ": " {c.value}
                         <span class="text-slate-500">{format!(" ({})", c.from)}</span>
                     </li>
                 }).collect_view()}

@@ -105,7 +105,12 @@ fn key_for(
     }
 }
 
-fn client(name: &str, p: &ProviderConfig, key: Option<&Secret>, timeout: Duration) -> Arc<dyn Provider> {
+fn client(
+    name: &str,
+    p: &ProviderConfig,
+    key: Option<&Secret>,
+    timeout: Duration,
+) -> Arc<dyn Provider> {
     let key = key.map(|k| k.expose().to_string());
     match p.kind {
         ProviderKind::Openai => Arc::new(OpenAiProvider::new(

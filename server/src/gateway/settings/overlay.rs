@@ -72,7 +72,11 @@ pub struct ModelOverlay {
 impl ModelOverlay {
     /// `config` with `base`'s providers and chains and this overlay over them (routing,
     /// budgets, models and retry stay `config`'s), checked as `factory.toml` is checked.
-    pub fn apply(&self, base: &GatewayConfig, config: &mut GatewayConfig) -> Result<(), SettingsError> {
+    pub fn apply(
+        &self,
+        base: &GatewayConfig,
+        config: &mut GatewayConfig,
+    ) -> Result<(), SettingsError> {
         config.providers = base.providers.clone();
         config.aliases = base.aliases.clone();
         for name in &self.removed {
@@ -167,7 +171,11 @@ impl ModelOverlay {
             }
             chains.insert(alias.to_string(), vec![entry.clone()]);
         }
-        if let Some(embed) = input.embed_model.as_deref().filter(|m| !m.trim().is_empty()) {
+        if let Some(embed) = input
+            .embed_model
+            .as_deref()
+            .filter(|m| !m.trim().is_empty())
+        {
             if kind == ProviderKind::Anthropic {
                 return invalid(
                     "embed_model: Anthropic has no embedding models (accepted for openai and ollama)"
@@ -225,7 +233,9 @@ impl ModelOverlay {
             }
             (None, None) => {
                 let kept = self.providers.get(name).map(|p| p.key.clone());
-                let from_file = exists.and_then(|p| p.api_key_env.clone()).map(KeyRecord::Env);
+                let from_file = exists
+                    .and_then(|p| p.api_key_env.clone())
+                    .map(KeyRecord::Env);
                 (kept.or(from_file).unwrap_or(KeyRecord::None), None)
             }
         };
@@ -395,8 +405,7 @@ fn base_url(text: Option<&str>) -> Result<Option<String>, SettingsError> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return invalid(
-            "base_url: an address may not carry a user or password: give the key in api_key"
-                .into(),
+            "base_url: an address may not carry a user or password: give the key in api_key".into(),
         );
     }
     Ok(Some(text.trim_end_matches('/').to_string()))

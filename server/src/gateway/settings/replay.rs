@@ -68,18 +68,17 @@ pub async fn catch_up(gateway: &Gateway, store: &Store) -> Result<usize, StoreEr
     }
     let last = events.last().map_or(0, |e| e.seq);
     // A full page may have more behind it: the next look goes on from its last event.
-    applied.seen = if events.len() >= 1000 { last } else { head.max(last) };
+    applied.seen = if events.len() >= 1000 {
+        last
+    } else {
+        head.max(last)
+    };
     Ok(count)
 }
 
 /// Follows the log every `every` (kept within 50 ms – 60 s) until `shutdown`, applying changes
 /// other processes recorded.
-pub fn watch(
-    gateway: Arc<Gateway>,
-    store: Store,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
+pub fn watch(gateway: Arc<Gateway>, store: Store, every: Duration, shutdown: CancellationToken) {
     let every = every.clamp(Duration::from_millis(50), Duration::from_secs(60));
     tokio::spawn(async move {
         loop {

@@ -35,7 +35,11 @@ pub fn bearer_headers(seen: &Seen) -> Vec<String> {
         .collect()
 }
 
-async fn openai_chat(State(s): State<Keyed>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+async fn openai_chat(
+    State(s): State<Keyed>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let sent = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

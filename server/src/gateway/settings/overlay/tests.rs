@@ -32,11 +32,18 @@ fn refusal(result: Result<impl std::fmt::Debug, SettingsError>) -> String {
 fn every_alias_points_the_chat_aliases_at_the_model_and_leaves_embeddings_alone() {
     let base = base();
     let mut overlay = ModelOverlay::default();
-    let typed = overlay.save(&input("acme", "openai"), true, &base, &base).unwrap();
+    let typed = overlay
+        .save(&input("acme", "openai"), true, &base, &base)
+        .unwrap();
     assert_eq!(typed.unwrap().hint(), "key set, ends in …1234");
     let mut config = base.clone();
     overlay.apply(&base, &mut config).unwrap();
-    for alias in ["factory/architect", "factory/coder", "factory/fast", "factory/cheap"] {
+    for alias in [
+        "factory/architect",
+        "factory/coder",
+        "factory/fast",
+        "factory/cheap",
+    ] {
         assert_eq!(config.aliases[alias], vec!["acme:qwen-test"], "{alias}");
     }
     assert_eq!(config.aliases["local/embed"], base.aliases["local/embed"]);
@@ -62,7 +69,10 @@ fn bad_input_names_the_field_and_what_is_accepted() {
             },
             "name: `Acme Corp` is not a provider name (accepted: 1 to 32 lowercase",
         ),
-        (input("acme", "gemini"), "kind: `gemini` is not a provider kind (accepted: openai, anthropic, ollama)"),
+        (
+            input("acme", "gemini"),
+            "kind: `gemini` is not a provider kind (accepted: openai, anthropic, ollama)",
+        ),
         (
             ProviderInput {
                 base_url: Some("ftp://example.com".into()),
@@ -98,7 +108,10 @@ fn bad_input_names_the_field_and_what_is_accepted() {
             },
             "api_key: a key is visible ASCII characters only",
         ),
-        (input("local", "ollama"), "api_key: an Ollama server takes no key"),
+        (
+            input("local", "ollama"),
+            "api_key: an Ollama server takes no key",
+        ),
         (
             ProviderInput {
                 api_key: None,
@@ -106,7 +119,10 @@ fn bad_input_names_the_field_and_what_is_accepted() {
             },
             "api_key: an Anthropic provider needs a key",
         ),
-        (input("offline", "openai"), "name: a provider `offline` already exists"),
+        (
+            input("offline", "openai"),
+            "name: a provider `offline` already exists",
+        ),
         (
             ProviderInput {
                 every_alias: false,
@@ -126,12 +142,21 @@ fn bad_input_names_the_field_and_what_is_accepted() {
     for (input, needle) in cases {
         let mut overlay = ModelOverlay::default();
         let message = refusal(overlay.save(&input, true, &base, &base));
-        assert!(message.contains(needle), "{message:?} should say {needle:?}");
-        assert_eq!(overlay, ModelOverlay::default(), "nothing changed for {needle}");
+        assert!(
+            message.contains(needle),
+            "{message:?} should say {needle:?}"
+        );
+        assert_eq!(
+            overlay,
+            ModelOverlay::default(),
+            "nothing changed for {needle}"
+        );
     }
     let mut overlay = ModelOverlay::default();
-    assert!(refusal(overlay.save(&input("ghost", "openai"), false, &base, &base))
-        .contains("there is no provider `ghost` to edit"));
+    assert!(
+        refusal(overlay.save(&input("ghost", "openai"), false, &base, &base))
+            .contains("there is no provider `ghost` to edit")
+    );
     assert!(refusal(overlay.remove("offline", &base, &base)).contains("built in"));
 }
 
@@ -139,11 +164,16 @@ fn bad_input_names_the_field_and_what_is_accepted() {
 fn removing_a_provider_takes_it_out_of_every_chain_and_restores_the_files_chains() {
     let base = base();
     let mut overlay = ModelOverlay::default();
-    overlay.save(&input("acme", "openai"), true, &base, &base).unwrap();
+    overlay
+        .save(&input("acme", "openai"), true, &base, &base)
+        .unwrap();
     let mut config = base.clone();
     overlay.apply(&base, &mut config).unwrap();
     overlay.remove("acme", &config, &base).unwrap();
-    assert!(overlay.providers.is_empty() && overlay.aliases.is_empty(), "{overlay:?}");
+    assert!(
+        overlay.providers.is_empty() && overlay.aliases.is_empty(),
+        "{overlay:?}"
+    );
     assert!(overlay.removed.is_empty(), "acme was never the file's");
     let mut after = base.clone();
     overlay.apply(&base, &mut after).unwrap();
@@ -159,7 +189,9 @@ fn removing_a_provider_takes_it_out_of_every_chain_and_restores_the_files_chains
     );
     let mut chains = BTreeMap::new();
     chains.insert("local/embed".to_string(), vec!["acme:embed".to_string()]);
-    overlay.save(&input("acme", "openai"), true, &base, &base).unwrap();
+    overlay
+        .save(&input("acme", "openai"), true, &base, &base)
+        .unwrap();
     overlay.set_chains(&chains, &base).unwrap();
     let mut config = base.clone();
     overlay.apply(&base, &mut config).unwrap();
@@ -180,8 +212,14 @@ fn chains_are_checked_as_the_file_checks_them() {
     overlay.set_chains(&chains, &base).unwrap();
     let mut config = base.clone();
     let message = refusal(overlay.apply(&base, &mut config));
-    assert!(message.contains("provider `ghost` in `ghost:model` is not configured"), "{message}");
+    assert!(
+        message.contains("provider `ghost` in `ghost:model` is not configured"),
+        "{message}"
+    );
     let mut other = BTreeMap::new();
     other.insert("team/x".to_string(), vec!["ollama:auto".to_string()]);
-    assert!(refusal(ModelOverlay::default().set_chains(&other, &base)).contains("`team/x` is not an alias set here"));
+    assert!(
+        refusal(ModelOverlay::default().set_chains(&other, &base))
+            .contains("`team/x` is not an alias set here")
+    );
 }

@@ -68,7 +68,11 @@ const NOT_GET: &[(&str, &str, TokenScope)] = &[
     ("POST", "/api/settings/providers", TokenScope::Admin),
     ("PUT", "/api/settings/providers/{id}", TokenScope::Admin),
     ("DELETE", "/api/settings/providers/{id}", TokenScope::Admin),
-    ("POST", "/api/settings/providers/{id}/test", TokenScope::Admin),
+    (
+        "POST",
+        "/api/settings/providers/{id}/test",
+        TokenScope::Admin,
+    ),
     ("POST", "/api/add_provider", TokenScope::Admin),
     ("POST", "/api/edit_provider", TokenScope::Admin),
     ("POST", "/api/remove_provider", TokenScope::Admin),
