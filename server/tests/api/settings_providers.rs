@@ -130,6 +130,8 @@ async fn a_restart_replays_the_provider_with_its_stored_key() {
 async fn refused_input_names_the_field_and_records_and_stores_nothing() {
     let (base, _) = serve_openai(KEY).await;
     let app = TestApp::spawn().await;
+    // The admin token's own events come first.
+    let start = app.store.last_seq().await.unwrap();
     let with = |change: fn(&mut Value)| {
         let mut body = provider(&base);
         change(&mut body);
@@ -169,8 +171,15 @@ async fn refused_input_names_the_field_and_records_and_stores_nothing() {
             "give the key or the variable holding it, not both",
         ),
         (
-            with(|b| b["aliases"] = json!(["local/embed"])),
+            with(|b| {
+                b["every_alias"] = json!(false);
+                b["aliases"] = json!(["local/embed"]);
+            }),
             "aliases: `local/embed` cannot be pointed at a chat model",
+        ),
+        (
+            with(|b| b["aliases"] = json!(["factory/coder"])),
+            "every_alias, aliases: use the model for every alias or name the aliases, not both",
         ),
         (
             with(|b| b["colour"] = json!("red")),
@@ -202,7 +211,7 @@ async fn refused_input_names_the_field_and_records_and_stores_nothing() {
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         app.store.last_seq().await.unwrap(),
-        0,
+        start,
         "nothing is recorded"
     );
     assert!(
@@ -239,9 +248,14 @@ async fn editing_keeps_the_key_and_removing_gives_the_chains_back_to_the_file() 
         &format!("Bearer {KEY}")
     );
     let after = app.store.events_after(0, 100).await.unwrap();
-    let last = serde_json::to_value(&after.last().unwrap().data).unwrap();
+    let last = after
+        .iter()
+        .rev()
+        .find(|e| matches!(e.data, EventData::SettingsChanged { .. }))
+        .map(|e| serde_json::to_value(&e.data).unwrap())
+        .unwrap();
     assert_eq!(
-        last["after"]["providers"]["acme"]["key"], "stored",
+        last["payload"]["after"]["providers"]["acme"]["key"], "stored",
         "{last}"
     );
 

@@ -150,6 +150,12 @@ impl ModelOverlay {
         let (key, typed) = self.key(name, input, kind, exists)?;
         let entry = format!("{name}:{model}");
         let mut chains = BTreeMap::new();
+        if input.every_alias && !input.aliases.is_empty() {
+            return invalid(
+                "every_alias, aliases: use the model for every alias or name the aliases, not both"
+                    .into(),
+            );
+        }
         let chat = CANONICAL_ALIASES.iter().filter(|a| **a != EMBED_ALIAS);
         let wanted: Vec<&str> = if input.every_alias {
             chat.copied().collect()
