@@ -259,7 +259,8 @@ impl ModelOverlay {
     }
 
     /// Removes provider `name` and its entries from every chain. A chain left empty goes back
-    /// to the file's (refused when that one names the provider too).
+    /// to the file's (refused when that one names the provider too). A refusal changes
+    /// nothing.
     pub fn remove(
         &mut self,
         name: &str,
@@ -272,9 +273,10 @@ impl ModelOverlay {
         if p.kind == ProviderKind::Offline {
             return invalid(offline_is_built_in());
         }
-        self.providers.remove(name);
+        let mut next = self.clone();
+        next.providers.remove(name);
         if base.providers.contains_key(name) {
-            self.removed.insert(name.to_string());
+            next.removed.insert(name.to_string());
         }
         let uses = |entry: &String| split_model(entry).is_some_and(|(p, _)| p == name);
         for (alias, chain) in &in_force.aliases {
@@ -293,12 +295,14 @@ impl ModelOverlay {
                     }
                 }
             }
-            self.set_chain(alias, left, base);
+            next.set_chain(alias, left, base);
         }
+        *self = next;
         Ok(())
     }
 
-    /// Sets the chains of canonical aliases (checked as a whole by [`ModelOverlay::apply`]).
+    /// Sets the chains of canonical aliases (checked as a whole by [`ModelOverlay::apply`]); a
+    /// refusal changes nothing.
     pub fn set_chains(
         &mut self,
         chains: &BTreeMap<String, Vec<String>>,
@@ -307,6 +311,7 @@ impl ModelOverlay {
         if chains.is_empty() {
             return invalid("chains: give the chain of at least one alias".into());
         }
+        let mut next = self.clone();
         for (alias, chain) in chains {
             if !CANONICAL_ALIASES.contains(&alias.as_str()) {
                 return invalid(format!(
@@ -332,8 +337,9 @@ impl ModelOverlay {
                     ));
                 }
             }
-            self.set_chain(alias, chain, base);
+            next.set_chain(alias, chain, base);
         }
+        *self = next;
         Ok(())
     }
 
