@@ -187,7 +187,11 @@ fn removing_a_provider_takes_it_out_of_every_chain_and_restores_the_files_chains
         message.contains("alias `local/embed` would have no model left"),
         "{message}"
     );
-    assert_eq!(overlay, ModelOverlay::default(), "a refusal changes nothing");
+    assert_eq!(
+        overlay,
+        ModelOverlay::default(),
+        "a refusal changes nothing"
+    );
     let mut chains = BTreeMap::new();
     chains.insert("local/embed".to_string(), vec!["acme:embed".to_string()]);
     overlay
