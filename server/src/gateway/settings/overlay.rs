@@ -283,7 +283,7 @@ impl ModelOverlay {
             if !chain.iter().any(uses) {
                 continue;
             }
-            let mut left: Vec<String> = chain.iter().filter(|e| !uses(*e)).cloned().collect();
+            let mut left: Vec<String> = chain.iter().filter(|e| !uses(e)).cloned().collect();
             if left.is_empty() {
                 match base.aliases.get(alias) {
                     Some(file) if !file.iter().any(uses) => left = file.clone(),
