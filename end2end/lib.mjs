@@ -50,18 +50,25 @@ export function newToken() {
   return 'fct_e2e_' + Math.random().toString(16).slice(2).padEnd(40, '0');
 }
 
-/** Starts `factory serve` on a fresh data directory; `config` is written as its factory.toml. */
-export async function startServer({ token, config }) {
+/**
+ * Starts `factory serve` on a fresh data directory; `config` is written as its factory.toml.
+ * With `logLevel`, everything the server writes is kept in `log` (an array of lines) at that
+ * level instead of going to this process's stderr.
+ */
+export async function startServer({ token, config, logLevel }) {
   const dataDir = mkdtempSync(join(tmpdir(), 'factory-e2e-'));
   if (config) writeFileSync(join(dataDir, 'factory.toml'), config);
+  const log = [];
   const child = spawn(bin, ['--data-dir', dataDir, 'serve', '--addr', '127.0.0.1:0'], {
-    env: { ...process.env, FACTORY_ADMIN_TOKEN: token, RUST_LOG: 'warn', OLLAMA_HOST: 'http://127.0.0.1:9' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, FACTORY_ADMIN_TOKEN: token, RUST_LOG: logLevel ?? 'warn', OLLAMA_HOST: 'http://127.0.0.1:9' },
+    stdio: ['ignore', 'pipe', logLevel ? 'pipe' : 'inherit'],
   });
+  if (logLevel) createInterface({ input: child.stderr }).on('line', (line) => log.push(line));
   const base = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('server did not start within 20 s')), 20000);
     child.on('exit', (code) => reject(new Error(`server exited early with ${code}`)));
     createInterface({ input: child.stdout }).on('line', (line) => {
+      log.push(line);
       const m = line.match(/is listening on (http:\/\/\S+)/);
       if (m) {
         clearTimeout(timer);
@@ -72,6 +79,7 @@ export async function startServer({ token, config }) {
   return {
     base,
     dataDir,
+    log,
     async stop() {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -115,9 +123,9 @@ export async function launchBrowser() {
  * factory.toml) and a fresh headless Chromium, then checks the pages raised no script errors.
  * Both are stopped whatever happens.
  */
-export async function withDashboard({ config } = {}, body) {
+export async function withDashboard({ config, logLevel } = {}, body) {
   const token = newToken();
-  const server = await startServer({ token, config });
+  const server = await startServer({ token, config, logLevel });
   const browser = await launchBrowser().catch((e) => { server.stop(); throw e; });
   try {
     await body({ page: browser.page, base: server.base, token, server });

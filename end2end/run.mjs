@@ -4,11 +4,13 @@
 //    a clarification edge and its approval, answering with a button, the final review, costs;
 //  - pages: memory search, the audit log, a settings change and cancelling a run, each through
 //    the page's own controls without a reload;
+//  - providers: a provider added with its key on Settings, tested, serving a run started in
+//    the chat, and the key in no event, answer, page or log line;
 //  - flood: run requests offered at 1,000 a second for 3 s while the Runs page must stay
 //    responsive and end up showing the newest run.
 // Saves screenshots to end2end/artifacts/.
 //
-// Usage: node end2end/run.mjs [basics|chat|pages|flood]...   (default: all; FACTORY_BIN and
+// Usage: node end2end/run.mjs [basics|chat|pages|providers|flood]...   (default: all; FACTORY_BIN and
 // CHROMIUM override the binary and the browser)
 
 import { mkdirSync } from 'node:fs';
@@ -17,8 +19,9 @@ import basics from './scenarios/basics.mjs';
 import chat from './scenarios/chat_flow.mjs';
 import flood from './scenarios/flood.mjs';
 import pages from './scenarios/pages.mjs';
+import providers from './scenarios/providers.mjs';
 
-const scenarios = { basics, chat, pages, flood };
+const scenarios = { basics, chat, pages, providers, flood };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(scenarios);
 
@@ -31,6 +34,8 @@ async function main() {
     try {
       await scenario();
     } catch (err) {
+      // A scenario that could not run (no Chromium, no server) fails: it never just skips.
+      results.push({ name: `${name} aborted`, ok: false });
       console.log(`end2end: ${name} aborted: ${err.stack ?? err}`);
     }
   }

@@ -195,6 +195,7 @@ async fn run() {
             kind: ProviderKind::Openai,
             base_url: Some(url),
             api_key_env: None,
+            key_stored: false,
         },
     );
     config

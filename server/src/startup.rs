@@ -85,8 +85,15 @@ pub async fn build(
     let store = Store::open_with_capacity(&config.data_dir, config.ws_backlog).await?;
     let gateway =
         Arc::new(Gateway::with_ledger(config.factory.gateway.clone(), store.clone()).await?);
-    // What a person set in Settings wins over factory.toml (the newest change of each section).
+    // What a person set in Settings wins over factory.toml (the newest change of each section),
+    // and what the CLI records while the server runs is put in force within a tick.
     crate::gateway::settings::replay(&gateway, &store).await?;
+    crate::gateway::settings::watch(
+        gateway.clone(),
+        store.clone(),
+        config.settings_watch,
+        shutdown.child_token(),
+    );
     let engine = Engine::new(
         store.clone(),
         gateway.clone(),

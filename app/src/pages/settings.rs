@@ -1,20 +1,26 @@
-//! Settings: the aliases and the chains they try, every provider's status (whether its key is
-//! set, whether Ollama answers — never a secret), and the two sections a person may change
-//! while Factory runs, budgets and routing. Each save applies to the next model call and is
-//! recorded as a `settings_changed` event, named in the note that confirms it.
+//! Settings: the aliases and the chains they try, every provider's status (where its key comes
+//! from, whether Ollama answers — never a secret), and what a person may change while Factory
+//! runs: providers (added, edited, tested, removed), the aliases' chains, budgets and routing.
+//! Each save applies to the next model call and is recorded as a `settings_changed` event,
+//! named in the note that confirms it.
 
 mod budgets;
+mod chains;
+mod provider_form;
+mod providers;
 mod routing;
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 use super::{ErrorBox, Frame};
 use crate::live::LiveScope;
 use crate::server_fns::error_text;
-use crate::server_fns::settings::{
-    AliasChain, ProviderStatus, Saved, SectionSource, SettingsView, get_settings,
-};
+use crate::server_fns::settings::{AliasChain, Saved, SectionSource, SettingsView, get_settings};
 use budgets::BudgetsForm;
+use chains::ChainsForm;
+use provider_form::ProviderForm;
+use providers::Providers;
 use routing::RoutingForm;
 
 /// Classes of every text, number and select field: visible focus ring, full width on phones.
@@ -32,31 +38,56 @@ const BADGE: &str = "inline-block rounded-full px-2 py-0.5 text-xs font-medium";
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let settings = Resource::new(|| (), |_| get_settings());
+    // `?edit=NAME` opens a provider in the form (the page's state is in its address).
+    let editing = use_query_map().with_untracked(|q| q.get("edit"));
     view! {
         <Frame live=LiveScope::kinds(&["settings_changed"])>
             <h1 class="text-2xl font-semibold">"Settings"</h1>
             <p class="mt-1 text-sm text-slate-600">
-                "Models, providers and the limits Factory works within. Budgets and routing apply to the next model call; every change is recorded in the audit log."
+                "Models, providers and the limits Factory works within. Every change applies to the next model call, without a restart, and is recorded in the audit log."
             </p>
             <Suspense fallback=|| view! { <p class="mt-4 text-slate-500">"Loading settings…"</p> }>
-                {move || Suspend::new(async move {
+                {move || {
+                    let editing = editing.clone();
+                    Suspend::new(async move {
                     match settings.await {
-                        Ok(view) => view! { <Sections view /> }.into_any(),
+                        Ok(view) => view! { <Sections view editing /> }.into_any(),
                         Err(e) => view! { <ErrorBox message=error_text(&e) /> }.into_any(),
                     }
-                })}
+                    })
+                }}
             </Suspense>
         </Frame>
     }
 }
 
 #[component]
-fn Sections(view: SettingsView) -> impl IntoView {
+fn Sections(view: SettingsView, editing: Option<String>) -> impl IntoView {
     let alias_names: Vec<String> = view.aliases.iter().map(|a| a.alias.clone()).collect();
+    let chat_aliases: Vec<String> = view
+        .editable_aliases
+        .iter()
+        .filter(|a| *a != "local/embed")
+        .cloned()
+        .collect();
+    let editable: Vec<AliasChain> = view
+        .aliases
+        .iter()
+        .filter(|a| view.editable_aliases.contains(&a.alias))
+        .cloned()
+        .collect();
+    let edited = editing.and_then(|name| {
+        view.providers
+            .iter()
+            .find(|p| p.name == name && p.kind != "offline")
+            .cloned()
+    });
     view! {
         <div class="mt-6 space-y-8" data-testid="settings">
             <Aliases aliases=view.aliases />
-            <Providers providers=view.providers />
+            <ChainsForm chains=editable source=view.providers_source.clone() />
+            <Providers providers=view.providers source=view.providers_source />
+            <ProviderForm editing=edited chat_aliases />
             // The forms keep what the person typed across live refreshes (data-keep); the
             // source line inside each says where the values in force come from.
             <div data-keep class="contents">
@@ -82,7 +113,7 @@ fn Heading(id: &'static str, title: &'static str, note: &'static str) -> impl In
 fn Aliases(aliases: Vec<AliasChain>) -> impl IntoView {
     view! {
         <section aria-labelledby="settings-aliases">
-            <Heading id="settings-aliases" title="Aliases" note="Teams ask for an alias; its models are tried in order until one answers. Set in factory.toml." />
+            <Heading id="settings-aliases" title="Aliases" note="Teams ask for an alias; its models are tried in order until one answers. Set in factory.toml, or below." />
             <div class="relative mt-3 overflow-x-auto rounded-lg border border-slate-200 bg-white">
                 <table class="min-w-full text-left text-sm" data-testid="settings-aliases">
                     <thead class="bg-slate-50 text-xs uppercase text-slate-500">
@@ -109,80 +140,6 @@ fn Aliases(aliases: Vec<AliasChain>) -> impl IntoView {
             </div>
         </section>
     }
-}
-
-#[component]
-fn Providers(providers: Vec<ProviderStatus>) -> impl IntoView {
-    view! {
-        <section aria-labelledby="settings-providers">
-            <Heading id="settings-providers" title="Providers" note="Keys are read from environment variables; only whether one is set is shown." />
-            <div class="relative mt-3 overflow-x-auto rounded-lg border border-slate-200 bg-white">
-                <table class="min-w-full text-left text-sm" data-testid="settings-providers">
-                    <thead class="bg-slate-50 text-xs uppercase text-slate-500">
-                        <tr>
-                            <th scope="col" class="px-3 py-2">"Provider"</th>
-                            <th scope="col" class="px-3 py-2">"Kind"</th>
-                            <th scope="col" class="px-3 py-2">"Base URL"</th>
-                            <th scope="col" class="px-3 py-2">"Status"</th>
-                        </tr>
-                    </thead>
-                    <tbody class="divide-y divide-slate-100">
-                        {providers.into_iter().map(|p| {
-                            let name = p.name.clone();
-                            let key = p.name.clone();
-                            let label = p.label.clone();
-                            let url = p.base_url.clone().unwrap_or_else(|| "-".into());
-                            view! {
-                                <tr data-provider=key>
-                                    <th scope="row" class="whitespace-nowrap px-3 py-2 font-mono font-normal">{name}</th>
-                                    <td class="px-3 py-2">{label}</td>
-                                    <td class="px-3 py-2 font-mono text-xs">{url}</td>
-                                    <td class="px-3 py-2"><ProviderBadges provider=p /></td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </div>
-        </section>
-    }
-}
-
-#[component]
-fn ProviderBadges(provider: ProviderStatus) -> impl IntoView {
-    let key = provider.api_key_env.clone().map(|var| {
-        let (class, text) = if provider.key_set {
-            ("bg-emerald-100 text-emerald-800", "key set")
-        } else {
-            ("bg-red-100 text-red-800", "no key")
-        };
-        view! {
-            <span class=format!("{BADGE} {class}") title=format!("read from {var}")>{text}</span>
-            <span class="ml-1 font-mono text-xs text-slate-500">{var}</span>
-        }
-    });
-    let ollama = provider.ollama.map(|o| {
-        if o.reachable {
-            let models = o.models.join(", ");
-            view! {
-                <span class=format!("{BADGE} bg-emerald-100 text-emerald-800")>
-                    {format!("Ollama found ({} models)", o.models.len())}
-                </span>
-                <span class="ml-1 text-xs text-slate-500">{models}</span>
-            }
-            .into_any()
-        } else {
-            view! {
-                <span class=format!("{BADGE} bg-amber-100 text-amber-800")>"not found"</span>
-                <span class="ml-1 text-xs text-slate-500">"local models are skipped"</span>
-            }
-            .into_any()
-        }
-    });
-    let nothing_needed = (key.is_none() && ollama.is_none()).then(|| {
-        view! { <span class=format!("{BADGE} bg-slate-100 text-slate-700")>"no key needed"</span> }
-    });
-    view! { {key} {ollama} {nothing_needed} }
 }
 
 /// Where a section's values come from.

@@ -1,9 +1,14 @@
 //! The Settings area: what the Settings page and `GET /api/settings` show (aliases and their
 //! chains, provider status, budgets, routing and where each comes from), the bodies that change
-//! budgets and routing, and the port through which the server answers.
+//! budgets and routing, and the port through which the server answers. Providers and alias
+//! chains (added, edited, removed, tested) are in [`providers`].
 //!
-//! No secret ever travels here: a provider says which environment variable holds its key and
-//! whether it is set, never the key.
+//! No secret ever travels back here: a provider says where its key comes from and, for a key
+//! typed into the dashboard, its last four characters — never the key.
+
+mod providers;
+
+pub use providers::*;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +23,8 @@ use super::PortError;
 pub const BUDGETS: &str = "budgets";
 /// Section name of routing changes.
 pub const ROUTING: &str = "routing";
+/// Section name of provider and alias-chain changes (an overlay over `factory.toml`).
+pub const PROVIDERS: &str = "providers";
 
 /// Everything the Settings page shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +41,10 @@ pub struct SettingsView {
     pub routing: RoutingSettings,
     /// Where the routing settings come from.
     pub routing_source: SectionSource,
+    /// Where the providers and chains set from the dashboard or the CLI come from.
+    pub providers_source: SectionSource,
+    /// The aliases whose chains may be edited here (the canonical ones).
+    pub editable_aliases: Vec<String>,
 }
 
 /// One alias and the `provider:model` entries it tries, in order.
@@ -54,10 +65,20 @@ pub struct ProviderStatus {
     pub base_url: Option<String>,
     /// The environment variable the key is read from (`None`: no key needed).
     pub api_key_env: Option<String>,
-    /// Whether that variable is set. The value itself is never read into any view.
+    /// Whether a key is there (the variable set, or one stored in the secrets file). The
+    /// value itself is never read into any view.
     pub key_set: bool,
+    /// Where the key comes from, for people: `key set, ends in …1234`, `key from $VAR`,
+    /// `key missing: …`, `no key needed`.
+    pub key_status: String,
     /// For Ollama: whether it answered and the models it serves.
     pub ollama: Option<OllamaStatus>,
+    /// The model the provider was added with (what Test calls), when one is known.
+    pub model: Option<String>,
+    /// `provider:model` that Test calls (`None` for the offline provider's own row).
+    pub test_target: Option<String>,
+    /// Set from the dashboard or the CLI (editable and removable there), not from the file.
+    pub overlay: bool,
 }
 
 /// What a probe of an Ollama server found.
@@ -140,6 +161,18 @@ pub trait SettingsPort: Send + Sync + 'static {
     async fn update_budgets(&self, budgets: BudgetSettings) -> Result<Saved, PortError>;
     /// Validates, records and applies new routing settings.
     async fn update_routing(&self, routing: RoutingSettings) -> Result<Saved, PortError>;
+    /// Adds a provider (`adding`) or replaces one set before; its key goes to the secrets file.
+    async fn save_provider(
+        &self,
+        provider: ProviderInput,
+        adding: bool,
+    ) -> Result<Saved, PortError>;
+    /// Removes a provider (and its entries from every chain).
+    async fn remove_provider(&self, name: String) -> Result<Saved, PortError>;
+    /// Sets the chains of canonical aliases.
+    async fn update_aliases(&self, aliases: AliasSettings) -> Result<Saved, PortError>;
+    /// One tiny call to the provider's model through the gateway.
+    async fn test_provider(&self, name: String) -> Result<ProviderTest, PortError>;
 }
 
 /// The Settings page's data.

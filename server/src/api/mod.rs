@@ -46,6 +46,16 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/api/settings", get(settings::get))
         .route("/api/settings/budgets", put(settings::put_budgets))
         .route("/api/settings/routing", put(settings::put_routing))
+        .route("/api/settings/aliases", put(settings::put_aliases))
+        .route("/api/settings/providers", post(settings::add_provider))
+        .route(
+            "/api/settings/providers/{name}",
+            put(settings::edit_provider).delete(settings::remove_provider),
+        )
+        .route(
+            "/api/settings/providers/{name}/test",
+            post(settings::test_provider),
+        )
         .route("/ws", get(ws::upgrade))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
 }

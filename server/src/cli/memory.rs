@@ -23,6 +23,8 @@ pub(super) async fn search(
         .map_err(|e| UsageError(e.to_string()))?;
     let gateway = Gateway::new(config.gateway);
     let store = super::open_store(data_dir).await?;
+    // An embedding model set from the dashboard or the CLI is used here as `serve` uses it.
+    crate::gateway::settings::replay(&gateway, &store).await?;
     let banks: Vec<&str> = bank.as_deref().into_iter().collect();
     let scope = RecallScope {
         banks: &banks,

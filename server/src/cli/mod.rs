@@ -166,10 +166,19 @@ pub enum MemoryCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
-    /// Send a tiny prompt to an alias (or `provider:model`) and print latency, tokens and cost.
+    /// Send a tiny prompt to an alias (or `provider:model`) and print who answered, latency,
+    /// tokens, cost and the model's capabilities.
     Test {
         /// An alias such as `factory/fast`, or `provider:model`.
         target: String,
+    },
+    /// Add a provider (recorded like a change in the dashboard's Settings; a running server on
+    /// this data directory applies it within seconds).
+    Add(models::AddArgs),
+    /// Remove a provider, its stored key and its entries in every chain.
+    Remove {
+        /// The provider's name.
+        name: String,
     },
 }
 
@@ -236,6 +245,12 @@ pub async fn run(cli: Cli) -> Exit {
                     .map_err(|e| UsageError(e.to_string()).into()),
                 Some(ModelsCommand::Test { target }) => {
                     models::test(file.as_deref(), &data_dir, &target).await
+                }
+                Some(ModelsCommand::Add(args)) => {
+                    models::add(file.as_deref(), &data_dir, args).await
+                }
+                Some(ModelsCommand::Remove { name }) => {
+                    models::remove(file.as_deref(), &data_dir, &name).await
                 }
             }
         }

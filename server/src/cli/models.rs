@@ -1,16 +1,22 @@
 //! `factory models`: the aliases, their resolved fallback chains and the providers behind
-//! them, with whether each provider's key is set — never the key itself.
+//! them, with where each provider's key comes from — never the key itself; `models test`;
+//! `models add` and `models remove` (in [`change`]).
 
 use std::path::Path;
 
 use std::time::Duration;
+
+mod change;
+
+pub use change::AddArgs;
+pub(super) use change::{add, remove};
 
 use super::Exit;
 use crate::config::gateway::{GatewayConfig, ProviderKind, split_model};
 use crate::config::{ConfigError, EnvSnapshot, FactoryConfig};
 use crate::gateway::Gateway;
 use crate::gateway::providers::ollama::OllamaProvider;
-use crate::gateway::types::{Message, ModelRequest};
+use crate::gateway::settings;
 
 /// The configuration file used: `--config`/`FACTORY_CONFIG`, else `factory.toml` in the data
 /// directory when it exists, else none (built-in defaults).
@@ -22,32 +28,27 @@ pub fn config_path(explicit: Option<&Path>, data_dir: &Path) -> Option<std::path
     in_data.is_file().then_some(in_data)
 }
 
-/// The configuration in force: the file's, with the newest change of each section made in the
-/// dashboard's Settings applied over it (as `serve` applies them), and where budgets and
-/// routing come from. The database is opened only when it exists, and no event is recorded.
-async fn in_force(config: GatewayConfig, data_dir: &Path) -> (GatewayConfig, String, String) {
-    let from_file = || crate::gateway::settings::FROM_FILE.to_string();
+/// A gateway (without a ledger: it spends nothing) on the configuration in force: the file's,
+/// with the newest change of each section made from the dashboard or the CLI applied over it,
+/// as `serve` applies them. The database is opened only when it exists, and nothing is
+/// recorded.
+async fn settled(config: GatewayConfig, data_dir: &Path) -> Gateway {
+    let gateway = Gateway::new(config);
     if !data_dir.join(crate::store::DB_FILE).is_file() {
-        return (config, from_file(), from_file());
+        return gateway;
     }
     let applied = async {
         let store = crate::store::Store::open(data_dir).await?;
-        // No ledger: nothing is spent here, so the budgets' spending need not be loaded.
-        let gateway = Gateway::new(config.clone());
-        crate::gateway::settings::replay(&gateway, &store).await?;
-        let (config, budgets, routing) = crate::gateway::settings::in_force(&gateway).await;
-        anyhow::Ok((config, budgets.label, routing.label))
+        settings::replay(&gateway, &store).await?;
+        anyhow::Ok(())
     };
-    match applied.await {
-        Ok(found) => found,
-        Err(e) => {
-            println!(
-                "(the dashboard's settings could not be read from {}: {e})",
-                data_dir.display()
-            );
-            (config, from_file(), from_file())
-        }
+    if let Err(e) = applied.await {
+        println!(
+            "(the dashboard's settings could not be read from {}: {e})",
+            data_dir.display()
+        );
     }
+    gateway
 }
 
 pub(super) async fn list(config_file: Option<&Path>, data_dir: &Path) -> Result<Exit, ConfigError> {
@@ -56,16 +57,14 @@ pub(super) async fn list(config_file: Option<&Path>, data_dir: &Path) -> Result<
         Some(path) => println!("configuration: {}", path.display()),
         None => println!("configuration: built-in defaults (no factory.toml)"),
     }
-    let (config, budgets_source, routing_source) = in_force(config, data_dir).await;
-    println!("\nproviders:");
+    let gateway = settled(config, data_dir).await;
+    let in_force = settings::in_force(&gateway).await;
+    let config = in_force.config;
+    let budgets_source = in_force.budgets.label;
+    let routing_source = in_force.routing.label;
+    println!("\nproviders (from {}):", in_force.providers.label);
     for (name, p) in &config.providers {
-        let key = match &p.api_key_env {
-            Some(var) if std::env::var(var).is_ok_and(|v| !v.trim().is_empty()) => {
-                format!("key set ({var})")
-            }
-            Some(var) => format!("key MISSING: set {var}"),
-            None => "no key needed".to_string(),
-        };
+        let key = in_force.models.key_status(name).describe();
         let url = p.base_url.as_deref().unwrap_or("-");
         let status = match p.kind {
             ProviderKind::Ollama => {
@@ -78,7 +77,15 @@ pub(super) async fn list(config_file: Option<&Path>, data_dir: &Path) -> Result<
             }
             _ => key,
         };
-        println!("  {name:<12} {:<20} {url:<34} {status}", p.kind.label());
+        let set_here = if in_force.overlay.providers.contains_key(name) {
+            "  [set from the dashboard or the CLI]"
+        } else {
+            ""
+        };
+        println!(
+            "  {name:<12} {:<20} {url:<34} {status}{set_here}",
+            p.kind.label()
+        );
     }
     println!("\naliases (tried in order):");
     for (alias, chain) in &config.aliases {
@@ -146,7 +153,8 @@ pub(super) async fn list(config_file: Option<&Path>, data_dir: &Path) -> Result<
     Ok(Exit::Success)
 }
 
-/// `factory models test ALIAS`: one tiny call through the gateway, recorded in the ledger.
+/// `factory models test ALIAS`: one tiny call through the gateway, recorded in the ledger, and
+/// the capabilities in force for the model that answered.
 pub(super) async fn test(
     config_file: Option<&Path>,
     data_dir: &Path,
@@ -157,59 +165,38 @@ pub(super) async fn test(
         .and_then(|c| c.check_keys(super::serve::env_is_set).map(|()| c))
         .map_err(|e| super::UsageError(e.to_string()))?;
     let store = super::open_store(data_dir).await?;
-    let gateway = Gateway::with_ledger(config, store).await?;
-    if let Err(e) = gateway.resolve(target) {
-        return Err(super::UsageError(e.to_string()).into());
-    }
-    let mut request = ModelRequest::new(
-        target,
-        vec![Message::user(
-            "This is a connectivity test. Reply with the single word: ready",
-        )],
-        16,
+    let gateway = Gateway::with_ledger(config, store.clone()).await?;
+    // Providers and chains set from the dashboard or the CLI are tested as `serve` uses them.
+    settings::replay(&gateway, &store).await?;
+    let report = settings::probe(&gateway, target)
+        .await
+        .map_err(|e| super::UsageError(e.to_string()))?;
+    let path = report.path.join(" → ");
+    let Some(who) = &report.answered_by else {
+        eprintln!(
+            "factory: {target} did not answer: {}",
+            report.error.as_deref().unwrap_or("no reason given")
+        );
+        if !path.is_empty() {
+            eprintln!("path: {path}");
+        }
+        return Ok(Exit::Failure);
+    };
+    println!("answered by  {who}");
+    println!(
+        "reply        {}",
+        report.reply.as_deref().unwrap_or_default()
     );
-    request.temperature = Some(0.0);
-    let result = gateway.complete(&request).await;
-    gateway.flush().await;
-    match result {
-        Ok(r) => {
-            let offline = gateway
-                .config()
-                .providers
-                .get(&r.provider)
-                .is_some_and(|p| p.kind == ProviderKind::Offline);
-            let who = if offline {
-                "offline (no model): deterministic template, not an LLM".to_string()
-            } else {
-                format!("{}:{}", r.provider, r.model)
-            };
-            println!("answered by  {who}");
-            println!(
-                "reply        {}",
-                r.text.trim().chars().take(200).collect::<String>()
-            );
-            println!("latency      {} ms", r.latency_ms);
-            println!(
-                "tokens       {} in / {} out",
-                r.input_tokens, r.output_tokens
-            );
-            println!("cost         ${:.6}", r.cost_usd);
-            println!("path         {}", describe_path(&r.path));
-            Ok(Exit::Success)
-        }
-        Err(e) => {
-            eprintln!("factory: {target} did not answer: {e}");
-            if !e.path().is_empty() {
-                eprintln!("path: {}", describe_path(e.path()));
-            }
-            Ok(Exit::Failure)
-        }
+    println!("latency      {} ms", report.latency_ms);
+    println!(
+        "tokens       {} in / {} out",
+        report.input_tokens, report.output_tokens
+    );
+    println!("cost         ${:.6}", report.cost_usd);
+    println!("path         {path}");
+    println!("capabilities");
+    for c in &report.capabilities {
+        println!("  {:<22} {} ({})", c.name, c.value, c.from);
     }
-}
-
-fn describe_path(path: &[crate::gateway::types::Attempt]) -> String {
-    path.iter()
-        .map(|a| format!("{} ({})", a.model, a.outcome))
-        .collect::<Vec<_>>()
-        .join(" → ")
+    Ok(Exit::Success)
 }

@@ -50,13 +50,15 @@ pub(super) async fn run(
         },
         None => None,
     };
-    let offline = config.gateway.aliases["factory/coder"]
+    let gateway = Arc::new(Gateway::with_ledger(config.gateway.clone(), store.clone()).await?);
+    // What was set from the dashboard or the CLI applies here as it does in `serve`.
+    crate::gateway::settings::replay(&gateway, &store).await?;
+    let models = gateway.config();
+    let offline = models.aliases["factory/coder"]
         .first()
         .and_then(|e| crate::config::gateway::split_model(e))
-        .and_then(|(p, _)| config.gateway.providers.get(p))
+        .and_then(|(p, _)| models.providers.get(p))
         .is_some_and(|p| p.kind == ProviderKind::Offline || p.kind == ProviderKind::Ollama);
-
-    let gateway = Arc::new(Gateway::with_ledger(config.gateway.clone(), store.clone()).await?);
     let shutdown = CancellationToken::new();
     let engine = Engine::new(
         store.clone(),

@@ -54,13 +54,14 @@ pub(super) async fn run(
         );
     }
     println!("Models (fallback chains; `factory models` for details):");
+    // The chains in force: factory.toml with what was set from the dashboard or the CLI.
+    let models = app.gateway.config();
     for alias in ["factory/architect", "factory/coder", "factory/cheap"] {
-        let chain = config.factory.gateway.aliases[alias].join(" → ");
+        let chain = models.aliases[alias].join(" → ");
         println!("  {alias:<18} {chain}");
     }
-    if config.factory.gateway.aliases["factory/coder"][0] == crate::config::gateway::OFFLINE_MODEL
-        || config.factory.gateway.aliases["factory/coder"][0].starts_with("ollama:")
-    {
+    let coder = &models.aliases["factory/coder"][0];
+    if coder == crate::config::gateway::OFFLINE_MODEL || coder.starts_with("ollama:") {
         println!(
             "  No cloud model configured: local Ollama models are used when found, otherwise \
              the offline provider (deterministic templates, no model). See `factory models`."

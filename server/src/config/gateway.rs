@@ -67,6 +67,10 @@ pub struct ProviderConfig {
     /// Name of the environment variable that holds the API key (never the key itself).
     #[serde(default)]
     pub api_key_env: Option<String>,
+    /// The key is in the data directory's secrets file, typed into the dashboard or the CLI
+    /// (never in `factory.toml`, which cannot set this).
+    #[serde(skip)]
+    pub key_stored: bool,
 }
 
 /// Price, limits and capabilities of one `provider:model`. Capabilities left unset come from
@@ -363,6 +367,7 @@ impl GatewayConfig {
                 kind: ProviderKind::Offline,
                 base_url: None,
                 api_key_env: None,
+                key_stored: false,
             },
         );
         providers.insert(
@@ -371,6 +376,7 @@ impl GatewayConfig {
                 kind: ProviderKind::Ollama,
                 base_url: Some(ollama_base(env)),
                 api_key_env: None,
+                key_stored: false,
             },
         );
         if env.openai_key {
@@ -384,6 +390,7 @@ impl GatewayConfig {
                             .unwrap_or_else(|| "https://api.openai.com/v1".into()),
                     ),
                     api_key_env: Some("OPENAI_API_KEY".into()),
+                    key_stored: false,
                 },
             );
         }
@@ -398,6 +405,7 @@ impl GatewayConfig {
                             .unwrap_or_else(|| "https://api.anthropic.com".into()),
                     ),
                     api_key_env: Some("ANTHROPIC_API_KEY".into()),
+                    key_stored: false,
                 },
             );
         }

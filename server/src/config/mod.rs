@@ -53,6 +53,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest accepted goal, in characters.
     pub max_goal_chars: usize,
+    /// How often the server looks for settings changes another process (the CLI) recorded in
+    /// the same data directory (1 s; kept within 50 ms – 60 s).
+    pub settings_watch: Duration,
     /// `factory.toml`: the gateway's, the engine's and the approvals' sections.
     pub factory: FactoryConfig,
 }
@@ -74,6 +77,7 @@ impl Config {
             ws_send_timeout: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
             max_goal_chars: 20_000,
+            settings_watch: Duration::from_secs(1),
             // Without a factory.toml and without reading the environment: local Ollama when
             // found, then the offline provider. `serve` loads the real configuration.
             factory: FactoryConfig::defaults(&EnvSnapshot::default()),

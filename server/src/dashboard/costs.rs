@@ -114,7 +114,8 @@ impl LedgerCosts {
     /// spend anything).
     fn overall_gauges(&self, status: &[BudgetStatus]) -> Vec<BudgetStatus> {
         let month = current_month();
-        let config = &self.gateway.config().budgets;
+        // The limits in force (Settings may have changed them since start-up).
+        let config = self.gateway.budgets().config();
         let mut gauges: Vec<BudgetStatus> = status
             .iter()
             .filter(|s| !matches!(s.scope, BudgetScope::Run { .. }))
@@ -159,7 +160,7 @@ impl LedgerCosts {
             .into_iter()
             .find(|s| s.scope == scope);
         live.unwrap_or_else(|| {
-            let mut status = unspent(scope, &self.gateway.config().budgets.run);
+            let mut status = unspent(scope, &self.gateway.budgets().config().run);
             status.spent_usd = report.total.as_ref().map_or(0.0, |t| t.cost_usd);
             status
         })

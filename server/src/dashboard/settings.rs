@@ -1,11 +1,12 @@
-//! The Settings area's port: the same view and the same checked, recorded changes as the REST
-//! API, with changes recorded as made by `dashboard`.
+//! The Settings area's port: the same view, the same checked, recorded changes and the same
+//! provider test as the REST API, with changes recorded as made by `dashboard`.
 
 use std::sync::Arc;
 
 use app::server_fns::PortError;
 use app::server_fns::settings::{
-    BudgetSettings, RoutingSettings, Saved, SettingsPort, SettingsView,
+    AliasSettings, BudgetSettings, ProviderInput, ProviderTest, RoutingSettings, Saved,
+    SettingsPort, SettingsView,
 };
 
 use crate::gateway::Gateway;
@@ -46,11 +47,42 @@ impl SettingsPort for Settings {
             .await
             .map_err(refused)
     }
+
+    async fn save_provider(
+        &self,
+        provider: ProviderInput,
+        adding: bool,
+    ) -> Result<Saved, PortError> {
+        settings::save_provider(&self.gateway, &self.store, provider, adding, CHANGED_BY)
+            .await
+            .map_err(refused)
+    }
+
+    async fn remove_provider(&self, name: String) -> Result<Saved, PortError> {
+        settings::remove_provider(&self.gateway, &self.store, &name, CHANGED_BY)
+            .await
+            .map_err(refused)
+    }
+
+    async fn update_aliases(&self, aliases: AliasSettings) -> Result<Saved, PortError> {
+        settings::update_aliases(&self.gateway, &self.store, aliases, CHANGED_BY)
+            .await
+            .map_err(refused)
+    }
+
+    async fn test_provider(&self, name: String) -> Result<ProviderTest, PortError> {
+        settings::test_provider(&self.gateway, &name)
+            .await
+            .map_err(refused)
+    }
 }
 
 fn refused(e: SettingsError) -> PortError {
     match e {
-        SettingsError::Invalid(message) => PortError::Refused(message),
+        SettingsError::Invalid(message) | SettingsError::Unknown(message) => {
+            PortError::Refused(message)
+        }
+        SettingsError::Secrets(e) => PortError::Refused(e.to_string()),
         SettingsError::Store(e) => {
             tracing::error!(error = %e, "a settings change could not be recorded");
             PortError::Internal

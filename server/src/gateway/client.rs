@@ -22,10 +22,16 @@ use super::resilience::{CircuitBreaker, Next, next_step};
 use super::routing::{RoutingDecision, RoutingInput, route};
 use super::tools;
 use super::types::{Attempt, Message, ModelRequest, ModelResponse, StreamProgress};
-use crate::config::gateway::{GatewayConfig, ProviderKind, RoutingConfig, split_model};
+use crate::config::gateway::{
+    GatewayConfig, ProviderConfig, ProviderKind, RoutingConfig, split_model,
+};
 use crate::store::{Store, StoreError};
 
 mod call;
+mod models;
+
+use models::Endpoint;
+pub use models::{KeyStatus, Models};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -68,16 +74,15 @@ fn summarise(path: &[Attempt]) -> String {
         .join("; ")
 }
 
-struct Endpoint {
-    client: Arc<dyn Provider>,
-    breaker: CircuitBreaker,
-}
-
 /// The model gateway. Cheap to share behind an `Arc`.
 pub struct Gateway {
-    /// The configuration loaded at start-up. Its `routing` and `budgets` are the start-up
-    /// values: the ones in force live in `routing` and `budgets` below (Settings changes them).
-    config: Arc<GatewayConfig>,
+    /// The configuration loaded at start-up (`factory.toml` and defaults): what the
+    /// providers and chains set from the dashboard or the CLI are applied over.
+    base: Arc<GatewayConfig>,
+    /// Providers, aliases, models and their clients in force, swapped whole by a Settings
+    /// change. Its `routing` and `budgets` are the start-up values: the ones in force live in
+    /// `routing` and `budgets` below.
+    models: RwLock<Arc<Models>>,
     /// The router's settings in force, swapped whole by a Settings change.
     routing: RwLock<Arc<RoutingConfig>>,
     /// Serialises Settings changes and remembers where each section's values come from.
@@ -88,8 +93,6 @@ pub struct Gateway {
     in_flight: Semaphore,
     /// Calls in flight per `provider:model` (`max_concurrency`), created on first use.
     per_model: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
-    /// Clients by provider name.
-    endpoints: BTreeMap<String, Endpoint>,
     budgets: Budgets,
     /// Where calls are recorded; `None` for a gateway without a store (unit tests).
     ledger: Option<Ledger>,
@@ -98,49 +101,20 @@ pub struct Gateway {
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("providers", &self.endpoints.keys().collect::<Vec<_>>())
+            .field(
+                "providers",
+                &self.models().endpoints.keys().collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
 
 impl Gateway {
-    /// Builds a client per configured provider. API keys are read from the environment here,
-    /// once, and kept only inside the clients.
+    /// Builds a client per configured provider. Keys named by `api_key_env` are read from the
+    /// environment here and kept only inside the clients; keys typed into the dashboard or the
+    /// CLI come with [`crate::gateway::settings::replay`].
     pub fn new(config: GatewayConfig) -> Gateway {
-        let timeout = Duration::from_secs(config.retry.timeout_secs);
-        let mut endpoints = BTreeMap::new();
-        for (name, p) in &config.providers {
-            let key = p
-                .api_key_env
-                .as_deref()
-                .and_then(|var| std::env::var(var).ok())
-                .filter(|k| !k.trim().is_empty());
-            let client: Arc<dyn Provider> = match p.kind {
-                ProviderKind::Openai => Arc::new(OpenAiProvider::new(
-                    name,
-                    p.base_url.as_deref().unwrap_or("https://api.openai.com/v1"),
-                    key,
-                    timeout,
-                )),
-                ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(
-                    name,
-                    p.base_url.as_deref().unwrap_or("https://api.anthropic.com"),
-                    key,
-                    timeout,
-                )),
-                ProviderKind::Ollama => Arc::new(OllamaProvider::new(
-                    name,
-                    p.base_url.as_deref().unwrap_or("http://127.0.0.1:11434"),
-                    timeout,
-                )),
-                ProviderKind::Offline => Arc::new(OfflineProvider),
-            };
-            let breaker = CircuitBreaker::new(
-                config.retry.breaker_failures,
-                Duration::from_secs(config.retry.breaker_cooldown_secs),
-            );
-            endpoints.insert(name.clone(), Endpoint { client, breaker });
-        }
+        let models = Models::build(config.clone(), &Ok(Default::default()), None);
         Gateway {
             routing: RwLock::new(Arc::new(config.routing.clone())),
             settings: super::settings::Provenance::default(),
@@ -148,8 +122,8 @@ impl Gateway {
             in_flight: Semaphore::new(config.retry.max_in_flight),
             per_model: std::sync::Mutex::new(HashMap::new()),
             budgets: Budgets::new(config.budgets.clone()),
-            config: Arc::new(config),
-            endpoints,
+            models: RwLock::new(Arc::new(models)),
+            base: Arc::new(config),
             ledger: None,
         }
     }
@@ -164,11 +138,17 @@ impl Gateway {
         Ok(gateway)
     }
 
-    /// The configuration loaded at start-up. Routing and budgets may have changed since:
-    /// [`Gateway::routing`] and [`Budgets::config`] give the values in force, and
-    /// [`Gateway::live_config`] the whole configuration with them.
-    pub fn config(&self) -> &GatewayConfig {
-        &self.config
+    /// The providers, aliases and models in force (a snapshot). Its routing and budgets are
+    /// the start-up values: [`Gateway::routing`] and [`Budgets::config`] give the ones in
+    /// force, and [`Gateway::live_config`] the whole configuration with them.
+    pub fn config(&self) -> Arc<GatewayConfig> {
+        self.models().config.clone()
+    }
+
+    /// The configuration loaded at start-up (`factory.toml` and defaults), before anything a
+    /// person set from the dashboard or the CLI.
+    pub fn base_config(&self) -> &GatewayConfig {
+        &self.base
     }
 
     /// The routing settings in force.
@@ -187,7 +167,7 @@ impl Gateway {
 
     /// The configuration with the routing and budgets in force.
     pub fn live_config(&self) -> GatewayConfig {
-        let mut config = (*self.config).clone();
+        let mut config = (*self.config()).clone();
         config.routing = (*self.routing()).clone();
         config.budgets = self.budgets.config();
         config
@@ -249,10 +229,11 @@ impl Gateway {
     /// no embedding model is reachable (memory recall then uses BM25 alone). Local embedding
     /// models cost nothing; calls are not recorded in the ledger.
     pub async fn embed(&self, texts: &[String]) -> Option<(String, Vec<Vec<f32>>)> {
-        let chain = self.config.aliases.get("local/embed")?;
+        let models = self.models();
+        let chain = models.config.aliases.get("local/embed")?;
         for entry in chain {
             let (provider, model) = split_model(entry)?;
-            let Some(endpoint) = self.endpoints.get(provider) else {
+            let Some(endpoint) = models.endpoints.get(provider) else {
                 continue;
             };
             if endpoint.breaker.try_acquire().is_err() {
@@ -277,44 +258,12 @@ impl Gateway {
     /// bytes, which over- rather than under-counts for English, code and CJK alike, plus four
     /// per message) and `max_tokens` of output, at the model's price.
     pub fn worst_case_cost(&self, request: &ModelRequest, entry: &str) -> f64 {
-        let price = self.config.model(entry);
-        if price.input_per_mtok == 0.0 && price.output_per_mtok == 0.0 {
-            return 0.0;
-        }
-        let prompt: usize = request
-            .messages
-            .iter()
-            .map(|m| m.content.len().div_ceil(3) + 4)
-            .sum::<usize>()
-            + request
-                .schema
-                .as_ref()
-                .map_or(0, |s| s.to_string().len().div_ceil(3));
-        (prompt as f64 * price.input_per_mtok
-            + f64::from(request.max_tokens) * price.output_per_mtok)
-            / 1_000_000.0
+        worst_case_cost(&self.config(), request, entry)
     }
 
     /// The fallback chain for an alias or an explicit `provider:model`.
     pub fn resolve(&self, target: &str) -> Result<Vec<String>, GatewayError> {
-        if let Some(chain) = self.config.aliases.get(target) {
-            return Ok(chain.clone());
-        }
-        match split_model(target) {
-            Some((provider, _)) if self.config.providers.contains_key(provider) => {
-                Ok(vec![target.to_string()])
-            }
-            _ => Err(GatewayError::UnknownTarget {
-                target: target.to_string(),
-                known: self
-                    .config
-                    .aliases
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
+        resolve(&self.config(), target)
     }
 
     /// Sends a request along its chain until a model answers, and records the call in the
@@ -337,11 +286,14 @@ impl Gateway {
             .call_id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let chain = self.resolve(&request.target);
+        // One snapshot for the whole call: a Settings change reaches the next call, never
+        // this one half-way.
+        let models = self.models();
+        let chain = resolve(&models.config, &request.target);
         let reserved = match &chain {
             Ok(chain) => chain
                 .first()
-                .map_or(0.0, |entry| self.worst_case_cost(request, entry)),
+                .map_or(0.0, |entry| worst_case_cost(&models.config, request, entry)),
             Err(_) => 0.0,
         };
         events.push(EventData::ModelCallStarted {
@@ -352,10 +304,17 @@ impl Gateway {
         });
         let result = match chain {
             Ok(chain) => {
-                self.walk(request, &chain, call_id.clone(), &mut events)
+                self.walk(&models, request, &chain, call_id.clone(), &mut events)
                     .await
             }
             Err(e) => Err(e),
+        };
+        let result = match result {
+            Ok(mut r) => {
+                r.path = models.redact_path(std::mem::take(&mut r.path));
+                Ok(r)
+            }
+            Err(e) => Err(models.redact_error(e)),
         };
         let event = match &result {
             Ok(r) => EventData::ModelCallFinished {
@@ -383,5 +342,47 @@ impl Gateway {
         };
         events.push(event);
         (result, events)
+    }
+}
+
+/// The most a call to `entry` can cost: the prompt (estimated at one token per three bytes,
+/// which over- rather than under-counts for English, code and CJK alike, plus four per
+/// message) and `max_tokens` of output, at the model's price.
+fn worst_case_cost(config: &GatewayConfig, request: &ModelRequest, entry: &str) -> f64 {
+    let price = config.model(entry);
+    if price.input_per_mtok == 0.0 && price.output_per_mtok == 0.0 {
+        return 0.0;
+    }
+    let prompt: usize = request
+        .messages
+        .iter()
+        .map(|m| m.content.len().div_ceil(3) + 4)
+        .sum::<usize>()
+        + request
+            .schema
+            .as_ref()
+            .map_or(0, |s| s.to_string().len().div_ceil(3));
+    (prompt as f64 * price.input_per_mtok + f64::from(request.max_tokens) * price.output_per_mtok)
+        / 1_000_000.0
+}
+
+/// The fallback chain for an alias or an explicit `provider:model` of `config`.
+fn resolve(config: &GatewayConfig, target: &str) -> Result<Vec<String>, GatewayError> {
+    if let Some(chain) = config.aliases.get(target) {
+        return Ok(chain.clone());
+    }
+    match split_model(target) {
+        Some((provider, _)) if config.providers.contains_key(provider) => {
+            Ok(vec![target.to_string()])
+        }
+        _ => Err(GatewayError::UnknownTarget {
+            target: target.to_string(),
+            known: config
+                .aliases
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        }),
     }
 }

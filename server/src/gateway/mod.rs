@@ -11,6 +11,7 @@ pub mod providers;
 pub mod resilience;
 pub mod routing;
 pub mod schema;
+pub mod secrets;
 pub mod settings;
 pub mod tools;
 pub mod types;

@@ -1,23 +1,35 @@
-//! Live settings: budgets and routing changed from the dashboard or the API while Factory runs.
+//! Live settings: budgets, routing, providers and alias chains changed from the dashboard, the
+//! API or the CLI while Factory runs.
 //!
 //! A change is checked by the same rules as `factory.toml` ([`GatewayConfig::validate`]),
 //! recorded as a `settings_changed` event with the section's values before and after, and only
 //! then applied, so the next call uses it and a refused or unrecorded change leaves nothing
 //! behind. At start-up [`replay`] applies the newest change of each section over `factory.toml`
 //! again: what a person set survives a restart, and the file still supplies everything else.
+//! While the server runs, [`watch`] applies changes another process (the CLI) recorded.
 
+mod overlay;
+mod probe;
+mod providers;
+mod replay;
 mod view;
 
+pub use overlay::{KeyRecord, ModelOverlay, OverlayProvider};
+pub use probe::{OFFLINE_ANSWER, capabilities, probe, test_provider, test_target};
+pub use providers::{remove_provider, save_provider, update_aliases};
+pub use replay::{catch_up, replay, watch};
 pub use view::{OllamaProbes, view};
 
 use std::collections::BTreeMap;
 
 use app::events::{Event, EventData};
 use app::server_fns::settings::{
-    BUDGETS, BudgetSettings, ROUTING, RoutingSettings, Saved, SectionSource,
+    BUDGETS, BudgetSettings, PROVIDERS, ROUTING, RoutingSettings, Saved, SectionSource,
 };
 
 use super::Gateway;
+use super::client::Models;
+use super::secrets::{SecretsError, SecretsFile};
 use crate::config::gateway::{GatewayConfig, RoutingConfig};
 use crate::store::{NewEvent, Store, StoreError};
 
@@ -27,8 +39,19 @@ pub enum SettingsError {
     /// The input was refused; the message names the field and what is accepted.
     #[error("{0}")]
     Invalid(String),
+    /// No such provider (or test target); the message names it.
+    #[error("{0}")]
+    Unknown(String),
+    /// The secrets file cannot be used (others may read it, or it cannot be written).
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The secrets file of the data directory `store` lives in.
+pub fn secrets_of(store: &Store) -> SecretsFile {
+    SecretsFile::in_dir(store.path().parent().unwrap_or(std::path::Path::new(".")))
 }
 
 /// The source of a section nobody has changed while Factory runs.
@@ -52,11 +75,21 @@ impl Origin {
     }
 }
 
-/// Where each section's values come from. Its lock also serialises changes, so the `before`
-/// of a change is always exactly what the previous change left.
+/// What the settings in force were built from: where each section's values come from, the
+/// providers and chains set from the dashboard or the CLI, and how far the log was read.
+#[derive(Debug, Default)]
+struct Applied {
+    origins: BTreeMap<&'static str, Origin>,
+    overlay: ModelOverlay,
+    /// Every `settings_changed` event up to here has been seen by [`watch`].
+    seen: i64,
+}
+
+/// The settings' state. Its lock also serialises changes, so the `before` of a change is
+/// always exactly what the previous change left.
 #[derive(Debug, Default)]
 pub struct Provenance {
-    origins: tokio::sync::Mutex<BTreeMap<&'static str, Origin>>,
+    applied: tokio::sync::Mutex<Applied>,
 }
 
 fn source(origin: Option<&Origin>) -> SectionSource {
@@ -67,22 +100,45 @@ fn source(origin: Option<&Origin>) -> SectionSource {
         },
         Some(o) => SectionSource {
             label: format!(
-                "dashboard (event #{} by {} at {})",
-                o.seq, o.changed_by, o.ts
+                "{} (event #{} by {} at {})",
+                if o.changed_by == "cli" {
+                    "command line"
+                } else {
+                    "dashboard"
+                },
+                o.seq,
+                o.changed_by,
+                o.ts
             ),
             event_seq: Some(o.seq),
         },
     }
 }
 
-/// The configuration in force and the sources of its budgets and routing, read together.
-pub async fn in_force(gateway: &Gateway) -> (GatewayConfig, SectionSource, SectionSource) {
-    let origins = gateway.settings.origins.lock().await;
-    (
-        gateway.live_config(),
-        source(origins.get(BUDGETS)),
-        source(origins.get(ROUTING)),
-    )
+/// The settings in force and where each section comes from, read together.
+pub struct InForce {
+    /// The whole configuration, routing and budgets included.
+    pub config: GatewayConfig,
+    /// The snapshot calls use (key status per provider).
+    pub models: std::sync::Arc<Models>,
+    /// Providers and chains set from the dashboard or the CLI.
+    pub overlay: ModelOverlay,
+    pub budgets: SectionSource,
+    pub routing: SectionSource,
+    pub providers: SectionSource,
+}
+
+/// The settings in force, read together.
+pub async fn in_force(gateway: &Gateway) -> InForce {
+    let applied = gateway.settings.applied.lock().await;
+    InForce {
+        config: gateway.live_config(),
+        models: gateway.models(),
+        overlay: applied.overlay.clone(),
+        budgets: source(applied.origins.get(BUDGETS)),
+        routing: source(applied.origins.get(ROUTING)),
+        providers: source(applied.origins.get(PROVIDERS)),
+    }
 }
 
 /// A change to one section.
@@ -228,22 +284,38 @@ async fn change(
     change: Change,
     changed_by: &str,
 ) -> Result<Saved, SettingsError> {
-    let mut origins = gateway.settings.origins.lock().await;
+    let mut applied = gateway.settings.applied.lock().await;
     let section = change.section();
     let mut config = gateway.live_config();
     let before = snapshot(&config, section);
     change.apply(&mut config)?;
     let after = snapshot(&config, section);
+    let event = record(store, section, before, after, changed_by).await?;
+    // Recorded: from here on the change is in force.
+    change.install(gateway, &config);
+    Ok(saved(&mut applied, section, &event, changed_by))
+}
+
+/// Appends the `settings_changed` event of a checked change.
+async fn record(
+    store: &Store,
+    section: &str,
+    before: serde_json::Value,
+    after: serde_json::Value,
+    changed_by: &str,
+) -> Result<Event, StoreError> {
     let data = EventData::SettingsChanged {
         section: section.to_string(),
         before,
         after,
         changed_by: changed_by.to_string(),
     };
-    let event = store.append(NewEvent::new(changed_by, data)).await?;
-    // Recorded: from here on the change is in force.
-    change.install(gateway, &config);
-    let origin = Origin::of(&event, changed_by);
+    store.append(NewEvent::new(changed_by, data)).await
+}
+
+/// Notes where `section` now comes from and says so.
+fn saved(applied: &mut Applied, section: &'static str, event: &Event, changed_by: &str) -> Saved {
+    let origin = Origin::of(event, changed_by);
     let saved = Saved {
         section: section.to_string(),
         event_seq: event.seq,
@@ -251,45 +323,9 @@ async fn change(
         changed_by: changed_by.to_string(),
         source: source(Some(&origin)),
     };
-    origins.insert(section, origin);
+    applied.origins.insert(section, origin);
     tracing::info!(section, seq = event.seq, changed_by, "settings changed");
-    Ok(saved)
-}
-
-/// Applies the newest `settings_changed` event of each section over the configuration the
-/// gateway was built with (`factory.toml` and defaults); returns how many were applied. A
-/// recorded change that no longer fits the file — routing naming an alias the file has since
-/// removed — is skipped with a warning, and the file's values stay in force.
-pub async fn replay(gateway: &Gateway, store: &Store) -> Result<usize, StoreError> {
-    let changes = store.newest_by_field("settings_changed", "section").await?;
-    let mut origins = gateway.settings.origins.lock().await;
-    let mut applied = 0;
-    for event in changes {
-        let EventData::SettingsChanged {
-            section,
-            after,
-            changed_by,
-            ..
-        } = &event.data
-        else {
-            continue;
-        };
-        let mut config = gateway.live_config();
-        match Change::stored(section, after).and_then(|c| c.apply(&mut config).map(|()| c)) {
-            Ok(change) => {
-                change.install(gateway, &config);
-                origins.insert(change.section(), Origin::of(&event, changed_by));
-                applied += 1;
-            }
-            Err(e) => tracing::warn!(
-                seq = event.seq,
-                section = %section,
-                error = %e,
-                "a recorded settings change no longer fits factory.toml; the file's values are used"
-            ),
-        }
-    }
-    Ok(applied)
+    saved
 }
 
 #[cfg(test)]

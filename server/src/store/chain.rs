@@ -228,6 +228,19 @@ impl super::Store {
         rows.into_iter().map(EventRow::into_event).collect()
     }
 
+    /// The events of `kind` after `after`, in order (at most 1,000). The range is read on the
+    /// primary key, so asking often for a few new events stays cheap on a long log.
+    pub async fn kind_after(&self, kind: &str, after: i64) -> Result<Vec<Event>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM events WHERE seq > ? AND kind = ? ORDER BY seq LIMIT 1000"
+        ))
+        .bind(after)
+        .bind(kind)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
     /// Walks every event in order and checks sequence continuity, each `prev_hash` link and
     /// each stored hash against the row's contents. Stops at the first break.
     pub async fn verify_chain(&self) -> Result<ChainReport, StoreError> {

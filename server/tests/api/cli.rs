@@ -224,7 +224,7 @@ fn models_lists_chains_without_ever_printing_a_key() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(!stdout.contains(secret) && !text(&out.stderr).contains(secret));
-    assert!(stdout.contains("key set (OPENAI_API_KEY)"), "{stdout}");
+    assert!(stdout.contains("key from $OPENAI_API_KEY"), "{stdout}");
     assert!(stdout.contains("factory/architect"), "{stdout}");
     assert!(stdout.contains("offline (no model)"), "{stdout}");
 }

@@ -19,6 +19,7 @@ fn gateway(base: &str) -> Gateway {
             kind: ProviderKind::Ollama,
             base_url: Some(base.into()),
             api_key_env: None,
+            key_stored: false,
         },
     );
     config.aliases.insert(

@@ -81,6 +81,7 @@ fn gateway(
             kind,
             base_url: Some(base.to_string()),
             api_key_env: None,
+            key_stored: false,
         },
     );
     let entry = format!("lab:{model}");

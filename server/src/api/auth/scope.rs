@@ -87,6 +87,12 @@ pub const ROUTES: &[Route] = &[
     route("POST", "/api/projects", Admin, Nothing),
     route("PUT", "/api/settings/budgets", Admin, Nothing),
     route("PUT", "/api/settings/routing", Admin, Nothing),
+    route("PUT", "/api/settings/aliases", Admin, Nothing),
+    route("POST", "/api/settings/providers", Admin, Nothing),
+    route("PUT", "/api/settings/providers/{id}", Admin, Nothing),
+    route("DELETE", "/api/settings/providers/{id}", Admin, Nothing),
+    // A test call spends (a few tokens) and shows what a provider answers.
+    route("POST", "/api/settings/providers/{id}/test", Admin, Nothing),
     // Dashboard pages.
     route("GET", "/", Viewer, Nothing),
     route("GET", "/approvals", Viewer, Nothing),
@@ -121,6 +127,11 @@ pub const ROUTES: &[Route] = &[
     // Server functions: administration.
     route("POST", "/api/update_budgets", Admin, Nothing),
     route("POST", "/api/update_routing", Admin, Nothing),
+    route("POST", "/api/add_provider", Admin, Nothing),
+    route("POST", "/api/edit_provider", Admin, Nothing),
+    route("POST", "/api/remove_provider", Admin, Nothing),
+    route("POST", "/api/update_aliases", Admin, Nothing),
+    route("POST", "/api/test_provider", Admin, Nothing),
 ];
 
 /// The segment `path` has where `pattern` has `{id}`, if `path` matches `pattern`; an empty

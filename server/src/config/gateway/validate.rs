@@ -49,10 +49,10 @@ impl GatewayConfig {
         for (name, p) in &self.providers {
             // OpenAI-compatible servers on a private network (vLLM, llama.cpp) often need no
             // key; Anthropic always does.
-            if p.kind == ProviderKind::Anthropic && p.api_key_env.is_none() {
+            if p.kind == ProviderKind::Anthropic && p.api_key_env.is_none() && !p.key_stored {
                 return bad(format!(
                     "provider `{name}` ({:?}) needs `api_key_env`, the name of the environment \
-                     variable holding its key",
+                     variable holding its key (or a key set from the dashboard or the CLI)",
                     p.kind
                 ));
             }

@@ -70,6 +70,7 @@ fn messages_for(
 impl Gateway {
     pub(super) async fn walk(
         &self,
+        models: &Models,
         request: &ModelRequest,
         chain: &[String],
         call_id: String,
@@ -85,14 +86,15 @@ impl Gateway {
         let mut upstream = Duration::ZERO;
         for entry in chain {
             let (provider, model) = split_model(entry).unwrap_or(("", entry));
-            let Some(endpoint) = self.endpoints.get(provider) else {
+            let config = &models.config;
+            let Some(endpoint) = models.endpoints.get(provider) else {
                 path.push(Attempt {
                     model: entry.clone(),
                     outcome: "skipped: provider not configured".into(),
                 });
                 continue;
             };
-            let offline = self.config.providers[provider].kind == ProviderKind::Offline;
+            let offline = config.providers[provider].kind == ProviderKind::Offline;
             if offline && request.no_templates {
                 path.push(Attempt {
                     model: entry.clone(),
@@ -102,9 +104,9 @@ impl Gateway {
                 });
                 continue;
             }
-            let caps = self.config.capabilities(entry);
-            let price = self.config.model(entry);
-            let worst = self.worst_case_cost(request, entry);
+            let caps = config.capabilities(entry);
+            let price = config.model(entry);
+            let worst = worst_case_cost(config, request, entry);
             let reservation = match self.budgets.reserve(&request.attribution, &month, worst) {
                 Ok(reservation) => reservation,
                 Err((error, reached)) => {
@@ -127,8 +129,8 @@ impl Gateway {
                 }
             };
             let stream = request.progress.as_ref().map(|_| Streaming {
-                stall: Duration::from_secs(self.config.retry.stall_secs),
-                timeout: Duration::from_secs(self.config.retry.stream_timeout_secs),
+                stall: Duration::from_secs(config.retry.stall_secs),
+                timeout: Duration::from_secs(config.retry.stream_timeout_secs),
                 progress: &report,
             });
             let mut cut_off = 0;
@@ -146,7 +148,7 @@ impl Gateway {
                     stream,
                 };
                 let outcome = self
-                    .try_endpoint(endpoint, entry, &call, request, &mut path)
+                    .try_endpoint(config, endpoint, entry, &call, request, &mut path)
                     .await;
                 match outcome {
                     Ok(Some((reply, json))) => {
@@ -156,7 +158,7 @@ impl Gateway {
                             break Ok(Some((reply, json)));
                         }
                         cut_off += 1;
-                        let retry = cut_off <= self.config.retry.max_truncation_retries;
+                        let retry = cut_off <= config.retry.max_truncation_retries;
                         let outcome = format!(
                             "cut off at the {}-token limit after {} tokens; {}",
                             request.max_tokens,
@@ -210,16 +212,17 @@ impl Gateway {
         })
     }
 
-    fn model_slots(&self, entry: &str) -> Arc<Semaphore> {
+    fn model_slots(&self, config: &GatewayConfig, entry: &str) -> Arc<Semaphore> {
         let mut map = self.per_model.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(entry.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.config.model(entry).max_concurrency)))
+            .or_insert_with(|| Arc::new(Semaphore::new(config.model(entry).max_concurrency)))
             .clone()
     }
 
     /// One chain entry with its retries. `Ok(None)`: move on to the next entry.
     async fn try_endpoint(
         &self,
+        config: &GatewayConfig,
         endpoint: &Endpoint,
         entry: &str,
         call: &ProviderRequest<'_>,
@@ -238,7 +241,7 @@ impl Gateway {
             let result = {
                 // The model's slot first, then a global one: a call waiting for its model
                 // never holds a slot another model could use.
-                let model_slots = self.model_slots(entry);
+                let model_slots = self.model_slots(config, entry);
                 let _model = model_slots
                     .acquire()
                     .await
@@ -290,7 +293,7 @@ impl Gateway {
                         model: entry.to_string(),
                         outcome: message,
                     });
-                    match next_step(&self.config.retry, attempt, retry_after, rand::random()) {
+                    match next_step(&config.retry, attempt, retry_after, rand::random()) {
                         Next::RetryAfter(wait) => tokio::time::sleep(wait).await,
                         Next::NextProvider => return Ok(None),
                     }

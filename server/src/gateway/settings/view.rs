@@ -1,7 +1,7 @@
-//! What Settings shows: aliases with their chains, each provider's status (whether its key is
-//! set — never the key — and whether Ollama answers, with its models), and the editable
-//! sections with their sources; plus the mapping between the configuration and the shared
-//! DTOs.
+//! What Settings shows: aliases with their chains, each provider's status (where its key comes
+//! from — at most a stored key's last four characters, never the key — and whether Ollama
+//! answers, with its models), and the editable sections with their sources; plus the mapping
+//! between the configuration and the shared DTOs.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,7 +12,9 @@ use app::server_fns::settings::{
     TierLimits,
 };
 
-use crate::config::gateway::{BudgetConfig, ProviderConfig, ProviderKind, RoutingConfig, Tiers};
+use crate::config::gateway::{
+    BudgetConfig, CANONICAL_ALIASES, ProviderConfig, ProviderKind, RoutingConfig, Tiers,
+};
 use crate::gateway::Gateway;
 use crate::gateway::providers::ollama::OllamaProvider;
 
@@ -56,13 +58,30 @@ pub const OFFLINE_LABEL: &str = "offline (no model): deterministic templates, no
 
 /// The settings in force, with every Ollama provider probed (concurrently).
 pub async fn view(gateway: &Gateway) -> SettingsView {
-    let (config, budgets_source, routing_source) = super::in_force(gateway).await;
-    let providers = futures::future::join_all(
-        config
-            .providers
-            .iter()
-            .map(|(name, p)| provider_status(&gateway.ollama_probes, name, p)),
-    )
+    let settings = super::in_force(gateway).await;
+    let config = &settings.config;
+    let providers = futures::future::join_all(config.providers.iter().map(|(name, p)| {
+        let overlay = settings.overlay.providers.get(name);
+        let status = ProviderStatus {
+            name: name.to_string(),
+            kind: kind_name(p.kind).to_string(),
+            label: match p.kind {
+                ProviderKind::Offline => OFFLINE_LABEL,
+                kind => kind.label(),
+            }
+            .to_string(),
+            base_url: p.base_url.clone(),
+            api_key_env: p.api_key_env.clone(),
+            key_set: settings.models.key_status(name).is_set(),
+            key_status: settings.models.key_status(name).describe(),
+            ollama: None,
+            model: overlay.map(|o| o.model.clone()),
+            test_target: super::test_target(config, &settings.overlay, name)
+                .filter(|_| p.kind != ProviderKind::Offline),
+            overlay: overlay.is_some(),
+        };
+        with_ollama(&gateway.ollama_probes, p, status)
+    }))
     .await;
     SettingsView {
         aliases: config
@@ -75,38 +94,25 @@ pub async fn view(gateway: &Gateway) -> SettingsView {
             .collect(),
         providers,
         budgets: budget_settings(&config.budgets),
-        budgets_source,
+        budgets_source: settings.budgets,
         routing: routing_settings(&config.routing),
-        routing_source,
+        routing_source: settings.routing,
+        providers_source: settings.providers,
+        editable_aliases: CANONICAL_ALIASES.iter().map(|a| a.to_string()).collect(),
     }
 }
 
-async fn provider_status(probes: &OllamaProbes, name: &str, p: &ProviderConfig) -> ProviderStatus {
-    let ollama = match p.kind {
-        ProviderKind::Ollama => {
-            let url = p.base_url.as_deref().unwrap_or("http://127.0.0.1:11434");
-            Some(probes.status(name, url).await)
-        }
-        _ => None,
-    };
-    let label = match p.kind {
-        ProviderKind::Offline => OFFLINE_LABEL,
-        kind => kind.label(),
-    };
-    ProviderStatus {
-        name: name.to_string(),
-        kind: kind_name(p.kind).to_string(),
-        label: label.to_string(),
-        base_url: p.base_url.clone(),
-        api_key_env: p.api_key_env.clone(),
-        key_set: p.api_key_env.as_deref().is_some_and(is_set),
-        ollama,
+/// For an Ollama provider, whether it answers and with which models.
+async fn with_ollama(
+    probes: &OllamaProbes,
+    p: &ProviderConfig,
+    mut status: ProviderStatus,
+) -> ProviderStatus {
+    if p.kind == ProviderKind::Ollama {
+        let url = p.base_url.as_deref().unwrap_or("http://127.0.0.1:11434");
+        status.ollama = Some(probes.status(&status.name, url).await);
     }
-}
-
-/// Whether an environment variable holds something; its value goes no further than here.
-fn is_set(var: &str) -> bool {
-    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
+    status
 }
 
 /// The kind as `factory.toml` spells it.

@@ -92,3 +92,52 @@ pub fn factory_serve(data: &Path, config: Option<&Path>, port: u16) -> Command {
         .stderr(Stdio::null());
     cmd
 }
+
+/// `factory serve` on `data` at `127.0.0.1:<port>` with everything it logs (at `debug`) in
+/// `log`, offline but for what a test configures: for tests that read the server's log.
+pub fn factory_serve_logged(data: &Path, port: u16, log: &Path) -> Command {
+    let mut cmd = factory_serve(data, None, port);
+    let file = std::fs::File::create(log).unwrap();
+    cmd.env_remove("FACTORY_CONFIG")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env("OLLAMA_HOST", "http://127.0.0.1:9")
+        .env("RUST_LOG", "debug")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+    cmd
+}
+
+/// Waits until the server at `base` answers `/healthz` (20 s at most).
+pub async fn wait_until_up(base: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "server unreachable");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `factory args` on `data` with `stdin` as its standard input, offline otherwise.
+pub fn factory_with_stdin(data: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = factory_cli(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -158,6 +158,7 @@ pub fn config(bases: &[&str], tweak: impl FnOnce(&mut GatewayConfig)) -> Gateway
                 kind: ProviderKind::Openai,
                 base_url: Some(base.to_string()),
                 api_key_env: None,
+                key_stored: false,
             },
         );
         chain.push(format!("{name}:gpt-test"));
