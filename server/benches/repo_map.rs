@@ -234,4 +234,8 @@ fn main() {
         estimate_tokens(&text),
         text.lines().filter(|l| l.starts_with("  ")).count()
     );
+    println!("\nthe rendered map's first lines:");
+    for line in text.lines().take(14) {
+        println!("    {line}");
+    }
 }

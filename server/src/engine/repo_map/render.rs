@@ -34,7 +34,7 @@ pub fn render(map: &RepoMap, budget: usize) -> String {
         if shown[i] {
             continue;
         }
-        if !push_if_fits(&mut out, &format!("{}\n", file.path), fits) {
+        if !push_if_fits(&mut out, &path_line(file), fits) {
             break;
         }
         shown[i] = true;
@@ -97,13 +97,17 @@ fn header(map: &RepoMap) -> String {
     text
 }
 
-fn file_block(file: &MappedFile) -> String {
-    let mut block = String::new();
-    block.push_str(&file.path);
+/// The file's path on its own line, noting a parse cut short.
+fn path_line(file: &MappedFile) -> String {
     if file.incomplete {
-        block.push_str(" (parse cut short by the time limit)");
+        format!("{} (parse cut short by the time limit)\n", file.path)
+    } else {
+        format!("{}\n", file.path)
     }
-    block.push('\n');
+}
+
+fn file_block(file: &MappedFile) -> String {
+    let mut block = path_line(file);
     let lang = file.lang.unwrap_or(Lang::Rust);
     for symbol in file.symbols.iter().take(MAX_RENDERED_SYMBOLS) {
         let _ = writeln!(block, "  {}: {}", symbol.line, signature(lang, symbol));
