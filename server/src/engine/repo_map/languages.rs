@@ -49,7 +49,7 @@ impl Lang {
     }
 
     /// Position in [`Lang::ALL`].
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 
@@ -71,8 +71,10 @@ impl Lang {
             Lang::Python => PYTHON_DEFINITIONS.to_string(),
             Lang::JavaScript => top_level_js(JS_DEFINITIONS),
             // `namespace X {}` at the top parses as an expression statement.
-            Lang::TypeScript | Lang::Tsx => top_level_js(TS_DEFINITIONS)
-                + "(program (expression_statement (internal_module name: (_) @name) @definition.module))\n",
+            Lang::TypeScript | Lang::Tsx => {
+                top_level_js(TS_DEFINITIONS)
+                    + "(program (expression_statement (internal_module name: (_) @name) @definition.module))\n"
+            }
             Lang::Go => GO_DEFINITIONS.to_string(),
         }
     }

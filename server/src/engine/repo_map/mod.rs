@@ -9,8 +9,8 @@
 //! - [`RepoMap::render`] gives the compact text map within a token budget (never over it).
 //! - [`RepoMapCache::for_commit`] builds once per commit id and keeps the result in memory
 //!   (bounded LRU) and, when given a directory, on disk.
-//! - [`RepoMap::check_scope`] sorts the paths a planner named into existing, plausibly new and
-//!   invalid ones.
+//! - [`RepoMap::check_files_in_scope`] sorts the paths a planner named into existing,
+//!   plausibly new and invalid ones.
 //!
 //! Building reads and parses many files: call it from `spawn_blocking`.
 
@@ -152,7 +152,7 @@ impl RepoMap {
     }
 
     /// Sorts the paths a planner named into existing, plausibly new and invalid ones.
-    pub fn check_scope<S: AsRef<str>>(&self, paths: &[S]) -> ScopeCheck {
+    pub fn check_files_in_scope<S: AsRef<str>>(&self, paths: &[S]) -> ScopeCheck {
         scope::check(self, paths)
     }
 }

@@ -285,10 +285,10 @@ fn references(
             if text.len() < 2 || text.len() > MAX_NAME_BYTES {
                 continue;
             }
-            if let Ok(name) = std::str::from_utf8(text) {
-                if !out.contains(name) {
-                    out.insert(name.to_string());
-                }
+            if let Ok(name) = std::str::from_utf8(text)
+                && !out.contains(name)
+            {
+                out.insert(name.to_string());
             }
         }
     }

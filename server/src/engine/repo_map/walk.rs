@@ -65,16 +65,40 @@ pub fn walk(root: &Path, limits: &Limits) -> Result<Tree, RepoMapError> {
             source: std::io::Error::other("not a directory (a symlink is not followed)"),
         });
     }
+    // An ignore file at the root that is not a regular file is not read: no ignore rules then
+    // (the walk lists the file itself as a symlink or unreadable).
+    let odd_root = odd_ignore_file(root);
+    // Directories whose ignore files are not regular files are skipped whole (and noted):
+    // the walker would open them, and a FIFO would block it, a symlink lead out of the tree.
+    let skipped = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = skipped.clone();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .parents(false)
         .git_global(false)
-        .git_ignore(true)
-        .git_exclude(true)
+        .git_ignore(odd_root.is_none())
+        .ignore(odd_root.is_none())
+        // `.git/info/exclude` may sit outside the tree (a worktree's `.git` is a pointer).
+        .git_exclude(false)
         .require_git(false)
         .follow_links(false)
         .sort_by_file_name(|a, b| a.cmp(b))
-        .filter_entry(|entry| entry.file_name() != ".git")
+        .filter_entry(move |entry| {
+            if entry.file_name() == ".git" {
+                return false;
+            }
+            if !entry.file_type().is_some_and(|t| t.is_dir()) {
+                return true;
+            }
+            match odd_ignore_file(entry.path()) {
+                Some(name) => {
+                    let mut noted = noted.lock().unwrap_or_else(|e| e.into_inner());
+                    noted.push(entry.path().join(name));
+                    false
+                }
+                None => true,
+            }
+        })
         .build();
 
     let mut tree = Tree::default();
@@ -111,7 +135,20 @@ pub fn walk(root: &Path, limits: &Limits) -> Result<Tree, RepoMapError> {
             }
         }
     }
+    let skipped = std::mem::take(&mut *skipped.lock().unwrap_or_else(|e| e.into_inner()));
+    for path in skipped {
+        if let Some(relative) = relative_path(root, &path) {
+            tree.left_out.push((relative, LeftOutReason::Unreadable));
+        }
+    }
     Ok(tree)
+}
+
+/// The name of an ignore file in `dir` that exists but is not a regular file.
+fn odd_ignore_file(dir: &Path) -> Option<&'static str> {
+    [".gitignore", ".ignore"].into_iter().find(|name| {
+        std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| !m.file_type().is_file())
+    })
 }
 
 /// `path` relative to `root`, `/`-separated; `None` when it is not valid UTF-8 or not under root.

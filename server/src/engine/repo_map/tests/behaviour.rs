@@ -1,5 +1,6 @@
 //! Limits, budgets, the per-commit cache and the scope check, on fixture repositories.
 
+use std::process::Command;
 use std::sync::Arc;
 
 use super::*;
@@ -105,6 +106,54 @@ fn limits_leave_files_out_and_the_map_says_so() {
         text.contains("Left out: 1 over the size cap, 1 binary, 1 over the file limit.\n"),
         "{text}"
     );
+}
+
+#[test]
+fn odd_ignore_files_and_fifos_are_never_opened() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("ignore-all"), "*\n").unwrap();
+    let repo = many_files(2);
+    write(repo.path(), &[("sub/kept.rs", "pub fn kept() {}\n")]);
+    std::os::unix::fs::symlink(
+        outside.path().join("ignore-all"),
+        repo.path().join("sub/.gitignore"),
+    )
+    .unwrap();
+    let status = Command::new("mkfifo")
+        .arg(repo.path().join("pipe.rs"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let map = RepoMap::build(repo.path(), &Limits::default()).unwrap();
+    let left_out: Vec<(&str, LeftOutReason)> = map
+        .left_out()
+        .iter()
+        .map(|f| (f.path.as_str(), f.reason))
+        .collect();
+    assert_eq!(
+        left_out,
+        [
+            ("pipe.rs", LeftOutReason::Unreadable),
+            ("sub/.gitignore", LeftOutReason::Unreadable),
+        ]
+    );
+    assert_eq!(
+        map.files().len(),
+        2,
+        "the directory with the odd ignore file is skipped"
+    );
+
+    // At the root such a file means no ignore rules, not no map.
+    std::fs::remove_file(repo.path().join("pipe.rs")).unwrap();
+    write(repo.path(), &[("target/built.rs", "pub fn built() {}\n")]);
+    std::os::unix::fs::symlink(
+        outside.path().join("ignore-all"),
+        repo.path().join(".gitignore"),
+    )
+    .unwrap();
+    let map = RepoMap::build(repo.path(), &Limits::default()).unwrap();
+    assert!(map.file("target/built.rs").is_some());
+    assert!(map.left_out().iter().any(|f| f.path == ".gitignore"));
 }
 
 #[test]
@@ -215,7 +264,7 @@ fn scope_check_sorts_existing_new_and_invalid_paths() {
     let repo = rust_repo();
     std::fs::write(repo.path().join("logo.png"), b"\0\0binary").unwrap();
     let map = RepoMap::build(repo.path(), &Limits::default()).unwrap();
-    let check = map.check_scope(&[
+    let check = map.check_files_in_scope(&[
         "src/config.rs",
         "./src/a.rs",
         "logo.png",
@@ -287,7 +336,7 @@ fn scope_check_sorts_existing_new_and_invalid_paths() {
         );
     }
     assert!(
-        map.check_scope(&["src/lonely.rs", "src/fresh.rs"])
+        map.check_files_in_scope(&["src/lonely.rs", "src/fresh.rs"])
             .is_valid()
     );
 }
