@@ -11,6 +11,7 @@ pub mod context;
 mod driver;
 pub mod memory;
 pub mod pipeline;
+pub mod repo_map;
 mod start;
 pub mod state;
 pub mod templates;
