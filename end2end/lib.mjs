@@ -168,6 +168,39 @@ export async function api(base, token, path, body) {
 }
 
 /**
+ * Answers an OpenAI chat-completions request with `text`: streamed the way the API streams
+ * (role, content in pieces, finish, usage only when `stream_options.include_usage` asks) when
+ * the request says `stream: true`, one JSON reply otherwise.
+ */
+export function sendCompletion(res, request, text, usage, n) {
+  const id = 'chatcmpl-' + n;
+  if (request.stream === true) {
+    const chunk = (delta, finish) => ({
+      id, object: 'chat.completion.chunk', model: request.model,
+      choices: [{ index: 0, delta, finish_reason: finish }],
+    });
+    const frames = [chunk({ role: 'assistant', content: '' }, null)];
+    for (let i = 0; i < text.length; i += 64) frames.push(chunk({ content: text.slice(i, i + 64) }, null));
+    frames.push(chunk({}, 'stop'));
+    if (request.stream_options && request.stream_options.include_usage === true) {
+      frames.push({ id, object: 'chat.completion.chunk', choices: [], usage });
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.end(frames.map((f) => `data: ${JSON.stringify(f)}\n\n`).join('') + 'data: [DONE]\n\n');
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({
+    id,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: request.model,
+    choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
+    usage,
+  }));
+}
+
+/**
  * A model server on loopback speaking the OpenAI chat-completions wire format. `reply(prompt)`
  * gets the whole prompt text (system + user messages) and returns the assistant's text.
  * Every call is answered with 1,200 prompt and 300 completion tokens.
@@ -191,32 +224,7 @@ export async function scriptedModel(reply) {
       const prompt = request.messages.map((m) => (typeof m.content === 'string' ? m.content : JSON.stringify(m.content))).join('\n');
       const text = reply(prompt);
       calls.push({ prompt, text });
-      const usage = { prompt_tokens: 1200, completion_tokens: 300, total_tokens: 1500 };
-      if (request.stream === true) {
-        // Streamed the way the API streams: role, content in pieces, finish, usage when asked.
-        const chunk = (delta, finish) => ({
-          id: 'chatcmpl-' + calls.length, object: 'chat.completion.chunk', model: request.model,
-          choices: [{ index: 0, delta, finish_reason: finish }],
-        });
-        const frames = [chunk({ role: 'assistant', content: '' }, null)];
-        for (let i = 0; i < text.length; i += 64) frames.push(chunk({ content: text.slice(i, i + 64) }, null));
-        frames.push(chunk({}, 'stop'));
-        if (request.stream_options && request.stream_options.include_usage === true) {
-          frames.push({ id: 'chatcmpl-' + calls.length, object: 'chat.completion.chunk', choices: [], usage });
-        }
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.end(frames.map((f) => `data: ${JSON.stringify(f)}\n\n`).join('') + 'data: [DONE]\n\n');
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({
-        id: 'chatcmpl-' + calls.length,
-        object: 'chat.completion',
-        created: Math.floor(Date.now() / 1000),
-        model: request.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: 1200, completion_tokens: 300, total_tokens: 1500 },
-      }));
+      sendCompletion(res, request, text, { prompt_tokens: 1200, completion_tokens: 300, total_tokens: 1500 }, calls.length);
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));

@@ -10,7 +10,7 @@
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { api, artifacts, check, signIn, until, withDashboard } from '../lib.mjs';
+import { api, artifacts, check, sendCompletion, signIn, until, withDashboard } from '../lib.mjs';
 
 const KEY = 'sk-e2e-' + randomBytes(18).toString('hex');
 const SERVED = 'e2e-model-' + randomBytes(4).toString('hex');
@@ -57,14 +57,7 @@ async function keyedModel() {
           artifacts: [{ name: `${team}.md`, content: `# ${team}\n\nWritten by ${request.model}.\n` }],
         });
       calls.push({ model: request.model, team });
-      json(200, {
-        id: 'chatcmpl-' + calls.length,
-        object: 'chat.completion',
-        created: Math.floor(Date.now() / 1000),
-        model: request.model,
-        choices: [{ index: 0, message: { role: 'assistant', content: text }, finish_reason: 'stop' }],
-        usage: { prompt_tokens: 900, completion_tokens: 120, total_tokens: 1020 },
-      });
+      sendCompletion(res, request, text, { prompt_tokens: 900, completion_tokens: 120, total_tokens: 1020 }, calls.length);
     });
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
