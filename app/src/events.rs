@@ -71,6 +71,29 @@ pub enum EventData {
         #[serde(default)]
         error: Option<String>,
     },
+    /// A shell command a team ran in its sandbox between model turns (the agent loop): what
+    /// ran, how it ended, and the tail of its output (the SHA-256 of the whole output stands
+    /// for the rest).
+    CommandRun {
+        run_id: String,
+        team: String,
+        /// The work order it ran for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        work_order_id: Option<String>,
+        /// The model turn (1-based) that asked for it.
+        turn: u32,
+        command: String,
+        /// `bubblewrap`, `docker`, …
+        sandbox: String,
+        exit_code: Option<i32>,
+        timed_out: bool,
+        duration_ms: u64,
+        /// Bytes of output kept (at most the command's output cap).
+        output_bytes: u64,
+        output_sha256: String,
+        /// The output's last lines, as the model saw them end.
+        output_tail: String,
+    },
     /// A stage began (committed together with whatever ended before it).
     StageStarted {
         run_id: String,
@@ -293,6 +316,7 @@ impl EventData {
             EventData::RunStarted { .. } => "run_started",
             EventData::WorkOrderDelivered { .. } => "work_order_delivered",
             EventData::WorkOrderPublished { .. } => "work_order_published",
+            EventData::CommandRun { .. } => "command_run",
             EventData::StageStarted { .. } => "stage_started",
             EventData::StageAttemptFailed { .. } => "stage_attempt_failed",
             EventData::StageCompleted { .. } => "stage_completed",
@@ -318,6 +342,7 @@ impl EventData {
             | EventData::RunStarted { run_id, .. }
             | EventData::WorkOrderDelivered { run_id, .. }
             | EventData::WorkOrderPublished { run_id, .. }
+            | EventData::CommandRun { run_id, .. }
             | EventData::StageStarted { run_id, .. }
             | EventData::StageAttemptFailed { run_id, .. }
             | EventData::StageCompleted { run_id, .. }

@@ -242,6 +242,9 @@ pub fn layout(view: &RunView) -> Graph {
                     (Some(b), Some(c)) => format!("{b} @ {}", c.get(..8).unwrap_or(c)),
                     _ => wo.state.clone(),
                 };
+                if wo.commands > 0 {
+                    detail.push_str(&format!(" · {} commands", wo.commands));
+                }
                 if !wo.gates.is_empty() {
                     let passed = wo.gates.iter().filter(|g| g.passed).count();
                     detail.push_str(&format!(" · gates {passed}/{}", wo.gates.len()));

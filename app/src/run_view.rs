@@ -207,6 +207,9 @@ pub struct WorkOrderView {
     pub gates: Vec<GateSummary>,
     pub model: Option<String>,
     pub cost_usd: f64,
+    /// Shell commands its engineering team ran in the sandbox (agent turns).
+    #[serde(default)]
+    pub commands: u32,
 }
 
 /// One line of the activity feed.

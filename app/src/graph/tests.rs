@@ -113,6 +113,7 @@ fn work_orders_hang_under_engineering() {
         gates: vec![],
         model: None,
         cost_usd: 0.0,
+        commands: 0,
     }];
     let g = layout(&v);
     let wo = g

@@ -107,6 +107,7 @@ impl RunView {
                                 gates: vec![],
                                 model: None,
                                 cost_usd: 0.0,
+                                commands: 0,
                             });
                         }
                     }
@@ -355,11 +356,16 @@ impl RunView {
                     gates: gates.clone(),
                     model: Some(model.clone()),
                     cost_usd: *cost_usd,
+                    commands: 0,
                 };
                 match self.work_orders.iter_mut().find(|w| &w.id == work_order_id) {
                     Some(w) => {
-                        let risk = w.risk;
-                        *w = WorkOrderView { risk, ..delivered };
+                        let (risk, commands) = (w.risk, w.commands);
+                        *w = WorkOrderView {
+                            risk,
+                            commands,
+                            ..delivered
+                        };
                     }
                     None => self.work_orders.push(delivered),
                 }
@@ -455,6 +461,20 @@ impl RunView {
             | EventData::ModelCallFailed { attribution, .. }
             | EventData::RoutingDecided { attribution, .. } => attribution.team.clone(),
             EventData::MemoryRetained { bank, .. } => Some(bank.clone()),
+            EventData::CommandRun {
+                team,
+                work_order_id,
+                ..
+            } => {
+                if let Some(w) = self
+                    .work_orders
+                    .iter_mut()
+                    .find(|w| Some(&w.id) == work_order_id.as_ref())
+                {
+                    w.commands += 1;
+                }
+                Some(team.clone())
+            }
             _ => None,
         }
     }

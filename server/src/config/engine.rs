@@ -41,6 +41,9 @@ pub struct EngineConfig {
     /// Stage replies are streamed where the model can, so the run page and `factory run` show
     /// how far a slow model has got (and a stalled stream fails on `retry.stall_secs`).
     pub stream_replies: bool,
+    /// Tokens of the repository map shown to teams that plan or change code (at most a quarter
+    /// of their prompt's budget).
+    pub repo_map_tokens: usize,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +64,7 @@ impl Default for EngineConfig {
             sandbox_tmp_mb: 1_024,
             toolchain_paths: Vec::new(),
             stream_replies: true,
+            repo_map_tokens: 2_048,
         }
     }
 }

@@ -36,8 +36,37 @@ pub struct Deliverable {
     pub description: String,
 }
 
+/// The agent loop's bounds (`[agent]` in `team.toml`): how long a team may work in its
+/// sandbox on one work order before it must answer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentLimits {
+    /// Model turns that run a command, per attempt, before the team must answer.
+    pub max_turns: u32,
+    /// Longest one command may run, in seconds.
+    pub command_timeout_secs: u64,
+    /// Output of one command kept and shown to the model, in bytes (the rest is cut).
+    pub command_output_bytes: usize,
+    /// Wall time for a whole work order (every turn, command and gate round), in seconds.
+    pub max_wall_secs: u64,
+    /// Model spend for a whole work order, in US dollars.
+    pub max_cost_usd: f64,
+}
+
+impl Default for AgentLimits {
+    fn default() -> Self {
+        AgentLimits {
+            max_turns: 20,
+            command_timeout_secs: 120,
+            command_output_bytes: 16 * 1024,
+            max_wall_secs: 1_800,
+            max_cost_usd: 5.0,
+        }
+    }
+}
+
 /// `team.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TeamSettings {
     pub name: String,
@@ -52,6 +81,9 @@ pub struct TeamSettings {
     pub max_iterations: u32,
     pub operatives: Vec<String>,
     pub deliverables: Vec<Deliverable>,
+    /// Bounds of the team's agent loop (defaults when absent).
+    #[serde(default)]
+    pub agent: AgentLimits,
 }
 
 /// A team, ready to prompt.
@@ -251,6 +283,37 @@ fn check(folder: &str, s: &TeamSettings) -> Result<(), CatalogueError> {
     }
     if s.deliverables.is_empty() {
         return bad("at least one [[deliverables]] is needed".into());
+    }
+    let a = &s.agent;
+    if a.max_turns > 100 {
+        return bad(format!(
+            "[agent] max_turns {} must be 0 to 100",
+            a.max_turns
+        ));
+    }
+    if !(1..=3_600).contains(&a.command_timeout_secs) {
+        return bad(format!(
+            "[agent] command_timeout_secs {} must be 1 to 3600",
+            a.command_timeout_secs
+        ));
+    }
+    if !(256..=1024 * 1024).contains(&a.command_output_bytes) {
+        return bad(format!(
+            "[agent] command_output_bytes {} must be 256 to 1048576",
+            a.command_output_bytes
+        ));
+    }
+    if !(1..=86_400).contains(&a.max_wall_secs) {
+        return bad(format!(
+            "[agent] max_wall_secs {} must be 1 to 86400",
+            a.max_wall_secs
+        ));
+    }
+    if !(a.max_cost_usd.is_finite() && a.max_cost_usd >= 0.0) {
+        return bad(format!(
+            "[agent] max_cost_usd {} must be a number of dollars, 0 or more",
+            a.max_cost_usd
+        ));
     }
     Ok(())
 }

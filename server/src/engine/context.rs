@@ -4,7 +4,8 @@
 //! When everything together passes 80 % of the budget, the oldest recall is summarised (the
 //! engine asks the cheap alias and retains the summary in memory); what still does not fit is
 //! cut, oldest first — recall, then artifacts (shortened to their opening, then dropped), then
-//! the identity — never the anchor.
+//! the repository map, then the identity — never the anchor. The identity and the map make the
+//! system prompt: the part that stays the same from call to call (what providers cache).
 
 /// Tokens estimated from text: one per four bytes (used for packing; budgets use a more
 /// conservative estimate).
@@ -20,6 +21,9 @@ pub const SUMMARISE_AT: f64 = 0.8;
 pub struct ContextParts {
     pub anchor: String,
     pub identity: String,
+    /// The repository map (already rendered within its own budget); empty for teams that do
+    /// not see the code.
+    pub repo_map: String,
     /// Earlier stages' artifacts, oldest first: (title, content).
     pub artifacts: Vec<(String, String)>,
     /// Recalled memory, oldest (least relevant) first.
@@ -41,6 +45,7 @@ impl ContextParts {
     pub fn total_tokens(&self) -> usize {
         estimate_tokens(&self.anchor)
             + estimate_tokens(&self.identity)
+            + estimate_tokens(&self.repo_map)
             + self
                 .artifacts
                 .iter()
@@ -92,6 +97,9 @@ impl ContextParts {
             dropped_artifacts += 1;
         }
         if self.total_tokens() > budget {
+            self.repo_map.clear();
+        }
+        if self.total_tokens() > budget {
             let room = budget.saturating_sub(estimate_tokens(&self.anchor)) * 4;
             let cut = floor_char_boundary(&self.identity, room);
             self.identity.truncate(cut);
@@ -116,9 +124,14 @@ impl ContextParts {
         // The anchor again at the end: long contexts lose the middle, not the ends.
         user.push_str("\n\n# Reminder: your objective\n\n");
         user.push_str(&self.anchor);
-        let tokens = estimate_tokens(&self.identity) + estimate_tokens(&user);
+        let mut system = self.identity;
+        if !self.repo_map.is_empty() {
+            system.push_str("\n\n# The repository\n\n");
+            system.push_str(&self.repo_map);
+        }
+        let tokens = estimate_tokens(&system) + estimate_tokens(&user);
         Packed {
-            system: self.identity,
+            system,
             user,
             tokens,
             dropped_recall,
@@ -148,6 +161,7 @@ mod tests {
                      # Acceptance criteria\n- every ask has a test"
                 .into(),
             identity: "You are QA. ".repeat(200),
+            repo_map: String::new(),
             artifacts: (0..artifacts)
                 .map(|i| (format!("stage {i}"), "é artifact text ".repeat(size)))
                 .collect(),

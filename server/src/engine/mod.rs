@@ -6,6 +6,7 @@
 //! cancel or a crash can never leave half a step. On start the engine resumes every run that
 //! has not finished; a model call that was in flight is issued again with the same call id.
 
+pub mod agent;
 pub mod catalogue;
 pub mod context;
 mod driver;
@@ -82,6 +83,8 @@ pub struct Engine {
     /// How far the models streaming stage replies have got (not recorded; see
     /// [`LiveProgress`]).
     progress: Arc<LiveProgress>,
+    /// Repository maps by commit (memory, and `<data_dir>/cache/repo-maps`).
+    repo_maps: Arc<repo_map::RepoMapCache>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -107,12 +110,42 @@ impl Engine {
             gateway,
             config,
             approvals,
-            data_dir,
             active: Mutex::new(HashMap::new()),
             shutdown,
             tasks: TaskTracker::new(),
             progress: Arc::new(LiveProgress::default()),
+            repo_maps: Arc::new(repo_map::RepoMapCache::new(
+                repo_map::Limits::default(),
+                Some(data_dir.join("cache").join("repo-maps")),
+            )),
+            data_dir,
         })
+    }
+
+    /// The map of a run's repository at its base commit (built once per commit), or `None`
+    /// when the run has no project or the map cannot be made (logged; the team then works
+    /// without it).
+    pub(crate) async fn repo_map(&self, run: &state::RunState) -> Option<Arc<repo_map::RepoMap>> {
+        let (project, base) = (run.project.clone()?, run.base_commit.clone()?);
+        let (cache, scratch) = (
+            self.repo_maps.clone(),
+            self.data_dir.join("cache").join("scratch"),
+        );
+        let built = tokio::task::spawn_blocking(move || {
+            cache.for_repo_commit(std::path::Path::new(&project), &base, &scratch)
+        })
+        .await;
+        match built {
+            Ok(Ok(map)) => Some(map),
+            Ok(Err(e)) => {
+                tracing::warn!(run_id = %run.run_id, error = %e, "no repository map");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(run_id = %run.run_id, error = %e, "repository map task failed");
+                None
+            }
+        }
     }
 
     /// Streamed stage replies in progress, for the pages and the CLI that show them.

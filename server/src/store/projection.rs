@@ -105,7 +105,10 @@ async fn apply(
         TokenScoped { .. } | TokenRevoked { .. } | SessionStarted { .. } => {
             super::auth::apply(conn, event).await
         }
-        AdminTokenCreated { .. } | SettingsChanged { .. } | BudgetReached { .. } => Ok(()),
+        AdminTokenCreated { .. }
+        | SettingsChanged { .. }
+        | BudgetReached { .. }
+        | CommandRun { .. } => Ok(()),
     }
 }
 

@@ -22,20 +22,25 @@ use crate::support::wire::openai_refusal;
 
 type Prompts = Arc<Mutex<Vec<(String, String)>>>;
 
-/// The team a request is for (`# Team: Title (name)`) and its user prompt.
+/// The team a request is for (the `# Team: Title (name)` line of its system messages; a model
+/// without native tools gets them described in a system message of their own first) and its
+/// first user prompt.
 fn team_and_prompt(body: &Value) -> (String, String) {
-    let system = body["messages"][0]["content"].as_str().unwrap_or_default();
-    let team = system
-        .lines()
-        .next()
+    let messages = body["messages"].as_array().unwrap();
+    let content = |role: &'static str| {
+        messages
+            .iter()
+            .filter(move |m| m["role"] == role)
+            .filter_map(|m| m["content"].as_str())
+    };
+    let team = content("system")
+        .flat_map(str::lines)
+        .find(|l| l.starts_with("# Team: "))
         .and_then(|l| l.rsplit_once('('))
         .and_then(|(_, rest)| rest.split_once(')'))
         .map_or("unknown", |(name, _)| name)
         .to_string();
-    let prompt = body["messages"][1]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let prompt = content("user").next().unwrap_or_default().to_string();
     (team, prompt)
 }
 

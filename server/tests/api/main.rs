@@ -1,5 +1,6 @@
 //! Integration tests: a real server on a loopback port, a real SQLite file, real clients.
 
+mod agent_loop;
 mod anthropic;
 mod approvals;
 mod auth;

@@ -87,7 +87,7 @@ pub fn WorkOrders(view: Arc<RunView>, state: RunQuery) -> impl IntoView {
         view! {
             <tr class="border-t border-slate-100" data-work-order=w.id.clone()>
                 <td class="py-1 pr-3">{format!("{} · {}", w.id, w.title)}</td>
-                <td class="py-1 pr-3">{w.state.clone()}</td>
+                <td class="py-1 pr-3" data-commands=w.commands>{if w.commands > 0 { format!("{} · {} commands", w.state, w.commands) } else { w.state.clone() }}</td>
                 <td class="py-1 pr-3 font-mono text-xs">{w.branch.clone().unwrap_or_else(|| "—".into())}</td>
                 <td class="py-1 pr-3 font-mono text-xs">{w.commit.as_deref().map(|c| c.chars().take(8).collect::<String>()).unwrap_or_else(|| "—".into())}</td>
                 <td class="py-1 pr-3">{if w.gates.is_empty() { "—".to_string() } else { format!("{passed}/{} passed", w.gates.len()) }}</td>

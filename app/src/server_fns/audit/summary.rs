@@ -50,6 +50,21 @@ pub fn event_summary(data: &EventData) -> String {
             Some(e) => format!("{work_order_id}: publishing {branch} failed: {}", t(e)),
             None => format!("{work_order_id}: {branch} published after review"),
         },
+        EventData::CommandRun {
+            team,
+            command,
+            exit_code,
+            timed_out,
+            duration_ms,
+            ..
+        } => {
+            let end = match (timed_out, exit_code) {
+                (true, _) => "timed out".to_string(),
+                (false, Some(code)) => format!("exit {code}"),
+                (false, None) => "killed".to_string(),
+            };
+            format!("{team} ran `{}`: {end} in {duration_ms} ms", t(command))
+        }
         EventData::StageStarted {
             index, stage, team, ..
         } => format!("stage {index} {stage} started ({team})"),

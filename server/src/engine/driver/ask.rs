@@ -2,6 +2,8 @@
 //! the call through the gate and re-asks on malformed replies.
 
 use super::*;
+use crate::engine::agent::Finish;
+use crate::engine::repo_map::RepoMap;
 
 /// The objective anchor: always in the context, in full.
 pub(super) fn anchor(run: &RunState, stage: &Stage, team: &Team) -> String {
@@ -100,6 +102,7 @@ pub(super) fn stage_brief<'a>(
             .into_answer(),
         ),
         answer: false,
+        bench: None,
     }
 }
 
@@ -172,13 +175,22 @@ pub(in crate::engine) async fn ask_team(
     if !facts.is_empty() {
         artifacts.push(("Facts verified by earlier stages".into(), facts.join("\n")));
     }
+    let budget = context_budget(engine, &brief.alias);
+    let repo_map = if sees_repository(team) {
+        engine.repo_map(run).await
+    } else {
+        None
+    };
     let mut parts = ContextParts {
         anchor: brief.anchor.clone(),
         identity: team.identity(),
+        repo_map: repo_map
+            .as_ref()
+            .map(|m| m.render(config.repo_map_tokens.min(budget / 4)))
+            .unwrap_or_default(),
         artifacts,
         recall,
     };
-    let budget = context_budget(engine, &brief.alias);
     if parts.needs_summary(budget) {
         let oldest = parts.take_oldest_recall();
         let mut request = ModelRequest::new(
@@ -222,16 +234,30 @@ pub(in crate::engine) async fn ask_team(
     let mut cost = 0.0;
     let mut last_error = String::new();
     let mut served_by_model = run.served_by_model;
-    for reask in 0..=team.settings.max_reasks {
+    let (mut reask, mut turn, mut round) = (0u32, 0u32, 0u32);
+    while reask <= team.settings.max_reasks {
+        if let Some(bench) = brief.bench
+            && let Some(reason) = bench.exhausted(cost)
+        {
+            return Ok(stopped(reason, events, cost));
+        }
+        let tools_left = brief.bench.filter(|b| turn < b.max_turns());
         let mut request =
             ModelRequest::new(&brief.alias, messages.clone(), config.max_output_tokens);
         request.temperature = Some(0.2);
         request.schema = Some(schema.clone());
         request.attribution = attribution.clone();
-        request.call_id = Some(format!("{}/{reask}", brief.call_prefix));
+        // The first call of a one-reply team keeps the ids it always had (a restarted run's
+        // calls are counted once); agent turns and gate rounds number their own.
+        request.call_id = Some(if turn == 0 && round == 0 {
+            format!("{}/{reask}", brief.call_prefix)
+        } else {
+            format!("{}/r{round}t{turn}/{reask}", brief.call_prefix)
+        });
         request.offline = brief.offline.clone();
         request.caller_parses = true;
         request.no_templates = served_by_model;
+        request.tools = tools_left.map(|b| b.tools()).unwrap_or_default();
         if engine.config.stream_replies {
             request.progress = Some(engine.progress.reporter(&run.run_id, &brief.step));
         }
@@ -254,22 +280,63 @@ pub(in crate::engine) async fn ask_team(
         };
         cost += reply.cost_usd;
         served_by_model |= !reply.offline;
+        if !reply.tool_calls.is_empty() {
+            turn += 1;
+            messages.push(Message::assistant_calls(
+                reply.text.clone(),
+                reply.tool_calls.clone(),
+            ));
+            for call in &reply.tool_calls {
+                let text = match tools_left {
+                    Some(bench) => {
+                        let (text, caused) = bench.call(turn, call).await;
+                        events.extend(caused);
+                        text
+                    }
+                    None => "Refused: no more tool calls are allowed in this conversation. \
+                             Answer now with the TaskResult JSON object."
+                        .to_string(),
+                };
+                messages.push(Message::tool_result(call, text));
+            }
+            continue;
+        }
         let parsed = if brief.answer {
             parse_answer(&reply.text)
         } else {
             parse_task_result(&reply.text)
         };
-        match parsed.and_then(|r| check_result(r, catalogue)) {
+        let map = repo_map.as_deref();
+        match parsed.and_then(|r| check_result(r, catalogue, map)) {
             Ok(result) => {
-                return Ok(Outcome::Answered {
-                    result: Box::new(result),
-                    events,
-                    cost,
-                });
+                let verdict = match brief.bench {
+                    Some(bench) if result.status == TaskStatus::Complete => {
+                        let (verdict, caused) = bench.finish(&result).await;
+                        events.extend(caused);
+                        verdict
+                    }
+                    _ => Finish::Accepted,
+                };
+                match verdict {
+                    Finish::Accepted => {
+                        return Ok(Outcome::Answered {
+                            result: Box::new(result),
+                            events,
+                            cost,
+                        });
+                    }
+                    Finish::Stop(reason) => return Ok(stopped(reason, events, cost)),
+                    Finish::Again(feedback) => {
+                        round += 1;
+                        messages.push(Message::assistant(reply.text));
+                        messages.push(Message::user(feedback));
+                    }
+                }
             }
             Err(error) => {
                 tracing::info!(run_id = %run.run_id, team = team.name(), reask, %error, "malformed TaskResult; asking again");
                 last_error = error.clone();
+                reask += 1;
                 messages.push(Message::assistant(reply.text));
                 messages.push(Message::user(format!(
                     "Your reply is not a valid TaskResult: {error}. Reply again with only the \
@@ -299,11 +366,58 @@ pub(in crate::engine) async fn ask_team(
     })
 }
 
-/// A clarification must name a real team (asking oneself is refused by the broker).
+/// Teams that plan or change code are shown the repository map (and their plans checked
+/// against it): solution architecture, QA and every engineering team.
+fn sees_repository(team: &Team) -> bool {
+    team.settings.kind == TeamKind::Engineering
+        || matches!(team.name(), "solution-architecture" | "qa-engineering")
+}
+
+/// A BLOCKED answer for agent work that had to stop (its bench said why).
+fn stopped(reason: String, events: Vec<EventData>, cost: f64) -> Outcome {
+    Outcome::Answered {
+        result: Box::new(TaskResult {
+            status: TaskStatus::Blocked,
+            reasoning: reason.clone(),
+            blockers: vec![reason],
+            assumptions_made: vec![],
+            verified_facts: vec![],
+            clarification_needed: None,
+            artifacts: vec![],
+            edits: vec![],
+            work_orders: vec![],
+        }),
+        events,
+        cost,
+    }
+}
+
+/// A clarification must name a real team (asking oneself is refused by the broker), and the
+/// files a plan puts in scope must exist in the repository or plainly be new ones.
 pub(super) fn check_result(
     result: TaskResult,
     catalogue: &Catalogue,
+    map: Option<&RepoMap>,
 ) -> Result<TaskResult, String> {
+    if let Some(map) = map {
+        let mut refused = Vec::new();
+        for wo in &result.work_orders {
+            let check = map.check_files_in_scope(&wo.files_in_scope);
+            refused.extend(
+                check
+                    .invalid
+                    .into_iter()
+                    .map(|p| format!("work order `{}`: `{}`: {}", wo.id, p.path, p.message)),
+            );
+        }
+        if !refused.is_empty() {
+            return Err(format!(
+                "files_in_scope names files the repository does not have and could not \
+                 plainly create ({}); use the paths in the repository map",
+                refused.join("; ")
+            ));
+        }
+    }
     if let Some(c) = &result.clarification_needed
         && result.status == TaskStatus::NeedsClarification
         && catalogue.get(&c.target_team).is_none()

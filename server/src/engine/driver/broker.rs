@@ -173,6 +173,7 @@ pub(super) fn answer<'a>(
                 step: format!("{} answering a question", team.name()),
                 offline: None,
                 answer: true,
+                bench: None,
             };
             let outcome = ask_team(engine, run, &brief, catalogue).await?;
             let result = match outcome {

@@ -78,6 +78,9 @@ pub(super) struct Brief<'a> {
     pub(super) offline: Option<OfflineAnswer>,
     /// A clarification answer (no artifacts required).
     pub(super) answer: bool,
+    /// Agent work: the tools the team may call between turns and the check its answer must
+    /// pass. `None`: one reply.
+    pub(super) bench: Option<&'a dyn crate::engine::agent::Workbench>,
 }
 
 pub(super) async fn drive(

@@ -66,6 +66,42 @@ impl RepoMapCache {
         Ok(self.remember(commit, map))
     }
 
+    /// The map of `commit` of the repository at `repo`, with no worktree at hand: on a miss
+    /// the commit's files are written from the object database into a scratch directory under
+    /// `scratch` (removed after), and mapped there. Blocking.
+    pub fn for_repo_commit(
+        &self,
+        repo: &Path,
+        commit: &str,
+        scratch: &Path,
+    ) -> Result<Arc<RepoMap>, RepoMapError> {
+        check_commit(commit)?;
+        if let Some(map) = self.remembered(commit) {
+            return Ok(map);
+        }
+        if let Some(map) = self.read_disk(commit) {
+            return Ok(self.remember(commit, map));
+        }
+        let failed = |message: String| RepoMapError::Export {
+            commit: commit.to_string(),
+            message,
+        };
+        std::fs::create_dir_all(scratch).map_err(|e| failed(e.to_string()))?;
+        let dir = tempfile::Builder::new()
+            .prefix("repo-map-")
+            .tempdir_in(scratch)
+            .map_err(|e| failed(e.to_string()))?;
+        crate::delivery::worktree::export_tree(
+            repo,
+            commit,
+            dir.path(),
+            self.limits.max_walk_entries,
+            self.limits.max_file_bytes,
+        )
+        .map_err(|e| failed(e.to_string()))?;
+        self.for_commit(dir.path(), commit)
+    }
+
     fn remembered(&self, commit: &str) -> Option<Arc<RepoMap>> {
         let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         let at = memory.iter().position(|(c, _)| c == commit)?;

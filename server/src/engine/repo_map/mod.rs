@@ -81,6 +81,9 @@ pub enum RepoMapError {
     /// A built-in tag query does not fit its grammar (a defect, caught by the unit tests).
     #[error("the {lang:?} tag query does not compile: {message}")]
     Query { lang: Lang, message: String },
+    /// The commit's files could not be written out to be mapped.
+    #[error("cannot read commit {commit} to map it: {message}")]
+    Export { commit: String, message: String },
 }
 
 /// A repository's map: every file of the tree that was mapped, most relied-on first, with its

@@ -1,6 +1,9 @@
-//! A work order's attempts: ask the engineering team, apply its edits, take the change into
-//! the repository before any gate runs, run the gates; a failure goes back to the team as
-//! feedback and the next attempt starts from a worktree made again at the base.
+//! A work order's conversation with its engineering team: the first prompt holds the work
+//! order and its files in scope; the team may run commands in the sandbox between turns
+//! (`agent`); its finished answer's change is taken and gated, and a failure goes back into the
+//! same conversation — at most the team's `max_iterations` gate rounds.
+
+use std::time::Instant;
 
 use app::events::EventData;
 use app::task::{TaskStatus, WorkOrderSpec};
@@ -8,16 +11,14 @@ use app::task::{TaskStatus, WorkOrderSpec};
 use super::super::catalogue::Team;
 use super::super::driver::{Brief, Outcome, ask_team};
 use super::super::state::RunState;
-use super::{Ctx, Passed, gates, id8, plan, shown};
-use crate::delivery::edits::apply;
+use super::agent::WorkOrderBench;
+use super::{Ctx, Passed, id8, plan, shown};
 use crate::delivery::worktree::Worktree;
 use crate::engine::templates::{TemplateBrief, requirement_vars};
 use crate::gateway::routing::RoutingDecision;
 use crate::store::StoreError;
 
-/// The team's attempts at a work order: ask, apply the edits, take the change, run the gates;
-/// a failure goes back as feedback and the next attempt starts from a worktree made again at
-/// the base. At most the team's `max_iterations` attempts.
+/// The team's work on a work order, start to a change that passed its gates (or why not).
 pub(super) async fn attempts(
     ctx: &Ctx<'_>,
     wo: &WorkOrderSpec,
@@ -26,6 +27,7 @@ pub(super) async fn attempts(
     events: &mut Vec<EventData>,
 ) -> Result<Result<Passed, String>, StoreError> {
     let (engine, run, team) = (ctx.engine, ctx.run, ctx.team);
+    let started = Instant::now();
     let short = id8(&run.run_id, &wo.id);
     let w = worktree.clone();
     let digest = ctx
@@ -40,154 +42,90 @@ pub(super) async fn attempts(
             )));
         }
     };
-    let mut feedback: Option<String> = None;
-    let mut outcome: Result<Passed, String> = Err("no attempt was made".into());
-    for attempt in 0..team.settings.max_iterations {
-        if attempt > 0 {
-            // Whatever the last attempt or its gates left is gone: a fresh checkout of the
-            // base, never a `git clean` inside a tree sandboxed code wrote.
-            let (w, base) = (worktree.clone(), ctx.base.to_string());
-            if let Err(e) = ctx
-                .git(move || w.recreate(&base))
-                .await
-                .and_then(|r| r.map_err(|e| e.to_string()))
-            {
-                return Ok(Err(format!("the worktree could not be made again: {e}")));
+    let mut vars = requirement_vars(
+        &run.goal,
+        run.project.as_deref(),
+        &wo.id,
+        &wo.title,
+        &wo.acceptance_criteria,
+        &[],
+    );
+    vars["work_order"] = serde_json::to_value(wo).unwrap_or_default();
+    let shown = shown::files_in_scope(
+        &worktree.path,
+        &wo.files_in_scope,
+        shown_budget(engine, &decision.alias),
+    );
+    let bench = WorkOrderBench::new(ctx, wo, worktree, started, digest);
+    let brief = Brief {
+        team,
+        anchor: plan::anchor(run, wo, &shown),
+        alias: decision.alias.clone(),
+        call_prefix: format!(
+            "{}/{}/{}/wo-{short}/0",
+            run.run_id, run.started_seq, run.round
+        ),
+        step: format!("work order {}", wo.id),
+        offline: Some(
+            TemplateBrief {
+                team: team.name().to_string(),
+                deliverable: format!("wo-{}.md", wo.id),
+                template: format!("# Work order {}: {{{{ work_order.title }}}}\n", wo.id),
+                vars,
             }
+            .into_answer(),
+        ),
+        answer: false,
+        bench: Some(&bench),
+    };
+    let (result, cost, model) = match ask_team(engine, run, &brief, ctx.catalogue).await? {
+        Outcome::Answered {
+            result,
+            events: e,
+            cost,
+        } => {
+            let model = e
+                .iter()
+                .rev()
+                .find_map(|ev| match ev {
+                    EventData::ModelCallFinished {
+                        provider, model, ..
+                    } => Some(format!("{provider}:{model}")),
+                    _ => None,
+                })
+                .unwrap_or_else(|| decision.alias.clone());
+            events.extend(e);
+            (*result, cost, model)
         }
-        let mut vars = requirement_vars(
-            &run.goal,
-            run.project.as_deref(),
-            &wo.id,
-            &wo.title,
-            &wo.acceptance_criteria,
-            &[],
-        );
-        vars["work_order"] = serde_json::to_value(wo).unwrap_or_default();
-        let shown = shown::files_in_scope(
-            &worktree.path,
-            &wo.files_in_scope,
-            shown_budget(engine, &decision.alias),
-        );
-        let brief = Brief {
-            team,
-            anchor: plan::anchor(run, wo, &shown, feedback.as_deref()),
-            alias: decision.alias.clone(),
-            call_prefix: format!(
-                "{}/{}/{}/wo-{short}/{attempt}",
-                run.run_id, run.started_seq, run.round
-            ),
-            step: format!("work order {}", wo.id),
-            offline: Some(
-                TemplateBrief {
-                    team: team.name().to_string(),
-                    deliverable: format!("wo-{}.md", wo.id),
-                    template: format!("# Work order {}: {{{{ work_order.title }}}}\n", wo.id),
-                    vars,
-                }
-                .into_answer(),
-            ),
-            answer: false,
-        };
-        let (result, cost, model) = match ask_team(engine, run, &brief, ctx.catalogue).await? {
-            Outcome::Answered {
-                result,
-                events: e,
-                cost,
-            } => {
-                let model = e
-                    .iter()
-                    .rev()
-                    .find_map(|ev| match ev {
-                        EventData::ModelCallFinished {
-                            provider, model, ..
-                        } => Some(format!("{provider}:{model}")),
-                        _ => None,
-                    })
-                    .unwrap_or_else(|| decision.alias.clone());
-                events.extend(e);
-                (*result, cost, model)
-            }
-            Outcome::Failed {
-                error, events: e, ..
-            } => {
-                events.extend(e);
-                return Ok(Err(error));
-            }
-            Outcome::Budget { error, events: e } => {
-                events.extend(e);
-                return Ok(Err(error.to_string()));
-            }
-        };
-        if result.status != TaskStatus::Complete {
-            return Ok(Err(format!(
-                "the team answered {}: {}",
-                result.status.as_str(),
-                result.blockers.join("; ")
-            )));
+        Outcome::Failed {
+            error, events: e, ..
+        } => {
+            events.extend(e);
+            return Ok(Err(error));
         }
-        let (w, edits, limits) = (worktree.clone(), result.edits.clone(), ctx.edit_limits);
-        let taken = ctx
-            .git(move || {
-                let changed = apply(&w.path, &edits, &limits).map_err(|e| e.to_string())?;
-                w.snapshot(&changed).map_err(|e| e.to_string())
-            })
-            .await
-            .and_then(|r| r);
-        let tree = match taken {
-            Ok(Some(tree)) => tree,
-            Ok(None) => {
-                let f = "the edits changed nothing: send edits that change the files".to_string();
-                feedback = Some(f.clone());
-                outcome = Err(f);
-                continue;
-            }
-            Err(e) => {
-                feedback = Some(format!(
-                    "{e}\n\n(The worktree is made again from the base for your next attempt: send \
-                     the whole change again.)"
-                ));
-                outcome = Err(e);
-                continue;
-            }
-        };
-        let (summaries, failed) = gates::run(
-            ctx.sandbox.as_ref(),
-            &worktree.path,
-            &ctx.gates,
-            &ctx.limits,
-            &ctx.disk(),
-            "",
-        )
-        .await;
-        let w = worktree.clone();
-        let after = ctx.git(move || w.metadata_digest()).await;
-        if !matches!(&after, Ok(Ok(d)) if *d == digest) {
-            return Ok(Err(
-                "the worktree's git metadata changed while a gate ran; the work order is stopped \
-                 and nothing of it is committed"
-                    .into(),
-            ));
+        Outcome::Budget { error, events: e } => {
+            events.extend(e);
+            return Ok(Err(error.to_string()));
         }
-        match failed {
-            None => {
-                return Ok(Ok(Passed {
-                    gates: summaries,
-                    model,
-                    cost,
-                    tree,
-                }));
-            }
-            Some(f) => {
-                feedback = Some(format!(
-                    "{f}\n\n(The worktree is made again from the base for your next attempt: send \
-                     the whole change again.)"
-                ));
-                outcome = Err(f);
-            }
-        }
+    };
+    if result.status != TaskStatus::Complete {
+        return Ok(Err(format!(
+            "the team answered {}: {}",
+            result.status.as_str(),
+            result.blockers.join("; ")
+        )));
     }
-    Ok(outcome)
+    match bench.take() {
+        Some(taken) => Ok(Ok(Passed {
+            gates: taken.gates,
+            model,
+            cost,
+            tree: taken.tree,
+        })),
+        None => Ok(Err(bench
+            .last_failure()
+            .unwrap_or_else(|| "no change passed the gates".into()))),
+    }
 }
 
 /// Bytes of file text the engineer's first prompt may hold: half the prompt's token budget

@@ -118,28 +118,9 @@ pub(super) async fn run(
     };
     let mut summaries = Vec::new();
     for command in &commands {
-        let ran = tokio::select! {
-            ran = sandbox.run(worktree, command, limits) => ran,
-            over = over_budget(disk) => {
-                return (
-                    summaries,
-                    Some(format!(
-                        "gate `{command}` was stopped: the worktrees grew to {} MiB, over their \
-                         budget of {} MiB ([engine] worktree_disk_budget_mb)",
-                        over / (1024 * 1024),
-                        disk.budget_bytes / (1024 * 1024)
-                    )),
-                );
-            }
-        };
-        let g = match ran {
+        let g = match run_one(sandbox, worktree, command, limits, disk).await {
             Ok(g) => g,
-            Err(e) => {
-                return (
-                    summaries,
-                    Some(format!("gate `{command}` could not run: {e}")),
-                );
-            }
+            Err(why) => return (summaries, Some(format!("gate {why}"))),
         };
         summaries.push(GateSummary {
             command: format!("{}{suffix}", g.command),
@@ -162,6 +143,29 @@ pub(super) async fn run(
         }
     }
     (summaries, None)
+}
+
+/// Runs one command in the sandbox with the worktrees' disk budget watched. `Err` says why it
+/// did not finish (`` `cmd` was stopped: … `` or `` `cmd` could not run: … ``).
+pub(super) async fn run_one(
+    sandbox: &dyn Sandbox,
+    worktree: &Path,
+    command: &str,
+    limits: &GateLimits,
+    disk: &DiskWatch<'_>,
+) -> Result<crate::delivery::sandbox::GateResult, String> {
+    let ran = tokio::select! {
+        ran = sandbox.run(worktree, command, limits) => ran,
+        over = over_budget(disk) => {
+            return Err(format!(
+                "`{command}` was stopped: the worktrees grew to {} MiB, over their budget of \
+                 {} MiB ([engine] worktree_disk_budget_mb)",
+                over / (1024 * 1024),
+                disk.budget_bytes / (1024 * 1024)
+            ));
+        }
+    };
+    ran.map_err(|e| format!("`{command}` could not run: {e}"))
 }
 
 /// Resolves (with the bytes used) once the worktrees exceed their budget; never otherwise.

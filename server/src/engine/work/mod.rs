@@ -9,6 +9,7 @@
 //! itself; a worktree that sandboxed code touched is only ever removed and made again
 //! (`delivery::worktree`). Branches reach the remote after the run's review (`land`).
 
+mod agent;
 mod attempt;
 mod gates;
 mod land;

@@ -10,13 +10,8 @@ use super::super::state::RunState;
 use crate::delivery::edits::protected;
 
 /// The work order's anchor: the requirement, the work order, the files in scope as `shown`
-/// (their text, see `shown`), the criteria, how to answer and the last attempt's feedback.
-pub(super) fn anchor(
-    run: &RunState,
-    wo: &WorkOrderSpec,
-    shown: &str,
-    feedback: Option<&str>,
-) -> String {
+/// (their text, see `shown`), the criteria and how to work and answer.
+pub(super) fn anchor(run: &RunState, wo: &WorkOrderSpec, shown: &str) -> String {
     let criteria = wo
         .acceptance_criteria
         .iter()
@@ -28,24 +23,23 @@ pub(super) fn anchor(
     } else {
         wo.files_in_scope.join(", ")
     };
-    let mut text = format!(
+    format!(
         "# Requirement\n\n{}\n\n# Your work order `{}`: {}\n\n{}\n\nRisk: {:?}. Files in scope: \
-         {files}{shown}\n\n# Acceptance criteria\n\n{criteria}\n\n# How to answer\n\nReply with one \
-         TaskResult JSON object: `status` COMPLETE with `edits` (write {{path, content}}, replace \
-         {{path, search, replace}} with an exact search text, delete {{path}}; paths relative to \
-         the repository root) and a short artifact describing the change.",
+         {files}{shown}\n\n# Acceptance criteria\n\n{criteria}\n\n# How to work\n\nYou work in \
+         the repository's working tree. Where you have the `run` tool, use it to look around, \
+         change files and run the tests, one shell command per call; the working tree's change \
+         is your change. Where you do not, put the change in `edits`.\n\n# How to answer\n\n\
+         When the change is made, reply with one TaskResult JSON object: `status` COMPLETE, a \
+         short artifact describing the change and, optionally, `edits` applied on top of the \
+         working tree (write {{path, content}}, replace {{path, search, replace}} with an exact \
+         search text, delete {{path}}; paths relative to the repository root). The project's \
+         gates then run; if one fails you see its output and continue.",
         run.goal.trim(),
         wo.id,
         wo.title,
         wo.description,
         wo.risk
-    );
-    if let Some(feedback) = feedback {
-        text.push_str(&format!(
-            "\n\n# Your previous attempt failed — fix this\n\n{feedback}"
-        ));
-    }
-    text
+    )
 }
 
 /// Files in scope above which a work order is at least medium risk.

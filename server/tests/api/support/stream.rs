@@ -3,7 +3,8 @@
 //! it — a role chunk, the content in pieces (a pause between them), a chunk with the finish
 //! reason, the usage in a last chunk only when `stream_options.include_usage` asks for it,
 //! then `[DONE]` — so a client that reassembles it wrong, or that does not ask for usage,
-//! gets something else than the whole reply.
+//! gets something else than the whole reply. Tool calls stream in pieces too: each call's id
+//! and name, then its arguments a piece at a time.
 
 use std::time::Duration;
 
@@ -31,6 +32,31 @@ pub fn openai_stream(request: &Value, whole: &Value, gap: Duration) -> Response 
     for piece in chars.chunks(PIECE) {
         let piece: String = piece.iter().collect();
         frames.push(chunk(json!({"content": piece}), Value::Null));
+    }
+    // Tool calls stream as the API sends them: the id and name first, the arguments in pieces.
+    for (index, call) in choice["message"]["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        frames.push(chunk(
+            json!({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                   "function": {"name": call["function"]["name"], "arguments": ""}}]}),
+            Value::Null,
+        ));
+        let arguments: Vec<char> = call["function"]["arguments"]
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .collect();
+        for piece in arguments.chunks(PIECE) {
+            let piece: String = piece.iter().collect();
+            frames.push(chunk(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
+                Value::Null,
+            ));
+        }
     }
     let finish = choice
         .get("finish_reason")

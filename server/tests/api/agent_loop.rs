@@ -1,0 +1,509 @@
+//! The engineering agent loop on real parts: a Python package in a real repository, a
+//! `python3 -m unittest` gate in bubblewrap, and a scripted model over HTTP that works the way
+//! a coding agent does. Architecture names the file to change from the repository map alone
+//! (its name is made up by the test), after one plan refused for a path the repository cannot
+//! have. Engineering greps the test for a factor the test made up, makes a wrong change and
+//! answers; the gate's failure comes back in the same conversation; it reads the file again
+//! (still holding its wrong change), fixes it with the factor it read, and answers again. The
+//! branch holds only the final change, and every command is a `command_run` event.
+//!
+//! Run with the model's native tool calls (OpenAI `tools`) and with the plain-text action
+//! format a model without them gets.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use crate::support::cli::{add_project, auto_run_with_config, factory, text};
+use crate::support::db::sqlite;
+use crate::support::git::{bubblewrap, commit_all, git, git_repo};
+use crate::support::model::factory_toml;
+use crate::support::stream::openai_stream;
+use crate::support::wire::openai_refusal;
+
+/// Every request the model saw.
+type Seen = Arc<Mutex<Vec<Value>>>;
+
+/// How the scripted engineer behaves.
+#[derive(Clone, Copy)]
+enum Script {
+    /// Reads, makes a wrong change, sees the gate fail, reads again and fixes it.
+    Fixes,
+    /// Tries to escape the sandbox in every way it can, then makes a plain change.
+    Hostile { host_port: u16, nonce: u64 },
+}
+
+/// The team a request is for: the `# Team: Title (name)` line of its system messages (a model
+/// without native tools gets the tools described in a system message of their own first).
+fn team_of(body: &Value) -> String {
+    said(body, "system")
+        .iter()
+        .flat_map(|s| s.lines().map(str::to_string).collect::<Vec<_>>())
+        .find(|l| l.starts_with("# Team: "))
+        .as_deref()
+        .and_then(|l| l.rsplit_once('('))
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map_or("unknown", |(name, _)| name)
+        .to_string()
+}
+
+fn result(team: &str, status: &str, extra: Value) -> Value {
+    let mut r = json!({
+        "status": status,
+        "reasoning": format!("{team} did its part"),
+        "blockers": [], "assumptions_made": [], "verified_facts": [],
+        "clarification_needed": null,
+        "artifacts": [{"name": format!("{team}.md"), "content": format!("# {team}\n")}]
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        r[k] = v.clone();
+    }
+    r
+}
+
+/// Text of every message of `role` (`tool` results in either wire form count as `tool`).
+fn said(body: &Value, role: &str) -> Vec<String> {
+    body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            let content = m["content"].as_str().unwrap_or_default().to_string();
+            let is_tool = m["role"] == "tool"
+                || (m["role"] == "user" && content.starts_with("Result of tool call"));
+            let matches = match role {
+                "tool" => is_tool,
+                "user" => m["role"] == "user" && !is_tool,
+                other => m["role"] == other,
+            };
+            matches.then_some(content)
+        })
+        .collect()
+}
+
+/// The architect: plans from the repository map in its system prompt; its first plan also
+/// names a path no repository may hold, and is corrected when that is refused.
+fn architect(body: &Value) -> Value {
+    let system = said(body, "system").join("\n");
+    let file = system
+        .split(|c: char| c.is_whitespace() || c == '`')
+        .find(|w| w.starts_with("shop/pricing_") && w.ends_with(".py"))
+        .unwrap_or("shop/pricing.py")
+        .to_string();
+    let refused = said(body, "user")
+        .iter()
+        .any(|m| m.contains("files_in_scope names files"));
+    let mut files = vec![file];
+    if !refused {
+        files.push("../outside/secrets.py".into());
+    }
+    result(
+        "solution-architecture",
+        "COMPLETE",
+        json!({"work_orders": [{
+            "id": "wo-1", "title": "Apply the agreed discount",
+            "description": "discount() must use the factor the tests expect", "risk": "low",
+            "files_in_scope": files, "acceptance_criteria": ["the unit tests pass"],
+            "dependencies": [], "confidence": 0.9
+        }]}),
+    )
+}
+
+/// The hostile engineer: each turn one way out of the sandbox, then a plain change.
+fn hostile(body: &Value, host_port: u16, nonce: u64) -> Step {
+    let team = "backend-engineering";
+    let commands = [
+        format!(
+            "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {host_port}), \
+             timeout=3); print('connected')\""
+        ),
+        format!("echo pwned > /tmp/factory-escape-{nonce}; echo pwned > ../escape-{nonce}; echo tried"),
+        // Everything but the worktree (which is the team's own to ruin).
+        "rm -rf /usr /etc /bin /lib /home /root /var 2>/dev/null; test -x /usr/bin/python3 && echo still-here"
+            .to_string(),
+        "i=0; while [ $i -lt 600 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; echo spawned"
+            .to_string(),
+        "head -c 10000000 /dev/zero | tr '\\0' x".to_string(),
+        "sleep 60".to_string(),
+        format!("echo contained-{nonce} > NOTE.txt"),
+    ];
+    let n = said(body, "assistant").len();
+    match commands.get(n) {
+        Some(command) => Step::Run(command.clone()),
+        None => Step::Answer(result(team, "COMPLETE", json!({}))),
+    }
+}
+
+/// What the engineer does next: a command to run, or its answer.
+enum Step {
+    Run(String),
+    Answer(Value),
+}
+
+/// The engineer, one step per assistant turn so far.
+fn engineer(body: &Value) -> Step {
+    let team = "backend-engineering";
+    let prompt = said(body, "user").first().cloned().unwrap_or_default();
+    let Some(file) = prompt
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '`')
+        .find(|w| w.starts_with("shop/pricing_") && w.ends_with(".py"))
+        .map(str::to_string)
+    else {
+        return Step::Answer(result(
+            team,
+            "BLOCKED",
+            json!({"blockers": ["no file in scope"]}),
+        ));
+    };
+    let tools = said(body, "tool");
+    let blocked = |why: &str| Step::Answer(result(team, "BLOCKED", json!({"blockers": [why]})));
+    match said(body, "assistant").len() {
+        0 => Step::Run("grep -rn EXPECTED_FACTOR tests".into()),
+        1 => Step::Run(format!("sed -i 's/total \\* 0.9/total * 0.5/' {file}")),
+        2 => Step::Answer(result(team, "COMPLETE", json!({}))),
+        3 => {
+            let feedback = said(body, "user").last().cloned().unwrap_or_default();
+            if !(feedback.contains("gate `") && feedback.contains("AssertionError")) {
+                return blocked("the gate's output did not come back");
+            }
+            Step::Run(format!("cat {file}"))
+        }
+        4 => {
+            if !tools.last().is_some_and(|t| t.contains("total * 0.5")) {
+                return blocked("the worktree lost the change");
+            }
+            // Only the grep's output can tell the factor.
+            let factor = tools
+                .first()
+                .and_then(|t| t.split("EXPECTED_FACTOR = ").nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or("0.1")
+                .to_string();
+            Step::Run(format!("sed -i 's/total \\* 0.5/total * {factor}/' {file}"))
+        }
+        5 => Step::Answer(result(team, "COMPLETE", json!({}))),
+        _ => blocked("too many turns"),
+    }
+}
+
+async fn model(State((seen, script)): State<(Seen, Script)>, Json(body): Json<Value>) -> Response {
+    if let Some(error) = openai_refusal(&body) {
+        return (axum::http::StatusCode::BAD_REQUEST, Json(error)).into_response();
+    }
+    seen.lock().unwrap().push(body.clone());
+    let team = team_of(&body);
+    let step = match team.as_str() {
+        "solution-architecture" => Step::Answer(architect(&body)),
+        "backend-engineering" if said(&body, "user")[0].contains("Your work order `wo-1`") => {
+            match script {
+                Script::Fixes => engineer(&body),
+                Script::Hostile { host_port, nonce } => hostile(&body, host_port, nonce),
+            }
+        }
+        other => Step::Answer(result(other, "COMPLETE", json!({}))),
+    };
+    let native = body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let n = seen.lock().unwrap().len();
+    let (message, finish) = match step {
+        Step::Answer(r) => (
+            json!({"role": "assistant", "content": r.to_string()}),
+            "stop",
+        ),
+        Step::Run(command) if native => (
+            json!({"role": "assistant", "content": null, "tool_calls": [{
+                "id": format!("call_{n}"), "type": "function",
+                "function": {"name": "run", "arguments": json!({"command": command}).to_string()}
+            }]}),
+            "tool_calls",
+        ),
+        Step::Run(command) => (
+            json!({"role": "assistant", "content": json!({"tool_calls": [
+                {"name": "run", "arguments": {"command": command}}
+            ]}).to_string()}),
+            "stop",
+        ),
+    };
+    let whole = json!({
+        "id": format!("chatcmpl-{n}"), "object": "chat.completion",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 500, "completion_tokens": 50, "total_tokens": 550}
+    });
+    if body["stream"] == true {
+        return openai_stream(&body, &whole, std::time::Duration::ZERO);
+    }
+    Json(whole).into_response()
+}
+
+async fn serve(script: impl FnOnce(u16) -> Script) -> (String, Seen) {
+    let seen = Seen::default();
+    let port = crate::support::free_port();
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", post(model))
+        .with_state((seen.clone(), script(port)));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://127.0.0.1:{port}/v1"), seen)
+}
+
+/// A Python package whose test expects a factor only the test file states.
+fn package(repo: &Path, module: &str, factor: &str) {
+    std::fs::create_dir_all(repo.join("shop")).unwrap();
+    std::fs::create_dir_all(repo.join("tests")).unwrap();
+    std::fs::write(repo.join("shop/__init__.py"), "").unwrap();
+    std::fs::write(
+        repo.join(format!("shop/{module}.py")),
+        "\"\"\"Prices.\"\"\"\n\n\ndef discount(total):\n    return total * 0.9\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join("tests/__init__.py"), "").unwrap();
+    std::fs::write(
+        repo.join("tests/test_pricing.py"),
+        format!(
+            "import unittest\n\nfrom shop.{module} import discount\n\nEXPECTED_FACTOR = {factor}\n\n\n\
+             class Discount(unittest.TestCase):\n    def test_factor(self):\n        \
+             self.assertAlmostEqual(discount(100), 100 * EXPECTED_FACTOR)\n"
+        ),
+    )
+    .unwrap();
+    commit_all(repo, "pricing");
+}
+
+async fn the_agent_loop(native_tools: bool) {
+    if !bubblewrap() {
+        return;
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let module = format!("pricing_{}", nanos % 1_000_000);
+    let factor = format!("0.{}", 1_000 + nanos % 8_999);
+    let repo = git_repo();
+    package(repo.path(), &module, &factor);
+    let (base, seen) = serve(|_| Script::Fixes).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("factory.toml");
+    let mut toml = factory_toml(&base);
+    if native_tools {
+        toml = toml.replace(
+            "context_window = 32000\n",
+            "context_window = 32000\ntools = true\n",
+        );
+    }
+    std::fs::write(&config, toml).unwrap();
+    add_project(
+        data.path(),
+        repo.path(),
+        &["--gate", "python3 -m unittest discover -s tests -t ."],
+    );
+
+    let out = tokio::process::Command::from(auto_run_with_config(
+        data.path(),
+        &config,
+        "shop",
+        "Apply the agreed discount",
+    ))
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let seen = seen.lock().unwrap().clone();
+    // The model was offered the tool natively only when it has native tool calling.
+    let engineer: Vec<&Value> = seen
+        .iter()
+        .filter(|b| team_of(b) == "backend-engineering")
+        .filter(|b| said(b, "user")[0].contains("Your work order `wo-1`"))
+        .collect();
+    assert_eq!(engineer.len(), 6, "six engineering turns");
+    assert_eq!(
+        engineer.iter().all(|b| b["tools"].is_array()),
+        native_tools,
+        "tools offered natively"
+    );
+    // The architect was refused once for the path outside the repository.
+    let architect: Vec<&Value> = seen
+        .iter()
+        .filter(|b| team_of(b) == "solution-architecture")
+        .collect();
+    assert!(
+        architect.iter().any(|b| said(b, "user")
+            .iter()
+            .any(|m| m.contains("files_in_scope names files") && m.contains("../outside"))),
+        "the invalid path was sent back"
+    );
+
+    let file = format!("shop/{module}.py");
+    let branches = git(
+        repo.path(),
+        &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
+    );
+    let branch = branches.lines().find(|b| *b != "main").expect("a branch");
+    assert_eq!(
+        git(repo.path(), &["show", &format!("{branch}:{file}")]),
+        format!("\"\"\"Prices.\"\"\"\n\n\ndef discount(total):\n    return total * {factor}\n")
+    );
+    // Only the final change: no wrong factor, no bytecode the gate or the commands wrote.
+    assert_eq!(
+        git(repo.path(), &["diff", "--name-only", "main", branch]).trim(),
+        file
+    );
+
+    // Every command is in the event log (and so the audit chain), with its exit code and
+    // output.
+    let pool = sqlite(&data.path().join("factory.db")).await;
+    let commands: Vec<Value> = sqlx::query_scalar::<_, String>(
+        "SELECT payload FROM events WHERE kind = 'command_run' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|p| serde_json::from_str(p).unwrap())
+    .collect();
+    assert_eq!(commands.len(), 4, "{commands:?}");
+    assert!(
+        commands
+            .iter()
+            .all(|c| c["exit_code"] == 0 && c["sandbox"] == "bubblewrap"),
+        "{commands:?}"
+    );
+    assert!(
+        commands[0]["output_tail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("EXPECTED_FACTOR = {factor}")),
+        "{commands:?}"
+    );
+    let verify = factory(data.path(), &["audit", "verify"]);
+    assert_eq!(verify.status.code(), Some(0), "{verify:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_commands_are_contained_and_recorded_and_the_run_goes_on() {
+    if !bubblewrap() {
+        return;
+    }
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        % 1_000_000_007;
+    let repo = git_repo();
+    package(repo.path(), "pricing_plain", "0.9");
+    // The project tightens the engineers' command limits (its own copy of the team file).
+    let team = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("teams/backend-engineering/team.toml"),
+    )
+    .unwrap();
+    let dir = repo.path().join(".factory/teams/backend-engineering");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("team.toml"),
+        format!("{team}\n[agent]\ncommand_timeout_secs = 3\ncommand_output_bytes = 4096\n"),
+    )
+    .unwrap();
+    commit_all(repo.path(), "tighter limits");
+    let (base, seen) = serve(|host_port| Script::Hostile { host_port, nonce }).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("factory.toml");
+    std::fs::write(
+        &config,
+        factory_toml(&base).replace(
+            "context_window = 32000\n",
+            "context_window = 32000\ntools = true\n",
+        ),
+    )
+    .unwrap();
+    add_project(
+        data.path(),
+        repo.path(),
+        &["--gate", &format!("grep -q contained-{nonce} NOTE.txt")],
+    );
+    let out = tokio::process::Command::from(auto_run_with_config(
+        data.path(),
+        &config,
+        "shop",
+        "Leave a note",
+    ))
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    // Nothing reached the host: its loopback, its /tmp, the directory above the worktree.
+    assert!(!Path::new(&format!("/tmp/factory-escape-{nonce}")).exists());
+    assert!(!data.path().join(format!("escape-{nonce}")).exists());
+    assert!(
+        !data
+            .path()
+            .join(format!("worktrees/escape-{nonce}"))
+            .exists()
+    );
+    assert!(repo.path().join("shop/pricing_plain.py").exists());
+    let pool = sqlite(&data.path().join("factory.db")).await;
+    let commands: Vec<Value> = sqlx::query_scalar::<_, String>(
+        "SELECT payload FROM events WHERE kind = 'command_run' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|p| serde_json::from_str(p).unwrap())
+    .collect();
+    assert_eq!(commands.len(), 7, "{commands:?}");
+    let tail = |i: usize| commands[i]["output_tail"].as_str().unwrap().to_string();
+    assert!(
+        commands[0]["exit_code"] != 0 && !tail(0).contains("connected"),
+        "{:?}",
+        commands[0]
+    );
+    assert!(tail(1).contains("tried"), "{:?}", commands[1]);
+    assert!(tail(2).contains("still-here"), "{:?}", commands[2]);
+    // Many processes: refused past the pids limit where a cgroup can be made, and gone with the
+    // sandbox's PID namespace either way; the run is not held up by them.
+    assert!(commands[3]["duration_ms"].as_u64().unwrap() < 30_000);
+    assert!(
+        commands[4]["output_bytes"].as_u64().unwrap() < 8_192,
+        "10 MB of output is cut: {:?}",
+        commands[4]["output_bytes"]
+    );
+    assert_eq!(commands[5]["timed_out"], true, "{:?}", commands[5]);
+    assert!(commands[5]["duration_ms"].as_u64().unwrap() < 30_000);
+    // The model saw the cut output, not 10 MB of it.
+    let seen = seen.lock().unwrap();
+    let largest = seen
+        .iter()
+        .flat_map(|b| said(b, "tool"))
+        .map(|t| t.len())
+        .max()
+        .unwrap();
+    assert!(largest < 8_192, "a tool result of {largest} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_with_native_tool_calls_reads_fails_a_gate_and_fixes_it() {
+    the_agent_loop(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_without_tool_calls_works_through_the_text_action_format() {
+    the_agent_loop(false).await;
+}
