@@ -54,6 +54,10 @@ pub enum EventData {
         /// Why it was published at delivery already (the project's policy), when it was.
         #[serde(default)]
         published_by_policy: Option<String>,
+        /// The work orders it is stacked on: its branch starts from their delivered change
+        /// (and its pull request targets the branch of the one, when there is one).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        stacked_on: Vec<String>,
     },
     /// A delivered work order's branch was pushed (and its pull request opened) once the
     /// run's review approved it — or it could not be, with why.

@@ -210,6 +210,9 @@ pub struct WorkOrderView {
     /// Shell commands its engineering team ran in the sandbox (agent turns).
     #[serde(default)]
     pub commands: u32,
+    /// The work orders whose delivered change it starts from.
+    #[serde(default)]
+    pub stacked_on: Vec<String>,
 }
 
 /// One line of the activity feed.

@@ -114,6 +114,7 @@ fn work_orders_hang_under_engineering() {
         model: None,
         cost_usd: 0.0,
         commands: 0,
+        stacked_on: vec![],
     }];
     let g = layout(&v);
     let wo = g

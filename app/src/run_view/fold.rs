@@ -108,6 +108,7 @@ impl RunView {
                                 model: None,
                                 cost_usd: 0.0,
                                 commands: 0,
+                                stacked_on: spec.dependencies.clone(),
                             });
                         }
                     }
@@ -341,9 +342,11 @@ impl RunView {
                 cost_usd,
                 pushed,
                 pull_request,
+                stacked_on,
                 ..
             } => {
                 let delivered = WorkOrderView {
+                    stacked_on: stacked_on.clone(),
                     id: work_order_id.clone(),
                     title: title.clone(),
                     risk: None,

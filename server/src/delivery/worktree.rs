@@ -343,6 +343,47 @@ impl Worktree {
     }
 }
 
+/// The commit a work order that depends on several others starts from: their delivered
+/// commits merged, in the order given, into throwaway integration commits (no ref points at
+/// them). `Err` names the conflicting files when two of them do not merge cleanly.
+pub fn integration_commit(repo_path: &Path, commits: &[String]) -> Result<String, GitError> {
+    let repo = git2::Repository::open(repo_path)?;
+    let Some((first, rest)) = commits.split_first() else {
+        return Err(GitError("no commits to integrate".into()));
+    };
+    let mut ours = repo.find_commit(git2::Oid::from_str(first)?)?;
+    let signature = git2::Signature::now("Factory", "factory@localhost")?;
+    for theirs in rest {
+        let theirs = repo.find_commit(git2::Oid::from_str(theirs)?)?;
+        let mut index = repo.merge_commits(&ours, &theirs, None)?;
+        if index.has_conflicts() {
+            let files: Vec<String> = index
+                .conflicts()?
+                .flatten()
+                .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+                .map(|e| String::from_utf8_lossy(&e.path).to_string())
+                .collect();
+            return Err(GitError(format!(
+                "the changes of {} and {} conflict in {}",
+                &ours.id().to_string()[..8],
+                &theirs.id().to_string()[..8],
+                files.join(", ")
+            )));
+        }
+        let tree = repo.find_tree(index.write_tree_to(&repo)?)?;
+        let merged = repo.commit(
+            None,
+            &signature,
+            &signature,
+            "Factory: integration of the work orders this one depends on",
+            &tree,
+            &[&ours, &theirs],
+        )?;
+        ours = repo.find_commit(merged)?;
+    }
+    Ok(ours.id().to_string())
+}
+
 /// Build outputs and caches a snapshot of the whole worktree never takes, whatever the
 /// repository's ignore files say: tools write them while they run.
 pub const ALWAYS_IGNORED: &[&str] = &[

@@ -65,6 +65,19 @@ impl Default for AgentLimits {
     }
 }
 
+impl AgentLimits {
+    /// Each limit no higher than `cap`'s.
+    pub fn at_most(self, cap: &AgentLimits) -> AgentLimits {
+        AgentLimits {
+            max_turns: self.max_turns.min(cap.max_turns),
+            command_timeout_secs: self.command_timeout_secs.min(cap.command_timeout_secs),
+            command_output_bytes: self.command_output_bytes.min(cap.command_output_bytes),
+            max_wall_secs: self.max_wall_secs.min(cap.max_wall_secs),
+            max_cost_usd: self.max_cost_usd.min(cap.max_cost_usd),
+        }
+    }
+}
+
 /// `team.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,13 +211,24 @@ impl Catalogue {
                 };
                 files.insert(file, text);
             }
-            let settings: TeamSettings =
-                toml::from_str(&files["team.toml"]).map_err(|e| CatalogueError::Invalid {
+            let parse = |text: &str| {
+                toml::from_str::<TeamSettings>(text).map_err(|e| CatalogueError::Invalid {
                     team: name.clone(),
                     file: "team.toml".into(),
                     message: e.to_string().trim().replace('\n', " "),
-                })?;
+                })
+            };
+            let mut settings = parse(&files["team.toml"])?;
             check(&name, &settings)?;
+            // A repository may tighten its teams' agent limits, never loosen them: its files
+            // are not the operator's.
+            if overridden.iter().any(|f| f == "team.toml")
+                && let Some(builtin) = dir
+                    .get_file(dir.path().join("team.toml"))
+                    .and_then(|f| f.contents_utf8())
+            {
+                settings.agent = settings.agent.at_most(&parse(builtin)?.agent);
+            }
             if let Err(e) = minijinja::Environment::new().template_from_str(&files["offline.md.j2"])
             {
                 return Err(CatalogueError::Invalid {
@@ -363,6 +387,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_project_may_tighten_agent_limits_but_never_loosen_them() {
+        let repo = tempfile::tempdir().unwrap();
+        let dir = repo.path().join(".factory/teams/backend-engineering");
+        std::fs::create_dir_all(&dir).unwrap();
+        let builtin = TEAMS
+            .get_file("backend-engineering/team.toml")
+            .and_then(|f| f.contents_utf8())
+            .unwrap();
+        std::fs::write(
+            dir.join("team.toml"),
+            format!(
+                "{builtin}\n[agent]\nmax_turns = 100\ncommand_timeout_secs = 5\n\
+                 max_wall_secs = 86400\nmax_cost_usd = 1000.0\n"
+            ),
+        )
+        .unwrap();
+        let catalogue = Catalogue::load(Some(repo.path())).unwrap();
+        let agent = catalogue.get("backend-engineering").unwrap().settings.agent;
+        let defaults = AgentLimits::default();
+        assert_eq!(agent.command_timeout_secs, 5, "tightened");
+        assert_eq!(agent.max_turns, defaults.max_turns, "not loosened");
+        assert_eq!(agent.max_wall_secs, defaults.max_wall_secs);
+        assert_eq!(agent.max_cost_usd, defaults.max_cost_usd);
+
+        std::fs::write(
+            dir.join("team.toml"),
+            format!("{builtin}\n[agent]\nmax_turns = 101\n"),
+        )
+        .unwrap();
+        let refused = Catalogue::load(Some(repo.path())).unwrap_err().to_string();
+        assert!(
+            refused.contains("max_turns 101 must be 0 to 100"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -94,6 +94,8 @@ pub struct DeliveredOrder {
     /// Pushed (and its pull request opened, where the project has one) — at delivery by the
     /// project's policy, or after the review.
     pub published: bool,
+    /// The work orders it is stacked on.
+    pub stacked_on: Vec<String>,
 }
 
 /// Folds a delivery or a publication into the list of delivered work orders.
@@ -108,9 +110,11 @@ fn fold_delivered(list: &mut Vec<DeliveredOrder>, data: &EventData) {
             pushed,
             model,
             cost_usd,
+            stacked_on,
             ..
         } => {
             let order = DeliveredOrder {
+                stacked_on: stacked_on.clone(),
                 work_order_id: work_order_id.clone(),
                 title: title.clone(),
                 branch: branch.clone(),

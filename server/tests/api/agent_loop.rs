@@ -40,7 +40,7 @@ enum Script {
 
 /// The team a request is for: the `# Team: Title (name)` line of its system messages (a model
 /// without native tools gets the tools described in a system message of their own first).
-fn team_of(body: &Value) -> String {
+pub(crate) fn team_of(body: &Value) -> String {
     said(body, "system")
         .iter()
         .flat_map(|s| s.lines().map(str::to_string).collect::<Vec<_>>())
@@ -52,7 +52,7 @@ fn team_of(body: &Value) -> String {
         .to_string()
 }
 
-fn result(team: &str, status: &str, extra: Value) -> Value {
+pub(crate) fn result(team: &str, status: &str, extra: Value) -> Value {
     let mut r = json!({
         "status": status,
         "reasoning": format!("{team} did its part"),
@@ -67,7 +67,7 @@ fn result(team: &str, status: &str, extra: Value) -> Value {
 }
 
 /// Text of every message of `role` (`tool` results in either wire form count as `tool`).
-fn said(body: &Value, role: &str) -> Vec<String> {
+pub(crate) fn said(body: &Value, role: &str) -> Vec<String> {
     body["messages"]
         .as_array()
         .unwrap()

@@ -130,10 +130,10 @@ fn a_gate_that_keeps_failing_rolls_back_and_asks_a_person() {
 }
 
 /// What the loopback GitHub API was asked: repository, authorization header, body.
-type Seen = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
 
 /// A loopback GitHub API that answers pull requests with `status` and records what it is asked.
-async fn github_api(status: u16) -> (String, Seen) {
+pub(crate) async fn github_api(status: u16) -> (String, Seen) {
     use axum::extract::{Path, State};
     use axum::http::HeaderMap;
     let seen: Seen = Default::default();

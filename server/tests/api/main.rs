@@ -25,6 +25,7 @@ mod security;
 mod server_fns;
 mod settings;
 mod settings_providers;
+mod stacked;
 mod store;
 mod streaming;
 mod support;

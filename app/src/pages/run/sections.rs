@@ -86,7 +86,7 @@ pub fn WorkOrders(view: Arc<RunView>, state: RunQuery) -> impl IntoView {
         let href = state.href(&run_id, |q| q.diff = (!open).then(|| w.id.clone()));
         view! {
             <tr class="border-t border-slate-100" data-work-order=w.id.clone()>
-                <td class="py-1 pr-3">{format!("{} · {}", w.id, w.title)}</td>
+                <td class="py-1 pr-3" data-stacked-on=w.stacked_on.join(" ")>{format!("{} · {}", w.id, w.title)}{(!w.stacked_on.is_empty()).then(|| view! { <span class="ml-1 text-xs text-slate-500">{format!("(on {})", w.stacked_on.join(", "))}</span> })}</td>
                 <td class="py-1 pr-3" data-commands=w.commands>{if w.commands > 0 { format!("{} · {} commands", w.state, w.commands) } else { w.state.clone() }}</td>
                 <td class="py-1 pr-3 font-mono text-xs">{w.branch.clone().unwrap_or_else(|| "—".into())}</td>
                 <td class="py-1 pr-3 font-mono text-xs">{w.commit.as_deref().map(|c| c.chars().take(8).collect::<String>()).unwrap_or_else(|| "—".into())}</td>

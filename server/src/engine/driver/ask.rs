@@ -281,6 +281,14 @@ pub(in crate::engine) async fn ask_team(
         cost += reply.cost_usd;
         served_by_model |= !reply.offline;
         if !reply.tool_calls.is_empty() {
+            if tools_left.is_none() {
+                // Tools were no longer offered: calling one anyway is a malformed reply.
+                reask += 1;
+                last_error = format!(
+                    "tools called after the last turn that could use them ({} turns)",
+                    brief.bench.map_or(0, |b| b.max_turns())
+                );
+            }
             turn += 1;
             messages.push(Message::assistant_calls(
                 reply.text.clone(),

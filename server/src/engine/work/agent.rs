@@ -36,6 +36,8 @@ pub(super) struct WorkOrderBench<'c, 'a> {
     ctx: &'c Ctx<'a>,
     wo: &'c WorkOrderSpec,
     worktree: &'c Worktree,
+    /// The commit the work order's branch started from.
+    base: &'c str,
     limits: AgentLimits,
     /// When the work order started (its wall-time limit counts from here).
     started: Instant,
@@ -57,6 +59,7 @@ impl<'c, 'a> WorkOrderBench<'c, 'a> {
         ctx: &'c Ctx<'a>,
         wo: &'c WorkOrderSpec,
         worktree: &'c Worktree,
+        base: &'c str,
         started: Instant,
         digest: String,
     ) -> Self {
@@ -64,6 +67,7 @@ impl<'c, 'a> WorkOrderBench<'c, 'a> {
             ctx,
             wo,
             worktree,
+            base,
             limits: ctx.team.settings.agent,
             started,
             digest,
@@ -120,7 +124,7 @@ impl<'c, 'a> WorkOrderBench<'c, 'a> {
             ));
         }
         // Never cleaned with git: removed and made again at the base.
-        let (w, base) = (self.worktree.clone(), self.ctx.base.to_string());
+        let (w, base) = (self.worktree.clone(), self.base.to_string());
         let remade = self.ctx.git(move || w.recreate(&base)).await;
         if !matches!(remade, Ok(Ok(()))) {
             return Finish::Stop(format!(

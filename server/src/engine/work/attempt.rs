@@ -23,6 +23,7 @@ pub(super) async fn attempts(
     ctx: &Ctx<'_>,
     wo: &WorkOrderSpec,
     worktree: &Worktree,
+    base: &str,
     decision: &RoutingDecision,
     events: &mut Vec<EventData>,
 ) -> Result<Result<Passed, String>, StoreError> {
@@ -56,7 +57,7 @@ pub(super) async fn attempts(
         &wo.files_in_scope,
         shown_budget(engine, &decision.alias),
     );
-    let bench = WorkOrderBench::new(ctx, wo, worktree, started, digest);
+    let bench = WorkOrderBench::new(ctx, wo, worktree, base, started, digest);
     let brief = Brief {
         team,
         anchor: plan::anchor(run, wo, &shown),

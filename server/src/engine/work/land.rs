@@ -50,10 +50,12 @@ impl Publisher {
     }
 
     /// Pushes `branch` and, when the project names a GitHub repository, opens its pull request
-    /// (a refused pull request deletes the pushed branch again). Nothing to do without a remote.
+    /// against `base` (a stacked work order's dependency) or the project's own branch (a
+    /// refused pull request deletes the pushed branch again). Nothing to do without a remote.
     pub(super) async fn publish(
         &self,
         branch: &str,
+        base: Option<&str>,
         title: &str,
         body: &str,
     ) -> Result<Published, String> {
@@ -79,11 +81,14 @@ impl Publisher {
             });
         };
         let root = self.root.clone();
-        let base = tokio::task::spawn_blocking(move || base_branch(&root))
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| "main".into());
+        let base = match base {
+            Some(base) => base.to_string(),
+            None => tokio::task::spawn_blocking(move || base_branch(&root))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "main".into()),
+        };
         match open_pull_request(&self.github, owner_repo, branch, &base, title, body).await {
             Ok(url) => Ok(Published {
                 pushed: true,
@@ -167,7 +172,17 @@ pub(in crate::engine) async fn publish_run(
             order.commit,
             order.files.join(", ")
         );
-        let outcome = publisher.publish(&order.branch, &title, &body).await;
+        // A work order stacked on exactly one other targets that one's branch.
+        let pr_base = match order.stacked_on.as_slice() {
+            [one] => delivered
+                .iter()
+                .find(|d| &d.work_order_id == one)
+                .map(|d| d.branch.clone()),
+            _ => None,
+        };
+        let outcome = publisher
+            .publish(&order.branch, pr_base.as_deref(), &title, &body)
+            .await;
         let (pushed, pull_request, error) = match &outcome {
             Ok(p) => (p.pushed, p.pull_request.clone(), None),
             Err(e) => (false, None, Some(e.clone())),

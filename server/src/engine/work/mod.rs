@@ -174,9 +174,21 @@ pub(super) async fn deliver(
             .copied()
             .filter(|w| level[w.id.as_str()] == l)
             .collect();
+        let mut starts = Vec::with_capacity(batch.len());
+        for wo in &batch {
+            match start_of(&ctx, wo, &delivered).await {
+                Ok(start) => starts.push(start),
+                Err(reason) => return Ok(Err(reason)),
+            }
+        }
         let mut results = Vec::with_capacity(batch.len());
-        for chunk in batch.chunks(parallel) {
-            let running = chunk.iter().map(|wo| deliver_one(&ctx, wo));
+        for chunk in batch
+            .iter()
+            .zip(&starts)
+            .collect::<Vec<_>>()
+            .chunks(parallel)
+        {
+            let running = chunk.iter().map(|(wo, start)| deliver_one(&ctx, wo, start));
             results.extend(futures::future::join_all(running).await);
         }
         let mut failure = None;
@@ -276,6 +288,64 @@ impl Ctx<'_> {
     }
 }
 
+/// Where a work order starts: the run's base, or the delivered work orders it depends on.
+struct Start {
+    /// The commit its branch starts from.
+    base: String,
+    /// The branch its pull request targets: the one work order it depends on (`None`: the
+    /// project's own branch).
+    pr_base: Option<String>,
+    /// The work orders it is stacked on.
+    stacked_on: Vec<String>,
+}
+
+/// The start of `wo`: the run's base; the delivered commit of the one work order it depends
+/// on; or, for several, their commits merged into a throwaway integration commit (a conflict
+/// stops the stage, and a person decides).
+async fn start_of(
+    ctx: &Ctx<'_>,
+    wo: &WorkOrderSpec,
+    delivered: &[Delivered],
+) -> Result<Start, String> {
+    let deps: Vec<&Delivered> = wo
+        .dependencies
+        .iter()
+        .filter_map(|d| delivered.iter().find(|x| &x.id == d))
+        .collect();
+    match deps.as_slice() {
+        [] => Ok(Start {
+            base: ctx.base.to_string(),
+            pr_base: None,
+            stacked_on: Vec::new(),
+        }),
+        [one] => Ok(Start {
+            base: one.commit.clone(),
+            pr_base: Some(one.branch.clone()),
+            stacked_on: vec![one.id.clone()],
+        }),
+        several => {
+            let commits: Vec<String> = several.iter().map(|d| d.commit.clone()).collect();
+            let root = ctx.root.to_path_buf();
+            let merged = ctx
+                .git(move || crate::delivery::worktree::integration_commit(&root, &commits))
+                .await?
+                .map_err(|e| {
+                    format!(
+                        "work order `{}` depends on {} whose changes do not merge: {e}; a person \
+                         must decide how they fit together",
+                        wo.id,
+                        wo.dependencies.join(", ")
+                    )
+                })?;
+            Ok(Start {
+                base: merged,
+                pr_base: None,
+                stacked_on: several.iter().map(|d| d.id.clone()).collect(),
+            })
+        }
+    }
+}
+
 /// A work order whose gates passed: what ran, who answered, and the change's tree.
 struct Passed {
     gates: Vec<GateSummary>,
@@ -289,6 +359,7 @@ struct Passed {
 async fn deliver_one(
     ctx: &Ctx<'_>,
     wo: &WorkOrderSpec,
+    start: &Start,
 ) -> Result<(Vec<EventData>, Result<Delivered, String>), StoreError> {
     let (engine, run) = (ctx.engine, ctx.run);
     let mut events = Vec::new();
@@ -336,7 +407,7 @@ async fn deliver_one(
         ctx.root.to_path_buf(),
         ctx.worktrees.clone(),
         format!("wo-{short}"),
-        ctx.base.to_string(),
+        start.base.clone(),
         branch.clone(),
     );
     let created = ctx
@@ -355,10 +426,11 @@ async fn deliver_one(
             ));
         }
     };
-    let outcome = attempt::attempts(ctx, wo, &worktree, &decision, &mut events).await?;
+    let outcome =
+        attempt::attempts(ctx, wo, &worktree, &start.base, &decision, &mut events).await?;
     events.extend(attempt::gate_memory(run, ctx.team, wo, &short, &outcome));
     let landed = match outcome {
-        Ok(passed) => land_one(ctx, wo, &short, &worktree, &decision, passed).await,
+        Ok(passed) => land_one(ctx, wo, start, &short, &worktree, &decision, passed).await,
         Err(e) => Err(e),
     };
     match landed {
@@ -397,6 +469,7 @@ async fn deliver_one(
 async fn land_one(
     ctx: &Ctx<'_>,
     wo: &WorkOrderSpec,
+    start: &Start,
     short: &str,
     worktree: &Worktree,
     decision: &RoutingDecision,
@@ -419,12 +492,14 @@ async fn land_one(
         .await?
         .map_err(|e| e.to_string())?;
     // The project's branch moved since the base: replay the change onto the new head and
-    // run the gates again; a conflict or a failing gate escalates.
+    // run the gates again; a conflict or a failing gate escalates. (A stacked work order
+    // starts from its dependencies, which were replayed already.)
     let (root, base) = (ctx.root.to_path_buf(), ctx.base.to_string());
     let head = ctx
         .git(move || crate::delivery::worktree::head_commit(&root))
         .await?;
     if let Ok(head) = head
+        && start.stacked_on.is_empty()
         && head != base
     {
         let w = worktree.clone();
@@ -467,7 +542,9 @@ async fn land_one(
             files.join(", ")
         );
         let title = format!("WO-{short}: {}", wo.title);
-        let published = publisher.publish(&worktree.branch, &title, &body).await?;
+        let published = publisher
+            .publish(&worktree.branch, start.pr_base.as_deref(), &title, &body)
+            .await?;
         pushed = published.pushed;
         pull_request = published.pull_request;
         published_by_policy = Some(format!(
@@ -488,6 +565,7 @@ async fn land_one(
         pushed,
         pull_request: pull_request.clone(),
         published_by_policy,
+        stacked_on: start.stacked_on.clone(),
     };
     Ok((
         Delivered {
