@@ -11,6 +11,12 @@
 
 use std::path::{Path, PathBuf};
 
+mod change;
+mod export;
+
+pub use change::{ALWAYS_IGNORED, SnapshotLimits};
+pub use export::{export_tree, integration_commit};
+
 /// Why a git operation failed.
 #[derive(Debug, thiserror::Error)]
 #[error("git: {0}")]
@@ -187,74 +193,6 @@ impl Worktree {
         Ok((tree != baseline.id()).then_some(tree))
     }
 
-    /// The tree of the change as the worktree holds it now, whoever wrote it (a team's
-    /// commands in the sandbox, its edits): each file the branch head tracks taken from the
-    /// worktree (removed where gone), and each new file that the repository's ignore files and
-    /// [`ALWAYS_IGNORED`] do not exclude. Files are read as data, never through a symlink; git
-    /// never runs in the tree. `None` when nothing differs from the branch head.
-    pub fn snapshot_all(&self, limits: &SnapshotLimits) -> Result<Option<git2::Oid>, GitError> {
-        let repo = git2::Repository::open(&self.repo)?;
-        let baseline = self.head(&repo)?.tree()?;
-        let mut tracked = std::collections::HashMap::new();
-        baseline.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            if let Some(name) = entry.name() {
-                tracked.insert(format!("{dir}{name}"), (entry.id(), entry.filemode()));
-            }
-            git2::TreeWalkResult::Ok
-        })?;
-        let mut update = git2::build::TreeUpdateBuilder::new();
-        for (path, (id, mode)) in &tracked {
-            let blob_modes = [
-                i32::from(git2::FileMode::Blob),
-                i32::from(git2::FileMode::BlobExecutable),
-            ];
-            if !blob_modes.contains(mode) {
-                continue; // directories, and tracked symlinks and submodules, stay as they are
-            }
-            match read_regular(&self.path.join(path), path, limits)? {
-                Some((bytes, file_mode)) => {
-                    let same = git2::Oid::hash_object(git2::ObjectType::Blob, &bytes)? == *id
-                        && i32::from(file_mode) == *mode;
-                    if !same {
-                        update.upsert(path.as_str(), repo.blob(&bytes)?, file_mode);
-                    }
-                }
-                None => {
-                    update.remove(path.as_str());
-                }
-            }
-        }
-        let mut added = 0usize;
-        for path in untracked_files(&self.path, &tracked)? {
-            added += 1;
-            if added > limits.max_new_files {
-                return Err(GitError(format!(
-                    "more than {} new files in the worktree (e.g. `{path}`): remove build \
-                     outputs or list them in .gitignore",
-                    limits.max_new_files
-                )));
-            }
-            if let Some((bytes, file_mode)) = read_regular(&self.path.join(&path), &path, limits)? {
-                update.upsert(path.as_str(), repo.blob(&bytes)?, file_mode);
-            }
-        }
-        let tree = update.create_updated(&repo, &baseline)?;
-        Ok((tree != baseline.id()).then_some(tree))
-    }
-
-    /// Paths that `tree` changes against the branch head.
-    pub fn tree_changes(&self, tree: git2::Oid) -> Result<Vec<String>, GitError> {
-        let repo = git2::Repository::open(&self.repo)?;
-        let base = self.head(&repo)?.tree()?;
-        let new = repo.find_tree(tree)?;
-        let diff = repo.diff_tree_to_tree(Some(&base), Some(&new), None)?;
-        Ok(diff
-            .deltas()
-            .filter_map(|d| d.new_file().path().or(d.old_file().path()))
-            .map(|p| p.display().to_string())
-            .collect())
-    }
-
     fn head<'r>(&self, repo: &'r git2::Repository) -> Result<git2::Commit<'r>, GitError> {
         Ok(repo
             .find_branch(&self.branch, git2::BranchType::Local)?
@@ -343,225 +281,6 @@ impl Worktree {
     }
 }
 
-/// The commit a work order that depends on several others starts from: their delivered
-/// commits merged, in the order given, into throwaway integration commits (no ref points at
-/// them). `Err` names the conflicting files when two of them do not merge cleanly.
-pub fn integration_commit(repo_path: &Path, commits: &[String]) -> Result<String, GitError> {
-    let repo = git2::Repository::open(repo_path)?;
-    let Some((first, rest)) = commits.split_first() else {
-        return Err(GitError("no commits to integrate".into()));
-    };
-    let mut ours = repo.find_commit(git2::Oid::from_str(first)?)?;
-    let signature = git2::Signature::now("Factory", "factory@localhost")?;
-    for theirs in rest {
-        let theirs = repo.find_commit(git2::Oid::from_str(theirs)?)?;
-        let mut index = repo.merge_commits(&ours, &theirs, None)?;
-        if index.has_conflicts() {
-            let files: Vec<String> = index
-                .conflicts()?
-                .flatten()
-                .filter_map(|c| c.our.or(c.their).or(c.ancestor))
-                .map(|e| String::from_utf8_lossy(&e.path).to_string())
-                .collect();
-            return Err(GitError(format!(
-                "the changes of {} and {} conflict in {}",
-                &ours.id().to_string()[..8],
-                &theirs.id().to_string()[..8],
-                files.join(", ")
-            )));
-        }
-        let tree = repo.find_tree(index.write_tree_to(&repo)?)?;
-        let merged = repo.commit(
-            None,
-            &signature,
-            &signature,
-            "Factory: integration of the work orders this one depends on",
-            &tree,
-            &[&ours, &theirs],
-        )?;
-        ours = repo.find_commit(merged)?;
-    }
-    Ok(ours.id().to_string())
-}
-
-/// Build outputs and caches a snapshot of the whole worktree never takes, whatever the
-/// repository's ignore files say: tools write them while they run.
-pub const ALWAYS_IGNORED: &[&str] = &[
-    "target/",
-    "node_modules/",
-    "__pycache__/",
-    "*.pyc",
-    ".pytest_cache/",
-    ".mypy_cache/",
-    ".venv/",
-];
-
-/// Bounds of [`Worktree::snapshot_all`].
-#[derive(Debug, Clone, Copy)]
-pub struct SnapshotLimits {
-    /// New files a change may add.
-    pub max_new_files: usize,
-    /// Largest file a change may hold.
-    pub max_file_bytes: u64,
-}
-
-impl Default for SnapshotLimits {
-    fn default() -> Self {
-        SnapshotLimits {
-            max_new_files: 2_000,
-            max_file_bytes: 10 * 1024 * 1024,
-        }
-    }
-}
-
-/// A worktree file's bytes and mode; `None` when it is gone. Refused: a symlink or anything
-/// else that is not a regular file, and a file over the size limit.
-fn read_regular(
-    file: &Path,
-    path: &str,
-    limits: &SnapshotLimits,
-) -> Result<Option<(Vec<u8>, git2::FileMode)>, GitError> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = match std::fs::symlink_metadata(file) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_error(e)),
-    };
-    if !meta.is_file() {
-        return Err(GitError(format!(
-            "`{path}` is not a regular file in the worktree (symlinks and special files are not \
-             accepted in a change)"
-        )));
-    }
-    if meta.len() > limits.max_file_bytes {
-        return Err(GitError(format!(
-            "`{path}` is {} bytes; a change may hold files up to {} bytes",
-            meta.len(),
-            limits.max_file_bytes
-        )));
-    }
-    let mode = if meta.permissions().mode() & 0o111 != 0 {
-        git2::FileMode::BlobExecutable
-    } else {
-        git2::FileMode::Blob
-    };
-    Ok(Some((std::fs::read(file).map_err(io_error)?, mode)))
-}
-
-/// Files under `root` that `tracked` does not hold and no ignore rule excludes, `/`-separated.
-/// Symlinks are not followed (a new one is returned, and refused when read).
-fn untracked_files(
-    root: &Path,
-    tracked: &std::collections::HashMap<String, (git2::Oid, i32)>,
-) -> Result<Vec<String>, GitError> {
-    let mut overrides = ignore::overrides::OverrideBuilder::new(root);
-    for glob in ALWAYS_IGNORED {
-        overrides
-            .add(&format!("!{glob}"))
-            .map_err(|e| GitError(e.to_string()))?;
-    }
-    let overrides = overrides.build().map_err(|e| GitError(e.to_string()))?;
-    let walk = ignore::WalkBuilder::new(root)
-        .hidden(false)
-        .parents(false)
-        .ignore(false)
-        .git_global(false)
-        .git_exclude(false)
-        .require_git(false)
-        .follow_links(false)
-        .overrides(overrides)
-        .filter_entry(|e| !(e.depth() == 1 && e.file_name() == ".git"))
-        .build();
-    let mut out = Vec::new();
-    for entry in walk {
-        let entry = entry.map_err(|e| GitError(e.to_string()))?;
-        if entry.file_type().is_some_and(|t| t.is_dir()) {
-            continue;
-        }
-        let Ok(relative) = entry.path().strip_prefix(root) else {
-            continue;
-        };
-        let path = relative
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        if !tracked.contains_key(&path) {
-            out.push(path);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Writes the files of `commit`'s tree under `dest` (an empty directory of the host's), from
-/// the repository's object database: regular and executable files only (symlinks and
-/// submodules are left out), at most `max_entries` of them. A blob larger than `max_bytes` is
-/// written as a sparse file of its size, so a reader sees how large it is without the bytes.
-/// Used to map a commit without a worktree; nothing is checked out and no ref moves.
-pub fn export_tree(
-    repo_path: &Path,
-    commit: &str,
-    dest: &Path,
-    max_entries: usize,
-    max_bytes: u64,
-) -> Result<usize, GitError> {
-    let repo = git2::Repository::open(repo_path)?;
-    let tree = repo.find_commit(git2::Oid::from_str(commit)?)?.tree()?;
-    let mut written = 0usize;
-    let mut failure = None;
-    let walked = tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-        if written >= max_entries {
-            return git2::TreeWalkResult::Abort;
-        }
-        let mode = entry.filemode();
-        if mode != i32::from(git2::FileMode::Blob)
-            && mode != i32::from(git2::FileMode::BlobExecutable)
-        {
-            return git2::TreeWalkResult::Ok;
-        }
-        let Some(name) = entry.name() else {
-            return git2::TreeWalkResult::Ok;
-        };
-        // A crafted tree may name `..` or `.git`; such an entry is never written.
-        let unsafe_part = |c: &str| matches!(c, "." | ".." | ".git") || c.contains('\\');
-        if unsafe_part(name) || name.contains('/') || dir.split('/').any(unsafe_part) {
-            return git2::TreeWalkResult::Ok;
-        }
-        let path = dest.join(dir).join(name);
-        let result = (|| -> Result<(), GitError> {
-            let blob = repo.find_blob(entry.id())?;
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io_error)?;
-            }
-            if blob.size() as u64 > max_bytes {
-                let file = std::fs::File::create(&path).map_err(io_error)?;
-                file.set_len(blob.size() as u64).map_err(io_error)?;
-            } else {
-                std::fs::write(&path, blob.content()).map_err(io_error)?;
-            }
-            Ok(())
-        })();
-        match result {
-            Ok(()) => {
-                written += 1;
-                git2::TreeWalkResult::Ok
-            }
-            Err(e) => {
-                failure = Some(e);
-                git2::TreeWalkResult::Abort
-            }
-        }
-    });
-    match (failure, walked) {
-        (Some(e), _) => Err(e),
-        // Stopped on purpose at `max_entries`.
-        (None, Err(_)) if written >= max_entries => Ok(written),
-        (None, Err(e)) => Err(e.into()),
-        (None, Ok(())) => Ok(written),
-    }
-}
-
 /// Removes worktree directories under `root` (left by a crash, or kept for inspection) last
 /// changed more than `older_than` ago, without reading anything inside them, then prunes the
 /// git metadata of every worktree of `repos` whose directory is gone.
@@ -615,7 +334,8 @@ fn prune_missing(repo: &Path) {
 mod tests {
     use super::*;
 
-    fn repo() -> tempfile::TempDir {
+    /// A repository with one commit of `README.md`.
+    pub(super) fn repo() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         let repo = git2::Repository::init(dir.path()).unwrap();
         std::fs::write(dir.path().join("README.md"), "# Shop\n").unwrap();
