@@ -23,6 +23,7 @@ use crate::support::cli::{add_project, auto_run_with_config, factory, text};
 use crate::support::db::sqlite;
 use crate::support::git::{bubblewrap, commit_all, git, git_repo};
 use crate::support::model::factory_toml;
+pub(crate) use crate::support::model::team_of;
 use crate::support::stream::openai_stream;
 use crate::support::wire::openai_refusal;
 
@@ -36,20 +37,6 @@ enum Script {
     Fixes,
     /// Tries to escape the sandbox in every way it can, then makes a plain change.
     Hostile { host_port: u16, nonce: u64 },
-}
-
-/// The team a request is for: the `# Team: Title (name)` line of its system messages (a model
-/// without native tools gets the tools described in a system message of their own first).
-pub(crate) fn team_of(body: &Value) -> String {
-    said(body, "system")
-        .iter()
-        .flat_map(|s| s.lines().map(str::to_string).collect::<Vec<_>>())
-        .find(|l| l.starts_with("# Team: "))
-        .as_deref()
-        .and_then(|l| l.rsplit_once('('))
-        .and_then(|(_, rest)| rest.split_once(')'))
-        .map_or("unknown", |(name, _)| name)
-        .to_string()
 }
 
 pub(crate) fn result(team: &str, status: &str, extra: Value) -> Value {
@@ -86,15 +73,29 @@ pub(crate) fn said(body: &Value, role: &str) -> Vec<String> {
         .collect()
 }
 
-/// The architect: plans from the repository map in its system prompt; its first plan also
+/// The architect: looks for the pricing module with a command (in its throwaway copy of the
+/// repository), checks the repository map names the same file, and plans; its first plan also
 /// names a path no repository may hold, and is corrected when that is refused.
-fn architect(body: &Value) -> Value {
-    let system = said(body, "system").join("\n");
-    let file = system
-        .split(|c: char| c.is_whitespace() || c == '`')
-        .find(|w| w.starts_with("shop/pricing_") && w.ends_with(".py"))
-        .unwrap_or("shop/pricing.py")
-        .to_string();
+fn architect(body: &Value) -> Step {
+    let team = "solution-architecture";
+    let Some(found) = said(body, "tool").first().cloned() else {
+        return Step::Run("grep -rl 'def discount' shop".into());
+    };
+    let Some(file) = found
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("shop/pricing_") && l.ends_with(".py"))
+        .map(str::to_string)
+    else {
+        return Step::Answer(result(team, "BLOCKED", json!({"blockers": [found]})));
+    };
+    if !said(body, "system").join("\n").contains(&file) {
+        return Step::Answer(result(
+            team,
+            "BLOCKED",
+            json!({"blockers": ["not in the map"]}),
+        ));
+    }
     let refused = said(body, "user")
         .iter()
         .any(|m| m.contains("files_in_scope names files"));
@@ -102,8 +103,8 @@ fn architect(body: &Value) -> Value {
     if !refused {
         files.push("../outside/secrets.py".into());
     }
-    result(
-        "solution-architecture",
+    Step::Answer(result(
+        team,
         "COMPLETE",
         json!({"work_orders": [{
             "id": "wo-1", "title": "Apply the agreed discount",
@@ -111,7 +112,7 @@ fn architect(body: &Value) -> Value {
             "files_in_scope": files, "acceptance_criteria": ["the unit tests pass"],
             "dependencies": [], "confidence": 0.9
         }]}),
-    )
+    ))
 }
 
 /// The hostile engineer: each turn one way out of the sandbox, then a plain change.
@@ -198,7 +199,7 @@ async fn model(State((seen, script)): State<(Seen, Script)>, Json(body): Json<Va
     seen.lock().unwrap().push(body.clone());
     let team = team_of(&body);
     let step = match team.as_str() {
-        "solution-architecture" => Step::Answer(architect(&body)),
+        "solution-architecture" => architect(&body),
         "backend-engineering" if said(&body, "user")[0].contains("Your work order `wo-1`") => {
             match script {
                 Script::Fixes => engineer(&body),
@@ -364,7 +365,7 @@ async fn the_agent_loop(native_tools: bool) {
     // Every command is in the event log (and so the audit chain), with its exit code and
     // output.
     let pool = sqlite(&data.path().join("factory.db")).await;
-    let commands: Vec<Value> = sqlx::query_scalar::<_, String>(
+    let all: Vec<Value> = sqlx::query_scalar::<_, String>(
         "SELECT payload FROM events WHERE kind = 'command_run' ORDER BY seq",
     )
     .fetch_all(&pool)
@@ -373,6 +374,17 @@ async fn the_agent_loop(native_tools: bool) {
     .iter()
     .map(|p| serde_json::from_str(p).unwrap())
     .collect();
+    // The architect looked once, in its copy (no work order).
+    let looked: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["team"] == "solution-architecture")
+        .collect();
+    assert_eq!(looked.len(), 1, "{all:?}");
+    assert!(looked[0]["work_order_id"].is_null() && looked[0]["exit_code"] == 0);
+    let commands: Vec<&Value> = all
+        .iter()
+        .filter(|c| c["team"] == "backend-engineering")
+        .collect();
     assert_eq!(commands.len(), 4, "{commands:?}");
     assert!(
         commands
@@ -466,7 +478,8 @@ async fn hostile_commands_are_contained_and_recorded_and_the_run_goes_on() {
     .await
     .unwrap()
     .iter()
-    .map(|p| serde_json::from_str(p).unwrap())
+    .map(|p| serde_json::from_str::<Value>(p).unwrap())
+    .filter(|c| c["team"] == "backend-engineering")
     .collect();
     assert_eq!(commands.len(), 7, "{commands:?}");
     let tail = |i: usize| commands[i]["output_tail"].as_str().unwrap().to_string();

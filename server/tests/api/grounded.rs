@@ -16,32 +16,15 @@ use serde_json::{Value, json};
 use crate::support::cli::{add_project, auto_run_with_config, text};
 use crate::support::git::{bubblewrap, commit_all, git, git_repo};
 use crate::support::loopback;
-use crate::support::model::factory_toml;
+use crate::support::model::{factory_toml, first_user, team_of};
 use crate::support::stream::openai_stream;
 use crate::support::wire::openai_refusal;
 
 type Prompts = Arc<Mutex<Vec<(String, String)>>>;
 
-/// The team a request is for (the `# Team: Title (name)` line of its system messages; a model
-/// without native tools gets them described in a system message of their own first) and its
-/// first user prompt.
+/// The team a request is for and its first user prompt.
 fn team_and_prompt(body: &Value) -> (String, String) {
-    let messages = body["messages"].as_array().unwrap();
-    let content = |role: &'static str| {
-        messages
-            .iter()
-            .filter(move |m| m["role"] == role)
-            .filter_map(|m| m["content"].as_str())
-    };
-    let team = content("system")
-        .flat_map(str::lines)
-        .find(|l| l.starts_with("# Team: "))
-        .and_then(|l| l.rsplit_once('('))
-        .and_then(|(_, rest)| rest.split_once(')'))
-        .map_or("unknown", |(name, _)| name)
-        .to_string();
-    let prompt = content("user").next().unwrap_or_default().to_string();
-    (team, prompt)
+    (team_of(body), first_user(body))
 }
 
 fn complete(team: &str, extra: Value) -> Value {

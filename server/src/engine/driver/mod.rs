@@ -204,7 +204,11 @@ pub(super) async fn drive(
             continue;
         }
 
-        let brief = stage_brief(engine, &run, stage, team);
+        let mut brief = stage_brief(engine, &run, stage, team);
+        let look = super::work::Look::open(engine, &run, team).await;
+        brief.bench = look
+            .as_ref()
+            .map(|l| l as &dyn crate::engine::agent::Workbench);
         let outcome = tokio::select! {
             () = cancel.cancelled() => return Ok(()),
             outcome = ask_team(engine, &run, &brief, &catalogue) => outcome?,

@@ -92,13 +92,6 @@ impl<'c, 'a> WorkOrderBench<'c, 'a> {
             .clone()
     }
 
-    fn command_limits(&self) -> GateLimits {
-        GateLimits {
-            timeout: Duration::from_secs(self.limits.command_timeout_secs),
-            output_bytes: self.limits.command_output_bytes,
-        }
-    }
-
     async fn metadata_intact(&self) -> bool {
         let w = self.worktree.clone();
         let now = self.ctx.git(move || w.metadata_digest()).await;
@@ -192,64 +185,26 @@ impl Workbench for WorkOrderBench<'_, '_> {
     }
 
     async fn call(&self, turn: u32, call: &ToolCall) -> (String, Vec<EventData>) {
-        if call.name != RUN_TOOL {
-            return (
-                format!(
-                    "Refused: there is no tool `{}`; the one tool is `{RUN_TOOL}`.",
-                    call.name
-                ),
-                vec![],
-            );
-        }
-        let Some(command) = call.arguments["command"]
-            .as_str()
-            .filter(|c| !c.trim().is_empty())
-        else {
-            return (
-                format!(
-                    "Refused: `{RUN_TOOL}` takes {{\"command\": \"<shell command>\"}}; got {}.",
-                    call.arguments
-                ),
-                vec![],
-            );
+        let command = match command_of(call) {
+            Ok(command) => command,
+            Err(refusal) => return (refusal, vec![]),
         };
         self.commands.fetch_add(1, Ordering::SeqCst);
         let ran = gates::run_one(
             self.ctx.sandbox.as_ref(),
             &self.worktree.path,
             command,
-            &self.command_limits(),
+            &command_limits(&self.limits),
             &self.ctx.disk(),
         )
         .await;
-        let g = match ran {
-            Ok(g) => g,
-            Err(why) => return (format!("The command did not run: {why}"), vec![]),
+        let who = Who {
+            run_id: &self.ctx.run.run_id,
+            team: self.ctx.team.name(),
+            work_order_id: Some(&self.wo.id),
+            timeout_secs: self.limits.command_timeout_secs,
         };
-        let end = match (g.timed_out, g.exit_code) {
-            (true, _) => format!(
-                "killed after {} s (the time limit)",
-                self.limits.command_timeout_secs
-            ),
-            (false, Some(code)) => format!("exit {code}"),
-            (false, None) => "killed by a signal".to_string(),
-        };
-        let event = EventData::CommandRun {
-            run_id: self.ctx.run.run_id.clone(),
-            team: self.ctx.team.name().to_string(),
-            work_order_id: Some(self.wo.id.clone()),
-            turn,
-            command: command.to_string(),
-            sandbox: g.sandbox.clone(),
-            exit_code: g.exit_code,
-            timed_out: g.timed_out,
-            duration_ms: g.duration_ms,
-            output_bytes: g.output.len() as u64,
-            output_sha256: hex::encode(sha2::Sha256::digest(g.output.as_bytes())),
-            output_tail: tail(&g.output, EVENT_TAIL_BYTES),
-        };
-        let text = format!("{end} in {} ms\n{}", g.duration_ms, g.output);
-        (text, vec![event])
+        recorded(ran, command, turn, &who)
     }
 
     async fn finish(&self, result: &TaskResult) -> (Finish, Vec<EventData>) {
@@ -287,23 +242,104 @@ impl Workbench for WorkOrderBench<'_, '_> {
     }
 
     fn exhausted(&self, cost_usd: f64) -> Option<String> {
-        let elapsed = self.started.elapsed();
-        if elapsed.as_secs() >= self.limits.max_wall_secs {
-            return Some(format!(
-                "the work order used its wall time of {} s ([agent] max_wall_secs)",
-                self.limits.max_wall_secs
-            ));
-        }
-        if cost_usd > self.limits.max_cost_usd {
-            return Some(format!(
-                "the work order's model calls cost ${cost_usd:.4}, over its limit of ${:.4} \
-                 ([agent] max_cost_usd)",
-                self.limits.max_cost_usd
-            ));
-        }
-        None
+        over_limits(&self.limits, self.started, cost_usd, "the work order")
+    }
+}
+
+/// The `run` tool's limits for a team.
+pub(in crate::engine) fn command_limits(limits: &AgentLimits) -> GateLimits {
+    GateLimits {
+        timeout: Duration::from_secs(limits.command_timeout_secs),
+        output_bytes: limits.command_output_bytes,
     }
 }
 
 const ISOLATION: &str = "the worktree's git metadata changed while sandboxed commands ran; the \
      work order is stopped and nothing of it is committed";
+
+/// The command a `run` call asks for, or the refusal the model gets back.
+pub(in crate::engine) fn command_of(call: &ToolCall) -> Result<&str, String> {
+    if call.name != RUN_TOOL {
+        return Err(format!(
+            "Refused: there is no tool `{}`; the one tool is `{RUN_TOOL}`.",
+            call.name
+        ));
+    }
+    call.arguments["command"]
+        .as_str()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| {
+            format!(
+                "Refused: `{RUN_TOOL}` takes {{\"command\": \"<shell command>\"}}; got {}.",
+                call.arguments
+            )
+        })
+}
+
+/// Who ran a command, for its event.
+pub(in crate::engine) struct Who<'a> {
+    pub run_id: &'a str,
+    pub team: &'a str,
+    pub work_order_id: Option<&'a str>,
+    pub timeout_secs: u64,
+}
+
+/// What a command's run tells the model (`exit N in M ms` and its output) and its
+/// `command_run` event.
+pub(in crate::engine) fn recorded(
+    ran: Result<crate::delivery::sandbox::GateResult, String>,
+    command: &str,
+    turn: u32,
+    who: &Who<'_>,
+) -> (String, Vec<EventData>) {
+    let g = match ran {
+        Ok(g) => g,
+        Err(why) => return (format!("The command did not run: {why}"), vec![]),
+    };
+    let end = match (g.timed_out, g.exit_code) {
+        (true, _) => format!("killed after {} s (the time limit)", who.timeout_secs),
+        (false, Some(code)) => format!("exit {code}"),
+        (false, None) => "killed by a signal".to_string(),
+    };
+    let event = EventData::CommandRun {
+        run_id: who.run_id.to_string(),
+        team: who.team.to_string(),
+        work_order_id: who.work_order_id.map(str::to_string),
+        turn,
+        command: command.to_string(),
+        sandbox: g.sandbox.clone(),
+        exit_code: g.exit_code,
+        timed_out: g.timed_out,
+        duration_ms: g.duration_ms,
+        output_bytes: g.output.len() as u64,
+        output_sha256: hex::encode(sha2::Sha256::digest(g.output.as_bytes())),
+        output_tail: tail(&g.output, EVENT_TAIL_BYTES),
+    };
+    (
+        format!("{end} in {} ms\n{}", g.duration_ms, g.output),
+        vec![event],
+    )
+}
+
+/// Why agent work started at `started` may not go on: its wall time or its cost limit.
+pub(in crate::engine) fn over_limits(
+    limits: &AgentLimits,
+    started: Instant,
+    cost_usd: f64,
+    what: &str,
+) -> Option<String> {
+    if started.elapsed().as_secs() >= limits.max_wall_secs {
+        return Some(format!(
+            "{what} used its wall time of {} s ([agent] max_wall_secs)",
+            limits.max_wall_secs
+        ));
+    }
+    if cost_usd > limits.max_cost_usd {
+        return Some(format!(
+            "{what}'s model calls cost ${cost_usd:.4}, over its limit of ${:.4} ([agent] \
+             max_cost_usd)",
+            limits.max_cost_usd
+        ));
+    }
+    None
+}

@@ -13,6 +13,7 @@ mod agent;
 mod attempt;
 mod gates;
 mod land;
+mod look;
 mod plan;
 mod shown;
 
@@ -36,6 +37,7 @@ use crate::gateway::routing::{RoutingDecision, RoutingInput};
 use crate::store::StoreError;
 
 pub(super) use land::publish_run;
+pub(in crate::engine) use look::Look;
 pub use plan::{Assessed, assess};
 
 /// Most work orders one run executes.

@@ -66,31 +66,44 @@ impl ModelScript {
             .unwrap()
             .iter()
             .filter(|b| team_of(b) == team)
-            .map(|b| {
-                b["messages"][1]["content"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
+            .map(first_user)
             .collect()
     }
 }
 
-/// The team a request is for, from the identity block (`# Team: Title (name)`).
-fn team_of(body: &Value) -> String {
-    let system = body["messages"][0]["content"].as_str().unwrap_or_default();
-    system
-        .lines()
-        .next()
+/// The team a request is for, from the identity block (`# Team: Title (name)`) of its system
+/// messages (a model without native tools gets them described in a system message of their own
+/// first).
+pub fn team_of(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "system")
+        .filter_map(|m| m["content"].as_str())
+        .flat_map(str::lines)
+        .find(|l| l.starts_with("# Team: "))
         .and_then(|l| l.rsplit_once('('))
         .and_then(|(_, rest)| rest.split_once(')'))
         .map(|(name, _)| name.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The first user message of a request: the team's prompt.
+pub fn first_user(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The requirement, from the anchor (`# Requirement\n\n…\n\n#`).
 fn goal_of(body: &Value) -> String {
-    let user = body["messages"][1]["content"].as_str().unwrap_or_default();
+    let user = first_user(body);
     user.split("# Requirement\n\n")
         .nth(1)
         .and_then(|rest| rest.split("\n\n#").next())
