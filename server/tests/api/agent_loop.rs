@@ -124,8 +124,8 @@ fn hostile(body: &Value, host_port: u16, nonce: u64) -> Step {
              timeout=3); print('connected')\""
         ),
         format!("echo pwned > /tmp/factory-escape-{nonce}; echo pwned > ../escape-{nonce}; echo tried"),
-        // Everything but the worktree (which is the team's own to ruin).
-        "rm -rf /usr /etc /bin /lib /home /root /var 2>/dev/null; test -x /usr/bin/python3 && echo still-here"
+        // The system outside the worktree (which is the team's own to ruin) is read-only.
+        "rm -rf /usr/bin/python3 /etc/passwd /bin/sh 2>/dev/null; test -x /usr/bin/python3 && echo still-here"
             .to_string(),
         "i=0; while [ $i -lt 600 ]; do sleep 30 & i=$((i+1)); done 2>/dev/null; echo spawned"
             .to_string(),
