@@ -97,8 +97,27 @@ struct Phase {
     upstream: Vec<Duration>,
 }
 
+/// How a phase's calls reach the ledger.
+#[derive(Clone, Copy, PartialEq)]
+enum Ledger {
+    /// `complete`: each call answers once its ledger events are durably committed (the REST
+    /// API's and the CLI's calls).
+    PerCall,
+    /// `complete_deferred`: each call hands back its ledger events, committed later with the
+    /// step that made the call (the engine's calls: one commit per stage). Here they are
+    /// committed in one batch after the phase, outside the measured time.
+    WithTheStep,
+}
+
 /// `total` requests at `rate` per second, streamed or whole; overhead and upstream sorted.
-async fn phase(gateway: &Arc<Gateway>, rate: u64, total: u64, streamed: bool) -> Phase {
+async fn phase(
+    gateway: &Arc<Gateway>,
+    store: &Store,
+    rate: u64,
+    total: u64,
+    streamed: bool,
+    ledger: Ledger,
+) -> Phase {
     let request = move |i: u64| {
         let mut r = ModelRequest::new(
             "bench/fast",
@@ -132,20 +151,32 @@ async fn phase(gateway: &Arc<Gateway>, rate: u64, total: u64, streamed: bool) ->
         let r = request(i);
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
-            let reply = gateway.complete(&r).await.expect("bench call");
+            let (reply, events) = match ledger {
+                Ledger::PerCall => (gateway.complete(&r).await, Vec::new()),
+                Ledger::WithTheStep => gateway.complete_deferred(&r).await,
+            };
             let elapsed = t.elapsed();
+            let reply = reply.expect("bench call");
             let upstream = Duration::from_micros(reply.upstream_us);
-            (elapsed.saturating_sub(upstream), upstream)
+            (elapsed.saturating_sub(upstream), upstream, events)
         }));
     }
     let mut overhead = Vec::with_capacity(tasks.len());
     let mut upstream = Vec::with_capacity(tasks.len());
+    let mut deferred = Vec::new();
     for task in tasks {
-        let (o, u) = task.await.expect("task");
+        let (o, u, events) = task.await.expect("task");
         overhead.push(o);
         upstream.push(u);
+        deferred.extend(events.into_iter().map(|e| NewEvent::new("bench", e)));
     }
     let rate = total as f64 / started.elapsed().as_secs_f64();
+    for batch in deferred.chunks(500) {
+        store
+            .append_batch(batch.to_vec())
+            .await
+            .expect("deferred ledger events commit");
+    }
     overhead.sort();
     upstream.sort();
     Phase {
@@ -224,8 +255,9 @@ async fn run() {
     );
 
     let total = rate * secs;
-    let whole = phase(&gateway, rate, total, false).await;
-    let streamed = phase(&gateway, rate, total, true).await;
+    let whole = phase(&gateway, &store, rate, total, false, Ledger::PerCall).await;
+    let streamed = phase(&gateway, &store, rate, total, true, Ledger::PerCall).await;
+    let engine_path = phase(&gateway, &store, rate, total, true, Ledger::WithTheStep).await;
     gateway.flush().await;
     let report = cost_report(&store).await.expect("report");
     let recorded = report.total.map_or(0, |t| t.calls);
@@ -234,10 +266,22 @@ async fn run() {
 
     let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1_000.0);
     let row = |name: &str, f: &dyn Fn(&Phase) -> String| {
-        println!("{name:<28} {:>14} {:>14}", f(&whole), f(&streamed));
+        println!(
+            "{name:<28} {:>14} {:>14} {:>18}",
+            f(&whole),
+            f(&streamed),
+            f(&engine_path)
+        );
     };
     println!("gateway overhead (zero-latency loopback upstream, ledger on SQLite)");
-    println!("{:<28} {:>14} {:>14}", "measure", "whole reply", "streamed");
+    println!(
+        "{:<28} {:>14} {:>14} {:>18}",
+        "measure", "whole reply", "streamed", "streamed, ledger"
+    );
+    println!(
+        "{:<28} {:>14} {:>14} {:>18}",
+        "", "(per call)", "(per call)", "with the step"
+    );
     row("requests", &|_| total.to_string());
     row("achieved rate", &|p| format!("{:.0} req/s", p.rate));
     row("overhead p50", &|p| ms(percentile(&p.overhead, 0.50)));
