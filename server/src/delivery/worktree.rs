@@ -62,6 +62,16 @@ pub fn slug(title: &str) -> String {
     if out.is_empty() { "change".into() } else { out }
 }
 
+/// The paths an index holds conflicts for (after a merge or cherry-pick).
+fn conflicted_files(index: &git2::Index) -> Result<Vec<String>, GitError> {
+    Ok(index
+        .conflicts()?
+        .flatten()
+        .filter_map(|c| c.our.or(c.their).or(c.ancestor))
+        .map(|e| String::from_utf8_lossy(&e.path).to_string())
+        .collect())
+}
+
 fn io_error(e: std::io::Error) -> GitError {
     GitError(e.to_string())
 }
@@ -227,15 +237,9 @@ impl Worktree {
         let onto = repo.find_commit(git2::Oid::from_str(onto)?)?;
         let mut index = repo.cherrypick_commit(&ours, &onto, 0, None)?;
         if index.has_conflicts() {
-            let files: Vec<String> = index
-                .conflicts()?
-                .flatten()
-                .filter_map(|c| c.our.or(c.their).or(c.ancestor))
-                .map(|e| String::from_utf8_lossy(&e.path).to_string())
-                .collect();
             return Err(GitError(format!(
                 "the change does not apply cleanly on the moved branch (conflicts in {})",
-                files.join(", ")
+                conflicted_files(&index)?.join(", ")
             )));
         }
         let tree = repo.find_tree(index.write_tree_to(&repo)?)?;

@@ -19,11 +19,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::support::cli::{add_project, auto_run_with_config, factory, text};
+use crate::support::cli::{add_project, assert_succeeded, auto_run_with_config, factory};
 use crate::support::db::sqlite;
 use crate::support::git::{bubblewrap, commit_all, git, git_repo};
-use crate::support::model::factory_toml;
 pub(crate) use crate::support::model::team_of;
+use crate::support::model::{factory_toml, factory_toml_with_tools};
 use crate::support::stream::openai_stream;
 use crate::support::wire::openai_refusal;
 
@@ -253,6 +253,20 @@ async fn serve(script: impl FnOnce(u16) -> Script) -> (String, Seen) {
     (format!("http://127.0.0.1:{port}/v1"), seen)
 }
 
+/// The `command_run` events of the data directory's log, in order.
+async fn command_runs(data: &Path) -> Vec<Value> {
+    let pool = sqlite(&data.join("factory.db")).await;
+    sqlx::query_scalar::<_, String>(
+        "SELECT payload FROM events WHERE kind = 'command_run' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|p| serde_json::from_str(p).unwrap())
+    .collect()
+}
+
 /// A Python package whose test expects a factor only the test file states.
 fn package(repo: &Path, module: &str, factor: &str) {
     std::fs::create_dir_all(repo.join("shop")).unwrap();
@@ -291,13 +305,11 @@ async fn the_agent_loop(native_tools: bool) {
     let (base, seen) = serve(|_| Script::Fixes).await;
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("factory.toml");
-    let mut toml = factory_toml(&base);
-    if native_tools {
-        toml = toml.replace(
-            "context_window = 32000\n",
-            "context_window = 32000\ntools = true\n",
-        );
-    }
+    let toml = if native_tools {
+        factory_toml_with_tools(&base)
+    } else {
+        factory_toml(&base)
+    };
     std::fs::write(&config, toml).unwrap();
     add_project(
         data.path(),
@@ -314,13 +326,7 @@ async fn the_agent_loop(native_tools: bool) {
     .output()
     .await
     .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     let seen = seen.lock().unwrap().clone();
     // The model was offered the tool natively only when it has native tool calling.
     let engineer: Vec<&Value> = seen
@@ -364,16 +370,7 @@ async fn the_agent_loop(native_tools: bool) {
 
     // Every command is in the event log (and so the audit chain), with its exit code and
     // output.
-    let pool = sqlite(&data.path().join("factory.db")).await;
-    let all: Vec<Value> = sqlx::query_scalar::<_, String>(
-        "SELECT payload FROM events WHERE kind = 'command_run' ORDER BY seq",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|p| serde_json::from_str(p).unwrap())
-    .collect();
+    let all = command_runs(data.path()).await;
     // The architect looked once, in its copy (no work order).
     let looked: Vec<&Value> = all
         .iter()
@@ -431,14 +428,7 @@ async fn hostile_commands_are_contained_and_recorded_and_the_run_goes_on() {
     let (base, seen) = serve(|host_port| Script::Hostile { host_port, nonce }).await;
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("factory.toml");
-    std::fs::write(
-        &config,
-        factory_toml(&base).replace(
-            "context_window = 32000\n",
-            "context_window = 32000\ntools = true\n",
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, factory_toml_with_tools(&base)).unwrap();
     add_project(
         data.path(),
         repo.path(),
@@ -453,13 +443,7 @@ async fn hostile_commands_are_contained_and_recorded_and_the_run_goes_on() {
     .output()
     .await
     .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     // Nothing reached the host: its loopback, its /tmp, the directory above the worktree.
     assert!(!Path::new(&format!("/tmp/factory-escape-{nonce}")).exists());
     assert!(!data.path().join(format!("escape-{nonce}")).exists());
@@ -470,17 +454,11 @@ async fn hostile_commands_are_contained_and_recorded_and_the_run_goes_on() {
             .exists()
     );
     assert!(repo.path().join("shop/pricing_plain.py").exists());
-    let pool = sqlite(&data.path().join("factory.db")).await;
-    let commands: Vec<Value> = sqlx::query_scalar::<_, String>(
-        "SELECT payload FROM events WHERE kind = 'command_run' ORDER BY seq",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|p| serde_json::from_str::<Value>(p).unwrap())
-    .filter(|c| c["team"] == "backend-engineering")
-    .collect();
+    let commands: Vec<Value> = command_runs(data.path())
+        .await
+        .into_iter()
+        .filter(|c| c["team"] == "backend-engineering")
+        .collect();
     assert_eq!(commands.len(), 7, "{commands:?}");
     let tail = |i: usize| commands[i]["output_tail"].as_str().unwrap().to_string();
     assert!(

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use crate::support::cli::{add_project, auto_run_with_config, text};
+use crate::support::cli::{add_project, assert_succeeded, auto_run_with_config};
 use crate::support::git::{bubblewrap, commit_all, git, git_repo};
 use crate::support::loopback;
 use crate::support::model::{factory_toml, first_user, team_of};
@@ -142,13 +142,7 @@ async fn the_engineer_is_shown_the_files_in_scope_and_quotes_them_exactly() {
     .output()
     .await
     .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     let engineer = prompts
         .lock()
         .unwrap()

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 
 use crate::agent_loop::{result, said, team_of};
 use crate::delivery::github_api;
-use crate::support::cli::{add_project, auto_run_with_config, text};
+use crate::support::cli::{add_project, assert_succeeded, auto_run_with_config};
 use crate::support::git::{bubblewrap, git, repo_with_remote};
 use crate::support::loopback;
-use crate::support::model::factory_toml;
+use crate::support::model::factory_toml_with_tools;
 use crate::support::stream::openai_stream;
 use crate::support::wire::openai_refusal;
 
@@ -100,14 +100,7 @@ async fn a_work_order_starts_from_the_one_it_depends_on_and_its_pull_request_tar
     let (repo, _remote) = repo_with_remote();
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("factory.toml");
-    std::fs::write(
-        &config,
-        factory_toml(&base).replace(
-            "context_window = 32000\n",
-            "context_window = 32000\ntools = true\n",
-        ),
-    )
-    .unwrap();
+    std::fs::write(&config, factory_toml_with_tools(&base)).unwrap();
     add_project(
         data.path(),
         repo.path(),
@@ -124,13 +117,7 @@ async fn a_work_order_starts_from_the_one_it_depends_on_and_its_pull_request_tar
     .output()
     .await
     .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     let branches = git(
         repo.path(),
         &[

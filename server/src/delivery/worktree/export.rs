@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{GitError, io_error};
+use super::{GitError, conflicted_files, io_error};
 
 /// Writes the files of `commit`'s tree under `dest` (an empty directory of the host's), from
 /// the repository's object database: regular and executable files only (symlinks and
@@ -87,17 +87,11 @@ pub fn integration_commit(repo_path: &Path, commits: &[String]) -> Result<String
         let theirs = repo.find_commit(git2::Oid::from_str(theirs)?)?;
         let mut index = repo.merge_commits(&ours, &theirs, None)?;
         if index.has_conflicts() {
-            let files: Vec<String> = index
-                .conflicts()?
-                .flatten()
-                .filter_map(|c| c.our.or(c.their).or(c.ancestor))
-                .map(|e| String::from_utf8_lossy(&e.path).to_string())
-                .collect();
             return Err(GitError(format!(
                 "the changes of {} and {} conflict in {}",
                 &ours.id().to_string()[..8],
                 &theirs.id().to_string()[..8],
-                files.join(", ")
+                conflicted_files(&index)?.join(", ")
             )));
         }
         let tree = repo.find_tree(index.write_tree_to(&repo)?)?;

@@ -49,6 +49,17 @@ pub fn add_project(data: &Path, repo: &Path, extra: &[&str]) {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
+/// Fails the test, printing what the command said, unless it exited 0.
+pub fn assert_succeeded(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
 /// `factory run --auto-approve --project <project> <goal>` offline on `data`: a run that
 /// delivers without waiting for a person to approve its plan or review.
 pub fn auto_run(data: &Path, project: &str, goal: &str) -> Command {

@@ -230,6 +230,14 @@ pub fn factory_toml(base: &str) -> String {
     factory_toml_with(base, true)
 }
 
+/// [`factory_toml`] for a model with native tool calling (`tools = true`).
+pub fn factory_toml_with_tools(base: &str) -> String {
+    factory_toml(base).replace(
+        "context_window = 32000\n",
+        "context_window = 32000\ntools = true\n",
+    )
+}
+
 /// [`factory_toml`], choosing whether plan and review approvals wait for a person.
 pub fn factory_toml_with(base: &str, auto_approve: bool) -> String {
     let chain = "[\"lab:scripted\"]";
