@@ -75,6 +75,29 @@ pub enum EventData {
         #[serde(default)]
         error: Option<String>,
     },
+    /// A work order's branch reached the project's remote. Recorded the moment the push
+    /// happened (a side effect of its own), so a restart knows what the remote holds.
+    BranchPushed {
+        run_id: String,
+        work_order_id: String,
+        branch: String,
+        commit: String,
+        /// The commit the remote branch held before, when a re-delivery replaced Factory's own
+        /// earlier push (force-with-lease); absent when the branch was new.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replaced: Option<String>,
+    },
+    /// A work order's pull request was opened — or, when its branch already had one (a
+    /// re-delivery, a resume after a crash), updated. Recorded the moment it happened.
+    PullRequestOpened {
+        run_id: String,
+        work_order_id: String,
+        branch: String,
+        base: String,
+        number: u64,
+        url: String,
+        updated: bool,
+    },
     /// A shell command a team ran in its sandbox between model turns (the agent loop): what
     /// ran, how it ended, and the tail of its output (the SHA-256 of the whole output stands
     /// for the rest).
@@ -321,6 +344,8 @@ impl EventData {
             EventData::WorkOrderDelivered { .. } => "work_order_delivered",
             EventData::WorkOrderPublished { .. } => "work_order_published",
             EventData::CommandRun { .. } => "command_run",
+            EventData::BranchPushed { .. } => "branch_pushed",
+            EventData::PullRequestOpened { .. } => "pull_request_opened",
             EventData::StageStarted { .. } => "stage_started",
             EventData::StageAttemptFailed { .. } => "stage_attempt_failed",
             EventData::StageCompleted { .. } => "stage_completed",
@@ -347,6 +372,8 @@ impl EventData {
             | EventData::WorkOrderDelivered { run_id, .. }
             | EventData::WorkOrderPublished { run_id, .. }
             | EventData::CommandRun { run_id, .. }
+            | EventData::BranchPushed { run_id, .. }
+            | EventData::PullRequestOpened { run_id, .. }
             | EventData::StageStarted { run_id, .. }
             | EventData::StageAttemptFailed { run_id, .. }
             | EventData::StageCompleted { run_id, .. }

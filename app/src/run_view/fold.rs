@@ -405,6 +405,40 @@ impl RunView {
                 self.say(event, Speaker::Factory, text, None);
                 None
             }
+            EventData::BranchPushed {
+                work_order_id,
+                branch,
+                replaced,
+                ..
+            } => {
+                if let Some(w) = self.work_orders.iter_mut().find(|w| &w.id == work_order_id) {
+                    w.pushed = true;
+                }
+                let text = match replaced {
+                    Some(old) => format!("Pushed {branch}, replacing {}", short(old)),
+                    None => format!("Pushed {branch}"),
+                };
+                self.say(event, Speaker::Factory, text, None);
+                None
+            }
+            EventData::PullRequestOpened {
+                work_order_id,
+                url,
+                updated,
+                ..
+            } => {
+                if let Some(w) = self.work_orders.iter_mut().find(|w| &w.id == work_order_id) {
+                    w.pull_request = Some(url.clone());
+                }
+                let what = if *updated { "Updated" } else { "Opened" };
+                self.say(
+                    event,
+                    Speaker::Factory,
+                    format!("{what} pull request {url}"),
+                    None,
+                );
+                None
+            }
             EventData::RunRevised {
                 revision, feedback, ..
             } => {

@@ -107,6 +107,16 @@ pub enum PublishError {
     Push { branch: String, message: String },
     #[error("the remote rejected {reference}: {message}")]
     Rejected { reference: String, message: String },
+    #[error(
+        "the remote's {branch} is at {found}, which Factory did not push{}; it is not \
+         overwritten (someone else's work?): move or delete that branch, then deliver again",
+        expected.as_deref().map(|e| format!(" (it pushed {e})")).unwrap_or_default()
+    )]
+    Lease {
+        branch: String,
+        found: String,
+        expected: Option<String>,
+    },
     #[error("deleting {branch} on the remote failed: {message}")]
     Delete { branch: String, message: String },
     #[error("a pull request needs a token: set GITHUB_TOKEN (or FACTORY_GIT_TOKEN)")]
@@ -173,9 +183,86 @@ fn open(repo_path: &Path) -> Result<git2::Repository, PublishError> {
     git2::Repository::open(repo_path).map_err(|e| PublishError::Repository(e.message().into()))
 }
 
-/// Pushes `branch` to `origin`. Refused pushes (non-fast-forward, hooks) are errors.
-pub fn push(repo_path: &Path, branch: &str, token: Option<&GitToken>) -> Result<(), PublishError> {
+/// What the remote's branch held, read before a push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// The branch was made on the remote.
+    Created,
+    /// The branch held this commit (pushed earlier by Factory) and now holds the new one.
+    Replaced(String),
+    /// The remote already held the commit (a push that happened before a crash): nothing sent.
+    AlreadyThere,
+}
+
+/// The commit `origin` holds for `branch`, if it has the branch: fetched into a private
+/// reference, read, and dropped again (libgit2's ref listing cannot read an empty remote).
+fn remote_head(
+    repo: &git2::Repository,
+    branch: &str,
+    token: Option<&GitToken>,
+) -> Result<Option<git2::Oid>, PublishError> {
+    let mut remote = repo
+        .find_remote("origin")
+        .map_err(|_| PublishError::NoOrigin)?;
+    let failed = |e: git2::Error| PublishError::Push {
+        branch: branch.to_string(),
+        message: format!("the remote could not be read: {}", e.message()),
+    };
+    let private = format!("refs/factory/remote-heads/{branch}");
+    let drop_private = || {
+        if let Ok(mut r) = repo.find_reference(&private) {
+            let _ = r.delete();
+        }
+    };
+    drop_private();
+    let mut options = git2::FetchOptions::new();
+    options
+        .remote_callbacks(callbacks(token))
+        .download_tags(git2::AutotagOption::None)
+        .update_fetchhead(false);
+    let refspec = format!("+refs/heads/{branch}:{private}");
+    remote
+        .fetch(&[refspec.as_str()], Some(&mut options), None)
+        .map_err(failed)?;
+    let head = repo.find_reference(&private).ok().and_then(|r| r.target());
+    drop_private();
+    Ok(head)
+}
+
+/// Pushes `branch` to `origin` with force-with-lease semantics: the remote branch may be
+/// replaced only when it is missing, already at the local commit, or at `expected` (the commit
+/// Factory pushed there last). Anything else is someone else's work and is refused. (libgit2
+/// cannot send the expected value with the push itself, so the lease is checked just before
+/// it.) Refused pushes (hooks, protection) are errors.
+pub fn push(
+    repo_path: &Path,
+    branch: &str,
+    expected: Option<&str>,
+    token: Option<&GitToken>,
+) -> Result<Pushed, PublishError> {
     let repo = open(repo_path)?;
+    let local = repo
+        .find_branch(branch, git2::BranchType::Local)
+        .ok()
+        .and_then(|b| b.get().target())
+        .ok_or_else(|| PublishError::Push {
+            branch: branch.to_string(),
+            message: "there is no such local branch".into(),
+        })?;
+    let outcome = match remote_head(&repo, branch, token)? {
+        None => Pushed::Created,
+        Some(head) if head == local => return Ok(Pushed::AlreadyThere),
+        Some(head) if expected.is_some_and(|e| e == head.to_string()) => {
+            Pushed::Replaced(head.to_string())
+        }
+        Some(head) => {
+            return Err(PublishError::Lease {
+                branch: branch.to_string(),
+                found: head.to_string(),
+                expected: expected.map(str::to_string),
+            });
+        }
+    };
     let mut remote = repo
         .find_remote("origin")
         .map_err(|_| PublishError::NoOrigin)?;
@@ -192,7 +279,8 @@ pub fn push(repo_path: &Path, branch: &str, token: Option<&GitToken>) -> Result<
     });
     let mut options = git2::PushOptions::new();
     options.remote_callbacks(cb);
-    let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    // Forced only past the lease checked above.
+    let refspec = format!("+refs/heads/{branch}:refs/heads/{branch}");
     remote
         .push(&[refspec.as_str()], Some(&mut options))
         .map_err(|e| PublishError::Push {
@@ -202,7 +290,7 @@ pub fn push(repo_path: &Path, branch: &str, token: Option<&GitToken>) -> Result<
     drop(options);
     match rejected.into_inner() {
         Some(error) => Err(error),
-        None => Ok(()),
+        None => Ok(outcome),
     }
 }
 
@@ -260,21 +348,26 @@ fn check_api_base(base: &str) -> Result<(), PublishError> {
     }
 }
 
-/// Opens a pull request; returns its URL.
-pub async fn open_pull_request(
+/// A pull request as the API reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub url: String,
+    /// True when an existing pull request was updated rather than a new one opened.
+    pub updated: bool,
+}
+
+/// One call to the pull request API: the JSON answer of a successful status, else why not.
+async fn call_api(
     github: &GitHub,
-    owner_repo: &str,
-    head: &str,
-    base: &str,
-    title: &str,
-    body: &str,
-) -> Result<String, PublishError> {
+    method: reqwest::Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value, PublishError> {
     let token = github.token.as_deref().ok_or(PublishError::NoToken)?;
     check_api_base(&github.api_base)?;
-    let url = format!(
-        "{}/repos/{owner_repo}/pulls",
-        github.api_base.trim_end_matches('/')
-    );
+    let url = format!("{}{path}", github.api_base.trim_end_matches('/'));
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .user_agent("factory")
@@ -282,12 +375,16 @@ pub async fn open_pull_request(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| PublishError::Unreachable(e.to_string()))?;
-    let res = client
-        .post(&url)
+    let mut request = client
+        .request(method, &url)
         .bearer_auth(&token.secret)
         .header("accept", "application/vnd.github+json")
         .header("x-github-api-version", "2022-11-28")
-        .json(&json!({"title": title, "head": head, "base": base, "body": body}))
+        .query(query);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let res = request
         .send()
         .await
         .map_err(|e| PublishError::Unreachable(e.without_url().to_string()))?;
@@ -302,7 +399,60 @@ pub async fn open_pull_request(
                 .to_string(),
         });
     }
-    Ok(value["html_url"].as_str().unwrap_or_default().to_string())
+    Ok(value)
+}
+
+fn pull_request_of(value: &serde_json::Value, updated: bool) -> PullRequest {
+    PullRequest {
+        number: value["number"].as_u64().unwrap_or_default(),
+        url: value["html_url"].as_str().unwrap_or_default().to_string(),
+        updated,
+    }
+}
+
+/// Opens the pull request of `head` into `base` — or, when `head` already has an open one
+/// (`known`, recorded by Factory, or found on the API: a crash may have come between opening
+/// it and recording it), updates its title, body and base instead of opening a second.
+pub async fn upsert_pull_request(
+    github: &GitHub,
+    owner_repo: &str,
+    head: &str,
+    base: &str,
+    title: &str,
+    body: &str,
+    known: Option<u64>,
+) -> Result<PullRequest, PublishError> {
+    let existing = match known {
+        Some(number) => Some(number),
+        None => {
+            let owner = owner_repo.split('/').next().unwrap_or_default();
+            let path = format!("/repos/{owner_repo}/pulls");
+            let head_of = format!("{owner}:{head}");
+            let query = [("state", "open"), ("head", head_of.as_str())];
+            let found = call_api(github, reqwest::Method::GET, &path, &query, None).await?;
+            found
+                .as_array()
+                .and_then(|list| list.iter().find(|pr| pr["head"]["ref"] == head))
+                .and_then(|pr| pr["number"].as_u64())
+        }
+    };
+    let fields = json!({"title": title, "base": base, "body": body});
+    match existing {
+        Some(number) => {
+            let mut fields = fields;
+            fields["state"] = "open".into();
+            let path = format!("/repos/{owner_repo}/pulls/{number}");
+            let value = call_api(github, reqwest::Method::PATCH, &path, &[], Some(fields)).await?;
+            Ok(pull_request_of(&value, true))
+        }
+        None => {
+            let mut fields = fields;
+            fields["head"] = head.into();
+            let path = format!("/repos/{owner_repo}/pulls");
+            let value = call_api(github, reqwest::Method::POST, &path, &[], Some(fields)).await?;
+            Ok(pull_request_of(&value, false))
+        }
+    }
 }
 
 #[cfg(test)]

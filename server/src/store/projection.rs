@@ -85,6 +85,8 @@ async fn apply(
         | RunFinished { .. }
         | WorkOrderDelivered { .. }
         | WorkOrderPublished { .. }
+        | BranchPushed { .. }
+        | PullRequestOpened { .. }
         | StageSkipped { .. }
         | RunRevised { .. } => super::runs::apply(conn, event, &mut pending.plans).await,
         ModelCallStarted { .. }

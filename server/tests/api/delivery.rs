@@ -4,16 +4,17 @@
 
 use std::path::Path;
 use std::process::Output;
-use std::sync::{Arc, Mutex};
 
+use axum::http::Method;
 use tempfile::TempDir;
 
+use crate::support::Store;
 use crate::support::cli::{add_project, auto_run, auto_run_with_config, factory};
 use crate::support::db::sqlite;
 use crate::support::git::{
     bubblewrap, commit_all, docker_image, git, git_repo, project_settings, repo_with_remote,
 };
-use crate::support::{Store, loopback};
+use crate::support::github::{GitHubApi, Request, github_api};
 
 #[test]
 fn offline_work_orders_land_on_their_own_branches_and_the_checkout_is_untouched() {
@@ -129,51 +130,12 @@ fn a_gate_that_keeps_failing_rolls_back_and_asks_a_person() {
     assert!(branches.trim().is_empty(), "rolled back: {branches}");
 }
 
-/// What the loopback GitHub API was asked: repository, authorization header, body.
-pub(crate) type Seen = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;
-
-/// A loopback GitHub API that answers pull requests with `status` and records what it is asked.
-pub(crate) async fn github_api(status: u16) -> (String, Seen) {
-    use axum::extract::{Path, State};
-    use axum::http::HeaderMap;
-    let seen: Seen = Default::default();
-    let app = axum::Router::new()
-        .route(
-            "/repos/{owner}/{repo}/pulls",
-            axum::routing::post(
-                move |State(seen): State<Seen>,
-                      Path((owner, repo)): Path<(String, String)>,
-                      headers: HeaderMap,
-                      axum::Json(body): axum::Json<serde_json::Value>| async move {
-                    let auth = headers
-                        .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    seen.lock()
-                        .unwrap()
-                        .push((format!("{owner}/{repo}"), auth, body));
-                    let code = axum::http::StatusCode::from_u16(status).unwrap();
-                    (
-                        code,
-                        axum::Json(serde_json::json!({
-                            "html_url": format!("https://github.example/{owner}/{repo}/pull/1"),
-                            "message": "Validation Failed"
-                        })),
-                    )
-                },
-            ),
-        )
-        .with_state(seen.clone());
-    let addr = loopback(app).await;
-    (format!("http://{addr}"), seen)
-}
-
 /// A run of the project `shop` (a repository whose `origin` is a bare repository, on GitHub as
 /// `acme/shop`) against a loopback GitHub API that answers pull requests with `status`.
 /// Returns the run's output, the repository, its remote and what the API was asked.
-async fn run_with_remote(status: u16) -> (Output, TempDir, TempDir, Seen) {
-    let (api, seen) = github_api(status).await;
+async fn run_with_remote(status: u16) -> (Output, TempDir, TempDir, GitHubApi) {
+    let api = github_api(status).await;
+    let base = api.base.clone();
     let data = tempfile::tempdir().unwrap();
     let (repo, remote) = repo_with_remote();
     let out = tokio::task::spawn_blocking({
@@ -181,7 +143,7 @@ async fn run_with_remote(status: u16) -> (Output, TempDir, TempDir, Seen) {
         move || {
             add_project(&data, &repo, &["--github", "acme/shop"]);
             auto_run(&data, "shop", "Export orders as CSV")
-                .env("FACTORY_GITHUB_API", api)
+                .env("FACTORY_GITHUB_API", base)
                 .env("GITHUB_TOKEN", "ghp_test_token")
                 .output()
                 .unwrap()
@@ -189,7 +151,7 @@ async fn run_with_remote(status: u16) -> (Output, TempDir, TempDir, Seen) {
     })
     .await
     .unwrap();
-    (out, repo, remote, seen)
+    (out, repo, remote, api)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,7 +159,7 @@ async fn branches_are_pushed_to_the_remote_and_a_pull_request_is_opened() {
     if !bubblewrap() {
         return;
     }
-    let (out, repo, remote, seen) = run_with_remote(201).await;
+    let (out, repo, remote, api) = run_with_remote(201).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -226,9 +188,14 @@ async fn branches_are_pushed_to_the_remote_and_a_pull_request_is_opened() {
     );
     assert!(!pushed.trim().is_empty());
     assert_eq!(pushed, local);
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 1, "one pull request per work order");
-    let (path, auth, body) = &seen[0];
+    let opened = api.requests_of(Method::POST);
+    assert_eq!(opened.len(), 1, "one pull request per work order");
+    let Request {
+        repo: path,
+        auth,
+        body,
+        ..
+    } = &opened[0];
     assert_eq!(path, "acme/shop");
     assert_eq!(auth, "Bearer ghp_test_token");
     assert_eq!(body["base"], "main");

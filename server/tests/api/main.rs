@@ -18,6 +18,7 @@ mod ollama;
 mod progress;
 mod projects;
 mod providers_cli;
+mod redelivery;
 mod resume;
 mod runs;
 mod secrets;

@@ -7,9 +7,9 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use crate::agent_loop::{result, said, team_of};
-use crate::delivery::github_api;
 use crate::support::cli::{add_project, assert_succeeded, auto_run_with_config};
 use crate::support::git::{bubblewrap, git, repo_with_remote};
+use crate::support::github::github_api;
 use crate::support::loopback;
 use crate::support::model::factory_toml_with_tools;
 use crate::support::stream::openai_stream;
@@ -96,7 +96,7 @@ async fn a_work_order_starts_from_the_one_it_depends_on_and_its_pull_request_tar
     }
     let app = axum::Router::new().route("/v1/chat/completions", post(model));
     let base = format!("http://{}/v1", loopback(app).await);
-    let (api, prs) = github_api(201).await;
+    let api = github_api(201).await;
     let (repo, _remote) = repo_with_remote();
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("factory.toml");
@@ -112,7 +112,7 @@ async fn a_work_order_starts_from_the_one_it_depends_on_and_its_pull_request_tar
         "shop",
         "Write two parts",
     ))
-    .env("FACTORY_GITHUB_API", api)
+    .env("FACTORY_GITHUB_API", &api.base)
     .env("GITHUB_TOKEN", "ghp_test_token")
     .output()
     .await
@@ -143,11 +143,11 @@ async fn a_work_order_starts_from_the_one_it_depends_on_and_its_pull_request_tar
     assert!(written.starts_with("a-"), "{written}");
     assert_eq!(git(repo.path(), &["show", &format!("{b}:b.txt")]), written);
     // B's pull request targets A's branch; A's the project's own.
-    let prs = prs.lock().unwrap().clone();
+    let prs = api.pulls();
     let base_of = |branch: &str| {
         prs.iter()
-            .find(|(_, _, body)| body["head"] == branch)
-            .map(|(_, _, body)| body["base"].as_str().unwrap().to_string())
+            .find(|p| p.head == branch)
+            .map(|p| p.base.clone())
             .unwrap_or_else(|| panic!("a pull request for {branch}: {prs:?}"))
     };
     assert_eq!(base_of(&b), a);

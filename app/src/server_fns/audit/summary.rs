@@ -24,6 +24,11 @@ pub fn hash_prefix(hash: &str) -> String {
     hash.chars().take(HASH_PREFIX).collect()
 }
 
+/// The first eight characters of a commit id.
+fn short(commit: &str) -> &str {
+    commit.get(..8).unwrap_or(commit)
+}
+
 /// One line saying what the event records, without its payload.
 pub fn event_summary(data: &EventData) -> String {
     let t = |s: &str| clip(s, TEXT_CHARS);
@@ -50,6 +55,30 @@ pub fn event_summary(data: &EventData) -> String {
             Some(e) => format!("{work_order_id}: publishing {branch} failed: {}", t(e)),
             None => format!("{work_order_id}: {branch} published after review"),
         },
+        EventData::BranchPushed {
+            work_order_id,
+            branch,
+            commit,
+            replaced,
+            ..
+        } => match replaced {
+            Some(old) => format!(
+                "{work_order_id}: {branch} pushed at {}, replacing {}",
+                short(commit),
+                short(old)
+            ),
+            None => format!("{work_order_id}: {branch} pushed at {}", short(commit)),
+        },
+        EventData::PullRequestOpened {
+            work_order_id,
+            url,
+            base,
+            updated,
+            ..
+        } => {
+            let what = if *updated { "updated" } else { "opened" };
+            format!("{work_order_id}: pull request {what} into {base}: {url}")
+        }
         EventData::CommandRun {
             team,
             command,

@@ -110,9 +110,10 @@ async fn a_plain_http_remote_gets_no_credentials() {
     let repo = repo_with_branch(&format!("http://{addr}/acme/shop.git"));
     let github = GitHub::new("https://api.github.com".into(), Some("ghp_secret".into()));
     let (path, token) = (repo.path().to_path_buf(), github.token.clone());
-    let pushed = tokio::task::spawn_blocking(move || push(&path, "feature", token.as_deref()))
-        .await
-        .unwrap();
+    let pushed =
+        tokio::task::spawn_blocking(move || push(&path, "feature", None, token.as_deref()))
+            .await
+            .unwrap();
     let err = pushed.unwrap_err().to_string();
     let seen = seen.lock().unwrap().clone();
     assert!(!seen.is_empty(), "the push reached the remote");
@@ -142,7 +143,7 @@ async fn a_plain_http_api_off_this_machine_is_refused_before_sending() {
         None => ("http://api.github.example".to_string(), None),
     };
     let github = GitHub::new(base.clone(), Some("ghp_secret".into()));
-    let err = open_pull_request(&github, "acme/shop", "feature", "main", "t", "b")
+    let err = upsert_pull_request(&github, "acme/shop", "feature", "main", "t", "b", None)
         .await
         .unwrap_err();
     assert!(matches!(err, PublishError::ApiBase { .. }), "{err}");
@@ -150,4 +151,95 @@ async fn a_plain_http_api_off_this_machine_is_refused_before_sending() {
     if let Some(seen) = seen {
         assert!(seen.lock().unwrap().is_empty(), "nothing was sent");
     }
+}
+
+/// A commit on `feature` of `repo` with `file` holding `text`, its parent the branch's tip.
+fn commit_on_feature(repo: &git2::Repository, text: &str) -> git2::Oid {
+    let parent = repo
+        .find_branch("feature", git2::BranchType::Local)
+        .unwrap()
+        .get()
+        .peel_to_commit()
+        .unwrap();
+    let mut builder = repo.treebuilder(Some(&parent.tree().unwrap())).unwrap();
+    let blob = repo.blob(text.as_bytes()).unwrap();
+    builder.insert("a.txt", blob, 0o100644).unwrap();
+    let tree = repo.find_tree(builder.write().unwrap()).unwrap();
+    let who = git2::Signature::now("t", "t@example.com").unwrap();
+    repo.commit(None, &who, &who, text, &tree, &[&parent])
+        .unwrap()
+}
+
+fn set_feature(repo: &git2::Repository, to: git2::Oid) {
+    repo.find_branch("feature", git2::BranchType::Local)
+        .unwrap()
+        .into_reference()
+        .set_target(to, "test")
+        .unwrap();
+}
+
+fn remote_feature(bare: &Path) -> String {
+    git2::Repository::open_bare(bare)
+        .unwrap()
+        .find_reference("refs/heads/feature")
+        .unwrap()
+        .target()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_push_replaces_only_what_factory_pushed_there() {
+    let bare = tempfile::tempdir().unwrap();
+    git2::Repository::init_bare(bare.path()).unwrap();
+    let dir = repo_with_branch(bare.path().to_str().unwrap());
+    let repo = git2::Repository::open(dir.path()).unwrap();
+    let first = repo
+        .find_branch("feature", git2::BranchType::Local)
+        .unwrap()
+        .get()
+        .target()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        push(dir.path(), "feature", None, None).unwrap(),
+        Pushed::Created
+    );
+    // Pushed before a crash, pushed again after it: nothing to do.
+    assert_eq!(
+        push(dir.path(), "feature", None, None).unwrap(),
+        Pushed::AlreadyThere
+    );
+    // Re-delivered from the base: not a fast-forward, but the remote holds what Factory
+    // pushed, so it is replaced.
+    let root = repo
+        .find_commit(git2::Oid::from_str(&first).unwrap())
+        .unwrap();
+    let again = {
+        let who = git2::Signature::now("t", "t@example.com").unwrap();
+        repo.commit(None, &who, &who, "again", &root.tree().unwrap(), &[])
+            .unwrap()
+    };
+    set_feature(&repo, again);
+    assert_eq!(
+        push(dir.path(), "feature", Some(&first), None).unwrap(),
+        Pushed::Replaced(first.clone())
+    );
+    assert_eq!(remote_feature(bare.path()), again.to_string());
+    // Someone else pushes on top; Factory's next delivery does not overwrite it.
+    let theirs = commit_on_feature(&repo, "theirs");
+    set_feature(&repo, theirs);
+    push(dir.path(), "feature", Some(&again.to_string()), None).unwrap();
+    let ours = {
+        let who = git2::Signature::now("t", "t@example.com").unwrap();
+        repo.commit(None, &who, &who, "ours", &root.tree().unwrap(), &[])
+            .unwrap()
+    };
+    set_feature(&repo, ours);
+    let err = push(dir.path(), "feature", Some(&again.to_string()), None).unwrap_err();
+    assert!(matches!(err, PublishError::Lease { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&theirs.to_string()), "{message}");
+    assert!(message.contains("not overwritten"), "{message}");
+    assert_eq!(remote_feature(bare.path()), theirs.to_string(), "untouched");
 }

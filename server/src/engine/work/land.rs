@@ -2,6 +2,14 @@
 //! requests opened. Model output reaches the remote only once a person approved the run's
 //! review, unless the operator's policy for the project says at delivery; either way the
 //! reason is recorded on the event.
+//!
+//! Publishing is idempotent. A work order delivered again (a revision, a later engineering
+//! stage, a resume after a crash) replaces the branch Factory pushed before
+//! (force-with-lease: never a commit someone else pushed) and updates its pull request rather
+//! than opening a second. Each side effect is its own event, appended the moment it happened
+//! (`branch_pushed`, `pull_request_opened`), so a restart knows what the remote holds; a
+//! crash between recording and acting is caught by reading the remote (the branch's head, the
+//! open pull requests of the branch) before acting again.
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +18,12 @@ use app::events::EventData;
 use super::super::Engine;
 use super::super::state::RunState;
 use crate::delivery::publish::{
-    GitHub, base_branch, delete_remote_branch, open_pull_request, push,
+    GitHub, Pushed, base_branch, delete_remote_branch, push, upsert_pull_request,
 };
-use crate::store::StoreError;
+use crate::store::{NewEvent, Store, StoreError};
+
+/// Who appends the publishing events.
+const ACTOR: &str = "engine";
 
 /// Where a project's work orders are published.
 pub(super) struct Publisher {
@@ -28,6 +39,66 @@ pub(super) struct Publisher {
 pub(super) struct Published {
     pub pushed: bool,
     pub pull_request: Option<String>,
+}
+
+/// One work order's branch to publish.
+pub(super) struct Branch<'a> {
+    pub run_id: &'a str,
+    pub work_order_id: &'a str,
+    pub branch: &'a str,
+    pub commit: &'a str,
+    /// The pull request's base: a stacked work order's dependency; else the project's branch.
+    pub base: Option<&'a str>,
+    pub title: &'a str,
+    pub body: &'a str,
+}
+
+/// What Factory recorded of a work order on the remote.
+#[derive(Debug, Default)]
+struct OnRemote {
+    /// The commit it last pushed to the branch.
+    pushed: Option<String>,
+    /// The number of the branch's pull request.
+    pull_request: Option<u64>,
+}
+
+/// Reads the run's log for what was pushed and opened for `work_order_id`.
+async fn on_remote(
+    store: &Store,
+    run_id: &str,
+    work_order_id: &str,
+) -> Result<OnRemote, StoreError> {
+    let mut known = OnRemote::default();
+    let mut after = 0;
+    loop {
+        let page = store.run_events(run_id, after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for event in page {
+            match event.data {
+                EventData::BranchPushed {
+                    work_order_id: w,
+                    commit,
+                    ..
+                } if w == work_order_id => known.pushed = Some(commit),
+                EventData::PullRequestOpened {
+                    work_order_id: w,
+                    number,
+                    ..
+                } if w == work_order_id => known.pull_request = Some(number),
+                _ => {}
+            }
+        }
+    }
+    Ok(known)
+}
+
+async fn record(store: &Store, data: EventData) -> Result<(), String> {
+    store
+        .append(NewEvent::new(ACTOR, data))
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("recording the publication failed: {e}"))
 }
 
 impl Publisher {
@@ -49,15 +120,14 @@ impl Publisher {
         }
     }
 
-    /// Pushes `branch` and, when the project names a GitHub repository, opens its pull request
-    /// against `base` (a stacked work order's dependency) or the project's own branch (a
-    /// refused pull request deletes the pushed branch again). Nothing to do without a remote.
+    /// Pushes the branch (replacing only what Factory pushed there before) and, when the
+    /// project names a GitHub repository, opens or updates its pull request. A pull request
+    /// that cannot be opened deletes a branch this call created. Nothing to do without a
+    /// remote. Each side effect is appended to `store` as it happens.
     pub(super) async fn publish(
         &self,
-        branch: &str,
-        base: Option<&str>,
-        title: &str,
-        body: &str,
+        store: &Store,
+        order: &Branch<'_>,
     ) -> Result<Published, String> {
         if !self.has_remote {
             return Ok(Published {
@@ -65,15 +135,38 @@ impl Publisher {
                 pull_request: None,
             });
         }
-        let (root, name, token) = (
-            self.root.clone(),
-            branch.to_string(),
-            self.github.token.clone(),
-        );
-        tokio::task::spawn_blocking(move || push(&root, &name, token.as_deref()))
+        let known = on_remote(store, order.run_id, order.work_order_id)
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("push failed: {e}"))?;
+            .map_err(|e| e.to_string())?;
+        let (root, name, token, expected) = (
+            self.root.clone(),
+            order.branch.to_string(),
+            self.github.token.clone(),
+            known.pushed.clone(),
+        );
+        let pushed = tokio::task::spawn_blocking(move || {
+            push(&root, &name, expected.as_deref(), token.as_deref())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("push failed: {e}"))?;
+        let replaced = match &pushed {
+            Pushed::Replaced(old) => Some(old.clone()),
+            Pushed::Created | Pushed::AlreadyThere => None,
+        };
+        if known.pushed.as_deref() != Some(order.commit) {
+            record(
+                store,
+                EventData::BranchPushed {
+                    run_id: order.run_id.to_string(),
+                    work_order_id: order.work_order_id.to_string(),
+                    branch: order.branch.to_string(),
+                    commit: order.commit.to_string(),
+                    replaced,
+                },
+            )
+            .await?;
+        }
         let Some(owner_repo) = &self.github_repo else {
             return Ok(Published {
                 pushed: true,
@@ -81,7 +174,7 @@ impl Publisher {
             });
         };
         let root = self.root.clone();
-        let base = match base {
+        let base = match order.base {
             Some(base) => base.to_string(),
             None => tokio::task::spawn_blocking(move || base_branch(&root))
                 .await
@@ -89,21 +182,48 @@ impl Publisher {
                 .flatten()
                 .unwrap_or_else(|| "main".into()),
         };
-        match open_pull_request(&self.github, owner_repo, branch, &base, title, body).await {
-            Ok(url) => Ok(Published {
-                pushed: true,
-                pull_request: Some(url),
-            }),
-            Err(e) => {
-                let (root, name, token) = (
-                    self.root.clone(),
-                    branch.to_string(),
-                    self.github.token.clone(),
-                );
-                let _ = tokio::task::spawn_blocking(move || {
-                    delete_remote_branch(&root, &name, token.as_deref())
+        let opened = upsert_pull_request(
+            &self.github,
+            owner_repo,
+            order.branch,
+            &base,
+            order.title,
+            order.body,
+            known.pull_request,
+        )
+        .await;
+        match opened {
+            Ok(pr) => {
+                record(
+                    store,
+                    EventData::PullRequestOpened {
+                        run_id: order.run_id.to_string(),
+                        work_order_id: order.work_order_id.to_string(),
+                        branch: order.branch.to_string(),
+                        base,
+                        number: pr.number,
+                        url: pr.url.clone(),
+                        updated: pr.updated,
+                    },
+                )
+                .await?;
+                Ok(Published {
+                    pushed: true,
+                    pull_request: Some(pr.url),
                 })
-                .await;
+            }
+            Err(e) => {
+                if pushed == Pushed::Created {
+                    let (root, name, token) = (
+                        self.root.clone(),
+                        order.branch.to_string(),
+                        self.github.token.clone(),
+                    );
+                    let _ = tokio::task::spawn_blocking(move || {
+                        delete_remote_branch(&root, &name, token.as_deref())
+                    })
+                    .await;
+                }
                 Err(format!("the pull request could not be opened: {e}"))
             }
         }
@@ -181,7 +301,18 @@ pub(in crate::engine) async fn publish_run(
             _ => None,
         };
         let outcome = publisher
-            .publish(&order.branch, pr_base.as_deref(), &title, &body)
+            .publish(
+                &engine.store,
+                &Branch {
+                    run_id: &run.run_id,
+                    work_order_id: &order.work_order_id,
+                    branch: &order.branch,
+                    commit: &order.commit,
+                    base: pr_base.as_deref(),
+                    title: &title,
+                    body: &body,
+                },
+            )
             .await;
         let (pushed, pull_request, error) = match &outcome {
             Ok(p) => (p.pushed, p.pull_request.clone(), None),

@@ -398,8 +398,8 @@ async fn land_one(
         tree,
     } = passed;
     let message = format!(
-        "WO-{short}: {}\n\n{}\n\nFactory-Run: {}\nFactory-Work-Order: {}\nFactory-Model: {model}\nFactory-Cost-USD: {cost:.6}\n",
-        wo.title, wo.description, run.run_id, wo.id
+        "WO-{short}: {}\n\n{}\n\nFactory-Run: {}\nFactory-Work-Order: {}\nFactory-Stage: {}\nFactory-Revision: {}\nFactory-Model: {model}\nFactory-Cost-USD: {cost:.6}\n",
+        wo.title, wo.description, run.run_id, wo.id, run.next_index, run.revision
     );
     let w = worktree.clone();
     let mut commit = ctx
@@ -458,7 +458,18 @@ async fn land_one(
         );
         let title = format!("WO-{short}: {}", wo.title);
         let published = publisher
-            .publish(&worktree.branch, start.pr_base.as_deref(), &title, &body)
+            .publish(
+                &ctx.engine.store,
+                &land::Branch {
+                    run_id: &run.run_id,
+                    work_order_id: &wo.id,
+                    branch: &worktree.branch,
+                    commit: &commit,
+                    base: start.pr_base.as_deref(),
+                    title: &title,
+                    body: &body,
+                },
+            )
             .await?;
         pushed = published.pushed;
         pull_request = published.pull_request;

@@ -321,6 +321,38 @@ pub(in crate::store) async fn apply(
             .execute(&mut *conn)
             .await?;
         }
+        EventData::BranchPushed {
+            run_id,
+            work_order_id,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE work_orders SET pushed = 1, updated_at = ? \
+                 WHERE run_id = ? AND work_order_id = ?",
+            )
+            .bind(&event.ts)
+            .bind(run_id)
+            .bind(work_order_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::PullRequestOpened {
+            run_id,
+            work_order_id,
+            url,
+            ..
+        } => {
+            sqlx::query(
+                "UPDATE work_orders SET pull_request = ?, updated_at = ? \
+                 WHERE run_id = ? AND work_order_id = ?",
+            )
+            .bind(url)
+            .bind(&event.ts)
+            .bind(run_id)
+            .bind(work_order_id)
+            .execute(&mut *conn)
+            .await?;
+        }
         EventData::StageSkipped { run_id, index, .. } => {
             if let Some(run) = pending.run(conn, run_id, event).await?
                 && let Some(step) = run.steps.get_mut(*index as usize)

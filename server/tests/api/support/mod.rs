@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod db;
 pub mod git;
+pub mod github;
 pub mod keyed;
 pub mod model;
 pub mod providers;

@@ -1,0 +1,308 @@
+//! Delivering a work order again is idempotent: a revision replaces the branch Factory pushed
+//! (force-with-lease) and updates its pull request, and a server SIGKILLed between pushing and
+//! opening the pull request finishes the job after a restart — one branch, one pull request.
+//! Real `factory serve` processes, a bare repository as the remote, and a loopback GitHub API
+//! that refuses a second pull request for the same head, as GitHub does.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use crate::support::app::TOKEN;
+use crate::support::cli::{add_project, factory_serve, wait_until_up};
+use crate::support::git::{bubblewrap, git, repo_with_remote};
+use crate::support::github::{GitHubApi, github_api, github_api_hanging};
+use crate::support::{EventData, Store, free_port};
+
+/// `factory serve` offline on `data` with `config`, publishing to `api`.
+fn serve(data: &Path, config: &Path, port: u16, api: &GitHubApi) -> Child {
+    factory_serve(data, Some(config), port)
+        .env_remove("FACTORY_CONFIG")
+        .env("OLLAMA_HOST", "http://127.0.0.1:9")
+        .env("FACTORY_GITHUB_API", &api.base)
+        .env("GITHUB_TOKEN", "ghp_test_token")
+        .spawn()
+        .unwrap()
+}
+
+/// The server's API at `base`, with the admin token.
+struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.base))
+                .bearer_auth(TOKEN);
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            if let Ok(res) = req.send().await {
+                assert!(res.status().is_success(), "{path}: {}", res.status());
+                return res.json().await.unwrap_or(Value::Null);
+            }
+            assert!(Instant::now() < deadline, "server unreachable");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+
+    /// Waits until the run is `status` (60 s at most).
+    async fn wait_for(&self, run_id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let run = self
+                .call(Method::GET, &format!("/supervisor/status/{run_id}"), None)
+                .await;
+            if run["status"] == status {
+                return run;
+            }
+            assert!(Instant::now() < deadline, "never {status}: {run}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The run's first pending approval, once there is one.
+    async fn pending(&self, run_id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let list = self
+                .call(
+                    Method::GET,
+                    &format!("/api/approvals?status=pending&run_id={run_id}"),
+                    None,
+                )
+                .await;
+            if let Some(first) = list.as_array().and_then(|l| l.first()) {
+                return first.clone();
+            }
+            assert!(Instant::now() < deadline, "no approval for {run_id}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn decide(&self, approval: &Value, decision: Value) {
+        let id = approval["id"].as_str().unwrap();
+        self.call(
+            Method::POST,
+            &format!("/api/approvals/{id}/decide"),
+            Some(decision),
+        )
+        .await;
+    }
+}
+
+/// `refs/heads/feature/*` of a repository: `name commit` lines.
+fn feature_branches(repo: &Path) -> String {
+    git(
+        repo,
+        &[
+            "for-each-ref",
+            "--format=%(refname:short) %(objectname)",
+            "refs/heads/feature",
+        ],
+    )
+}
+
+/// The publishing events of the data directory's log.
+async fn publishing(data: &Path) -> Vec<EventData> {
+    let store = Store::open(data).await.unwrap();
+    let events = store.events_after(0, 100_000).await.unwrap();
+    store.close().await;
+    events
+        .into_iter()
+        .map(|e| e.data)
+        .filter(|d| {
+            matches!(
+                d,
+                EventData::BranchPushed { .. } | EventData::PullRequestOpened { .. }
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revision_replaces_the_pushed_branch_and_updates_its_pull_request() {
+    if !bubblewrap() {
+        return;
+    }
+    let api = github_api(201).await;
+    let data = tempfile::tempdir().unwrap();
+    let (repo, remote) = repo_with_remote();
+    add_project(
+        data.path(),
+        repo.path(),
+        &[
+            "--github",
+            "acme/shop",
+            "--publish",
+            "on-delivery",
+            "--gate",
+            "test -d docs",
+        ],
+    );
+    let config = data.path().join("factory.toml");
+    std::fs::write(&config, "[approvals]\nauto_approve = false\n").unwrap();
+    let port = free_port();
+    let client = Client {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+    };
+    let mut child = serve(data.path(), &config, port, &api);
+    wait_until_up(&client.base).await;
+    let started = client
+        .call(
+            Method::POST,
+            "/supervisor/start",
+            Some(json!({"goal": "Export orders as CSV", "project": "shop"})),
+        )
+        .await;
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    // Plans are approved; the first review asks for a revision, the second approves.
+    let mut reviews = 0;
+    while reviews < 2 {
+        let approval = client.pending(&run_id).await;
+        if approval["kind"] == "review" {
+            reviews += 1;
+            if reviews == 1 {
+                let first = feature_branches(remote.path());
+                assert_eq!(first.lines().count(), 1, "pushed at delivery: {first}");
+                client
+                    .decide(
+                        &approval,
+                        json!({"option": "revise", "text": "Add an audit log"}),
+                    )
+                    .await;
+                continue;
+            }
+        }
+        client.decide(&approval, json!({"option": "approve"})).await;
+    }
+    let run = client.wait_for(&run_id, "succeeded").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // One branch on the remote, at the revision's commit, which is the local branch's.
+    let on_remote = feature_branches(remote.path());
+    assert_eq!(on_remote.lines().count(), 1, "{on_remote}");
+    assert_eq!(on_remote, feature_branches(repo.path()), "{run}");
+    let events = publishing(data.path()).await;
+    let pushes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventData::BranchPushed {
+                commit, replaced, ..
+            } => Some((commit.clone(), replaced.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pushes.len(), 2, "pushed at each delivery: {events:?}");
+    assert_ne!(pushes[0].0, pushes[1].0, "the revision is a new commit");
+    assert_eq!(pushes[0].1, None, "the first push made the branch");
+    assert_eq!(
+        pushes[1].1.as_deref(),
+        Some(pushes[0].0.as_str()),
+        "the second replaced exactly what the first pushed"
+    );
+    assert!(on_remote.contains(&pushes[1].0), "{on_remote}");
+    let updated: Vec<bool> = events
+        .iter()
+        .filter_map(|e| match e {
+            EventData::PullRequestOpened { updated, .. } => Some(*updated),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(updated, [false, true], "opened, then updated: {events:?}");
+    assert_eq!(api.pulls().len(), 1, "one pull request");
+    assert_eq!(api.requests_of(Method::POST).len(), 1);
+    let patched = api.requests_of(Method::PATCH);
+    assert_eq!(patched.len(), 1, "{:?}", api.requests());
+    assert_eq!(patched[0].auth, "Bearer ghp_test_token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_between_push_and_pull_request_resumes_with_one_branch_and_one_pull_request() {
+    if !bubblewrap() {
+        return;
+    }
+    let (told, opened) = tokio::sync::oneshot::channel();
+    let api = github_api_hanging(told).await;
+    let data = tempfile::tempdir().unwrap();
+    let (repo, remote) = repo_with_remote();
+    add_project(
+        data.path(),
+        repo.path(),
+        &["--github", "acme/shop", "--gate", "test -d docs"],
+    );
+    let config = data.path().join("factory.toml");
+    std::fs::write(&config, "[approvals]\nauto_approve = true\n").unwrap();
+    let port = free_port();
+    let client = Client {
+        base: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+    };
+    let mut child = serve(data.path(), &config, port, &api);
+    wait_until_up(&client.base).await;
+    let started = client
+        .call(
+            Method::POST,
+            "/supervisor/start",
+            Some(json!({"goal": "Export orders as CSV", "project": "shop"})),
+        )
+        .await;
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    // The review approved itself; the branch is pushed and the pull request opened, but the
+    // API's answer never comes: the server dies there.
+    tokio::time::timeout(Duration::from_secs(60), opened)
+        .await
+        .expect("the pull request was requested")
+        .unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let pushed = feature_branches(remote.path());
+    assert_eq!(
+        pushed.lines().count(),
+        1,
+        "pushed before the kill: {pushed}"
+    );
+
+    let mut child = serve(data.path(), &config, port, &api);
+    let run = client.wait_for(&run_id, "succeeded").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert_eq!(feature_branches(remote.path()), pushed, "the same branch");
+    assert_eq!(feature_branches(repo.path()), pushed, "{run}");
+    assert_eq!(api.pulls().len(), 1, "{:?}", api.requests());
+    assert_eq!(
+        api.requests_of(Method::POST).len(),
+        1,
+        "the pull request was found, not opened twice"
+    );
+    assert_eq!(api.requests_of(Method::PATCH).len(), 1);
+    let events = publishing(data.path()).await;
+    let kinds: Vec<&str> = events.iter().map(EventData::kind).collect();
+    assert_eq!(
+        kinds,
+        ["branch_pushed", "pull_request_opened"],
+        "each side effect recorded once: {events:?}"
+    );
+    assert!(
+        matches!(
+            &events[1],
+            EventData::PullRequestOpened {
+                updated: true,
+                number: 1,
+                ..
+            }
+        ),
+        "{events:?}"
+    );
+}
