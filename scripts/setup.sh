@@ -30,7 +30,7 @@ apt_install() {
 
 # Build tools, the browser for the dashboard tests, and the sandboxes the gates use.
 system_packages() {
-  apt_install ca-certificates git gcc libc6-dev pkg-config libssl-dev make python3 curl \
+  apt_install ca-certificates git gcc libc6-dev pkg-config libssl-dev make python3 python3-venv curl \
     chromium docker.io bubblewrap busybox-static
   # Node.js may come from elsewhere (as on these machines); only install Debian's when absent.
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -98,6 +98,22 @@ pub enum EventData {
         url: String,
         updated: bool,
     },
+    /// A project's dependencies were fetched before the sandbox (the prepare step: network,
+    /// but no model-written code and no install scripts), or found already fetched for the
+    /// same lock file.
+    DependenciesPrepared {
+        run_id: String,
+        /// `cargo`, `npm` or `pip`.
+        tool: String,
+        command: String,
+        /// The lock file's hash the result is cached under.
+        key: String,
+        cached: bool,
+        exit_code: Option<i32>,
+        duration_ms: u64,
+        /// The end of its output.
+        tail: String,
+    },
     /// A shell command a team ran in its sandbox between model turns (the agent loop): what
     /// ran, how it ended, and the tail of its output (the SHA-256 of the whole output stands
     /// for the rest).
@@ -345,6 +361,7 @@ impl EventData {
             EventData::WorkOrderPublished { .. } => "work_order_published",
             EventData::CommandRun { .. } => "command_run",
             EventData::BranchPushed { .. } => "branch_pushed",
+            EventData::DependenciesPrepared { .. } => "dependencies_prepared",
             EventData::PullRequestOpened { .. } => "pull_request_opened",
             EventData::StageStarted { .. } => "stage_started",
             EventData::StageAttemptFailed { .. } => "stage_attempt_failed",
@@ -373,6 +390,7 @@ impl EventData {
             | EventData::WorkOrderPublished { run_id, .. }
             | EventData::CommandRun { run_id, .. }
             | EventData::BranchPushed { run_id, .. }
+            | EventData::DependenciesPrepared { run_id, .. }
             | EventData::PullRequestOpened { run_id, .. }
             | EventData::StageStarted { run_id, .. }
             | EventData::StageAttemptFailed { run_id, .. }

@@ -421,6 +421,26 @@ impl RunView {
                 self.say(event, Speaker::Factory, text, None);
                 None
             }
+            EventData::DependenciesPrepared {
+                tool,
+                command,
+                cached,
+                exit_code,
+                tail,
+                ..
+            } => {
+                let text = match (cached, exit_code) {
+                    (true, _) => {
+                        format!("Dependencies ({tool}) already prepared for this lock file")
+                    }
+                    (false, Some(0)) => format!("Prepared dependencies: {command}"),
+                    (false, _) => format!(
+                        "Preparing dependencies failed ({command}); gates run without them:\n{tail}"
+                    ),
+                };
+                self.say(event, Speaker::Factory, text, None);
+                None
+            }
             EventData::PullRequestOpened {
                 work_order_id,
                 url,

@@ -7,4 +7,5 @@ pub mod project;
 pub mod publish;
 pub mod repo_files;
 pub mod sandbox;
+pub mod toolchain;
 pub mod worktree;

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
+use super::toolchain::ToolchainView;
+
 /// Limits of one gate run.
 #[derive(Debug, Clone, Copy)]
 pub struct GateLimits {
@@ -127,6 +129,15 @@ pub struct Bubblewrap {
     pub memory_bytes: u64,
     /// Size of the gate's private `/tmp`.
     pub tmp_bytes: u64,
+    /// The project's toolchains as found on this machine and prepared for it: more read-only
+    /// directories, `PATH` entries and variables ([`super::toolchain`]).
+    pub view: ToolchainView,
+    /// Host directories shown read-write besides the working directory (the prepare step's
+    /// caches); empty for gates and agent commands.
+    pub writable: Vec<PathBuf>,
+    /// Keep the host's network (the prepare step only, which runs no model-written code and
+    /// no install scripts). Gates and agent commands never have it.
+    pub network: bool,
 }
 
 impl Default for Bubblewrap {
@@ -136,6 +147,9 @@ impl Default for Bubblewrap {
             hidden: Vec::new(),
             memory_bytes: 4 * 1024 * 1024 * 1024,
             tmp_bytes: 1024 * 1024 * 1024,
+            view: ToolchainView::default(),
+            writable: Vec::new(),
+            network: false,
         }
     }
 }
@@ -286,7 +300,22 @@ impl Bubblewrap {
             "--tmpfs".as_ref(),
             "/tmp".as_ref(),
         ]);
-        let mut path_var = Vec::new();
+        let mut path_var: Vec<String> = self
+            .view
+            .path
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        for dir in &self.view.binds {
+            push(&["--ro-bind-try".as_ref(), dir.as_os_str(), dir.as_os_str()]);
+        }
+        if self.network {
+            push(&[
+                "--ro-bind-try".as_ref(),
+                "/etc/resolv.conf".as_ref(),
+                "/etc/resolv.conf".as_ref(),
+            ]);
+        }
         for toolchain in &self.toolchains {
             push(&[
                 "--ro-bind-try".as_ref(),
@@ -307,6 +336,14 @@ impl Bubblewrap {
             }
         }
         push(&["--bind".as_ref(), workdir.as_os_str(), workdir.as_os_str()]);
+        for dir in &self.writable {
+            push(&["--bind".as_ref(), dir.as_os_str(), dir.as_os_str()]);
+        }
+        // Prepared dependencies the worktree expects inside it (`node_modules`), read-only.
+        for (inside, host) in &self.view.in_worktree {
+            let at = workdir.join(inside);
+            push(&["--ro-bind".as_ref(), host.as_os_str(), at.as_os_str()]);
+        }
         // The worktree's `.git` file names the repository's git metadata; read-only, and a
         // mount point, so a gate can neither rewrite nor replace it.
         let dot_git = workdir.join(".git");
@@ -375,8 +412,9 @@ impl Sandbox for Bubblewrap {
         applied.push(format!("/tmp {} MiB", self.tmp_bytes / (1024 * 1024)));
         let (view, path_var) = self.view(&workdir);
         cmd.arg("bwrap")
+            .arg("--unshare-all")
+            .args(self.network.then_some("--share-net"))
             .args([
-                "--unshare-all",
                 "--unshare-user",
                 "--disable-userns",
                 "--die-with-parent",
@@ -392,8 +430,11 @@ impl Sandbox for Bubblewrap {
             .arg(&path_var)
             .args(["--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8"])
             .args(["--setenv", "WORKSPACE"])
-            .arg(&workdir)
-            .args(["--", "sh", "-c", command]);
+            .arg(&workdir);
+        for (name, value) in &self.view.env {
+            cmd.args(["--setenv", name, value]);
+        }
+        cmd.args(["--", "sh", "-c", command]);
         // Nothing of the server's environment reaches even bwrap itself.
         cmd.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin");
         if !cgroups.dirs.is_empty() {
@@ -526,4 +567,4 @@ pub fn detect_gates(root: &Path) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

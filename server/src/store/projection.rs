@@ -110,7 +110,8 @@ async fn apply(
         AdminTokenCreated { .. }
         | SettingsChanged { .. }
         | BudgetReached { .. }
-        | CommandRun { .. } => Ok(()),
+        | CommandRun { .. }
+        | DependenciesPrepared { .. } => Ok(()),
     }
 }
 

@@ -30,11 +30,45 @@ use crate::support::wire::openai_refusal;
 /// Every request the model saw.
 type Seen = Arc<Mutex<Vec<Value>>>;
 
+/// The project the scripted agent works on: where the pricing module lives and what a
+/// failing test prints.
+#[derive(Clone, Copy)]
+struct Lang {
+    /// The module's directory (`shop` for Python, `src` for Rust).
+    dir: &'static str,
+    ext: &'static str,
+    /// What the architect runs to find the module.
+    find: &'static str,
+    /// What a failed test's output holds.
+    failure: &'static str,
+}
+
+const PYTHON: Lang = Lang {
+    dir: "shop",
+    ext: ".py",
+    find: "grep -rl 'def discount' shop",
+    failure: "AssertionError",
+};
+
+const RUST: Lang = Lang {
+    dir: "src",
+    ext: ".rs",
+    find: "grep -rl 'fn discount' src",
+    failure: "panicked",
+};
+
+impl Lang {
+    /// The pricing module's path, if `word` is one.
+    fn is_module(&self, word: &str) -> bool {
+        word.starts_with(&format!("{}/pricing_", self.dir)) && word.ends_with(self.ext)
+    }
+}
+
 /// How the scripted engineer behaves.
 #[derive(Clone, Copy)]
 enum Script {
     /// Reads, makes a wrong change, sees the gate fail, reads again and fixes it.
-    Fixes,
+    Fixes(Lang),
     /// Tries to escape the sandbox in every way it can, then makes a plain change.
     Hostile { host_port: u16, nonce: u64 },
 }
@@ -76,15 +110,15 @@ pub(crate) fn said(body: &Value, role: &str) -> Vec<String> {
 /// The architect: looks for the pricing module with a command (in its throwaway copy of the
 /// repository), checks the repository map names the same file, and plans; its first plan also
 /// names a path no repository may hold, and is corrected when that is refused.
-fn architect(body: &Value) -> Step {
+fn architect(body: &Value, lang: Lang) -> Step {
     let team = "solution-architecture";
     let Some(found) = said(body, "tool").first().cloned() else {
-        return Step::Run("grep -rl 'def discount' shop".into());
+        return Step::Run(lang.find.into());
     };
     let Some(file) = found
         .lines()
         .map(str::trim)
-        .find(|l| l.starts_with("shop/pricing_") && l.ends_with(".py"))
+        .find(|l| lang.is_module(l))
         .map(str::to_string)
     else {
         return Step::Answer(result(team, "BLOCKED", json!({"blockers": [found]})));
@@ -147,12 +181,12 @@ enum Step {
 }
 
 /// The engineer, one step per assistant turn so far.
-fn engineer(body: &Value) -> Step {
+fn engineer(body: &Value, lang: Lang) -> Step {
     let team = "backend-engineering";
     let prompt = said(body, "user").first().cloned().unwrap_or_default();
     let Some(file) = prompt
         .split(|c: char| c.is_whitespace() || c == ',' || c == '`')
-        .find(|w| w.starts_with("shop/pricing_") && w.ends_with(".py"))
+        .find(|w| lang.is_module(w))
         .map(str::to_string)
     else {
         return Step::Answer(result(
@@ -169,7 +203,7 @@ fn engineer(body: &Value) -> Step {
         2 => Step::Answer(result(team, "COMPLETE", json!({}))),
         3 => {
             let feedback = said(body, "user").last().cloned().unwrap_or_default();
-            if !(feedback.contains("gate `") && feedback.contains("AssertionError")) {
+            if !(feedback.contains("gate `") && feedback.contains(lang.failure)) {
                 return blocked("the gate's output did not come back");
             }
             Step::Run(format!("cat {file}"))
@@ -178,13 +212,18 @@ fn engineer(body: &Value) -> Step {
             if !tools.last().is_some_and(|t| t.contains("total * 0.5")) {
                 return blocked("the worktree lost the change");
             }
-            // Only the grep's output can tell the factor.
-            let factor = tools
+            // Only the grep's output can tell the factor (`EXPECTED_FACTOR = 0.1234` in
+            // Python, `EXPECTED_FACTOR: f64 = 0.1234;` in Rust).
+            let factor: String = tools
                 .first()
-                .and_then(|t| t.split("EXPECTED_FACTOR = ").nth(1))
-                .and_then(|rest| rest.split_whitespace().next())
-                .unwrap_or("0.1")
-                .to_string();
+                .and_then(|t| {
+                    t.split("EXPECTED_FACTOR")
+                        .find_map(|rest| rest.split_once("= ").map(|(_, v)| v.to_string()))
+                })
+                .unwrap_or_else(|| "0.1".into())
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
             Step::Run(format!("sed -i 's/total \\* 0.5/total * {factor}/' {file}"))
         }
         5 => Step::Answer(result(team, "COMPLETE", json!({}))),
@@ -199,10 +238,16 @@ async fn model(State((seen, script)): State<(Seen, Script)>, Json(body): Json<Va
     seen.lock().unwrap().push(body.clone());
     let team = team_of(&body);
     let step = match team.as_str() {
-        "solution-architecture" => architect(&body),
+        "solution-architecture" => architect(
+            &body,
+            match script {
+                Script::Fixes(lang) => lang,
+                Script::Hostile { .. } => PYTHON,
+            },
+        ),
         "backend-engineering" if said(&body, "user")[0].contains("Your work order `wo-1`") => {
             match script {
-                Script::Fixes => engineer(&body),
+                Script::Fixes(lang) => engineer(&body, lang),
                 Script::Hostile { host_port, nonce } => hostile(&body, host_port, nonce),
             }
         }
@@ -290,7 +335,49 @@ fn package(repo: &Path, module: &str, factor: &str) {
     commit_all(repo, "pricing");
 }
 
+/// A Rust crate with a dependency from crates.io (fetched by the prepare step, used offline
+/// in the sandbox), whose integration test expects a factor only the test file states.
+fn crate_(repo: &Path, module: &str, factor: &str) {
+    std::fs::create_dir_all(repo.join("src")).unwrap();
+    std::fs::create_dir_all(repo.join("tests")).unwrap();
+    std::fs::write(
+        repo.join("Cargo.toml"),
+        "[package]\nname = \"shop\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\nitoa = \"=1.0.11\"\n",
+    )
+    .unwrap();
+    std::fs::write(repo.join(".gitignore"), "target/\nCargo.lock\n").unwrap();
+    std::fs::write(
+        repo.join("src/lib.rs"),
+        format!(
+            "pub mod {module};\n\npub fn shown(n: u32) -> String {{\n    \
+             itoa::Buffer::new().format(n).to_string()\n}}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join(format!("src/{module}.rs")),
+        "//! Prices.\n\npub fn discount(total: f64) -> f64 {\n    total * 0.9\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("tests/pricing.rs"),
+        format!(
+            "use shop::{module}::discount;\n\nconst EXPECTED_FACTOR: f64 = {factor};\n\n\
+             #[test]\nfn factor() {{\n    assert!((discount(100.0) - 100.0 * EXPECTED_FACTOR).abs() \
+             < 1e-9, \"discount(100.0) = {{}}\", discount(100.0));\n}}\n\n\
+             #[test]\nfn shows() {{\n    assert_eq!(shop::shown(7), \"7\");\n}}\n"
+        ),
+    )
+    .unwrap();
+    commit_all(repo, "pricing");
+}
+
 async fn the_agent_loop(native_tools: bool) {
+    the_agent_loop_in(native_tools, PYTHON).await;
+}
+
+async fn the_agent_loop_in(native_tools: bool, lang: Lang) {
     if !bubblewrap() {
         return;
     }
@@ -301,8 +388,13 @@ async fn the_agent_loop(native_tools: bool) {
     let module = format!("pricing_{}", nanos % 1_000_000);
     let factor = format!("0.{}", 1_000 + nanos % 8_999);
     let repo = git_repo();
-    package(repo.path(), &module, &factor);
-    let (base, seen) = serve(|_| Script::Fixes).await;
+    let rust = lang.dir == RUST.dir;
+    if rust {
+        crate_(repo.path(), &module, &factor);
+    } else {
+        package(repo.path(), &module, &factor);
+    }
+    let (base, seen) = serve(|_| Script::Fixes(lang)).await;
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("factory.toml");
     let toml = if native_tools {
@@ -311,11 +403,13 @@ async fn the_agent_loop(native_tools: bool) {
         factory_toml(&base)
     };
     std::fs::write(&config, toml).unwrap();
-    add_project(
-        data.path(),
-        repo.path(),
-        &["--gate", "python3 -m unittest discover -s tests -t ."],
-    );
+    // The Rust crate's gate is the one detected from Cargo.toml (`cargo test`).
+    let gate: &[&str] = if rust {
+        &[]
+    } else {
+        &["--gate", "python3 -m unittest discover -s tests -t ."]
+    };
+    add_project(data.path(), repo.path(), gate);
 
     let out = tokio::process::Command::from(auto_run_with_config(
         data.path(),
@@ -352,15 +446,20 @@ async fn the_agent_loop(native_tools: bool) {
         "the invalid path was sent back"
     );
 
-    let file = format!("shop/{module}.py");
+    let file = format!("{}/{module}{}", lang.dir, lang.ext);
     let branches = git(
         repo.path(),
         &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
     );
     let branch = branches.lines().find(|b| *b != "main").expect("a branch");
+    let expected = if rust {
+        format!("//! Prices.\n\npub fn discount(total: f64) -> f64 {{\n    total * {factor}\n}}\n")
+    } else {
+        format!("\"\"\"Prices.\"\"\"\n\n\ndef discount(total):\n    return total * {factor}\n")
+    };
     assert_eq!(
         git(repo.path(), &["show", &format!("{branch}:{file}")]),
-        format!("\"\"\"Prices.\"\"\"\n\n\ndef discount(total):\n    return total * {factor}\n")
+        expected
     );
     // Only the final change: no wrong factor, no bytecode the gate or the commands wrote.
     assert_eq!(
@@ -389,13 +488,27 @@ async fn the_agent_loop(native_tools: bool) {
             .all(|c| c["exit_code"] == 0 && c["sandbox"] == "bubblewrap"),
         "{commands:?}"
     );
+    let tail = commands[0]["output_tail"].as_str().unwrap();
     assert!(
-        commands[0]["output_tail"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("EXPECTED_FACTOR = {factor}")),
+        tail.contains("EXPECTED_FACTOR") && tail.contains(&factor),
         "{commands:?}"
     );
+    if rust {
+        // The dependency came from the prepare step, which ran before any sandbox.
+        let pool = sqlite(&data.path().join("factory.db")).await;
+        let prepared: Vec<Value> = sqlx::query_scalar::<_, String>(
+            "SELECT payload FROM events WHERE kind = 'dependencies_prepared' ORDER BY seq",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+        assert_eq!(prepared.len(), 1, "{prepared:?}");
+        assert_eq!(prepared[0]["tool"], "cargo");
+        assert_eq!(prepared[0]["exit_code"], 0, "{prepared:?}");
+    }
     let verify = factory(data.path(), &["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{verify:?}");
 }
@@ -497,4 +610,12 @@ async fn an_agent_with_native_tool_calls_reads_fails_a_gate_and_fixes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_without_tool_calls_works_through_the_text_action_format() {
     the_agent_loop(false).await;
+}
+
+/// The same loop on a Rust crate, its gate `cargo test` as detected, run with the toolchain
+/// that builds Factory (rustup's, when that is how this machine has it) and a dependency the
+/// prepare step fetched: nothing configured for either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_fixes_a_rust_crate_with_cargo_test_as_its_gate() {
+    the_agent_loop_in(true, RUST).await;
 }

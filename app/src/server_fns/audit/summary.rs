@@ -69,6 +69,28 @@ pub fn event_summary(data: &EventData) -> String {
             ),
             None => format!("{work_order_id}: {branch} pushed at {}", short(commit)),
         },
+        EventData::DependenciesPrepared {
+            tool,
+            key,
+            cached: true,
+            ..
+        } => format!("{tool} dependencies for lock {key} already prepared"),
+        EventData::DependenciesPrepared {
+            tool,
+            command,
+            exit_code,
+            duration_ms,
+            ..
+        } => {
+            let end = match exit_code {
+                Some(code) => format!("exit {code}"),
+                None => "did not run".to_string(),
+            };
+            format!(
+                "prepare ({tool}) `{}`: {end} in {duration_ms} ms",
+                t(command)
+            )
+        }
         EventData::PullRequestOpened {
             work_order_id,
             url,

@@ -114,7 +114,7 @@ async fn a_fork_bomb_in_bubblewrap_is_refused_by_the_pids_limit() {
 }
 
 /// Whether bubblewrap works here; under `CI=true` its absence fails the test instead.
-async fn bwrap_here() -> bool {
+pub(crate) async fn bwrap_here() -> bool {
     if Bubblewrap::available().await {
         return true;
     }
@@ -151,6 +151,7 @@ async fn a_gate_sees_no_secret_no_home_and_no_data_directory() {
         hidden: vec![data.clone()],
         memory_bytes: 512 * 1024 * 1024,
         tmp_bytes: 8 * 1024 * 1024,
+        ..Bubblewrap::default()
     };
     let limits = GateLimits {
         timeout: Duration::from_secs(20),

@@ -11,16 +11,50 @@ use crate::config::EngineConfig;
 use crate::delivery::docker::DockerSandbox;
 use crate::delivery::project::{ProjectFile, ProjectPolicy, SandboxKind};
 use crate::delivery::sandbox::{Bubblewrap, GateLimits, Process, Sandbox, detect_gates};
+use crate::delivery::toolchain::ToolchainView;
 
-/// The sandbox for a project's gates, or why none can run them.
+/// The bubblewrap sandbox gates and agent commands run in: the operator's toolchain paths,
+/// the project's toolchains as `view` shows them, the server's home, data directory and
+/// `/run` hidden.
+pub(super) fn bubblewrap(
+    config: &EngineConfig,
+    policy: &ProjectPolicy,
+    data_dir: &Path,
+    view: ToolchainView,
+) -> Bubblewrap {
+    let mut hidden = vec![data_dir.to_path_buf()];
+    hidden.extend(std::env::var_os("HOME").map(PathBuf::from));
+    hidden.push(PathBuf::from("/run"));
+    Bubblewrap {
+        toolchains: operator_mounts(config, policy)
+            .iter()
+            .map(PathBuf::from)
+            .collect(),
+        hidden,
+        memory_bytes: config.sandbox_memory_mb.saturating_mul(1024 * 1024),
+        tmp_bytes: config.sandbox_tmp_mb.saturating_mul(1024 * 1024),
+        view,
+        ..Bubblewrap::default()
+    }
+}
+
+/// The toolchain paths the operator configured, for every project and for this one.
+fn operator_mounts(config: &EngineConfig, policy: &ProjectPolicy) -> Vec<String> {
+    let mut mounts: Vec<String> = config.toolchain_paths.clone();
+    mounts.extend(policy.toolchain_mounts.iter().cloned());
+    mounts
+}
+
+/// The sandbox for a project's gates, or why none can run them. Bubblewrap shows the
+/// project's toolchains as `view` says; a docker image brings its own.
 pub(super) async fn choose(
     config: &EngineConfig,
     policy: &ProjectPolicy,
     settings: &ProjectFile,
     data_dir: &Path,
+    view: ToolchainView,
 ) -> Result<Box<dyn Sandbox>, String> {
-    let mut mounts: Vec<String> = config.toolchain_paths.clone();
-    mounts.extend(policy.toolchain_mounts.iter().cloned());
+    let mounts = operator_mounts(config, policy);
     // The operator's choice wins; a repository may only pick between the two sandboxes.
     let kind = policy.sandbox.or(settings.sandbox);
     let docker = |image: &str| {
@@ -58,15 +92,7 @@ pub(super) async fn choose(
                         .into(),
                 );
             }
-            let mut hidden = vec![data_dir.to_path_buf()];
-            hidden.extend(std::env::var_os("HOME").map(PathBuf::from));
-            hidden.push(PathBuf::from("/run"));
-            Ok(Box::new(Bubblewrap {
-                toolchains: mounts.iter().map(PathBuf::from).collect(),
-                hidden,
-                memory_bytes: config.sandbox_memory_mb.saturating_mul(1024 * 1024),
-                tmp_bytes: config.sandbox_tmp_mb.saturating_mul(1024 * 1024),
-            }))
+            Ok(Box::new(bubblewrap(config, policy, data_dir, view)))
         }
     }
 }

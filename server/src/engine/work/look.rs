@@ -18,6 +18,7 @@ use super::agent::{Who, command_limits, command_of, over_limits, recorded};
 use super::gates;
 use crate::delivery::project::project_file;
 use crate::delivery::sandbox::Sandbox;
+use crate::delivery::toolchain::{self, HostEnv, LockFiles};
 use crate::gateway::types::{ToolCall, ToolSpec};
 
 /// Teams that may look at the repository before answering (without touching it).
@@ -107,8 +108,15 @@ impl Look {
                     .await
                     .map_err(|e| e.to_string())??;
                 let settings = project_file(&self.project).map_err(|e| e.to_string())?;
+                let view = toolchain::detect(
+                    &HostEnv::current(),
+                    &self.project,
+                    &toolchain::cache_dir(&self.data_dir),
+                    &LockFiles::of(copy.path()),
+                );
                 let sandbox =
-                    gates::choose(&self.config, &self.policy, &settings, &self.data_dir).await?;
+                    gates::choose(&self.config, &self.policy, &settings, &self.data_dir, view)
+                        .await?;
                 Ok((copy, sandbox))
             })
             .await;

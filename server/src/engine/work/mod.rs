@@ -15,6 +15,7 @@ mod gates;
 mod land;
 mod look;
 mod plan;
+mod prepare;
 mod shown;
 mod stack;
 
@@ -131,10 +132,15 @@ pub(super) async fn deliver(
     let github_repo = registered.as_ref().and_then(|p| p.github.clone());
     let mut gate_commands: Vec<String> = registered.map(|p| p.gates).unwrap_or_default();
     gate_commands.extend(settings.gates.clone());
-    let sandbox = match gates::choose(&engine.config, &policy, &settings, &engine.data_dir).await {
-        Ok(s) => s,
-        Err(e) => return Ok(Err(e)),
-    };
+    let limits = gates::limits(&engine.config, &settings);
+    let (view, prepared) =
+        prepare::prepare(engine, &run.run_id, root, base, &policy, &limits).await;
+    events.extend(prepared);
+    let sandbox =
+        match gates::choose(&engine.config, &policy, &settings, &engine.data_dir, view).await {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
     let publisher = match policy.publish {
         PublishPolicy::OnDelivery => Some(land::Publisher::new(root, github_repo).await),
         PublishPolicy::AfterReview => None,
@@ -146,7 +152,7 @@ pub(super) async fn deliver(
         catalogue,
         root,
         base,
-        limits: gates::limits(&engine.config, &settings),
+        limits,
         gates: gate_commands,
         sandbox,
         worktrees: engine.data_dir.join("worktrees"),
