@@ -315,6 +315,9 @@ pub struct ProjectPolicy {
     /// Model edits may change CI and Factory's own files (`.factory/**`, `.git*`,
     /// `.github/**`, `.gitlab-ci.yml`, …).
     pub allow_ci_edits: bool,
+    /// Commit a work order's change even when no gate is configured or detected (recorded as
+    /// unverified on the commit and the pull request); otherwise a person is asked first.
+    pub allow_unverified: bool,
     /// When branches are pushed and pull requests opened.
     pub publish: PublishPolicy,
 }

@@ -58,6 +58,10 @@ pub enum EventData {
         /// (and its pull request targets the branch of the one, when there is one).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         stacked_on: Vec<String>,
+        /// Set when no gate verified the change (none configured or detected): who allowed
+        /// committing it anyway (the project's policy or a person).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unverified: Option<String>,
     },
     /// A delivered work order's branch was pushed (and its pull request opened) once the
     /// run's review approved it — or it could not be, with why.

@@ -22,6 +22,10 @@ pub struct PolicyArgs {
     /// Let model edits change CI and Factory files (.factory/**, .git*, .github/**, …).
     #[arg(long)]
     allow_ci_edits: bool,
+    /// Commit changes even when the project has no gate to verify them (recorded as
+    /// unverified); without it a person is asked first.
+    #[arg(long)]
+    allow_unverified: bool,
     /// When branches are pushed and pull requests opened: after the run's review is approved
     /// (default) or as soon as a work order's gates pass.
     #[arg(long, value_name = "after-review|on-delivery", value_parser = parse_publish)]
@@ -35,6 +39,7 @@ impl PolicyArgs {
             allow_unsafe_process: self.allow_unsafe_process,
             toolchain_mounts: self.toolchain_mounts,
             allow_ci_edits: self.allow_ci_edits,
+            allow_unverified: self.allow_unverified,
             publish: self.publish.unwrap_or_default(),
         }
     }
@@ -96,7 +101,7 @@ pub(super) async fn list(data_dir: &Path) -> anyhow::Result<Exit> {
         let policy = &p.policy;
         if policy != &ProjectPolicy::default() {
             println!(
-                "{:<20} policy: sandbox {}{}{}{}, publish {}",
+                "{:<20} policy: sandbox {}{}{}{}{}, publish {}",
                 "",
                 policy.sandbox.map_or("auto", |s| match s {
                     SandboxKind::Docker => "docker",
@@ -115,6 +120,11 @@ pub(super) async fn list(data_dir: &Path) -> anyhow::Result<Exit> {
                 },
                 if policy.allow_unsafe_process {
                     ", unsafe runner allowed"
+                } else {
+                    ""
+                },
+                if policy.allow_unverified {
+                    ", unverified commits allowed"
                 } else {
                     ""
                 },

@@ -73,6 +73,8 @@ pub struct RunState {
     pub guidance: Vec<String>,
     /// A person asked to retry the next stage with the strongest alias.
     pub strong_alias: bool,
+    /// A person allowed this run's work orders to be committed without a gate.
+    pub unverified_allowed: bool,
     pub awaiting: Option<Awaiting>,
     /// Work orders delivered on their branches (the latest delivery of each), in order.
     pub delivered: Vec<DeliveredOrder>,
@@ -96,6 +98,8 @@ pub struct DeliveredOrder {
     pub published: bool,
     /// The work orders it is stacked on.
     pub stacked_on: Vec<String>,
+    /// Who allowed committing it with no gate, when none verified it.
+    pub unverified: Option<String>,
 }
 
 /// Folds a delivery or a publication into the list of delivered work orders.
@@ -111,10 +115,12 @@ fn fold_delivered(list: &mut Vec<DeliveredOrder>, data: &EventData) {
             model,
             cost_usd,
             stacked_on,
+            unverified,
             ..
         } => {
             let order = DeliveredOrder {
                 stacked_on: stacked_on.clone(),
+                unverified: unverified.clone(),
                 work_order_id: work_order_id.clone(),
                 title: title.clone(),
                 branch: branch.clone(),
@@ -209,6 +215,7 @@ impl RunState {
             answers: Vec::new(),
             guidance: Vec::new(),
             strong_alias: false,
+            unverified_allowed: false,
             awaiting: None,
             delivered: Vec::new(),
             served_by_model: false,
@@ -375,6 +382,9 @@ impl RunState {
                             self.guidance.push(text)
                         }
                         (ApprovalKind::Blocked, "retry_strong") => self.strong_alias = true,
+                        (ApprovalKind::Blocked, "commit_unverified") => {
+                            self.unverified_allowed = true
+                        }
                         (ApprovalKind::Clarification, "answer") => {
                             let question = a.question.clone();
                             self.answers.push((question, text, "a person".into()));

@@ -8,13 +8,14 @@ use std::process::Output;
 use axum::http::Method;
 use tempfile::TempDir;
 
-use crate::support::Store;
-use crate::support::cli::{add_project, auto_run, auto_run_with_config, factory};
+use crate::support::cli::{add_project, auto_run, auto_run_with_config, factory, wait_until_up};
 use crate::support::db::sqlite;
 use crate::support::git::{
     bubblewrap, commit_all, docker_image, git, git_repo, project_settings, repo_with_remote,
 };
 use crate::support::github::{GitHubApi, Request, github_api};
+use crate::support::served::{Client, serve};
+use crate::support::{Store, free_port};
 
 #[test]
 fn offline_work_orders_land_on_their_own_branches_and_the_checkout_is_untouched() {
@@ -141,7 +142,11 @@ async fn run_with_remote(status: u16) -> (Output, TempDir, TempDir, GitHubApi) {
     let out = tokio::task::spawn_blocking({
         let (data, repo) = (data.path().to_path_buf(), repo.path().to_path_buf());
         move || {
-            add_project(&data, &repo, &["--github", "acme/shop"]);
+            add_project(
+                &data,
+                &repo,
+                &["--github", "acme/shop", "--allow-unverified"],
+            );
             auto_run(&data, "shop", "Export orders as CSV")
                 .env("FACTORY_GITHUB_API", base)
                 .env("GITHUB_TOKEN", "ghp_test_token")
@@ -210,6 +215,7 @@ async fn branches_are_pushed_to_the_remote_and_a_pull_request_is_opened() {
         "Acceptance checklist",
         "- [ ] ",
         "Files changed:",
+        "**Unverified:** no gate ran on this change",
     ] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
@@ -508,13 +514,10 @@ fn a_missing_gate_command_and_a_rejected_push_are_clear() {
     let data = tempfile::tempdir().unwrap();
     let (repo, remote) = repo_with_remote();
     std::fs::write(remote.path().join("refs/heads/feature"), "not a ref\n").unwrap();
-    let out = auto_run(
-        data.path(),
-        repo.path().to_str().unwrap(),
-        "Export orders as CSV",
-    )
-    .output()
-    .unwrap();
+    add_project(data.path(), repo.path(), &["--allow-unverified"]);
+    let out = auto_run(data.path(), "shop", "Export orders as CSV")
+        .output()
+        .unwrap();
     // Publishing comes after the (automatic) review: the refused push fails the run, says
     // why, and keeps the reviewed commit on its local branch.
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -531,5 +534,73 @@ fn a_missing_gate_command_and_a_rejected_push_are_clear() {
         git(remote.path(), &["branch", "--list", "feature/*"])
             .trim()
             .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_work_order_with_no_gate_asks_a_person_who_may_commit_it_unverified() {
+    if !bubblewrap() {
+        return;
+    }
+    // A repository with nothing a gate could be detected from, and no gate configured.
+    let data = tempfile::tempdir().unwrap();
+    let repo = git_repo();
+    add_project(data.path(), repo.path(), &[]);
+    let config = data.path().join("factory.toml");
+    std::fs::write(&config, "[approvals]\nauto_approve = true\n").unwrap();
+    let port = free_port();
+    let client = Client::new(port);
+    let mut child = serve(data.path(), &config, port, None);
+    wait_until_up(&client.base).await;
+    let started = client
+        .call(
+            Method::POST,
+            "/supervisor/start",
+            Some(serde_json::json!({"goal": "Export orders as CSV", "project": "shop"})),
+        )
+        .await;
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    let asked = client.pending(&run_id).await;
+    assert_eq!(asked["kind"], "blocked", "{asked}");
+    assert!(
+        asked["question"]
+            .as_str()
+            .unwrap()
+            .contains("has no gate to verify it"),
+        "{asked}"
+    );
+    assert_eq!(asked["options"][0]["id"], "commit_unverified", "{asked}");
+    assert!(
+        git(repo.path(), &["branch", "--list", "feature/*"])
+            .trim()
+            .is_empty(),
+        "nothing committed before a person decided"
+    );
+    client
+        .decide(&asked, serde_json::json!({"option": "commit_unverified"}))
+        .await;
+    client.wait_for(&run_id, "succeeded").await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let branch = git(
+        repo.path(),
+        &["branch", "--list", "feature/*", "--format=%(refname:short)"],
+    );
+    let message = git(repo.path(), &["log", "-1", "--format=%B", branch.trim()]);
+    assert!(
+        message
+            .contains("Factory-Verified: no (no gate configured or detected; allowed by a person)"),
+        "{message}"
+    );
+    let db = data.path().join("factory.db");
+    let pool = sqlite(&db).await;
+    let delivered: String =
+        sqlx::query_scalar("SELECT payload FROM events WHERE kind = 'work_order_delivered'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        delivered.contains("\"unverified\":\"allowed by a person\""),
+        "{delivered}"
     );
 }

@@ -5,99 +5,16 @@
 //! that refuses a second pull request for the same head, as GitHub does.
 
 use std::path::Path;
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::app::TOKEN;
-use crate::support::cli::{add_project, factory_serve, wait_until_up};
+use crate::support::cli::{add_project, wait_until_up};
 use crate::support::git::{bubblewrap, git, repo_with_remote};
-use crate::support::github::{GitHubApi, github_api, github_api_hanging};
+use crate::support::github::{github_api, github_api_hanging};
+use crate::support::served::{Client, serve};
 use crate::support::{EventData, Store, free_port};
-
-/// `factory serve` offline on `data` with `config`, publishing to `api`.
-fn serve(data: &Path, config: &Path, port: u16, api: &GitHubApi) -> Child {
-    factory_serve(data, Some(config), port)
-        .env_remove("FACTORY_CONFIG")
-        .env("OLLAMA_HOST", "http://127.0.0.1:9")
-        .env("FACTORY_GITHUB_API", &api.base)
-        .env("GITHUB_TOKEN", "ghp_test_token")
-        .spawn()
-        .unwrap()
-}
-
-/// The server's API at `base`, with the admin token.
-struct Client {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Client {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let mut req = self
-                .http
-                .request(method.clone(), format!("{}{path}", self.base))
-                .bearer_auth(TOKEN);
-            if let Some(b) = &body {
-                req = req.json(b);
-            }
-            if let Ok(res) = req.send().await {
-                assert!(res.status().is_success(), "{path}: {}", res.status());
-                return res.json().await.unwrap_or(Value::Null);
-            }
-            assert!(Instant::now() < deadline, "server unreachable");
-            tokio::time::sleep(Duration::from_millis(30)).await;
-        }
-    }
-
-    /// Waits until the run is `status` (60 s at most).
-    async fn wait_for(&self, run_id: &str, status: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let run = self
-                .call(Method::GET, &format!("/supervisor/status/{run_id}"), None)
-                .await;
-            if run["status"] == status {
-                return run;
-            }
-            assert!(Instant::now() < deadline, "never {status}: {run}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The run's first pending approval, once there is one.
-    async fn pending(&self, run_id: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let list = self
-                .call(
-                    Method::GET,
-                    &format!("/api/approvals?status=pending&run_id={run_id}"),
-                    None,
-                )
-                .await;
-            if let Some(first) = list.as_array().and_then(|l| l.first()) {
-                return first.clone();
-            }
-            assert!(Instant::now() < deadline, "no approval for {run_id}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn decide(&self, approval: &Value, decision: Value) {
-        let id = approval["id"].as_str().unwrap();
-        self.call(
-            Method::POST,
-            &format!("/api/approvals/{id}/decide"),
-            Some(decision),
-        )
-        .await;
-    }
-}
 
 /// `refs/heads/feature/*` of a repository: `name commit` lines.
 fn feature_branches(repo: &Path) -> String {
@@ -151,11 +68,8 @@ async fn a_revision_replaces_the_pushed_branch_and_updates_its_pull_request() {
     let config = data.path().join("factory.toml");
     std::fs::write(&config, "[approvals]\nauto_approve = false\n").unwrap();
     let port = free_port();
-    let client = Client {
-        base: format!("http://127.0.0.1:{port}"),
-        http: reqwest::Client::new(),
-    };
-    let mut child = serve(data.path(), &config, port, &api);
+    let client = Client::new(port);
+    let mut child = serve(data.path(), &config, port, Some(&api));
     wait_until_up(&client.base).await;
     let started = client
         .call(
@@ -244,11 +158,8 @@ async fn a_kill_between_push_and_pull_request_resumes_with_one_branch_and_one_pu
     let config = data.path().join("factory.toml");
     std::fs::write(&config, "[approvals]\nauto_approve = true\n").unwrap();
     let port = free_port();
-    let client = Client {
-        base: format!("http://127.0.0.1:{port}"),
-        http: reqwest::Client::new(),
-    };
-    let mut child = serve(data.path(), &config, port, &api);
+    let client = Client::new(port);
+    let mut child = serve(data.path(), &config, port, Some(&api));
     wait_until_up(&client.base).await;
     let started = client
         .call(
@@ -273,7 +184,7 @@ async fn a_kill_between_push_and_pull_request_resumes_with_one_branch_and_one_pu
         "pushed before the kill: {pushed}"
     );
 
-    let mut child = serve(data.path(), &config, port, &api);
+    let mut child = serve(data.path(), &config, port, Some(&api));
     let run = client.wait_for(&run_id, "succeeded").await;
     child.kill().unwrap();
     child.wait().unwrap();

@@ -246,7 +246,8 @@ async fn the_audit_log_pages_newest_first_and_names_a_tampered_row() {
     let message = refusal(&app, "audit_page", &[("limit", "201")]).await;
     assert!(message.contains("1 to 200"), "{message}");
 
-    let (status, detail) = call(&app, "event_detail", &[("seq", "1")]).await;
+    let first = created["rows"][0]["seq"].to_string();
+    let (status, detail) = call(&app, "event_detail", &[("seq", &first)]).await;
     assert_eq!(status, StatusCode::OK, "{detail}");
     assert!(
         detail["json"]

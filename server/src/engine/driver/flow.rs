@@ -236,7 +236,8 @@ pub(super) fn blocked_approval(
     error_type: ErrorType,
 ) -> EventData {
     let id = uuid::Uuid::now_v7().to_string();
-    approval(
+    let unverified = question.contains(super::super::work::NO_GATE);
+    let mut event = approval(
         run,
         &id,
         index,
@@ -249,7 +250,19 @@ pub(super) fn blocked_approval(
             message: question,
         }),
         serde_json::json!({"stage": stage.name, "team": team.name()}),
-    )
+    );
+    // A work order with no gate: a person may let it be committed unverified.
+    if unverified && let EventData::ApprovalRequested { options, .. } = &mut event {
+        options.insert(
+            0,
+            app::approval::ApprovalOption {
+                id: "commit_unverified".into(),
+                label: "Commit without a gate (recorded as unverified)".into(),
+                needs_text: false,
+            },
+        );
+    }
+    event
 }
 
 pub(super) fn budget_approval(

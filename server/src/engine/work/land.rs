@@ -284,13 +284,14 @@ pub(in crate::engine) async fn publish_run(
             "Work order **{}** ({short}) of Factory run `{}`, approved in the run's review.\n\n\
              {description}\n\n| | |\n|---|---|\n| Risk | {risk} |\n| Model | {} |\n\
              | Cost | ${:.6} |\n| Commit | `{}` |\n\n**Acceptance checklist**\n\n{checklist}\n\n\
-             **Files changed:** {}\n",
+             **Files changed:** {}\n{}",
             order.work_order_id,
             run.run_id,
             order.model,
             order.cost_usd,
             order.commit,
-            order.files.join(", ")
+            order.files.join(", "),
+            super::unverified_note(order.unverified.as_deref())
         );
         // A work order stacked on exactly one other targets that one's branch.
         let pr_base = match order.stacked_on.as_slice() {

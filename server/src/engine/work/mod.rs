@@ -47,6 +47,10 @@ use stack::{Start, start_of};
 /// Most work orders one run executes.
 pub const MAX_WORK_ORDERS: usize = 8;
 
+/// What the reason of a work order stopped for want of a gate says (the blocked approval then
+/// offers to commit it unverified).
+pub const NO_GATE: &str = "has no gate to verify it";
+
 /// One delivered work order.
 #[derive(Debug, Clone)]
 pub struct Delivered {
@@ -347,11 +351,33 @@ async fn deliver_one(
             ));
         }
     };
+    let unverified = match unverified(ctx, &worktree).await {
+        Ok(u) => u,
+        Err(reason) => {
+            let (w, root, b) = (worktree.clone(), ctx.root.to_path_buf(), branch.clone());
+            let _ = ctx
+                .git(move || {
+                    let _ = w.remove();
+                    Worktree::delete_branch(&root, &b)
+                })
+                .await;
+            return Ok((events, Err(format!("work order `{}` {reason}", wo.id))));
+        }
+    };
     let outcome =
         attempt::attempts(ctx, wo, &worktree, &start.base, &decision, &mut events).await?;
     events.extend(attempt::gate_memory(run, ctx.team, wo, &short, &outcome));
     let landed = match outcome {
-        Ok(passed) => land_one(ctx, wo, start, &short, &worktree, &decision, passed).await,
+        Ok(passed) => {
+            let landing = Landing {
+                start,
+                short: &short,
+                worktree: &worktree,
+                decision: &decision,
+                unverified,
+            };
+            land_one(ctx, wo, &landing, passed).await
+        }
         Err(e) => Err(e),
     };
     match landed {
@@ -384,18 +410,80 @@ async fn deliver_one(
     }
 }
 
+/// Whether the work order may be committed without a gate, and why (`None`: it has gates).
+/// `Err` when it has none and neither the project's policy nor a person allowed that: the
+/// model is not called, and the person asked may allow it.
+async fn unverified(ctx: &Ctx<'_>, worktree: &Worktree) -> Result<Option<String>, String> {
+    if !ctx.gates.is_empty() {
+        return Ok(None);
+    }
+    let path = worktree.path.clone();
+    let detected =
+        tokio::task::spawn_blocking(move || crate::delivery::sandbox::detect_gates(&path))
+            .await
+            .unwrap_or_default();
+    if !detected.is_empty() {
+        return Ok(None);
+    }
+    if ctx.policy.allow_unverified {
+        return Ok(Some("allowed by the project's policy".into()));
+    }
+    if ctx.run.unverified_allowed {
+        return Ok(Some("allowed by a person".into()));
+    }
+    Err(format!(
+        "{NO_GATE}: the project names no gate and none was detected (Cargo.toml, \
+         package.json, pyproject.toml or a `test:` make target). Add one (`factory project add \
+         --gate CMD`, or `gates` in .factory/project.toml), or commit it unverified (a person's \
+         choice here, or `--allow-unverified` for the project)"
+    ))
+}
+
+/// The commit trailer of a change no gate verified.
+fn verified_trailer(unverified: Option<&str>) -> String {
+    unverified
+        .map(|why| format!("Factory-Verified: no (no gate configured or detected; {why})\n"))
+        .unwrap_or_default()
+}
+
+/// The pull request's note on a change no gate verified.
+pub(super) fn unverified_note(unverified: Option<&str>) -> String {
+    unverified
+        .map(|why| {
+            format!(
+                "\n> **Unverified:** no gate ran on this change (none configured or detected; \
+                 {why}).\n"
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Where a passed work order lands and how it was verified.
+struct Landing<'a> {
+    start: &'a Start,
+    short: &'a str,
+    worktree: &'a Worktree,
+    decision: &'a RoutingDecision,
+    /// Why it may be committed with no gate, when it has none.
+    unverified: Option<String>,
+}
+
 /// Commits a passed work order on its branch (replayed onto the project's branch when that
 /// moved, and gated again), publishes it when the project's policy says at delivery, and
 /// returns the delivery and its event.
 async fn land_one(
     ctx: &Ctx<'_>,
     wo: &WorkOrderSpec,
-    start: &Start,
-    short: &str,
-    worktree: &Worktree,
-    decision: &RoutingDecision,
+    landing: &Landing<'_>,
     passed: Passed,
 ) -> Result<(Delivered, EventData), String> {
+    let (start, short, worktree, decision, unverified): (&Start, &str, &Worktree, _, _) = (
+        landing.start,
+        landing.short,
+        landing.worktree,
+        landing.decision,
+        &landing.unverified,
+    );
     let run = ctx.run;
     let Passed {
         gates: mut gates_run,
@@ -404,8 +492,14 @@ async fn land_one(
         tree,
     } = passed;
     let message = format!(
-        "WO-{short}: {}\n\n{}\n\nFactory-Run: {}\nFactory-Work-Order: {}\nFactory-Stage: {}\nFactory-Revision: {}\nFactory-Model: {model}\nFactory-Cost-USD: {cost:.6}\n",
-        wo.title, wo.description, run.run_id, wo.id, run.next_index, run.revision
+        "WO-{short}: {}\n\n{}\n\nFactory-Run: {}\nFactory-Work-Order: {}\nFactory-Stage: {}\nFactory-Revision: {}\nFactory-Model: {model}\nFactory-Cost-USD: {cost:.6}\n{}",
+        wo.title,
+        wo.description,
+        run.run_id,
+        wo.id,
+        run.next_index,
+        run.revision,
+        verified_trailer(unverified.as_deref())
     );
     let w = worktree.clone();
     let mut commit = ctx
@@ -453,14 +547,15 @@ async fn land_one(
             "Work order **{}** ({short}) of Factory run `{}`, published at delivery by the \
              project's policy (before any review).\n\n{}\n\n| | |\n|---|---|\n| Risk | {:?} |\n\
              | Complexity | {:.3} |\n| Model | {model} |\n| Cost | ${cost:.6} |\n\n\
-             **Routing:** {}\n\n**Files changed:** {}\n",
+             **Routing:** {}\n\n**Files changed:** {}\n{}",
             wo.id,
             run.run_id,
             wo.description,
             wo.risk,
             decision.complexity,
             decision.reason,
-            files.join(", ")
+            files.join(", "),
+            unverified_note(unverified.as_deref())
         );
         let title = format!("WO-{short}: {}", wo.title);
         let published = publisher
@@ -498,6 +593,7 @@ async fn land_one(
         pull_request: pull_request.clone(),
         published_by_policy,
         stacked_on: start.stacked_on.clone(),
+        unverified: unverified.clone(),
     };
     Ok((
         Delivered {

@@ -271,6 +271,7 @@ pub(in crate::store) async fn apply(
             pull_request,
             published_by_policy,
             stacked_on: _,
+            unverified: _,
         } => {
             sqlx::query(
                 "INSERT INTO work_orders (run_id, work_order_id, title, status, branch, commit_id, \

@@ -247,7 +247,11 @@ async fn branches_reach_the_remote_only_after_the_review_is_approved() {
     let mut app = TestApp::spawn_with(config).await;
     app.keep_dir(data);
     let (repo, remote) = repo_with_remote();
-    let project = json!({"path": repo.path().display().to_string(), "name": "shop"});
+    let project = json!({
+        "path": repo.path().display().to_string(),
+        "name": "shop",
+        "policy": {"allow_unverified": true}
+    });
     let res = app.post_json("/api/projects", &project).await;
     assert!(res.status().is_success(), "{}", res.text().await.unwrap());
     let started: Value = app

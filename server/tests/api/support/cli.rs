@@ -79,6 +79,13 @@ pub fn auto_run_with_config(data: &Path, config: &Path, project: &str, goal: &st
 /// The default pipeline run offline on `repo` with [`SHOP_REQUIREMENT`], approvals automatic;
 /// the test fails unless it succeeds. Returns the run as `--json` prints it.
 pub fn offline_run(data: &Path, repo: &Path) -> Value {
+    // The repository has no gate: its project lets changes be committed unverified.
+    let added = factory_cli(data)
+        .args(["project", "add", "--allow-unverified"])
+        .arg(repo)
+        .output()
+        .unwrap();
+    assert_eq!(added.status.code(), Some(0), "{added:?}");
     let out = factory_cli(data)
         .args(["run", "--json", "--auto-approve", "--project"])
         .arg(repo)

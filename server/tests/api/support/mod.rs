@@ -13,6 +13,7 @@ pub mod github;
 pub mod keyed;
 pub mod model;
 pub mod providers;
+pub mod served;
 pub mod stream;
 pub mod wire;
 pub mod ws;
