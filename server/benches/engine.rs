@@ -4,10 +4,16 @@
 //!    model: the time from one stage's commit to the next, minus the time spent waiting on the
 //!    model server (context packing, recall, the gate, artifacts on disk, the durable commit);
 //! 2. 1,000 concurrent runs against a model that takes 500 ms per call: runs per second and
-//!    the peak resident memory of the whole process (engine, store and the scripted model).
+//!    the peak resident memory of the whole process (engine, store and the scripted model);
+//! 3. the engineering agent loop's overhead per turn: a work order whose engineer runs
+//!    `true` for 20 turns before it answers, in a real git repository (the `process` runner,
+//!    so the sandbox is not what is measured). A turn's overhead is the time from the model's
+//!    answer leaving the model server to the next request arriving, minus the command's own
+//!    time (measured alone in the same run): parsing the action, recording the command,
+//!    building and sending the next request.
 //!
 //! `cargo bench -p server --bench engine` (`FACTORY_BENCH_RUNS`, `FACTORY_BENCH_CONCURRENT`,
-//! `FACTORY_BENCH_DELAY_MS` change the load; `FACTORY_BENCH_DIR` where the data lives).
+//! `FACTORY_BENCH_DELAY_MS`, `FACTORY_BENCH_AGENT_RUNS` change the load; `FACTORY_BENCH_DIR` where the data lives).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,20 +61,53 @@ fn main() {
     runtime.block_on(run());
 }
 
-/// Answers every team with a valid TaskResult after `delay`.
+/// Turns of the agent loop's engineer before it answers.
+const AGENT_TURNS: usize = 20;
+
+/// When the model server answered and was next asked, for the agent loop's engineer.
+#[derive(Clone, Default)]
+struct Turns(Arc<std::sync::Mutex<Vec<(Instant, Instant)>>>);
+
+/// The model: every team answers with a valid TaskResult after `delay`. With `turns`, the
+/// architect plans one work order and its engineer runs `true` for [`AGENT_TURNS`] turns
+/// (the plain-text action format) before it answers with one edit; each of its requests'
+/// arrival and answer is recorded.
 async fn model(delay: Duration) -> String {
-    async fn chat(State(delay): State<Duration>, Json(body): Json<Value>) -> Response {
+    model_with(delay, None).await
+}
+
+async fn model_with(delay: Duration, turns: Option<Turns>) -> String {
+    async fn chat(
+        State((delay, turns)): State<(Duration, Option<Turns>)>,
+        Json(body): Json<Value>,
+    ) -> Response {
+        let arrived = Instant::now();
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let system = body["messages"][0]["content"].as_str().unwrap_or_default();
-        let team = system
-            .lines()
-            .next()
-            .and_then(|l| l.rsplit_once('('))
-            .and_then(|(_, r)| r.split_once(')'))
-            .map_or("team", |(t, _)| t);
-        let result = json!({
+        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        // The team's own system message (a tool-less model gets the tools message first).
+        let team = messages
+            .iter()
+            .filter(|m| m["role"] == "system")
+            .filter_map(|m| m["content"].as_str())
+            .filter_map(|c| c.lines().next())
+            .find_map(|l| {
+                l.rsplit_once('(')
+                    .and_then(|(_, r)| r.split_once(')'))
+                    .map(|(t, _)| t.to_string())
+            })
+            .unwrap_or_else(|| "team".into());
+        let working = turns.is_some()
+            && team == "backend-engineering"
+            && messages.iter().any(|m| {
+                m["role"] == "user"
+                    && m["content"]
+                        .as_str()
+                        .is_some_and(|c| c.contains("Your work order `wo-1`"))
+            });
+        let assistant_turns = messages.iter().filter(|m| m["role"] == "assistant").count();
+        let mut result = json!({
             "status": "COMPLETE",
             "reasoning": format!("{team} is done"),
             "blockers": [], "assumptions_made": [],
@@ -76,10 +115,29 @@ async fn model(delay: Duration) -> String {
             "clarification_needed": null,
             "artifacts": [{"name": format!("{team}.md"), "content": format!("# {team}\n\nDone.\n")}]
         });
+        if turns.is_some() && team == "solution-architecture" {
+            result["work_orders"] = json!([{
+                "id": "wo-1", "title": "Note the change", "description": "Add a note",
+                "risk": "low", "files_in_scope": ["src/lib.rs"],
+                "acceptance_criteria": ["the note exists"], "dependencies": [], "confidence": 0.9
+            }]);
+        }
+        if working {
+            result["edits"] = json!([{"op": "write", "path": "NOTE.md", "content": "noted\n"}]);
+        }
+        let content = if working && assistant_turns < AGENT_TURNS {
+            json!({"tool_calls": [{"name": "run", "arguments": {"command": "true"}}]}).to_string()
+        } else {
+            result.to_string()
+        };
+        let result = Value::String(content);
         let usage = json!({"prompt_tokens": 800, "completion_tokens": 80});
+        if working && let Some(t) = &turns {
+            t.0.lock().unwrap().push((arrived, Instant::now()));
+        }
         if body["stream"] != true {
             return Json(json!({
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": result.to_string()}, "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": result}, "finish_reason": "stop"}],
                 "usage": usage
             }))
             .into_response();
@@ -88,7 +146,7 @@ async fn model(delay: Duration) -> String {
         let chunk = |delta: Value, finish: Value| json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
         let mut frames = [
             chunk(json!({"role": "assistant", "content": ""}), Value::Null),
-            chunk(json!({"content": result.to_string()}), Value::Null),
+            chunk(json!({"content": result}), Value::Null),
             chunk(json!({}), json!("stop")),
             json!({"choices": [], "usage": usage}),
         ]
@@ -100,7 +158,7 @@ async fn model(delay: Duration) -> String {
     }
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(chat))
-        .with_state(delay);
+        .with_state((delay, turns));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -118,7 +176,7 @@ fn config(base: &str, concurrency: usize) -> FactoryConfig {
              [models.\"lab:bench\"]\nmax_concurrency = {concurrency}\n\
              [retry]\nmax_in_flight = {concurrency}\ntimeout_secs = 60\n\
              [engine]\nmax_concurrent_runs = {concurrency}\n\
-             [approvals]\nfinal_review = false\n"
+             [approvals]\nfinal_review = false\nauto_approve = true\n"
         ),
         "bench",
     )
@@ -291,6 +349,12 @@ async fn run() {
     .expect("statuses")
     .into_iter()
     .collect();
+    // Measured before the agent loop's engine adds its own.
+    let peak_mib = peak_rss_mib();
+
+    // 3. The agent loop's overhead per turn.
+    let (turn_overheads, command_p50) =
+        agent_loop(env_or("FACTORY_BENCH_AGENT_RUNS", 5) as usize).await;
 
     let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1_000.0);
     println!("engine benchmark (scripted model on loopback, durable SQLite commits)");
@@ -310,6 +374,26 @@ async fn run() {
         "{:<52} {:>16}",
         "per-stage overhead max",
         ms(*overheads.last().unwrap())
+    );
+    println!(
+        "{:<52} {:>16}",
+        format!("agent loop turns ({AGENT_TURNS} per work order)"),
+        turn_overheads.len()
+    );
+    println!(
+        "{:<52} {:>16}",
+        "a command alone (`true`, process runner) p50",
+        ms(command_p50)
+    );
+    println!(
+        "{:<52} {:>16}",
+        "agent loop overhead per turn p50",
+        ms(percentile(&turn_overheads, 0.50))
+    );
+    println!(
+        "{:<52} {:>16}",
+        "agent loop overhead per turn p99",
+        ms(percentile(&turn_overheads, 0.99))
     );
     println!(
         "{:<52} {:>16}",
@@ -333,7 +417,127 @@ async fn run() {
     );
     println!(
         "{:<52} {:>16}",
-        "peak resident memory (whole process)",
-        format!("{:.0} MiB", peak_rss_mib())
+        "peak resident memory (whole process, sections 1 and 2)",
+        format!("{peak_mib:.0} MiB")
     );
+}
+
+/// A git repository with one commit (`src/lib.rs`) at `dir`.
+fn repository(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir.join("src")).expect("repository");
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        "pub fn answer() -> u32 {\n    42\n}\n",
+    )
+    .expect("file");
+    let repo = git2::Repository::init(dir).expect("git init");
+    let mut index = repo.index().expect("index");
+    index
+        .add_path(std::path::Path::new("src/lib.rs"))
+        .expect("add");
+    let tree = repo
+        .find_tree(index.write_tree().expect("tree"))
+        .expect("tree");
+    let who = git2::Signature::now("bench", "bench@example.com").expect("signature");
+    repo.commit(Some("HEAD"), &who, &who, "start", &tree, &[])
+        .expect("commit");
+}
+
+/// Runs `runs` runs whose work order's engineer takes [`AGENT_TURNS`] command turns; returns
+/// each turn's overhead (sorted) and a command's own time alone (p50).
+async fn agent_loop(runs: usize) -> (Vec<Duration>, Duration) {
+    use app::dto::{Project, ProjectPolicy, SandboxKind};
+    use factory_server::delivery::sandbox::{GateLimits, Process, Sandbox};
+    let turns = Turns::default();
+    let base = model_with(Duration::ZERO, Some(turns.clone())).await;
+    let (engine, store, dir) = engine_for(&base, 4).await;
+    let repo = dir.path().join("repo");
+    repository(&repo);
+    let path = repo.canonicalize().expect("path").display().to_string();
+    store
+        .add_project(
+            Project {
+                name: "bench".into(),
+                path: path.clone(),
+                remote: None,
+                github: None,
+                gates: Vec::new(),
+                require_clean: false,
+                active: true,
+                created_at: factory_server::store::now_rfc3339(),
+                policy: ProjectPolicy {
+                    sandbox: Some(SandboxKind::Process),
+                    allow_unsafe_process: true,
+                    allow_unverified: true,
+                    ..ProjectPolicy::default()
+                },
+            },
+            "bench",
+        )
+        .await
+        .expect("store")
+        .expect("project");
+    let mut events = store.subscribe();
+    for i in 0..runs {
+        let run_id = store
+            .create_run(
+                NewRun {
+                    goal: format!("Agent benchmark {i}: note the change"),
+                    project: Some(path.clone()),
+                    request_id: None,
+                    pipeline: None,
+                },
+                "bench",
+            )
+            .await
+            .expect("run")
+            .0;
+        engine.submit(run_id.clone());
+        loop {
+            let Ok(event) = tokio::time::timeout(QUIET_LIMIT, events.recv()).await else {
+                panic!(
+                    "agent run {run_id} recorded nothing for {} s",
+                    QUIET_LIMIT.as_secs()
+                );
+            };
+            let event = event.expect("events");
+            if event.run_id.as_deref() != Some(run_id.as_str()) {
+                continue;
+            }
+            if let EventData::RunFinished { status, reason, .. } = &event.data {
+                assert_eq!(status.as_str(), "succeeded", "{reason}");
+                break;
+            }
+        }
+    }
+    // A command alone, in the same runner.
+    let work = tempfile::tempdir().expect("directory");
+    let mut alone = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        let ran = Process
+            .run(work.path(), "true", &GateLimits::default())
+            .await
+            .expect("true");
+        assert!(ran.passed);
+        alone.push(started.elapsed());
+    }
+    alone.sort();
+    let command = percentile(&alone, 0.5);
+    let recorded = turns.0.lock().unwrap().clone();
+    assert_eq!(
+        recorded.len(),
+        runs * (AGENT_TURNS + 1),
+        "each work order: {AGENT_TURNS} command turns and an answer"
+    );
+    let mut overheads = Vec::with_capacity(runs * AGENT_TURNS);
+    // The first run warms caches and connections.
+    for one in recorded.chunks(AGENT_TURNS + 1).skip(usize::from(runs > 1)) {
+        for pair in one.windows(2) {
+            let gap = pair[1].0.saturating_duration_since(pair[0].1);
+            overheads.push(gap.saturating_sub(command));
+        }
+    }
+    overheads.sort();
+    (overheads, command)
 }
