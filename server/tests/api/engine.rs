@@ -220,7 +220,30 @@ async fn a_malformed_result_is_asked_again_and_a_500_is_retried() {
             .any(|d| d.path().join(format!("{team}.md")).is_file());
         assert!(found, "{team}'s artifact is on disk");
     }
-    // The re-ask carried the validation error back to the model.
+    // The re-ask carried the model's own malformed answer and the validation error back to it:
+    // the status it wrote, and the statuses that are accepted.
+    let asked = script.bodies_to("business-analysis");
+    assert!(asked.len() >= 2, "{asked:?}");
+    let messages = asked[asked.len() - 1]["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let said_before = messages
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .filter_map(|m| m["content"].as_str())
+        .any(|c| c.contains("\"DONE\""));
+    assert!(said_before, "its own malformed answer: {messages:?}");
+    let feedback = messages
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default();
+    assert!(
+        feedback.contains("DONE") && feedback.contains("COMPLETE"),
+        "the validation error names the bad status and the accepted ones: {feedback}"
+    );
     let (_, page) = get(&app, &format!("/events?run_id={run_id}")).await;
     let kinds: Vec<&str> = page["events"]
         .as_array()
@@ -231,11 +254,11 @@ async fn a_malformed_result_is_asked_again_and_a_500_is_retried() {
     assert_eq!(kinds[0], "run_created");
     assert_eq!(kinds.last(), Some(&"run_finished"));
     assert_eq!(kinds.iter().filter(|k| **k == "stage_completed").count(), 5);
-    let failed_calls = kinds
+    let answered_calls = kinds
         .iter()
         .filter(|k| **k == "model_call_finished")
         .count();
-    assert_eq!(failed_calls, 6, "five answers plus the malformed one");
+    assert_eq!(answered_calls, 6, "five answers plus the malformed one");
     // Cost: every call that answered, from the ledger.
     assert!(
         (run["cost_usd"].as_f64().unwrap() - 6.0 * CALL_COST).abs() < 1e-9,

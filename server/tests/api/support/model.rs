@@ -60,6 +60,17 @@ impl ModelScript {
     }
 
     /// The user prompts of the calls made to `team`, in order.
+    /// Every request body sent to `team`, in order.
+    pub fn bodies_to(&self, team: &str) -> Vec<Value> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| team_of(b) == team)
+            .cloned()
+            .collect()
+    }
+
     pub fn prompts_to(&self, team: &str) -> Vec<String> {
         self.requests
             .lock()
