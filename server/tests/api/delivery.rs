@@ -552,14 +552,7 @@ async fn a_work_order_with_no_gate_asks_a_person_who_may_commit_it_unverified() 
     let client = Client::new(port);
     let mut child = serve(data.path(), &config, port, None);
     wait_until_up(&client.base).await;
-    let started = client
-        .call(
-            Method::POST,
-            "/supervisor/start",
-            Some(serde_json::json!({"goal": "Export orders as CSV", "project": "shop"})),
-        )
-        .await;
-    let run_id = started["run_id"].as_str().unwrap().to_string();
+    let run_id = client.start("Export orders as CSV", "shop").await;
     let asked = client.pending(&run_id).await;
     assert_eq!(asked["kind"], "blocked", "{asked}");
     assert!(

@@ -61,8 +61,7 @@ async fn a_revision_replaces_the_pushed_branch_and_updates_its_pull_request() {
             "acme/shop",
             "--publish",
             "on-delivery",
-            "--gate",
-            "test -d docs",
+            "--allow-unverified",
         ],
     );
     let config = data.path().join("factory.toml");
@@ -71,14 +70,7 @@ async fn a_revision_replaces_the_pushed_branch_and_updates_its_pull_request() {
     let client = Client::new(port);
     let mut child = serve(data.path(), &config, port, Some(&api));
     wait_until_up(&client.base).await;
-    let started = client
-        .call(
-            Method::POST,
-            "/supervisor/start",
-            Some(json!({"goal": "Export orders as CSV", "project": "shop"})),
-        )
-        .await;
-    let run_id = started["run_id"].as_str().unwrap().to_string();
+    let run_id = client.start("Export orders as CSV", "shop").await;
     // Plans are approved; the first review asks for a revision, the second approves.
     let mut reviews = 0;
     while reviews < 2 {
@@ -153,7 +145,7 @@ async fn a_kill_between_push_and_pull_request_resumes_with_one_branch_and_one_pu
     add_project(
         data.path(),
         repo.path(),
-        &["--github", "acme/shop", "--gate", "test -d docs"],
+        &["--github", "acme/shop", "--allow-unverified"],
     );
     let config = data.path().join("factory.toml");
     std::fs::write(&config, "[approvals]\nauto_approve = true\n").unwrap();
@@ -161,14 +153,7 @@ async fn a_kill_between_push_and_pull_request_resumes_with_one_branch_and_one_pu
     let client = Client::new(port);
     let mut child = serve(data.path(), &config, port, Some(&api));
     wait_until_up(&client.base).await;
-    let started = client
-        .call(
-            Method::POST,
-            "/supervisor/start",
-            Some(json!({"goal": "Export orders as CSV", "project": "shop"})),
-        )
-        .await;
-    let run_id = started["run_id"].as_str().unwrap().to_string();
+    let run_id = client.start("Export orders as CSV", "shop").await;
     // The review approved itself; the branch is pushed and the pull request opened, but the
     // API's answer never comes: the server dies there.
     tokio::time::timeout(Duration::from_secs(60), opened)

@@ -291,7 +291,7 @@ pub(in crate::engine) async fn publish_run(
             order.cost_usd,
             order.commit,
             order.files.join(", "),
-            super::unverified_note(order.unverified.as_deref())
+            super::unverified::unverified_note(order.unverified.as_deref())
         );
         // A work order stacked on exactly one other targets that one's branch.
         let pr_base = match order.stacked_on.as_slice() {

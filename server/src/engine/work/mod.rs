@@ -18,6 +18,7 @@ mod plan;
 mod prepare;
 mod shown;
 mod stack;
+mod unverified;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -43,13 +44,11 @@ pub(in crate::engine) use look::Look;
 pub use plan::{Assessed, assess};
 pub(super) use stack::fold_into;
 use stack::{Start, start_of};
+pub use unverified::NO_GATE;
+use unverified::{unverified, unverified_note, verified_trailer};
 
 /// Most work orders one run executes.
 pub const MAX_WORK_ORDERS: usize = 8;
-
-/// What the reason of a work order stopped for want of a gate says (the blocked approval then
-/// offers to commit it unverified).
-pub const NO_GATE: &str = "has no gate to verify it";
 
 /// One delivered work order.
 #[derive(Debug, Clone)]
@@ -354,13 +353,7 @@ async fn deliver_one(
     let unverified = match unverified(ctx, &worktree).await {
         Ok(u) => u,
         Err(reason) => {
-            let (w, root, b) = (worktree.clone(), ctx.root.to_path_buf(), branch.clone());
-            let _ = ctx
-                .git(move || {
-                    let _ = w.remove();
-                    Worktree::delete_branch(&root, &b)
-                })
-                .await;
+            roll_back(ctx, &worktree, &branch).await;
             return Ok((events, Err(format!("work order `{}` {reason}", wo.id))));
         }
     };
@@ -392,13 +385,7 @@ async fn deliver_one(
             Ok((events, Ok(delivered)))
         }
         Err(reason) => {
-            let (w, root, b) = (worktree.clone(), ctx.root.to_path_buf(), branch.clone());
-            let _ = ctx
-                .git(move || {
-                    let _ = w.remove();
-                    Worktree::delete_branch(&root, &b)
-                })
-                .await;
+            roll_back(ctx, &worktree, &branch).await;
             Ok((
                 events,
                 Err(format!(
@@ -410,52 +397,16 @@ async fn deliver_one(
     }
 }
 
-/// Whether the work order may be committed without a gate, and why (`None`: it has gates).
-/// `Err` when it has none and neither the project's policy nor a person allowed that: the
-/// model is not called, and the person asked may allow it.
-async fn unverified(ctx: &Ctx<'_>, worktree: &Worktree) -> Result<Option<String>, String> {
-    if !ctx.gates.is_empty() {
-        return Ok(None);
-    }
-    let path = worktree.path.clone();
-    let detected =
-        tokio::task::spawn_blocking(move || crate::delivery::sandbox::detect_gates(&path))
-            .await
-            .unwrap_or_default();
-    if !detected.is_empty() {
-        return Ok(None);
-    }
-    if ctx.policy.allow_unverified {
-        return Ok(Some("allowed by the project's policy".into()));
-    }
-    if ctx.run.unverified_allowed {
-        return Ok(Some("allowed by a person".into()));
-    }
-    Err(format!(
-        "{NO_GATE}: the project names no gate and none was detected (Cargo.toml, \
-         package.json, pyproject.toml or a `test:` make target). Add one (`factory project add \
-         --gate CMD`, or `gates` in .factory/project.toml), or commit it unverified (a person's \
-         choice here, or `--allow-unverified` for the project)"
-    ))
-}
-
-/// The commit trailer of a change no gate verified.
-fn verified_trailer(unverified: Option<&str>) -> String {
-    unverified
-        .map(|why| format!("Factory-Verified: no (no gate configured or detected; {why})\n"))
-        .unwrap_or_default()
-}
-
-/// The pull request's note on a change no gate verified.
-pub(super) fn unverified_note(unverified: Option<&str>) -> String {
-    unverified
-        .map(|why| {
-            format!(
-                "\n> **Unverified:** no gate ran on this change (none configured or detected; \
-                 {why}).\n"
-            )
+/// Removes a failed work order's worktree and branch (the worktree is only ever removed,
+/// never cleaned).
+async fn roll_back(ctx: &Ctx<'_>, worktree: &Worktree, branch: &str) {
+    let (w, root, b) = (worktree.clone(), ctx.root.to_path_buf(), branch.to_string());
+    let _ = ctx
+        .git(move || {
+            let _ = w.remove();
+            Worktree::delete_branch(&root, &b)
         })
-        .unwrap_or_default()
+        .await;
 }
 
 /// Where a passed work order lands and how it was verified.

@@ -60,6 +60,18 @@ impl Client {
         }
     }
 
+    /// Starts a run of `goal` on `project`; its id.
+    pub async fn start(&self, goal: &str, project: &str) -> String {
+        let started = self
+            .call(
+                Method::POST,
+                "/supervisor/start",
+                Some(serde_json::json!({"goal": goal, "project": project})),
+            )
+            .await;
+        started["run_id"].as_str().unwrap().to_string()
+    }
+
     /// Waits until the run is `status` (60 s at most).
     pub async fn wait_for(&self, run_id: &str, status: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
