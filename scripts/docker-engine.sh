@@ -36,16 +36,20 @@ factory_docker_engine() {
       export FACTORY_DOCKERD_PID
     fi
   fi
-  if ! docker image inspect factory-sandbox:test >/dev/null 2>&1; then
+  # The applets the tests' commands use; the image is made again when this list changes.
+  local applets="sh cat echo touch tail cut tr yes head sleep grep ls true false test wget sed printf wc mkdir rm"
+  local version
+  version="$(printf '%s' "$applets" | sha256sum | cut -c1-12)"
+  if [ "$(docker image inspect -f '{{index .Config.Labels "factory.applets"}}' factory-sandbox:test 2>/dev/null)" != "$version" ]; then
     local rootfs
     rootfs="$(mktemp -d)"
     mkdir -p "$rootfs/bin" "$rootfs/tmp" "$rootfs/workspace" "$rootfs/etc" "$rootfs/proc" "$rootfs/dev"
     cp /bin/busybox "$rootfs/bin/busybox"
     local applet
-    for applet in sh cat echo touch tail cut tr yes head sleep grep ls true false test wget; do
+    for applet in $applets; do
       ln -s busybox "$rootfs/bin/$applet"
     done
-    tar -C "$rootfs" -c . | docker import - factory-sandbox:test >/dev/null
+    tar -C "$rootfs" -c . | docker import --change "LABEL factory.applets=$version" - factory-sandbox:test >/dev/null
     rm -rf "$rootfs"
   fi
   echo "docker: engine at ${DOCKER_HOST:-default socket}, image factory-sandbox:test ready"

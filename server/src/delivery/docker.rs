@@ -5,23 +5,27 @@
 //! never pulled: the image must exist locally. Host toolchains a gate needs can be mounted
 //! read-only with `toolchain_mounts` (e.g. `/usr/local/cargo`).
 //!
-//! A container never outlives its gate: it is removed when the gate finishes, times out, or is
-//! canceled (its future dropped), and shutdown can wait for those removals
-//! ([`finish_removals`]). Every container carries the label [`GATE_LABEL`]. Output is read
-//! live from the container's attached stdout and stderr and kept up to the cap; dockerd keeps
-//! no log of it (log driver `none`), so a chatty gate cannot fill the engine's disk either.
+//! One container per worktree (a work order's): its first command starts it, every command
+//! after is `exec`'d into it (tens of milliseconds instead of a container's start), and each
+//! command's leftover processes are killed when it ends. The container is removed when the
+//! work order releases its worktree ([`Sandbox::release`]), when a command times out (the next
+//! one gets a new container), when a command is canceled (its future dropped), when the
+//! worktree is made again (another directory at the same path), or when the sandbox is
+//! dropped; shutdown can wait for those removals ([`finish_removals`]). Every container carries
+//! the labels [`GATE_LABEL`] and [`WORKTREE_LABEL`]. Output is read live from each command's
+//! attached stdout and stderr and kept up to the cap; dockerd keeps no log of it (log driver
+//! `none`), so a chatty gate cannot fill the engine's disk either.
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::sync::LazyLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
-use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::exec::StartExecResults;
+use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig, HostConfigLogConfig};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use futures::StreamExt;
 use tokio_util::task::TaskTracker;
 
@@ -33,6 +37,8 @@ pub struct DockerSandbox {
     image: String,
     /// Host paths mounted read-only at the same path (toolchains).
     pub toolchain_mounts: Vec<String>,
+    /// The container held for each worktree (by canonical path).
+    held: Mutex<HashMap<PathBuf, Slot>>,
 }
 
 impl std::fmt::Debug for DockerSandbox {
@@ -62,6 +68,7 @@ impl DockerSandbox {
             docker,
             image: image.to_string(),
             toolchain_mounts: Vec::new(),
+            held: Mutex::new(HashMap::new()),
         })
     }
 
@@ -92,9 +99,9 @@ pub async fn finish_removals(limit: Duration) -> bool {
     done
 }
 
-/// One gate's container: force-removed when the gate is done with it, or, if the gate's future
-/// is dropped first (a canceled run, a shutdown), by a task spawned from `Drop`, which cannot
-/// await.
+/// A worktree's container: force-removed when its worktree is released, or, when it is dropped
+/// first (a canceled command, a dropped sandbox, a shutdown), by a task spawned from `Drop`,
+/// which cannot await.
 struct Container {
     docker: Docker,
     name: String,
@@ -153,12 +160,58 @@ async fn remove(docker: &Docker, name: &str, created: bool) {
     }
 }
 
+/// The label on every container, naming the worktree it mounts (for operators and tests).
+pub const WORKTREE_LABEL: &str = "factory.worktree";
+
+/// What the held container runs as its first process: a shell that only sleeps, so commands
+/// can be `exec`'d beside it, and that reaps the processes they leave behind (`wait`s on any
+/// child, adopted ones too).
+const HOLD: &str = "while :; do sleep 60; done";
+
+/// How each command runs in the held container: in a shell of its own, then every process it
+/// left behind (a background job, a fork bomb's survivors) is killed — all but the first
+/// process and this shell — so the next command starts as clean as in a fresh container.
+const WRAP: &str = "sh -c \"$1\"; s=$?; kill -9 -1 2>/dev/null; exit $s";
+
+/// A work order's container: started by its first command, `exec`'d into by the next ones.
+struct Held {
+    container: Container,
+    /// The mounted worktree directory's (device, inode): a worktree made again at the same
+    /// path is another directory, which the container does not see.
+    mounted: (u64, u64),
+    /// The worktree owner's `uid:gid`, which every command runs as.
+    user: String,
+}
+
+/// What one command did in the held container.
+struct Ran {
+    exit_code: Option<i32>,
+    output: Vec<u8>,
+    truncated: bool,
+    timed_out: bool,
+}
+
+/// The held container for one worktree, if any; locked while a command runs in it.
+type Slot = Arc<tokio::sync::Mutex<Option<Held>>>;
+
+/// Drops (and so removes) the held container unless disarmed: a command whose future is
+/// dropped (a canceled run) may still be running in it.
+struct Poisoned<'a> {
+    slot: tokio::sync::MutexGuard<'a, Option<Held>>,
+    armed: bool,
+}
+
+impl Drop for Poisoned<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.slot.take();
+        }
+    }
+}
+
 impl DockerSandbox {
-    /// The locked-down container for `command` on `workdir`.
-    fn container_body(&self, workdir: &Path, command: &str) -> ContainerCreateBody {
-        let owner = std::fs::metadata(workdir)
-            .map(|m| format!("{}:{}", m.uid(), m.gid()))
-            .unwrap_or_else(|_| "65534:65534".into());
+    /// The locked-down container for the worktree at `workdir`, owned by `user`.
+    fn container_body(&self, workdir: &Path, user: &str) -> ContainerCreateBody {
         let mut binds = vec![format!("{}:/workspace:rw", workdir.display())];
         // The worktree's `.git` file names the repository's git metadata: read-only over
         // itself, so a gate can neither rewrite nor replace it (a mount point cannot be moved).
@@ -180,7 +233,7 @@ impl DockerSandbox {
             pids_limit: Some(256),
             memory: Some(1024 * 1024 * 1024),
             nano_cpus: Some(1_000_000_000),
-            // Output is read live (attached) and capped here; a log would keep all of it.
+            // Output is read from each `exec` and capped there; a log would keep all of it.
             log_config: Some(HostConfigLogConfig {
                 typ: Some("none".into()),
                 config: None,
@@ -189,79 +242,123 @@ impl DockerSandbox {
         };
         ContainerCreateBody {
             image: Some(self.image.clone()),
-            cmd: Some(vec!["sh".into(), "-c".into(), command.to_string()]),
+            cmd: Some(vec!["sh".into(), "-c".into(), HOLD.into()]),
             working_dir: Some("/workspace".into()),
-            user: Some(owner),
+            user: Some(user.to_string()),
             env: Some(vec!["HOME=/tmp".into()]),
             network_disabled: Some(true),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            labels: Some(HashMap::from([(GATE_LABEL.to_string(), "1".to_string())])),
+            labels: Some(HashMap::from([
+                (GATE_LABEL.to_string(), "1".to_string()),
+                (WORKTREE_LABEL.to_string(), workdir.display().to_string()),
+            ])),
             host_config: Some(host),
             ..Default::default()
         }
     }
 
-    /// Attaches to the created container, starts it, and collects its output (up to the cap)
-    /// until it exits or the timeout kills it.
-    async fn execute(
+    /// Creates and starts the container a worktree's commands will run in.
+    async fn hold(
         &self,
-        name: &str,
+        workdir: &Path,
+        mounted: (u64, u64),
+        user: String,
+    ) -> Result<Held, SandboxError> {
+        let body = self.container_body(workdir, &user);
+        // Armed before the creation: a cancel during it still removes what it made.
+        let mut container = Container::new(self.docker.clone());
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&container.name)
+            .build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| SandboxError(format!("docker could not create the container: {e}")))?;
+        container.created = true;
+        if let Err(e) = self.docker.start_container(&container.name, None).await {
+            container.remove().await;
+            return Err(SandboxError(format!(
+                "docker could not start the container: {e}"
+            )));
+        }
+        Ok(Held {
+            container,
+            mounted,
+            user,
+        })
+    }
+
+    /// Runs `command` in the held container and collects its output (up to the cap) until it
+    /// exits or the timeout comes.
+    async fn exec(
+        &self,
+        held: &Held,
         command: &str,
         limits: &GateLimits,
-    ) -> Result<GateResult, SandboxError> {
-        let started = Instant::now();
-        // Attached before the start, so no early output is missed.
-        let attach = AttachContainerOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .stream(true)
-            .build();
-        let mut stream = self
+    ) -> Result<Ran, SandboxError> {
+        let config = ExecConfig {
+            cmd: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                WRAP.into(),
+                "factory".into(),
+                command.into(),
+            ]),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            user: Some(held.user.clone()),
+            working_dir: Some("/workspace".into()),
+            ..Default::default()
+        };
+        let exec = self
             .docker
-            .attach_container(name, Some(attach))
+            .create_exec(&held.container.name, config)
             .await
-            .map_err(|e| SandboxError(format!("docker could not attach to the container: {e}")))?
-            .output;
-        self.docker
-            .start_container(name, None)
+            .map_err(|e| SandboxError(format!("docker could not exec in the container: {e}")))?
+            .id;
+        let started = self
+            .docker
+            .start_exec(&exec, None)
             .await
-            .map_err(|e| SandboxError(format!("docker could not start the container: {e}")))?;
-        let (mut output, mut truncated) = (Vec::new(), false);
+            .map_err(|e| SandboxError(format!("docker could not start the command: {e}")))?;
+        let StartExecResults::Attached { mut output, .. } = started else {
+            return Err(SandboxError("docker started the command detached".into()));
+        };
+        let (mut collected, mut truncated) = (Vec::new(), false);
         let collect = async {
-            while let Some(Ok(chunk)) = stream.next().await {
+            while let Some(Ok(chunk)) = output.next().await {
                 let bytes = chunk.into_bytes();
-                let room = limits.output_bytes.saturating_sub(output.len());
+                let room = limits.output_bytes.saturating_sub(collected.len());
                 if bytes.len() > room {
                     truncated = true;
                 }
-                // Past the cap the rest is read and dropped: a gate blocked on a full pipe
+                // Past the cap the rest is read and dropped: a command blocked on a full pipe
                 // would only run into its timeout.
-                output.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                collected.extend_from_slice(&bytes[..bytes.len().min(room)]);
             }
         };
-        let wait = async {
-            match self.docker.wait_container(name, None).next().await {
-                Some(Ok(r)) => Some(r.status_code),
-                // A non-zero exit is reported as an error by bollard; read it back.
-                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
-                    Some(code)
-                }
-                _ => None,
-            }
+        let timed_out = tokio::time::timeout(limits.timeout, collect).await.is_err();
+        let exit_code = match timed_out {
+            true => None,
+            false => self
+                .docker
+                .inspect_exec(&exec)
+                .await
+                .ok()
+                .and_then(|i| i.exit_code)
+                .map(|c| c as i32),
         };
-        let finished =
-            tokio::time::timeout(limits.timeout, async { tokio::join!(collect, wait).1 }).await;
-        let (exit_code, timed_out) = match finished {
-            Ok(code) => (code.map(|c| c as i32), false),
-            Err(_) => {
-                let _ = self.docker.kill_container(name, None).await;
-                (None, true)
-            }
-        };
-        Ok(GateResult::finish(
-            command, "docker", exit_code, timed_out, &output, truncated, limits, started,
-        ))
+        Ok(Ran {
+            exit_code,
+            output: collected,
+            truncated,
+            timed_out,
+        })
+    }
+
+    /// The slot of the worktree at `workdir` (canonical), made on first use.
+    fn slot(&self, workdir: &Path) -> Slot {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.entry(workdir.to_path_buf()).or_default().clone()
     }
 }
 
@@ -277,25 +374,67 @@ impl Sandbox for DockerSandbox {
         command: &str,
         limits: &GateLimits,
     ) -> Result<GateResult, SandboxError> {
+        let started = Instant::now();
         let workdir = workdir
             .canonicalize()
             .map_err(|e| SandboxError(format!("worktree {}: {e}", workdir.display())))?;
-        let body = self.container_body(&workdir, command);
-        // Armed before the creation: a cancel during it still removes what it made.
-        let mut container = Container::new(self.docker.clone());
-        let options = CreateContainerOptionsBuilder::default()
-            .name(&container.name)
-            .build();
-        self.docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|e| SandboxError(format!("docker could not create the container: {e}")))?;
-        container.created = true;
-        let outcome = self.execute(&container.name, command, limits).await;
-        container.remove().await;
-        outcome
+        let meta = std::fs::metadata(&workdir)
+            .map_err(|e| SandboxError(format!("worktree {}: {e}", workdir.display())))?;
+        let mounted = (meta.dev(), meta.ino());
+        let slot = self.slot(&workdir);
+        let mut guard = Poisoned {
+            slot: slot.lock().await,
+            armed: true,
+        };
+        if guard.slot.as_ref().is_some_and(|h| h.mounted != mounted)
+            && let Some(stale) = guard.slot.take()
+        {
+            stale.container.remove().await;
+        }
+        if guard.slot.is_none() {
+            let user = format!("{}:{}", meta.uid(), meta.gid());
+            *guard.slot = Some(self.hold(&workdir, mounted, user).await?);
+        }
+        let Some(held) = guard.slot.as_ref() else {
+            return Err(SandboxError("no container holds the worktree".into()));
+        };
+        let ran = self.exec(held, command, limits).await?;
+        // A command past its timeout is still running: the container goes with it (every
+        // process in it killed), and the next command gets a new one.
+        if ran.timed_out
+            && let Some(held) = guard.slot.take()
+        {
+            held.container.remove().await;
+        }
+        guard.armed = false;
+        Ok(GateResult::finish(
+            command,
+            "docker",
+            ran.exit_code,
+            ran.timed_out,
+            &ran.output,
+            ran.truncated,
+            limits,
+            started,
+        ))
+    }
+
+    async fn release(&self, workdir: &Path) {
+        // Keyed by the canonical path; a worktree already removed is found by the one given.
+        let workdir = workdir
+            .canonicalize()
+            .unwrap_or_else(|_| workdir.to_path_buf());
+        let slot = self
+            .held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&workdir);
+        if let Some(slot) = slot
+            && let Some(held) = slot.lock().await.take()
+        {
+            held.container.remove().await;
+        }
     }
 }
-
 #[cfg(test)]
 mod tests;

@@ -109,6 +109,11 @@ pub trait Sandbox: Send + Sync {
         command: &str,
         limits: &GateLimits,
     ) -> Result<GateResult, SandboxError>;
+
+    /// Lets go of what the sandbox keeps for `workdir` between commands (docker: the work
+    /// order's container). Called when a work order is done with its worktree; the next
+    /// command on that path starts afresh.
+    async fn release(&self, _workdir: &Path) {}
 }
 
 /// bubblewrap (`bwrap`): what a gate sees is built up from nothing — the system's programs

@@ -8,7 +8,8 @@
 //! branch holds only the final change, and every command is a `command_run` event.
 //!
 //! Run with the model's native tool calls (OpenAI `tools`) and with the plain-text action
-//! format a model without them gets.
+//! format a model without them gets; on a Rust crate (`cargo test`); and on a shell project in
+//! the docker sandbox, one container per work order.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::support::cli::{add_project, assert_succeeded, auto_run_with_config, factory};
 use crate::support::db::sqlite;
-use crate::support::git::{bubblewrap, commit_all, git, git_repo};
+use crate::support::git::{bubblewrap, commit_all, docker_image, git, git_repo, project_settings};
 pub(crate) use crate::support::model::team_of;
 use crate::support::model::{factory_toml, factory_toml_with_tools};
 use crate::support::stream::openai_stream;
@@ -55,6 +56,14 @@ const RUST: Lang = Lang {
     ext: ".rs",
     find: "grep -rl 'fn discount' src",
     failure: "panicked",
+};
+
+/// A shell project, for the docker sandbox (the test image is busybox).
+const SHELL: Lang = Lang {
+    dir: "shop",
+    ext: ".sh",
+    find: "grep -rl 'discount()' shop",
+    failure: "AssertionError",
 };
 
 impl Lang {
@@ -377,8 +386,39 @@ async fn the_agent_loop(native_tools: bool) {
     the_agent_loop_in(native_tools, PYTHON).await;
 }
 
+/// A busybox shell project whose test expects a factor only the test file states; its gate
+/// and its commands run in docker, in the test image.
+fn shell_package(repo: &Path, module: &str, factor: &str) {
+    std::fs::create_dir_all(repo.join("shop")).unwrap();
+    std::fs::create_dir_all(repo.join("tests")).unwrap();
+    std::fs::write(
+        repo.join(format!("shop/{module}.sh")),
+        "# Prices.\n\ndiscount() {\n    echo \"total * 0.9\"\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("tests/test_pricing.sh"),
+        format!(
+            "# EXPECTED_FACTOR = {factor}\n. ./shop/{module}.sh\ngot=\"$(discount)\"\n\
+             [ \"$got\" = \"total * {factor}\" ] || \
+             {{ echo \"AssertionError: discount says $got\"; exit 1; }}\necho ok\n"
+        ),
+    )
+    .unwrap();
+    project_settings(
+        repo,
+        "sandbox = \"docker\"\nimage = \"factory-sandbox:test\"\ngates = [\"sh tests/test_pricing.sh\"]\n",
+    );
+    commit_all(repo, "pricing");
+}
+
 async fn the_agent_loop_in(native_tools: bool, lang: Lang) {
-    if !bubblewrap() {
+    let docker = lang.ext == SHELL.ext;
+    let present = match docker {
+        true => docker_image("factory-sandbox:test"),
+        false => bubblewrap(),
+    };
+    if !present {
         return;
     }
     let nanos = std::time::SystemTime::now()
@@ -389,10 +429,10 @@ async fn the_agent_loop_in(native_tools: bool, lang: Lang) {
     let factor = format!("0.{}", 1_000 + nanos % 8_999);
     let repo = git_repo();
     let rust = lang.dir == RUST.dir;
-    if rust {
-        crate_(repo.path(), &module, &factor);
-    } else {
-        package(repo.path(), &module, &factor);
+    match (rust, docker) {
+        (true, _) => crate_(repo.path(), &module, &factor),
+        (false, true) => shell_package(repo.path(), &module, &factor),
+        (false, false) => package(repo.path(), &module, &factor),
     }
     let (base, seen) = serve(|_| Script::Fixes(lang)).await;
     let data = tempfile::tempdir().unwrap();
@@ -403,13 +443,18 @@ async fn the_agent_loop_in(native_tools: bool, lang: Lang) {
         factory_toml(&base)
     };
     std::fs::write(&config, toml).unwrap();
-    // The Rust crate's gate is the one detected from Cargo.toml (`cargo test`).
-    let gate: &[&str] = if rust {
+    // The Rust crate's gate is the one detected from Cargo.toml (`cargo test`); the shell
+    // project's is in its `.factory/project.toml`.
+    let gate: &[&str] = if rust || docker {
         &[]
     } else {
         &["--gate", "python3 -m unittest discover -s tests -t ."]
     };
     add_project(data.path(), repo.path(), gate);
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
 
     let out = tokio::process::Command::from(auto_run_with_config(
         data.path(),
@@ -452,10 +497,14 @@ async fn the_agent_loop_in(native_tools: bool, lang: Lang) {
         &["for-each-ref", "--format=%(refname:short)", "refs/heads"],
     );
     let branch = branches.lines().find(|b| *b != "main").expect("a branch");
-    let expected = if rust {
-        format!("//! Prices.\n\npub fn discount(total: f64) -> f64 {{\n    total * {factor}\n}}\n")
-    } else {
-        format!("\"\"\"Prices.\"\"\"\n\n\ndef discount(total):\n    return total * {factor}\n")
+    let expected = match (rust, docker) {
+        (true, _) => format!(
+            "//! Prices.\n\npub fn discount(total: f64) -> f64 {{\n    total * {factor}\n}}\n"
+        ),
+        (false, true) => format!("# Prices.\n\ndiscount() {{\n    echo \"total * {factor}\"\n}}\n"),
+        (false, false) => {
+            format!("\"\"\"Prices.\"\"\"\n\n\ndef discount(total):\n    return total * {factor}\n")
+        }
     };
     assert_eq!(
         git(repo.path(), &["show", &format!("{branch}:{file}")]),
@@ -482,10 +531,11 @@ async fn the_agent_loop_in(native_tools: bool, lang: Lang) {
         .filter(|c| c["team"] == "backend-engineering")
         .collect();
     assert_eq!(commands.len(), 4, "{commands:?}");
+    let sandbox = if docker { "docker" } else { "bubblewrap" };
     assert!(
         commands
             .iter()
-            .all(|c| c["exit_code"] == 0 && c["sandbox"] == "bubblewrap"),
+            .all(|c| c["exit_code"] == 0 && c["sandbox"] == sandbox),
         "{commands:?}"
     );
     let tail = commands[0]["output_tail"].as_str().unwrap();
@@ -509,8 +559,57 @@ async fn the_agent_loop_in(native_tools: bool, lang: Lang) {
         assert_eq!(prepared[0]["tool"], "cargo");
         assert_eq!(prepared[0]["exit_code"], 0, "{prepared:?}");
     }
+    if docker {
+        one_container_per_work_order(data.path(), started);
+    }
     let verify = factory(data.path(), &["audit", "verify"]);
     assert_eq!(verify.status.code(), Some(0), "{verify:?}");
+}
+
+/// The work order's four commands and its two gate runs all ran in one container (`exec`'d
+/// into it), and no container of the run is left.
+fn one_container_per_work_order(data: &Path, since: u64) {
+    let worktrees = data.canonicalize().unwrap().join("worktrees");
+    let label = |format: &str, args: &[&str]| -> Vec<String> {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .args(["--filter", "label=factory.gate", "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(worktrees.to_str().unwrap()))
+            .map(str::to_string)
+            .collect()
+    };
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    let (since, until) = (since.to_string(), until.to_string());
+    let created = label(
+        "{{index .Actor.Attributes \"factory.worktree\"}}",
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+        ],
+    );
+    assert_eq!(
+        created.len(),
+        1,
+        "containers made for work orders: {created:?}"
+    );
+    let left = label("{{.Label \"factory.worktree\"}}", &["ps", "-a"]);
+    assert!(left.is_empty(), "containers left: {left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -610,6 +709,13 @@ async fn an_agent_with_native_tool_calls_reads_fails_a_gate_and_fixes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_without_tool_calls_works_through_the_text_action_format() {
     the_agent_loop(false).await;
+}
+
+/// The same loop with the project's gates and the agent's commands in docker: one container
+/// for the work order, every command `exec`'d into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_works_in_one_docker_container_per_work_order() {
+    the_agent_loop_in(true, SHELL).await;
 }
 
 /// The same loop on a Rust crate, its gate `cargo test` as detected, run with the toolchain

@@ -26,22 +26,22 @@ fn skip(why: &str) {
     eprintln!("skipping docker sandbox tests: {why}");
 }
 
-/// This test's containers (by the marker in their command), running ones only or all.
+/// The containers holding the worktree at `workdir` (by their label), running ones only or all.
 async fn containers(
     docker: &Docker,
-    marker: &str,
+    workdir: &Path,
     all: bool,
 ) -> Vec<bollard::models::ContainerSummary> {
-    let filters = HashMap::from([("name", vec!["factory-gate-"])]);
+    let label = format!(
+        "{WORKTREE_LABEL}={}",
+        workdir.canonicalize().unwrap().display()
+    );
+    let filters = HashMap::from([("label", vec![label.as_str()])]);
     let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
         .all(all)
         .filters(&filters)
         .build();
-    let listed = docker.list_containers(Some(options)).await.unwrap();
-    listed
-        .into_iter()
-        .filter(|c| c.command.as_deref().is_some_and(|cmd| cmd.contains(marker)))
-        .collect()
+    docker.list_containers(Some(options)).await.unwrap()
 }
 
 /// Polls `check` every 100 ms for up to `limit`.
@@ -63,9 +63,8 @@ async fn a_canceled_gate_leaves_no_container() {
     };
     let docker = sandbox.docker.clone();
     let dir = tempfile::tempdir().unwrap();
-    let marker = format!("canceled-{}", uuid::Uuid::new_v4().simple());
     let gate = tokio::spawn({
-        let (workdir, command) = (dir.path().to_path_buf(), format!("sleep 60 # {marker}"));
+        let (workdir, command) = (dir.path().to_path_buf(), "sleep 60".to_string());
         async move {
             let limits = GateLimits {
                 timeout: Duration::from_secs(120),
@@ -75,11 +74,11 @@ async fn a_canceled_gate_leaves_no_container() {
         }
     });
     let running = within(Duration::from_secs(30), || async {
-        !containers(&docker, &marker, false).await.is_empty()
+        !containers(&docker, dir.path(), false).await.is_empty()
     })
     .await;
     assert!(running, "the gate's container started");
-    let found = containers(&docker, &marker, false).await.remove(0);
+    let found = containers(&docker, dir.path(), false).await.remove(0);
     assert_eq!(
         found
             .labels
@@ -104,7 +103,7 @@ async fn a_canceled_gate_leaves_no_container() {
     gate.abort();
     assert!(gate.await.unwrap_err().is_cancelled());
     let gone = within(Duration::from_secs(10), || async {
-        containers(&docker, &marker, true).await.is_empty()
+        containers(&docker, dir.path(), true).await.is_empty()
     })
     .await;
     assert!(
@@ -208,4 +207,77 @@ async fn a_missing_image_is_named() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("does not exist locally"), "{err}");
+}
+
+#[tokio::test]
+async fn a_worktree_keeps_one_container_until_released() {
+    let Some(sandbox) = sandbox().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let limits = GateLimits {
+        timeout: Duration::from_secs(20),
+        output_bytes: 4096,
+    };
+    let run = async |command: &str| sandbox.run(dir.path(), command, &limits).await.unwrap();
+    // One container, `exec`'d into: its private /tmp outlives a command.
+    let r = run("echo kept > /tmp/mark & sleep 30 & echo started").await;
+    assert!(r.passed, "{r:?}");
+    let first = containers(&sandbox.docker, dir.path(), true).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let r = run("cat /tmp/mark; ls /proc | grep -c '^[0-9][0-9]*$'").await;
+    assert!(r.passed, "{r:?}");
+    let mut lines = r.output.lines();
+    assert_eq!(lines.next(), Some("kept"), "{r:?}");
+    // What the first command left running (`sleep 30`) was killed when it ended: only the
+    // container's first process, its sleep, and this command's shells, `ls` and `grep` remain.
+    let processes: usize = lines.next().unwrap().trim().parse().unwrap();
+    assert!(processes <= 6, "leftover processes: {r:?}");
+    let again = containers(&sandbox.docker, dir.path(), true).await;
+    assert_eq!(again[0].id, first[0].id, "the same container ran both");
+
+    // A worktree made again at the same path is another directory: a new container sees it.
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    std::fs::create_dir(dir.path()).unwrap();
+    std::fs::write(dir.path().join("fresh.txt"), "fresh\n").unwrap();
+    let r =
+        run("cat fresh.txt; cat /tmp/mark 2>/dev/null || echo no-mark; echo x > /tmp/mark").await;
+    assert_eq!(r.output, "fresh\nno-mark\n", "{r:?}");
+    let remade = containers(&sandbox.docker, dir.path(), true).await;
+    assert_eq!(
+        remade.len(),
+        1,
+        "the stale container was removed: {remade:?}"
+    );
+    assert_ne!(remade[0].id, first[0].id);
+
+    // A timeout removes the container; the next command gets a new one.
+    let quick = GateLimits {
+        timeout: Duration::from_millis(500),
+        output_bytes: 100,
+    };
+    let r = sandbox
+        .run(dir.path(), "echo before; sleep 30", &quick)
+        .await
+        .unwrap();
+    assert!(r.timed_out && !r.passed, "{r:?}");
+    assert!(
+        r.output.starts_with("before"),
+        "output up to the timeout: {r:?}"
+    );
+    assert!(
+        containers(&sandbox.docker, dir.path(), true)
+            .await
+            .is_empty()
+    );
+    let r = run("cat /tmp/mark 2>/dev/null || echo new").await;
+    assert_eq!(r.output, "new\n", "{r:?}");
+
+    // Released: removed, and nothing else of the worktree's left.
+    sandbox.release(dir.path()).await;
+    assert!(
+        containers(&sandbox.docker, dir.path(), true)
+            .await
+            .is_empty()
+    );
 }

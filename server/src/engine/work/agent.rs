@@ -117,6 +117,7 @@ impl<'c, 'a> WorkOrderBench<'c, 'a> {
             ));
         }
         // Never cleaned with git: removed and made again at the base.
+        self.ctx.sandbox.release(&self.worktree.path).await;
         let (w, base) = (self.worktree.clone(), self.base.to_string());
         let remade = self.ctx.git(move || w.recreate(&base)).await;
         if !matches!(remade, Ok(Ok(()))) {

@@ -373,6 +373,7 @@ async fn deliver_one(
         }
         Err(e) => Err(e),
     };
+    ctx.sandbox.release(&worktree.path).await;
     match landed {
         Ok((delivered, event)) => {
             // Kept for inspection when [engine] worktree_retention_secs is set (collected at start
