@@ -2,8 +2,9 @@
 //! the call through the gate and re-asks on malformed replies.
 
 use super::*;
-use crate::engine::agent::Finish;
+use crate::engine::context::Packed;
 use crate::engine::repo_map::RepoMap;
+use converse::{Asked, Conversation};
 
 /// The objective anchor: always in the context, in full.
 pub(super) fn anchor(run: &RunState, stage: &Stage, team: &Team) -> String {
@@ -113,46 +114,103 @@ pub(in crate::engine) async fn ask_team(
     brief: &Brief<'_>,
     catalogue: &Catalogue,
 ) -> Result<Outcome, StoreError> {
-    let config = &engine.config;
-    let team = brief.team;
     let attribution = Attribution {
         run_id: Some(run.run_id.clone()),
         project: run.project.clone(),
-        team: Some(team.name().to_string()),
+        team: Some(brief.team.name().to_string()),
         objective_id: Some(format!("{}/{}", run.run_id, run.next_index)),
         work_order_id: None,
     };
     let mut events = Vec::new();
+    let (packed, repo_map) = context(engine, run, brief, &attribution, &mut events).await?;
+    let conversation = Conversation::new(
+        Asked {
+            engine,
+            run,
+            brief,
+            catalogue,
+            repo_map,
+        },
+        attribution,
+        packed,
+        events,
+    );
+    Ok(conversation.until_answered().await)
+}
 
-    // Context: anchor, identity, earlier artifacts and facts of this run, recall of the
-    // project's earlier runs.
-    let mut recall = Vec::new();
-    if let Some(project) = run.project.as_deref() {
-        let banks = [team.name(), SHARED_BANK];
-        let scope = RecallScope {
-            banks: &banks,
-            project: Some(project),
-            exclude_run: Some(&run.run_id),
-            run_id: None,
-        };
-        let query = format!(
-            "{} {}",
-            run.goal,
-            brief.anchor.chars().take(600).collect::<String>()
-        );
-        recall = crate::engine::memory::recall(
-            &engine.store,
-            &engine.gateway,
-            &query,
-            &scope,
-            config.recall_k,
-        )
-        .await?
-        .into_iter()
-        .map(|hit| format!("[{} · {}] {}", hit.bank, hit.kind, hit.text))
-        .collect();
-        recall.reverse(); // least relevant first: packing drops from the front
+/// The team's context: anchor, identity, the repository map (for teams that see the
+/// repository), earlier artifacts and facts of this run, recall of the project's earlier runs
+/// (its oldest part summarised when it does not fit); packed within the model's window.
+async fn context(
+    engine: &Engine,
+    run: &RunState,
+    brief: &Brief<'_>,
+    attribution: &Attribution,
+    events: &mut Vec<EventData>,
+) -> Result<(Packed, Option<Arc<RepoMap>>), StoreError> {
+    let team = brief.team;
+    let recall = recall(engine, run, brief).await?;
+    let budget = context_budget(engine, &brief.alias);
+    let repo_map = if sees_repository(team) {
+        engine.repo_map(run).await
+    } else {
+        None
+    };
+    let mut parts = ContextParts {
+        anchor: brief.anchor.clone(),
+        identity: team.identity(),
+        repo_map: repo_map
+            .as_ref()
+            .map(|m| m.render(engine.config.repo_map_tokens.min(budget / 4)))
+            .unwrap_or_default(),
+        artifacts: earlier_work(run),
+        recall,
+    };
+    if parts.needs_summary(budget) {
+        summarise_oldest(engine, run, brief, attribution, &mut parts, events).await;
     }
+    Ok((parts.pack(budget), repo_map))
+}
+
+/// What the team's bank and the shared bank recall of the project's earlier runs, least
+/// relevant first (packing drops from the front).
+async fn recall(
+    engine: &Engine,
+    run: &RunState,
+    brief: &Brief<'_>,
+) -> Result<Vec<String>, StoreError> {
+    let Some(project) = run.project.as_deref() else {
+        return Ok(Vec::new());
+    };
+    let banks = [brief.team.name(), SHARED_BANK];
+    let scope = RecallScope {
+        banks: &banks,
+        project: Some(project),
+        exclude_run: Some(&run.run_id),
+        run_id: None,
+    };
+    let query = format!(
+        "{} {}",
+        run.goal,
+        brief.anchor.chars().take(600).collect::<String>()
+    );
+    let mut recall: Vec<String> = crate::engine::memory::recall(
+        &engine.store,
+        &engine.gateway,
+        &query,
+        &scope,
+        engine.config.recall_k,
+    )
+    .await?
+    .into_iter()
+    .map(|hit| format!("[{} · {}] {}", hit.bank, hit.kind, hit.text))
+    .collect();
+    recall.reverse();
+    Ok(recall)
+}
+
+/// The artifacts of this run's completed stages, and the facts they verified.
+fn earlier_work(run: &RunState) -> Vec<(String, String)> {
     let mut artifacts: Vec<(String, String)> = run
         .completed
         .iter()
@@ -175,203 +233,50 @@ pub(in crate::engine) async fn ask_team(
     if !facts.is_empty() {
         artifacts.push(("Facts verified by earlier stages".into(), facts.join("\n")));
     }
-    let budget = context_budget(engine, &brief.alias);
-    let repo_map = if sees_repository(team) {
-        engine.repo_map(run).await
-    } else {
-        None
-    };
-    let mut parts = ContextParts {
-        anchor: brief.anchor.clone(),
-        identity: team.identity(),
-        repo_map: repo_map
-            .as_ref()
-            .map(|m| m.render(config.repo_map_tokens.min(budget / 4)))
-            .unwrap_or_default(),
-        artifacts,
-        recall,
-    };
-    if parts.needs_summary(budget) {
-        let oldest = parts.take_oldest_recall();
-        let mut request = ModelRequest::new(
-            &engine.gateway.routing().cheap_alias,
-            vec![
-                Message::system(
-                    "Summarise these notes in at most 10 short bullet points. Keep names, \
-                     numbers and decisions; drop repetition.",
-                ),
-                Message::user(oldest.join("\n")),
-            ],
-            512,
-        );
-        request.attribution = attribution.clone();
-        request.call_id = Some(format!("{}/summary", brief.call_prefix));
-        request.no_templates = run.served_by_model;
-        let (reply, ledger) = engine.gateway.complete_deferred(&request).await;
-        events.extend(ledger);
-        if let Ok(reply) = reply {
-            let text = reply.text.trim().to_string();
-            parts
-                .recall
-                .insert(0, format!("[summary of older memory] {text}"));
-            events.push(EventData::MemoryRetained {
-                item_id: format!("{}/summary", brief.call_prefix),
-                bank: team.name().to_string(),
-                project: run.project.clone(),
-                run_id: Some(run.run_id.clone()),
-                kind: "summary".into(),
-                text,
-            });
-        }
-    }
-    let packed = parts.pack(budget);
+    artifacts
+}
 
-    let schema = task_result_schema(
-        team.settings.kind == TeamKind::Engineering && !brief.answer,
-        team.name() == "solution-architecture" && !brief.answer,
+/// Replaces the oldest recall with a summary by the cheap model, retained as memory; left as
+/// it is when the call fails (packing then drops what does not fit).
+async fn summarise_oldest(
+    engine: &Engine,
+    run: &RunState,
+    brief: &Brief<'_>,
+    attribution: &Attribution,
+    parts: &mut ContextParts,
+    events: &mut Vec<EventData>,
+) {
+    let oldest = parts.take_oldest_recall();
+    let mut request = ModelRequest::new(
+        &engine.gateway.routing().cheap_alias,
+        vec![
+            Message::system(
+                "Summarise these notes in at most 10 short bullet points. Keep names, numbers \
+                 and decisions; drop repetition.",
+            ),
+            Message::user(oldest.join("\n")),
+        ],
+        512,
     );
-    let mut messages = vec![Message::system(packed.system), Message::user(packed.user)];
-    let mut cost = 0.0;
-    let mut last_error = String::new();
-    let mut served_by_model = run.served_by_model;
-    let (mut reask, mut turn, mut round) = (0u32, 0u32, 0u32);
-    while reask <= team.settings.max_reasks {
-        if let Some(bench) = brief.bench
-            && let Some(reason) = bench.exhausted(cost)
-        {
-            return Ok(stopped(reason, events, cost));
-        }
-        let tools_left = brief.bench.filter(|b| turn < b.max_turns());
-        let mut request =
-            ModelRequest::new(&brief.alias, messages.clone(), config.max_output_tokens);
-        request.temperature = Some(0.2);
-        request.schema = Some(schema.clone());
-        request.attribution = attribution.clone();
-        // The first call of a one-reply team keeps the ids it always had (a restarted run's
-        // calls are counted once); agent turns and gate rounds number their own.
-        request.call_id = Some(if turn == 0 && round == 0 {
-            format!("{}/{reask}", brief.call_prefix)
-        } else {
-            format!("{}/r{round}t{turn}/{reask}", brief.call_prefix)
+    request.attribution = attribution.clone();
+    request.call_id = Some(format!("{}/summary", brief.call_prefix));
+    request.no_templates = run.served_by_model;
+    let (reply, ledger) = engine.gateway.complete_deferred(&request).await;
+    events.extend(ledger);
+    if let Ok(reply) = reply {
+        let text = reply.text.trim().to_string();
+        parts
+            .recall
+            .insert(0, format!("[summary of older memory] {text}"));
+        events.push(EventData::MemoryRetained {
+            item_id: format!("{}/summary", brief.call_prefix),
+            bank: brief.team.name().to_string(),
+            project: run.project.clone(),
+            run_id: Some(run.run_id.clone()),
+            kind: "summary".into(),
+            text,
         });
-        request.offline = brief.offline.clone();
-        request.caller_parses = true;
-        request.no_templates = served_by_model;
-        request.tools = tools_left.map(|b| b.tools()).unwrap_or_default();
-        if engine.config.stream_replies {
-            request.progress = Some(engine.progress.reporter(&run.run_id, &brief.step));
-        }
-        let (reply, ledger) = engine.gateway.complete_deferred(&request).await;
-        engine.progress.finish(&run.run_id, &brief.step);
-        events.extend(ledger);
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(GatewayError::Budget { error, .. }) => {
-                return Ok(Outcome::Budget { error, events });
-            }
-            Err(e) => {
-                let permanent = !matches!(e, GatewayError::Exhausted { .. });
-                return Ok(Outcome::Failed {
-                    error: e.to_string(),
-                    events,
-                    permanent,
-                });
-            }
-        };
-        cost += reply.cost_usd;
-        served_by_model |= !reply.offline;
-        if !reply.tool_calls.is_empty() {
-            if tools_left.is_none() {
-                // Tools were no longer offered: calling one anyway is a malformed reply.
-                reask += 1;
-                last_error = format!(
-                    "tools called after the last turn that could use them ({} turns)",
-                    brief.bench.map_or(0, |b| b.max_turns())
-                );
-            }
-            turn += 1;
-            messages.push(Message::assistant_calls(
-                reply.text.clone(),
-                reply.tool_calls.clone(),
-            ));
-            for call in &reply.tool_calls {
-                let text = match tools_left {
-                    Some(bench) => {
-                        let (text, caused) = bench.call(turn, call).await;
-                        events.extend(caused);
-                        text
-                    }
-                    None => "Refused: no more tool calls are allowed in this conversation. \
-                             Answer now with the TaskResult JSON object."
-                        .to_string(),
-                };
-                messages.push(Message::tool_result(call, text));
-            }
-            continue;
-        }
-        let parsed = if brief.answer {
-            parse_answer(&reply.text)
-        } else {
-            parse_task_result(&reply.text)
-        };
-        let map = repo_map.as_deref();
-        match parsed.and_then(|r| check_result(r, catalogue, map)) {
-            Ok(result) => {
-                let verdict = match brief.bench {
-                    Some(bench) if result.status == TaskStatus::Complete => {
-                        let (verdict, caused) = bench.finish(&result).await;
-                        events.extend(caused);
-                        verdict
-                    }
-                    _ => Finish::Accepted,
-                };
-                match verdict {
-                    Finish::Accepted => {
-                        return Ok(Outcome::Answered {
-                            result: Box::new(result),
-                            events,
-                            cost,
-                        });
-                    }
-                    Finish::Stop(reason) => return Ok(stopped(reason, events, cost)),
-                    Finish::Again(feedback) => {
-                        round += 1;
-                        messages.push(Message::assistant(reply.text));
-                        messages.push(Message::user(feedback));
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::info!(run_id = %run.run_id, team = team.name(), reask, %error, "malformed TaskResult; asking again");
-                last_error = error.clone();
-                reask += 1;
-                messages.push(Message::assistant(reply.text));
-                messages.push(Message::user(format!(
-                    "Your reply is not a valid TaskResult: {error}. Reply again with only the \
-                     corrected JSON object."
-                )));
-            }
-        }
     }
-    let result = TaskResult {
-        status: TaskStatus::Blocked,
-        reasoning: format!(
-            "the team's reply was still not a valid TaskResult after {} re-asks",
-            team.settings.max_reasks
-        ),
-        blockers: vec![format!("malformed TaskResult: {last_error}")],
-        assumptions_made: vec![],
-        verified_facts: vec![],
-        clarification_needed: None,
-        artifacts: vec![],
-        edits: vec![],
-        work_orders: vec![],
-    };
-    Ok(Outcome::Answered {
-        result: Box::new(result),
-        events,
-        cost,
-    })
 }
 
 /// Teams that plan or change code are shown the repository map (and their plans checked
@@ -379,25 +284,6 @@ pub(in crate::engine) async fn ask_team(
 fn sees_repository(team: &Team) -> bool {
     team.settings.kind == TeamKind::Engineering
         || matches!(team.name(), "solution-architecture" | "qa-engineering")
-}
-
-/// A BLOCKED answer for agent work that had to stop (its bench said why).
-fn stopped(reason: String, events: Vec<EventData>, cost: f64) -> Outcome {
-    Outcome::Answered {
-        result: Box::new(TaskResult {
-            status: TaskStatus::Blocked,
-            reasoning: reason.clone(),
-            blockers: vec![reason],
-            assumptions_made: vec![],
-            verified_facts: vec![],
-            clarification_needed: None,
-            artifacts: vec![],
-            edits: vec![],
-            work_orders: vec![],
-        }),
-        events,
-        cost,
-    }
 }
 
 /// A clarification must name a real team (asking oneself is refused by the broker), and the

@@ -33,7 +33,9 @@ use crate::store::{NewEvent, StoreError};
 mod artifacts;
 mod ask;
 mod broker;
+mod converse;
 mod flow;
+mod stage;
 
 pub(super) use artifacts::summarise;
 use artifacts::*;
@@ -83,6 +85,28 @@ pub(super) struct Brief<'a> {
     pub(super) bench: Option<&'a dyn crate::engine::agent::Workbench>,
 }
 
+/// Whether the driver goes on with a run or stops (the run ended, waits for a person, or was
+/// cancelled).
+enum Flow {
+    Next,
+    Stop,
+}
+
+impl Flow {
+    /// Goes on when the step's events were committed; a run no longer active stops.
+    fn committed(ok: bool) -> Flow {
+        if ok { Flow::Next } else { Flow::Stop }
+    }
+}
+
+/// What driving one run holds on to: the engine, the run's teams and pipeline, its cancel.
+struct Driving<'a> {
+    engine: &'a Arc<Engine>,
+    catalogue: Catalogue,
+    pipeline: Pipeline,
+    cancel: &'a CancellationToken,
+}
+
 pub(super) async fn drive(
     engine: &Arc<Engine>,
     run_id: &str,
@@ -94,20 +118,42 @@ pub(super) async fn drive(
     if run.status.is_terminal() {
         return Ok(());
     }
+    let Some((catalogue, pipeline)) = setup(engine, &mut run).await? else {
+        return Ok(());
+    };
+    let driving = Driving {
+        engine,
+        catalogue,
+        pipeline,
+        cancel,
+    };
+    if !run.started && !driving.start(&mut run).await? {
+        return Ok(());
+    }
+    while let Flow::Next = driving.step(&mut run).await? {}
+    Ok(())
+}
+
+/// The run's teams and its pipeline, or `None` when they cannot be loaded (the run failed,
+/// saying why).
+async fn setup(
+    engine: &Engine,
+    run: &mut RunState,
+) -> Result<Option<(Catalogue, Pipeline)>, StoreError> {
     let root = run.project.as_deref().map(Path::new).filter(|p| p.is_dir());
-    let setup = Catalogue::load(root)
+    let loaded = Catalogue::load(root)
         .map_err(|e| e.to_string())
         .and_then(|c| {
             pipeline::load_all(&c, root)
                 .map(|p| (c, p))
                 .map_err(|e| e.to_string())
         });
-    let (catalogue, pipelines) = match setup {
+    let (catalogue, pipelines) = match loaded {
         Ok(loaded) => loaded,
         Err(message) => {
             let reason = format!("the project's team or pipeline files are invalid: {message}");
-            finish(engine, &mut run, RunStatus::Failed, reason, vec![]).await?;
-            return Ok(());
+            finish(engine, run, RunStatus::Failed, reason, vec![]).await?;
+            return Ok(None);
         }
     };
     let Some(pipeline) = pipelines.get(&run.pipeline).cloned() else {
@@ -116,12 +162,17 @@ pub(super) async fn drive(
             run.pipeline,
             pipelines.keys().cloned().collect::<Vec<_>>().join(", ")
         );
-        finish(engine, &mut run, RunStatus::Failed, reason, vec![]).await?;
-        return Ok(());
+        finish(engine, run, RunStatus::Failed, reason, vec![]).await?;
+        return Ok(None);
     };
+    Ok(Some((catalogue, pipeline)))
+}
 
-    if !run.started {
-        let stages = pipeline
+impl Driving<'_> {
+    /// Starts the run: its stages and the project's base commit, then the first stage.
+    async fn start(&self, run: &mut RunState) -> Result<bool, StoreError> {
+        let stages = self
+            .pipeline
             .stages
             .iter()
             .map(|s| PlannedStage {
@@ -129,6 +180,7 @@ pub(super) async fn drive(
                 team: s.team.clone(),
             })
             .collect();
+        let root = run.project.as_deref().map(Path::new).filter(|p| p.is_dir());
         let base_commit = match root.map(Path::to_path_buf) {
             Some(r) => {
                 tokio::task::spawn_blocking(move || crate::delivery::worktree::head_commit(&r).ok())
@@ -138,56 +190,57 @@ pub(super) async fn drive(
             }
             None => None,
         };
-        let mut events = vec![EventData::RunStarted {
-            run_id: run_id.to_string(),
-            pipeline: pipeline.name.clone(),
-            stages,
-            base_commit,
-        }];
-        events.push(stage_started(&run, &pipeline, 0));
-        if !commit(engine, &mut run, events).await? {
-            return Ok(());
-        }
+        let events = vec![
+            EventData::RunStarted {
+                run_id: run.run_id.clone(),
+                pipeline: self.pipeline.name.clone(),
+                stages,
+                base_commit,
+            },
+            stage_started(run, &self.pipeline, 0),
+        ];
+        commit(self.engine, run, events).await
     }
 
-    loop {
+    /// One step of the run: a person's decision applied, the end of the pipeline, a question
+    /// left pending by a restart answered, or the next stage's team asked.
+    async fn step(&self, run: &mut RunState) -> Result<Flow, StoreError> {
+        let engine = self.engine;
         if run.status.is_terminal() {
-            return Ok(());
+            return Ok(Flow::Stop);
         }
         if let Some(awaiting) = run.awaiting.clone() {
             let Some((option, text)) = awaiting.decision.clone() else {
-                return Ok(()); // waits for a person; a decision submits the run again
+                return Ok(Flow::Stop); // waits for a person; a decision submits the run again
             };
-            let events =
-                apply_decision(engine, &run, &pipeline, &awaiting, &option, text.as_deref());
-            if !commit(engine, &mut run, events).await? {
-                return Ok(());
-            }
-            continue;
+            let events = apply_decision(
+                engine,
+                run,
+                &self.pipeline,
+                &awaiting,
+                &option,
+                text.as_deref(),
+            );
+            return Ok(Flow::committed(commit(engine, run, events).await?));
         }
         let index = run.next_index;
-        if index as usize >= pipeline.stages.len() {
-            let events = after_last_stage(engine, &run, &pipeline);
-            if !commit(engine, &mut run, events).await? {
-                return Ok(());
-            }
-            continue;
-        }
-        let stage = &pipeline.stages[index as usize];
-        let Some(team) = catalogue.get(&stage.team) else {
+        let Some(stage) = self.pipeline.stages.get(index as usize) else {
+            let events = after_last_stage(engine, run, &self.pipeline);
+            return Ok(Flow::committed(commit(engine, run, events).await?));
+        };
+        let Some(team) = self.catalogue.get(&stage.team) else {
             let reason = format!("stage `{}` names unknown team `{}`", stage.name, stage.team);
-            finish(engine, &mut run, RunStatus::Failed, reason, vec![]).await?;
-            return Ok(());
+            finish(engine, run, RunStatus::Failed, reason, vec![]).await?;
+            return Ok(Flow::Stop);
         };
         if run.iterations >= engine.config.max_iterations_per_run {
             let reason = format!(
                 "the run reached its cap of {} stage attempts ([engine] max_iterations_per_run)",
                 engine.config.max_iterations_per_run
             );
-            finish(engine, &mut run, RunStatus::Failed, reason, vec![]).await?;
-            return Ok(());
+            finish(engine, run, RunStatus::Failed, reason, vec![]).await?;
+            return Ok(Flow::Stop);
         }
-
         // A question left pending by a restart is answered first.
         if let Some(pending) = run.pending_clarification().cloned() {
             let ask = Ask {
@@ -195,186 +248,12 @@ pub(super) async fn drive(
                 question: pending.question.clone(),
             };
             let events = tokio::select! {
-                () = cancel.cancelled() => return Ok(()),
-                events = broker(engine, &run, stage, team, &catalogue, &pending.id, &ask) => events?,
+                () = self.cancel.cancelled() => return Ok(Flow::Stop),
+                events = broker(engine, run, stage, team, &self.catalogue, &pending.id, &ask) => events?,
             };
-            if !commit(engine, &mut run, events).await? {
-                return Ok(());
-            }
-            continue;
+            return Ok(Flow::committed(commit(engine, run, events).await?));
         }
-
-        let mut brief = stage_brief(engine, &run, stage, team);
-        let look = super::work::Look::open(engine, &run, team).await;
-        brief.bench = look
-            .as_ref()
-            .map(|l| l as &dyn crate::engine::agent::Workbench);
-        let outcome = tokio::select! {
-            () = cancel.cancelled() => return Ok(()),
-            outcome = ask_team(engine, &run, &brief, &catalogue) => outcome?,
-        };
-        match outcome {
-            Outcome::Answered {
-                result,
-                mut events,
-                cost,
-            } => {
-                let mut result = *result;
-                if result.status == TaskStatus::Complete
-                    && team.settings.kind == TeamKind::Engineering
-                {
-                    let orders: Vec<_> = run
-                        .completed
-                        .iter()
-                        .rev()
-                        .find(|(_, _, _, r)| !r.work_orders.is_empty())
-                        .map(|(_, _, _, r)| r.work_orders.clone())
-                        .unwrap_or_default();
-                    if !orders.is_empty() && run.base_commit.is_some() {
-                        let delivered = tokio::select! {
-                            () = cancel.cancelled() => return Ok(()),
-                            d = super::work::deliver(engine, &run, team, &catalogue, &orders, &mut events) => d?,
-                        };
-                        super::work::fold_into(&mut result, delivered);
-                    }
-                }
-                let artifact_dir = match write_artifacts(engine, &run, stage, &result).await {
-                    Ok(dir) => dir,
-                    Err(e) => {
-                        let reason = format!("cannot write the artifacts of `{}`: {e}", stage.name);
-                        finish(engine, &mut run, RunStatus::Failed, reason, events).await?;
-                        return Ok(());
-                    }
-                };
-                events.push(EventData::StageCompleted {
-                    run_id: run_id.to_string(),
-                    index,
-                    stage: stage.name.clone(),
-                    team: team.name().to_string(),
-                    status: result.status,
-                    result: result.clone(),
-                    artifact_dir,
-                    cost_usd: cost,
-                });
-                match result.status {
-                    TaskStatus::Complete => {
-                        events.extend(retain(&run, index, team, &result));
-                        events.extend(after_stage(engine, &run, &pipeline, index, team, &result));
-                        if !commit(engine, &mut run, events).await? {
-                            return Ok(());
-                        }
-                    }
-                    TaskStatus::NeedsClarification => {
-                        let ask = result.clarification_needed.clone().unwrap_or(Ask {
-                            target_team: String::new(),
-                            question: String::new(),
-                        });
-                        let id = uuid::Uuid::now_v7().to_string();
-                        match refusal(engine, &run, team, &ask) {
-                            Some(reason) => {
-                                events.extend(refuse(&run, index, team, &id, &ask, 1, reason));
-                                if !commit(engine, &mut run, events).await? {
-                                    return Ok(());
-                                }
-                            }
-                            None => {
-                                events.push(EventData::ClarificationRequested {
-                                    clarification_id: id.clone(),
-                                    run_id: run_id.to_string(),
-                                    index,
-                                    asking_team: team.name().to_string(),
-                                    target_team: ask.target_team.clone(),
-                                    question: ask.question.clone(),
-                                    depth: 1,
-                                    parent: None,
-                                });
-                                // Durable before the answer is sought: a restart resumes it.
-                                if !commit(engine, &mut run, events).await? {
-                                    return Ok(());
-                                }
-                            }
-                        }
-                    }
-                    TaskStatus::Blocked => {
-                        let blockers = result.blockers.join("; ");
-                        let malformed = blockers.starts_with("malformed TaskResult");
-                        events.push(blocked_approval(
-                            &run,
-                            index,
-                            stage,
-                            team,
-                            format!(
-                                "Stage `{}` ({}) is BLOCKED: {blockers}",
-                                stage.name,
-                                team.name()
-                            ),
-                            result.reasoning.clone(),
-                            if malformed {
-                                ErrorType::Validation
-                            } else {
-                                ErrorType::Gate
-                            },
-                        ));
-                        if !commit(engine, &mut run, events).await? {
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-            Outcome::Failed {
-                error,
-                mut events,
-                permanent,
-            } => {
-                let attempt = run.attempts + 1;
-                events.push(EventData::StageAttemptFailed {
-                    run_id: run_id.to_string(),
-                    index,
-                    stage: stage.name.clone(),
-                    attempt,
-                    error: error.clone(),
-                });
-                let max = team.settings.max_iterations;
-                let escalate = permanent || attempt >= max;
-                if escalate {
-                    let why = if permanent {
-                        format!("the model call failed: {error}")
-                    } else {
-                        format!(
-                            "it failed {attempt} times in a row (max_iterations in team.toml); \
-                             last error: {error}"
-                        )
-                    };
-                    events.push(blocked_approval(
-                        &run,
-                        index,
-                        stage,
-                        team,
-                        format!(
-                            "Stage `{}` ({}) cannot continue: {why}",
-                            stage.name,
-                            team.name()
-                        ),
-                        error.clone(),
-                        ErrorType::Api,
-                    ));
-                }
-                if !commit(engine, &mut run, events).await? || escalate {
-                    continue;
-                }
-                let wait = backoff(engine, attempt);
-                tokio::select! {
-                    () = cancel.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(wait) => {}
-                }
-            }
-            Outcome::Budget { error, mut events } => {
-                events.push(budget_approval(&run, index, stage, team, &error));
-                if !commit(engine, &mut run, events).await? {
-                    return Ok(());
-                }
-            }
-        }
+        self.stage(run, stage, team).await
     }
 }
 
