@@ -252,27 +252,7 @@ impl RunState {
                 self.pipeline = pipeline.clone();
                 self.status = RunStatus::Running;
             }
-            EventData::StageStarted { index, .. } => {
-                if *index < self.next_index {
-                    // A stage runs again (a plan revised): later results no longer hold.
-                    self.completed.retain(|(i, ..)| *i < *index);
-                }
-                let same = self.started_index == Some(*index);
-                self.next_index = *index;
-                self.started_seq = event.seq;
-                self.started_index = Some(*index);
-                if same {
-                    // Re-run after a person's decision: keep its guidance and answers.
-                    self.round = 0;
-                    self.attempts = 0;
-                } else {
-                    self.reset_stage();
-                }
-                self.awaiting = None;
-                if self.status == RunStatus::WaitingForHuman {
-                    self.status = RunStatus::Running;
-                }
-            }
+            EventData::StageStarted { index, .. } => self.start_stage(*index, event.seq),
             EventData::StageAttemptFailed { index, .. } if *index == self.next_index => {
                 self.attempts += 1;
                 self.round += 1;
@@ -323,15 +303,9 @@ impl RunState {
                 answered_by,
                 ..
             } => {
-                if let Some(c) = self
-                    .clarifications
-                    .iter_mut()
-                    .find(|c| &c.id == clarification_id)
-                {
-                    c.outcome = Some(Ok(answer.clone()));
+                if self.settle(clarification_id, Ok(answer.clone())) {
                     self.answers
                         .push((question.clone(), answer.clone(), answered_by.clone()));
-                    self.round += 1;
                 }
             }
             EventData::ClarificationRefused {
@@ -339,14 +313,7 @@ impl RunState {
                 reason,
                 ..
             } => {
-                if let Some(c) = self
-                    .clarifications
-                    .iter_mut()
-                    .find(|c| &c.id == clarification_id)
-                {
-                    c.outcome = Some(Err(reason.clone()));
-                    self.round += 1;
-                }
+                self.settle(clarification_id, Err(reason.clone()));
             }
             EventData::ApprovalRequested {
                 approval_id,
@@ -371,29 +338,7 @@ impl RunState {
                 option,
                 text,
                 ..
-            } => {
-                if let Some(a) = &mut self.awaiting
-                    && &a.approval_id == approval_id
-                {
-                    a.decision = Some((option.clone(), text.clone()));
-                    let text = text.clone().unwrap_or_default();
-                    match (a.kind, option.as_str()) {
-                        (ApprovalKind::Blocked, "guidance") | (ApprovalKind::Plan, "revise") => {
-                            self.guidance.push(text)
-                        }
-                        (ApprovalKind::Blocked, "retry_strong") => self.strong_alias = true,
-                        (ApprovalKind::Blocked, "commit_unverified") => {
-                            self.unverified_allowed = true
-                        }
-                        (ApprovalKind::Clarification, "answer") => {
-                            let question = a.question.clone();
-                            self.answers.push((question, text, "a person".into()));
-                        }
-                        _ => {}
-                    }
-                    self.status = RunStatus::Running;
-                }
-            }
+            } => self.decided(approval_id, option, text.as_deref()),
             EventData::RunRevised {
                 revision, feedback, ..
             } => {
@@ -413,5 +358,69 @@ impl RunState {
             }
             _ => {}
         }
+    }
+
+    /// Stage `index` starts (its start event at `seq`): again after a person's decision (its
+    /// guidance and answers kept), or afresh; a stage run again drops later results.
+    fn start_stage(&mut self, index: u32, seq: i64) {
+        if index < self.next_index {
+            // A stage runs again (a plan revised): later results no longer hold.
+            self.completed.retain(|(i, ..)| *i < index);
+        }
+        let same = self.started_index == Some(index);
+        self.next_index = index;
+        self.started_seq = seq;
+        self.started_index = Some(index);
+        if same {
+            // Re-run after a person's decision: keep its guidance and answers.
+            self.round = 0;
+            self.attempts = 0;
+        } else {
+            self.reset_stage();
+        }
+        self.awaiting = None;
+        if self.status == RunStatus::WaitingForHuman {
+            self.status = RunStatus::Running;
+        }
+    }
+
+    /// Records the outcome of one of this stage's questions; false when it is not one.
+    fn settle(&mut self, clarification_id: &str, outcome: Result<String, String>) -> bool {
+        let Some(c) = self
+            .clarifications
+            .iter_mut()
+            .find(|c| c.id == clarification_id)
+        else {
+            return false;
+        };
+        c.outcome = Some(outcome);
+        self.round += 1;
+        true
+    }
+
+    /// A decision on the approval the run waits for: what it tells the next attempt
+    /// (guidance, an answer, the strong model, committing unverified), and the run goes on.
+    fn decided(&mut self, approval_id: &str, option: &str, text: Option<&str>) {
+        let Some(a) = &mut self.awaiting else {
+            return;
+        };
+        if a.approval_id != approval_id {
+            return;
+        }
+        a.decision = Some((option.to_string(), text.map(str::to_string)));
+        let text = text.unwrap_or_default().to_string();
+        match (a.kind, option) {
+            (ApprovalKind::Blocked, "guidance") | (ApprovalKind::Plan, "revise") => {
+                self.guidance.push(text)
+            }
+            (ApprovalKind::Blocked, "retry_strong") => self.strong_alias = true,
+            (ApprovalKind::Blocked, "commit_unverified") => self.unverified_allowed = true,
+            (ApprovalKind::Clarification, "answer") => {
+                let question = a.question.clone();
+                self.answers.push((question, text, "a person".into()));
+            }
+            _ => {}
+        }
+        self.status = RunStatus::Running;
     }
 }

@@ -2,6 +2,7 @@
 //! decision), the final review, and carrying out a decision on an approval.
 
 use super::*;
+use app::task::WorkOrderSpec;
 
 /// What follows a COMPLETE stage: the plan approval after solution architecture (unless the
 /// director policy approves it), the next stage, or what follows the last stage.
@@ -13,7 +14,6 @@ pub(super) fn after_stage(
     team: &Team,
     result: &TaskResult,
 ) -> Vec<EventData> {
-    let policy = &engine.approvals;
     let next = |run: &RunState| -> Vec<EventData> {
         if (index as usize + 1) < pipeline.stages.len() {
             return after_stage_index(engine, run, pipeline, index);
@@ -39,35 +39,8 @@ pub(super) fn after_stage(
         .iter()
         .map(|w| (w, crate::engine::work::assess(w, root)))
         .collect();
-    let plan = assessed
-        .iter()
-        .map(|(w, a)| {
-            let why = if a.reasons.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", a.reasons.join("; "))
-            };
-            format!(
-                "- {} {} (measured risk {:?}, declared {:?}, confidence {:.2}){why}",
-                w.id, w.title, a.risk, w.risk, w.confidence
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let safe = assessed
-        .iter()
-        .all(|(w, a)| a.risk == Risk::Low && w.confidence >= policy.plan_auto_min_confidence);
-    let auto = if safe {
-        Some(format!(
-            "director policy: every work order measured low risk (at most a few files in scope, \
-             none sensitive, CI or settings) with confidence ≥ {}",
-            policy.plan_auto_min_confidence
-        ))
-    } else if policy.auto_approve {
-        Some("auto-approve (factory run --auto-approve or [approvals] auto_approve)".into())
-    } else {
-        None
-    };
+    let plan = plan_text(&assessed);
+    let auto = plan_auto_decision(engine, &assessed);
     let id = uuid::Uuid::now_v7().to_string();
     let mut events = vec![approval(
         run,
@@ -103,6 +76,49 @@ pub(super) fn after_stage(
         events.extend(next(run));
     }
     events
+}
+
+/// The plan as a person reads it: each work order with its measured and declared risk, its
+/// confidence and why it measured as it did.
+fn plan_text(assessed: &[(&WorkOrderSpec, crate::engine::work::Assessed)]) -> String {
+    assessed
+        .iter()
+        .map(|(w, a)| {
+            let why = if a.reasons.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", a.reasons.join("; "))
+            };
+            format!(
+                "- {} {} (measured risk {:?}, declared {:?}, confidence {:.2}){why}",
+                w.id, w.title, a.risk, w.risk, w.confidence
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Why the plan is approved without a person, if it is: every work order measured low risk
+/// with enough confidence (the director policy), or auto-approve is on.
+fn plan_auto_decision(
+    engine: &Engine,
+    assessed: &[(&WorkOrderSpec, crate::engine::work::Assessed)],
+) -> Option<String> {
+    let policy = &engine.approvals;
+    let safe = assessed
+        .iter()
+        .all(|(w, a)| a.risk == Risk::Low && w.confidence >= policy.plan_auto_min_confidence);
+    if safe {
+        Some(format!(
+            "director policy: every work order measured low risk (at most a few files in scope, \
+             none sensitive, CI or settings) with confidence ≥ {}",
+            policy.plan_auto_min_confidence
+        ))
+    } else if policy.auto_approve {
+        Some("auto-approve (factory run --auto-approve or [approvals] auto_approve)".into())
+    } else {
+        None
+    }
 }
 
 /// What follows stage `index`: the next stage's start, or what follows the last stage.
@@ -330,21 +346,7 @@ pub(super) fn apply_decision(
         .get(index as usize)
         .map_or("?", |s| s.name.as_str());
     match (awaiting.kind, option) {
-        (ApprovalKind::Clarification, _) => {
-            let mut events = Vec::new();
-            if let Some(id) = awaiting.detail["clarification_id"].as_str() {
-                events.push(EventData::ClarificationAnswered {
-                    clarification_id: id.to_string(),
-                    run_id: run.run_id.clone(),
-                    index,
-                    question: awaiting.question.clone(),
-                    answer: text.unwrap_or_default().to_string(),
-                    answered_by: "a person".into(),
-                });
-            }
-            events.push(stage_started(run, pipeline, index));
-            events
-        }
+        (ApprovalKind::Clarification, _) => answered_by_a_person(run, pipeline, awaiting, text),
         (ApprovalKind::Blocked, "skip") => {
             let mut events = vec![EventData::StageSkipped {
                 run_id: run.run_id.clone(),
@@ -365,30 +367,7 @@ pub(super) fn apply_decision(
         (ApprovalKind::Budget, "stop") => failed(format!(
             "stage `{stage_name}` stopped at a budget limit by a person"
         )),
-        (ApprovalKind::Budget, option) => {
-            let mut events = Vec::new();
-            if let Ok(scope) =
-                serde_json::from_value::<BudgetScope>(awaiting.detail["scope"].clone())
-            {
-                let limit = awaiting.detail["limit"].as_f64().unwrap_or(0.0);
-                let shortfall = awaiting.detail["shortfall"].as_f64().unwrap_or(0.0);
-                let hard = if option == "raise_once" {
-                    // A millionth of a dollar over, so rounding cannot refuse the same call.
-                    limit + shortfall + 1e-6
-                } else {
-                    text.and_then(|t| t.trim().trim_start_matches('$').parse::<f64>().ok())
-                        .filter(|v| *v > limit)
-                        .unwrap_or(limit * 2.0 + shortfall)
-                };
-                events.push(EventData::BudgetRaised {
-                    run_id: Some(run.run_id.clone()),
-                    budget: scope,
-                    hard_usd: hard,
-                });
-            }
-            events.push(stage_started(run, pipeline, index));
-            events
-        }
+        (ApprovalKind::Budget, option) => raised(run, pipeline, awaiting, option, text),
         (ApprovalKind::Review, "approve") => vec![EventData::RunFinished {
             run_id: run.run_id.clone(),
             status: RunStatus::Succeeded,
@@ -412,4 +391,57 @@ pub(super) fn apply_decision(
             ]
         }
     }
+}
+
+/// A person's answer to a question no team could settle, and the stage started again.
+fn answered_by_a_person(
+    run: &RunState,
+    pipeline: &Pipeline,
+    awaiting: &crate::engine::state::Awaiting,
+    text: Option<&str>,
+) -> Vec<EventData> {
+    let mut events = Vec::new();
+    if let Some(id) = awaiting.detail["clarification_id"].as_str() {
+        events.push(EventData::ClarificationAnswered {
+            clarification_id: id.to_string(),
+            run_id: run.run_id.clone(),
+            index: awaiting.index,
+            question: awaiting.question.clone(),
+            answer: text.unwrap_or_default().to_string(),
+            answered_by: "a person".into(),
+        });
+    }
+    events.push(stage_started(run, pipeline, awaiting.index));
+    events
+}
+
+/// A budget raised by a person (`raise_once`: just past the shortfall; otherwise the amount
+/// they typed, or double the limit plus the shortfall), and the stage started again.
+fn raised(
+    run: &RunState,
+    pipeline: &Pipeline,
+    awaiting: &crate::engine::state::Awaiting,
+    option: &str,
+    text: Option<&str>,
+) -> Vec<EventData> {
+    let mut events = Vec::new();
+    if let Ok(scope) = serde_json::from_value::<BudgetScope>(awaiting.detail["scope"].clone()) {
+        let limit = awaiting.detail["limit"].as_f64().unwrap_or(0.0);
+        let shortfall = awaiting.detail["shortfall"].as_f64().unwrap_or(0.0);
+        let hard = if option == "raise_once" {
+            // A millionth of a dollar over, so rounding cannot refuse the same call.
+            limit + shortfall + 1e-6
+        } else {
+            text.and_then(|t| t.trim().trim_start_matches('$').parse::<f64>().ok())
+                .filter(|v| *v > limit)
+                .unwrap_or(limit * 2.0 + shortfall)
+        };
+        events.push(EventData::BudgetRaised {
+            run_id: Some(run.run_id.clone()),
+            budget: scope,
+            hard_usd: hard,
+        });
+    }
+    events.push(stage_started(run, pipeline, awaiting.index));
+    events
 }

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use app::events::EventData;
-use app::task::{TaskStatus, WorkOrderSpec};
+use app::task::{TaskResult, TaskStatus, WorkOrderSpec};
 
 use super::super::catalogue::Team;
 use super::super::driver::{Brief, Outcome, ask_team};
@@ -27,9 +27,8 @@ pub(super) async fn attempts(
     decision: &RoutingDecision,
     events: &mut Vec<EventData>,
 ) -> Result<Result<Passed, String>, StoreError> {
-    let (engine, run, team) = (ctx.engine, ctx.run, ctx.team);
+    let engine = ctx.engine;
     let started = Instant::now();
-    let short = id8(&run.run_id, &wo.id);
     let w = worktree.clone();
     let digest = ctx
         .git(move || w.metadata_digest())
@@ -43,71 +42,17 @@ pub(super) async fn attempts(
             )));
         }
     };
-    let mut vars = requirement_vars(
-        &run.goal,
-        run.project.as_deref(),
-        &wo.id,
-        &wo.title,
-        &wo.acceptance_criteria,
-        &[],
-    );
-    vars["work_order"] = serde_json::to_value(wo).unwrap_or_default();
     let shown = shown::files_in_scope(
         &worktree.path,
         &wo.files_in_scope,
         shown_budget(engine, &decision.alias),
     );
     let bench = WorkOrderBench::new(ctx, wo, worktree, base, started, digest);
-    let brief = Brief {
-        team,
-        anchor: plan::anchor(run, wo, &shown),
-        alias: decision.alias.clone(),
-        call_prefix: format!(
-            "{}/{}/{}/wo-{short}/0",
-            run.run_id, run.started_seq, run.round
-        ),
-        step: format!("work order {}", wo.id),
-        offline: Some(
-            TemplateBrief {
-                team: team.name().to_string(),
-                deliverable: format!("wo-{}.md", wo.id),
-                template: format!("# Work order {}: {{{{ work_order.title }}}}\n", wo.id),
-                vars,
-            }
-            .into_answer(),
-        ),
-        answer: false,
-        bench: Some(&bench),
-    };
-    let (result, cost, model) = match ask_team(engine, run, &brief, ctx.catalogue).await? {
-        Outcome::Answered {
-            result,
-            events: e,
-            cost,
-        } => {
-            let model = e
-                .iter()
-                .rev()
-                .find_map(|ev| match ev {
-                    EventData::ModelCallFinished {
-                        provider, model, ..
-                    } => Some(format!("{provider}:{model}")),
-                    _ => None,
-                })
-                .unwrap_or_else(|| decision.alias.clone());
-            events.extend(e);
-            (*result, cost, model)
-        }
-        Outcome::Failed {
-            error, events: e, ..
-        } => {
-            events.extend(e);
-            return Ok(Err(error));
-        }
-        Outcome::Budget { error, events: e } => {
-            events.extend(e);
-            return Ok(Err(error.to_string()));
-        }
+    let mut brief = brief(ctx, wo, decision, &shown);
+    brief.bench = Some(&bench);
+    let (result, cost, model) = match answer(ctx, &brief, decision, events).await? {
+        Ok(answered) => answered,
+        Err(reason) => return Ok(Err(reason)),
     };
     if result.status != TaskStatus::Complete {
         return Ok(Err(format!(
@@ -127,6 +72,90 @@ pub(super) async fn attempts(
             .last_failure()
             .unwrap_or_else(|| "no change passed the gates".into()))),
     }
+}
+
+/// The work order's brief: its anchor (the work order and its files in scope), its routed
+/// model, and what the offline template provider writes for it.
+fn brief<'a>(
+    ctx: &Ctx<'a>,
+    wo: &WorkOrderSpec,
+    decision: &RoutingDecision,
+    shown: &str,
+) -> Brief<'a> {
+    let (run, team) = (ctx.run, ctx.team);
+    let short = id8(&run.run_id, &wo.id);
+    let mut vars = requirement_vars(
+        &run.goal,
+        run.project.as_deref(),
+        &wo.id,
+        &wo.title,
+        &wo.acceptance_criteria,
+        &[],
+    );
+    vars["work_order"] = serde_json::to_value(wo).unwrap_or_default();
+    Brief {
+        team,
+        anchor: plan::anchor(run, wo, shown),
+        alias: decision.alias.clone(),
+        call_prefix: format!(
+            "{}/{}/{}/wo-{short}/0",
+            run.run_id, run.started_seq, run.round
+        ),
+        step: format!("work order {}", wo.id),
+        offline: Some(
+            TemplateBrief {
+                team: team.name().to_string(),
+                deliverable: format!("wo-{}.md", wo.id),
+                template: format!("# Work order {}: {{{{ work_order.title }}}}\n", wo.id),
+                vars,
+            }
+            .into_answer(),
+        ),
+        answer: false,
+        bench: None,
+    }
+}
+
+/// Asks the team: its answer, what it cost and which model gave it (the last that finished a
+/// call), or why none came. Every event goes to `events`.
+async fn answer(
+    ctx: &Ctx<'_>,
+    brief: &Brief<'_>,
+    decision: &RoutingDecision,
+    events: &mut Vec<EventData>,
+) -> Result<Result<(TaskResult, f64, String), String>, StoreError> {
+    Ok(
+        match ask_team(ctx.engine, ctx.run, brief, ctx.catalogue).await? {
+            Outcome::Answered {
+                result,
+                events: e,
+                cost,
+            } => {
+                let model = e
+                    .iter()
+                    .rev()
+                    .find_map(|ev| match ev {
+                        EventData::ModelCallFinished {
+                            provider, model, ..
+                        } => Some(format!("{provider}:{model}")),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| decision.alias.clone());
+                events.extend(e);
+                Ok((*result, cost, model))
+            }
+            Outcome::Failed {
+                error, events: e, ..
+            } => {
+                events.extend(e);
+                Err(error)
+            }
+            Outcome::Budget { error, events: e } => {
+                events.extend(e);
+                Err(error.to_string())
+            }
+        },
+    )
 }
 
 /// Bytes of file text the engineer's first prompt may hold: half the prompt's token budget

@@ -16,9 +16,10 @@ use std::path::{Path, PathBuf};
 use app::events::EventData;
 
 use super::super::Engine;
-use super::super::state::RunState;
+use super::super::state::{DeliveredOrder, RunState};
 use crate::delivery::publish::{
-    GitHub, Pushed, base_branch, delete_remote_branch, push, upsert_pull_request,
+    GitHub, PublishError, PullRequest, Pushed, base_branch, delete_remote_branch, push,
+    upsert_pull_request,
 };
 use crate::store::{NewEvent, Store, StoreError};
 
@@ -138,62 +139,15 @@ impl Publisher {
         let known = on_remote(store, order.run_id, order.work_order_id)
             .await
             .map_err(|e| e.to_string())?;
-        let (root, name, token, expected) = (
-            self.root.clone(),
-            order.branch.to_string(),
-            self.github.token.clone(),
-            known.pushed.clone(),
-        );
-        let pushed = tokio::task::spawn_blocking(move || {
-            push(&root, &name, expected.as_deref(), token.as_deref())
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("push failed: {e}"))?;
-        let replaced = match &pushed {
-            Pushed::Replaced(old) => Some(old.clone()),
-            Pushed::Created | Pushed::AlreadyThere => None,
-        };
-        if known.pushed.as_deref() != Some(order.commit) {
-            record(
-                store,
-                EventData::BranchPushed {
-                    run_id: order.run_id.to_string(),
-                    work_order_id: order.work_order_id.to_string(),
-                    branch: order.branch.to_string(),
-                    commit: order.commit.to_string(),
-                    replaced,
-                },
-            )
-            .await?;
-        }
+        let pushed = self.push(store, order, &known).await?;
         let Some(owner_repo) = &self.github_repo else {
             return Ok(Published {
                 pushed: true,
                 pull_request: None,
             });
         };
-        let root = self.root.clone();
-        let base = match order.base {
-            Some(base) => base.to_string(),
-            None => tokio::task::spawn_blocking(move || base_branch(&root))
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "main".into()),
-        };
-        let opened = upsert_pull_request(
-            &self.github,
-            owner_repo,
-            order.branch,
-            &base,
-            order.title,
-            order.body,
-            known.pull_request,
-        )
-        .await;
-        match opened {
-            Ok(pr) => {
+        match self.pull_request(order, owner_repo, &known).await {
+            Ok((pr, base)) => {
                 record(
                     store,
                     EventData::PullRequestOpened {
@@ -228,6 +182,76 @@ impl Publisher {
             }
         }
     }
+
+    /// Pushes the branch, replacing only the commit Factory recorded pushing there before, and
+    /// records it (once per commit).
+    async fn push(
+        &self,
+        store: &Store,
+        order: &Branch<'_>,
+        known: &OnRemote,
+    ) -> Result<Pushed, String> {
+        let (root, name, token, expected) = (
+            self.root.clone(),
+            order.branch.to_string(),
+            self.github.token.clone(),
+            known.pushed.clone(),
+        );
+        let pushed = tokio::task::spawn_blocking(move || {
+            push(&root, &name, expected.as_deref(), token.as_deref())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("push failed: {e}"))?;
+        let replaced = match &pushed {
+            Pushed::Replaced(old) => Some(old.clone()),
+            Pushed::Created | Pushed::AlreadyThere => None,
+        };
+        if known.pushed.as_deref() != Some(order.commit) {
+            record(
+                store,
+                EventData::BranchPushed {
+                    run_id: order.run_id.to_string(),
+                    work_order_id: order.work_order_id.to_string(),
+                    branch: order.branch.to_string(),
+                    commit: order.commit.to_string(),
+                    replaced,
+                },
+            )
+            .await?;
+        }
+        Ok(pushed)
+    }
+
+    /// Opens the branch's pull request, or updates the one it has, against its base (the
+    /// project's branch unless stacked): the pull request and its base.
+    async fn pull_request(
+        &self,
+        order: &Branch<'_>,
+        owner_repo: &str,
+        known: &OnRemote,
+    ) -> Result<(PullRequest, String), PublishError> {
+        let root = self.root.clone();
+        let base = match order.base {
+            Some(base) => base.to_string(),
+            None => tokio::task::spawn_blocking(move || base_branch(&root))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "main".into()),
+        };
+        let pr = upsert_pull_request(
+            &self.github,
+            owner_repo,
+            order.branch,
+            &base,
+            order.title,
+            order.body,
+            known.pull_request,
+        )
+        .await?;
+        Ok((pr, base))
+    }
 }
 
 /// Publishes every delivered work order of `run` not yet published (after its review was
@@ -256,43 +280,7 @@ pub(in crate::engine) async fn publish_run(
     }
     let mut events = Vec::new();
     for order in pending {
-        let spec = run
-            .completed
-            .iter()
-            .rev()
-            .flat_map(|(_, _, _, r)| r.work_orders.iter())
-            .find(|w| w.id == order.work_order_id);
-        let short = super::id8(&run.run_id, &order.work_order_id);
-        let title = format!("WO-{short}: {}", order.title);
-        let (description, risk, checklist) = match spec {
-            Some(w) => (
-                w.description.clone(),
-                format!(
-                    "{:?} (measured; declared {:?})",
-                    super::assess(w, Some(root)).risk,
-                    w.risk
-                ),
-                w.acceptance_criteria
-                    .iter()
-                    .map(|c| format!("- [ ] {c}"))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
-            None => (String::new(), "unknown".into(), String::new()),
-        };
-        let body = format!(
-            "Work order **{}** ({short}) of Factory run `{}`, approved in the run's review.\n\n\
-             {description}\n\n| | |\n|---|---|\n| Risk | {risk} |\n| Model | {} |\n\
-             | Cost | ${:.6} |\n| Commit | `{}` |\n\n**Acceptance checklist**\n\n{checklist}\n\n\
-             **Files changed:** {}\n{}",
-            order.work_order_id,
-            run.run_id,
-            order.model,
-            order.cost_usd,
-            order.commit,
-            order.files.join(", "),
-            super::unverified::unverified_note(order.unverified.as_deref())
-        );
+        let (title, body) = reviewed(run, order, root);
         // A work order stacked on exactly one other targets that one's branch.
         let pr_base = match order.stacked_on.as_slice() {
             [one] => delivered
@@ -340,4 +328,47 @@ pub(in crate::engine) async fn publish_run(
         }
     }
     Ok((events, Ok(())))
+}
+
+/// The title and body of a reviewed work order's pull request: its description, measured and
+/// declared risk, model and cost, commit, acceptance checklist and files.
+fn reviewed(run: &RunState, order: &DeliveredOrder, root: &Path) -> (String, String) {
+    let spec = run
+        .completed
+        .iter()
+        .rev()
+        .flat_map(|(_, _, _, r)| r.work_orders.iter())
+        .find(|w| w.id == order.work_order_id);
+    let short = super::id8(&run.run_id, &order.work_order_id);
+    let title = format!("WO-{short}: {}", order.title);
+    let (description, risk, checklist) = match spec {
+        Some(w) => (
+            w.description.clone(),
+            format!(
+                "{:?} (measured; declared {:?})",
+                super::assess(w, Some(root)).risk,
+                w.risk
+            ),
+            w.acceptance_criteria
+                .iter()
+                .map(|c| format!("- [ ] {c}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+        None => (String::new(), "unknown".into(), String::new()),
+    };
+    let body = format!(
+        "Work order **{}** ({short}) of Factory run `{}`, approved in the run's review.\n\n\
+         {description}\n\n| | |\n|---|---|\n| Risk | {risk} |\n| Model | {} |\n\
+         | Cost | ${:.6} |\n| Commit | `{}` |\n\n**Acceptance checklist**\n\n{checklist}\n\n\
+         **Files changed:** {}\n{}",
+        order.work_order_id,
+        run.run_id,
+        order.model,
+        order.cost_usd,
+        order.commit,
+        order.files.join(", "),
+        super::unverified::unverified_note(order.unverified.as_deref())
+    );
+    (title, body)
 }
