@@ -12,6 +12,7 @@ use crate::support::app::{TOKEN, TestApp, finished, get, start, status_json};
 use crate::support::cli::factory_serve;
 use crate::support::db::sqlite;
 use crate::support::free_port;
+use crate::support::git::{commit_all, git, git_repo, project_settings};
 use crate::support::model::{Fault, ModelScript, app_with_model, factory_toml_with, serve_model};
 
 async fn decide(app: &TestApp, id: &str, body: Value) -> (StatusCode, Value) {
@@ -310,10 +311,40 @@ async fn the_director_policy_approves_safe_plans_and_holds_risky_ones() {
         let script = ModelScript::with_faults(vec![
             Fault::Slow(Duration::ZERO),
             Fault::PlanTouching(risk, confidence, files),
+            Fault::EditFromShown,
         ]);
         let app = app_with_model(script, |c| c.factory.approvals.auto_approve = false).await;
-        let run_id = start(&app, json!({"goal": "Export orders"})).await;
-        finished(&app, &run_id, Duration::from_secs(20)).await;
+        // The plan that goes ahead is carried out in a real repository: its gate passes only
+        // when the engineer's change, made from the file its prompt showed, is in the worktree.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+            % 1_000_000;
+        let repo = git_repo();
+        std::fs::create_dir_all(repo.path().join("src")).unwrap();
+        std::fs::write(
+            repo.path().join("src/lib.rs"),
+            format!("pub const SEED: u32 = {seed};\n"),
+        )
+        .unwrap();
+        project_settings(
+            repo.path(),
+            &format!(
+                "gates = [\"grep -q 'DOUBLE: u32 = {}' src/lib.rs\"]\n",
+                seed * 2
+            ),
+        );
+        commit_all(repo.path(), "seed");
+        let project = repo.path().to_str().unwrap();
+        let goal = match waits {
+            // A plan that waits never reaches engineering: no project (a plan naming files this
+            // repository lacks would be refused before any approval).
+            true => json!({"goal": "Export orders"}),
+            false => json!({"goal": "Export orders", "project": project}),
+        };
+        let run_id = start(&app, goal).await;
+        finished(&app, &run_id, Duration::from_secs(30)).await;
         let (_, all) = get(&app, &format!("/api/approvals?run_id={run_id}")).await;
         let plan = all
             .as_array()
@@ -336,6 +367,19 @@ async fn the_director_policy_approves_safe_plans_and_holds_risky_ones() {
                 pending(&app, &run_id).await["kind"],
                 "review",
                 "the run went on"
+            );
+            // …and its work order was carried out: delivered on its branch, gate passed.
+            let (_, run) = get(&app, &format!("/api/runs/{run_id}")).await;
+            let orders = run["work_orders"].as_array().unwrap();
+            assert_eq!(orders.len(), 1, "{run}");
+            assert_eq!(orders[0]["status"], "delivered", "{run}");
+            let branch = orders[0]["branch"].as_str().unwrap();
+            assert_eq!(
+                git(repo.path(), &["show", &format!("{branch}:src/lib.rs")]),
+                format!(
+                    "pub const SEED: u32 = {seed};\npub const DOUBLE: u32 = {};\n",
+                    seed * 2
+                )
             );
         }
     }

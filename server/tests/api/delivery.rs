@@ -1,6 +1,8 @@
 //! Delivery end to end: `factory run --project` with the offline provider leaves one branch
-//! `feature/wo-…` per work order with one commit each, gates run in the sandbox, and the user's
-//! checkout untouched; a failing gate rolls its work order back and asks a person.
+//! `feature/wo-…` per work order with one commit each, gates run in the sandbox (passing only
+//! on what this run's work orders wrote), and the user's checkout untouched; a gate that keeps
+//! failing a scripted engineer's answers sends each output back to it, then rolls the work order
+//! back and asks a person.
 
 use std::path::Path;
 use std::process::Output;
@@ -30,15 +32,25 @@ fn offline_work_orders_land_on_their_own_branches_and_the_checkout_is_untouched(
     )
     .unwrap();
     let head = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+    // The gate passes only in a worktree holding exactly one work order's record, made from
+    // this run's requirement (a store number the test makes up).
+    let store = nonce();
     add_project(
         data.path(),
         repo.path(),
-        &["--gate", "grep -qi 'work order' docs/work-orders/*.md"],
+        &[
+            "--gate",
+            &format!(
+                "test \"$(ls docs/work-orders | wc -l)\" -eq 1 && grep -q 'store {store}' docs/work-orders/*.md"
+            ),
+        ],
     );
     let out = auto_run(
         data.path(),
         "shop",
-        "Export orders as CSV and email the weekly report to accountants",
+        &format!(
+            "Export orders as CSV for store {store} and email the weekly report to accountants"
+        ),
     )
     .output()
     .unwrap();
@@ -104,31 +116,124 @@ fn offline_work_orders_land_on_their_own_branches_and_the_checkout_is_untouched(
     }
 }
 
-#[test]
-fn a_gate_that_keeps_failing_rolls_back_and_asks_a_person() {
+/// What the scripted engineer of [`a_gate_that_keeps_failing_rolls_back_and_asks_a_person`]
+/// was sent, in order.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+/// A scripted model: architecture plans one work order on `notes.txt`; engineering writes
+/// `attempt N` there on its Nth answer (never what the gate wants); every other team completes.
+async fn never_fixes(
+    axum::extract::State(seen): axum::extract::State<Seen>,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+
+    use crate::agent_loop::{result, said, team_of};
+    if let Some(error) = crate::support::wire::openai_refusal(&body) {
+        return (axum::http::StatusCode::BAD_REQUEST, axum::Json(error)).into_response();
+    }
+    let team = team_of(&body);
+    let reply = match team.as_str() {
+        "solution-architecture" => result(
+            &team,
+            "COMPLETE",
+            serde_json::json!({"work_orders": [{
+                "id": "wo-1", "title": "Write the notes", "description": "Notes",
+                "risk": "low", "files_in_scope": ["notes.txt"],
+                "acceptance_criteria": ["the notes say FIXED"], "dependencies": [],
+                "confidence": 0.9
+            }]}),
+        ),
+        "backend-engineering" if said(&body, "user")[0].contains("Your work order `wo-1`") => {
+            seen.lock().unwrap().push(body.clone());
+            let attempt = said(&body, "assistant").len() + 1;
+            result(
+                &team,
+                "COMPLETE",
+                serde_json::json!({"edits": [{
+                    "op": "write", "path": "notes.txt", "content": format!("attempt {attempt}\n")
+                }]}),
+            )
+        }
+        other => result(other, "COMPLETE", serde_json::json!({})),
+    };
+    let whole = serde_json::json!({
+        "id": "chatcmpl-1", "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.to_string()},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}
+    });
+    if body["stream"] == true {
+        return crate::support::stream::openai_stream(&body, &whole, std::time::Duration::ZERO);
+    }
+    axum::Json(whole).into_response()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_that_keeps_failing_rolls_back_and_asks_a_person() {
     if !bubblewrap() {
         return;
     }
+    let seen = Seen::default();
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(never_fixes))
+        .with_state(seen.clone());
+    let base = format!("http://{}/v1", crate::support::loopback(app).await);
     let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("factory.toml");
+    std::fs::write(&config, crate::support::model::factory_toml(&base)).unwrap();
     let repo = git_repo();
+    // The gate reports what it found in the worktree, and passes only on `FIXED`.
     add_project(
         data.path(),
         repo.path(),
-        &["--gate", "echo tests failed; exit 1"],
+        &[
+            "--gate",
+            "echo \"gate saw: $(cat notes.txt)\"; grep -q FIXED notes.txt",
+        ],
     );
-    let out = auto_run(data.path(), "shop", "Export orders as CSV")
-        .output()
-        .unwrap();
+    let out = tokio::process::Command::from(auto_run_with_config(
+        data.path(),
+        &config,
+        "shop",
+        "Write the notes",
+    ))
+    .output()
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "a person is needed: {stdout}");
     assert!(stdout.contains("blocked approval"), "{stdout}");
     assert!(stdout.contains("failed and was rolled back"), "{stdout}");
     assert!(
-        stdout.contains("tests failed"),
-        "the gate's output is shown: {stdout}"
+        stdout.contains("gate saw: attempt 5"),
+        "the last gate's output is shown: {stdout}"
     );
+    // Five gate rounds (the team's max_iterations), each answer's gate output sent back into
+    // the same conversation before the next answer.
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 5, "one engineering call per gate round");
+    for (round, body) in seen.iter().enumerate().skip(1) {
+        let feedback = crate::agent_loop::said(body, "user");
+        assert!(
+            feedback
+                .last()
+                .is_some_and(|f| f.contains(&format!("gate saw: attempt {round}"))),
+            "round {round}: {feedback:?}"
+        );
+    }
     let branches = git(repo.path(), &["branch", "--list", "feature/*"]);
     assert!(branches.trim().is_empty(), "rolled back: {branches}");
+}
+
+/// A number the test makes up, so a check can only pass on what this run produced.
+fn nonce() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        % 1_000_000
+        + 1_000_000
 }
 
 /// A run of the project `shop` (a repository whose `origin` is a bare repository, on GitHub as
@@ -261,15 +366,18 @@ fn gates_run_in_docker_when_the_project_names_an_image() {
     }
     let data = tempfile::tempdir().unwrap();
     let repo = git_repo();
+    let store = nonce();
     project_settings(
         repo.path(),
-        "sandbox = \"docker\"\nimage = \"factory-sandbox:test\"\ngates = [\"grep -qi 'work order' docs/work-orders/wo-1.md\"]\n",
+        &format!(
+            "sandbox = \"docker\"\nimage = \"factory-sandbox:test\"\ngates = [\"grep -q 'store {store}' docs/work-orders/wo-1.md\"]\n"
+        ),
     );
     commit_all(repo.path(), "settings");
     let out = auto_run(
         data.path(),
         repo.path().to_str().unwrap(),
-        "Export orders as CSV",
+        &format!("Export orders as CSV for store {store}"),
     )
     .output()
     .unwrap();

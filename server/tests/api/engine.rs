@@ -121,19 +121,42 @@ fn factory_run_offline_completes_the_default_pipeline_in_a_git_repo() {
     );
 }
 
-#[test]
-fn factory_run_offline_completes_the_full_pipeline() {
+/// All 17 teams on a project: each of the seven engineering stages delivers the plan's work
+/// orders again (its gate passing only on this run's requirement), and the branch ends at the
+/// last stage's commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn factory_run_offline_completes_the_full_pipeline() {
+    if !crate::support::git::bubblewrap() {
+        return;
+    }
     let data = tempfile::tempdir().unwrap();
-    let out = factory_cli(data.path())
-        .args([
-            "run",
-            "--auto-approve",
-            "--pipeline",
-            "full",
-            "Add a dark mode toggle to the settings page",
-        ])
-        .output()
-        .unwrap();
+    let repo = git_repo();
+    let store = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        % 1_000_000
+        + 1_000_000;
+    crate::support::cli::add_project(
+        data.path(),
+        repo.path(),
+        &[
+            "--gate",
+            &format!("grep -q 'store {store}' docs/work-orders/*.md"),
+        ],
+    );
+    let out = tokio::process::Command::from({
+        let mut cmd = factory_cli(data.path());
+        cmd.args(["run", "--auto-approve", "--pipeline", "full", "--project"])
+            .arg(repo.path())
+            .arg(format!(
+                "Add a dark mode toggle to the settings page of store {store}"
+            ));
+        cmd
+    })
+    .output()
+    .await
+    .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("succeeded"), "{stdout}");
@@ -141,11 +164,47 @@ fn factory_run_offline_completes_the_full_pipeline() {
         stdout.contains("all 17 stages of `full` complete"),
         "{stdout}"
     );
+    let pool = sqlite(&data.path().join("factory.db")).await;
+    let delivered: Vec<Value> = sqlx::query_scalar::<_, String>(
+        "SELECT payload FROM events WHERE kind = 'work_order_delivered' ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|p| serde_json::from_str(p).unwrap())
+    .collect();
+    let planned: std::collections::BTreeSet<&str> = delivered
+        .iter()
+        .map(|d| d["work_order_id"].as_str().unwrap())
+        .collect();
+    assert!(!planned.is_empty(), "{stdout}");
     assert_eq!(
-        stdout.matches("/runs/").count(),
-        17,
-        "one artifact per team: {stdout}"
+        delivered.len(),
+        7 * planned.len(),
+        "each engineering stage delivers every work order: {delivered:?}"
     );
+    assert!(
+        delivered
+            .iter()
+            .all(|d| d["gates"][0]["passed"] == true && d["unverified"].is_null()),
+        "{delivered:?}"
+    );
+    // One branch per work order, at the last engineering stage's commit (earlier deliveries
+    // replaced), holding its own record.
+    for wo in &planned {
+        let last = delivered
+            .iter()
+            .rev()
+            .find(|d| d["work_order_id"] == *wo)
+            .unwrap();
+        let branch = last["branch"].as_str().unwrap();
+        let tip = crate::support::git::git(repo.path(), &["rev-parse", branch]);
+        assert_eq!(tip.trim(), last["commit"].as_str().unwrap());
+        let range = format!("main..{branch}");
+        let log = crate::support::git::git(repo.path(), &["log", "--format=%B", &range]);
+        assert_eq!(log.matches("Factory-Run: ").count(), 1, "{log}");
+    }
 }
 
 #[test]

@@ -35,6 +35,10 @@ pub enum Fault {
     Slow(Duration),
     /// A plan of one work order with the given risk, confidence and files in scope.
     PlanTouching(&'static str, f64, &'static [&'static str]),
+    /// At the work order's first prompt (other calls are answered normally and leave it
+    /// queued): rewrites `src/lib.rs` from the `SEED: u32 = N` its prompt shows, adding
+    /// `DOUBLE: u32 = 2N` — a change only a prompt holding the file can produce.
+    EditFromShown,
 }
 
 #[derive(Clone, Default)]
@@ -176,7 +180,18 @@ async fn answer(script: ModelScript, body: &Value) -> Response {
     }
     let team = team_of(&body);
     let goal = goal_of(&body);
-    let fault = script.faults.lock().unwrap().pop_front();
+    let fault = {
+        let mut faults = script.faults.lock().unwrap();
+        let fault = faults.pop_front();
+        if matches!(fault, Some(Fault::EditFromShown))
+            && !first_user(&body).contains("Your work order `wo-1`")
+        {
+            faults.push_front(Fault::EditFromShown);
+            None
+        } else {
+            fault
+        }
+    };
     match fault {
         None => completion(task_result(&team, &goal).to_string()),
         Some(Fault::Status(code)) => (
@@ -207,6 +222,26 @@ async fn answer(script: ModelScript, body: &Value) -> Response {
         }
         Some(Fault::PlanTouching(risk, confidence, files)) => {
             plan(&team, &goal, risk, confidence, files)
+        }
+        Some(Fault::EditFromShown) => {
+            let prompt = first_user(&body);
+            let seed: u64 = prompt
+                .split("SEED: u32 = ")
+                .nth(1)
+                .map(|rest| {
+                    rest.chars()
+                        .take_while(char::is_ascii_digit)
+                        .collect::<String>()
+                })
+                .and_then(|digits| digits.parse().ok())
+                .unwrap_or(0);
+            let mut r = task_result(&team, &goal);
+            r["edits"] = json!([{
+                "op": "write",
+                "path": "src/lib.rs",
+                "content": format!("pub const SEED: u32 = {seed};\npub const DOUBLE: u32 = {};\n", seed * 2),
+            }]);
+            completion(r.to_string())
         }
     }
 }
