@@ -2,7 +2,8 @@
 //!
 //! 1. per-stage orchestration overhead over 200 sequential five-stage runs with an instant
 //!    model: the time from one stage's commit to the next, minus the time spent waiting on the
-//!    model server (context packing, recall, the gate, artifacts on disk, the durable commit);
+//!    model server (context packing, recall, the gate, artifacts on disk, the durable commit),
+//!    beside the machine's floor measured in the same run (one fsync'd SQLite commit);
 //! 2. 1,000 concurrent runs against a model that takes 500 ms per call: runs per second and
 //!    the peak resident memory of the whole process (engine, store and the scripted model);
 //! 3. the engineering agent loop's overhead per turn: a work order whose engineer runs
@@ -31,7 +32,7 @@ use factory_server::store::Store;
 use factory_server::store::runs::NewRun;
 use serde_json::{Value, json};
 use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use tokio_util::sync::CancellationToken;
 
 /// Longest a run may go without an event before the bench fails (rather than hang: a run
@@ -238,6 +239,33 @@ async fn create(store: &Store, goal: String) -> String {
         .0
 }
 
+/// The machine's floor for a stage: the p50 of one small durable commit (a row inserted, WAL,
+/// `synchronous = FULL`, as the store commits) on the bench's own disk, over 200 commits.
+async fn fsync_floor(dir: &std::path::Path) -> Duration {
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("floor.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let pool = SqlitePool::connect_with(options).await.expect("floor db");
+    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+        .execute(&pool)
+        .await
+        .expect("floor table");
+    let mut commits = Vec::with_capacity(200);
+    for i in 0..200 {
+        let started = Instant::now();
+        sqlx::query("INSERT INTO t (payload) VALUES (?)")
+            .bind(format!("commit {i}"))
+            .execute(&pool)
+            .await
+            .expect("floor commit");
+        commits.push(started.elapsed());
+    }
+    commits.sort();
+    percentile(&commits, 0.50)
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -257,7 +285,8 @@ async fn run() {
 
     // 1. Per-stage overhead, sequential runs, instant model.
     let base = model(Duration::ZERO).await;
-    let (engine, store, _dir) = engine_for(&base, 4).await;
+    let (engine, store, dir) = engine_for(&base, 4).await;
+    let floor = fsync_floor(dir.path()).await;
     let mut overheads = Vec::with_capacity(sequential * 5);
     let mut events = store.subscribe();
     for i in 0..sequential + 5 {
@@ -369,6 +398,19 @@ async fn run() {
         "{:<52} {:>16}",
         "per-stage overhead p99",
         ms(percentile(&overheads, 0.99))
+    );
+    println!(
+        "{:<52} {:>16}",
+        "floor: one fsync'd SQLite commit (WAL, FULL) p50",
+        ms(floor)
+    );
+    println!(
+        "{:<52} {:>16}",
+        "per-stage overhead p50 / floor",
+        format!(
+            "{:.1}×",
+            percentile(&overheads, 0.50).as_secs_f64() / floor.as_secs_f64()
+        )
     );
     println!(
         "{:<52} {:>16}",
