@@ -56,32 +56,40 @@ wasm_toolchain() {
   apt_install rustc-web cargo-web rust-web-src rust-web-llvm rust-web-clippy lld-22
 }
 
-# cargo-leptos, pinned, into a fixed root. Its release profile (LTO, one codegen unit) is turned
-# down: the install is then about 15 minutes on 2 cores instead of 37.
+# Build tools run a handful of times per build, so they are compiled for a quick install rather
+# than for speed: opt-level 1, no LTO, 16 codegen units, no debug info (cargo-leptos with its
+# own release profile — fat LTO, one codegen unit — took 37 minutes on 2 cores; with LTO off and
+# opt-level 3, 17). Both tools build in one target directory, so what they share is built once;
+# it is removed after the second.
+tool_install() {
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_TARGET_DIR="$FACTORY_TOOLS_DIR/build/tools" cargo install "$@"
+}
+
+# cargo-leptos, pinned, into a fixed root.
 cargo_leptos() {
   if [ -x "$CARGO_LEPTOS_ROOT/bin/cargo-leptos" ]; then return 0; fi
-  echo "setup: installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 minutes on 2 cores)"
+  echo "setup: installing cargo-leptos $CARGO_LEPTOS_VERSION (about 10 minutes on 2 cores)"
   source "$FACTORY_ROOT/scripts/env.sh" # re-select the toolchain just installed
-  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_TARGET_DIR="$FACTORY_TOOLS_DIR/build/cargo-leptos" \
-    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked \
+  tool_install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked \
     --features no_downloads --root "$CARGO_LEPTOS_ROOT"
-  rm -rf "$FACTORY_TOOLS_DIR/build/cargo-leptos"
 }
 
 # The wasm-bindgen CLI of exactly the crate's version (without --locked: its lock file pins a
 # crate version the registry no longer serves).
 wasm_bindgen() {
-  if [ -x "$WASM_BINDGEN_ROOT/bin/wasm-bindgen" ]; then return 0; fi
+  if [ -x "$WASM_BINDGEN_ROOT/bin/wasm-bindgen" ]; then
+    rm -rf "$FACTORY_TOOLS_DIR/build/tools"
+    return 0
+  fi
   grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | grep -q "version = \"$WASM_BINDGEN_VERSION\"" || {
     echo "setup: Cargo.lock's wasm-bindgen differs from $WASM_BINDGEN_VERSION; update scripts/env.sh" >&2
     return 1
   }
-  echo "setup: installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 6 minutes)"
-  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    CARGO_TARGET_DIR="$FACTORY_TOOLS_DIR/build/wasm-bindgen" \
-    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT"
-  rm -rf "$FACTORY_TOOLS_DIR/build/wasm-bindgen"
+  echo "setup: installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 2 minutes)"
+  tool_install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$WASM_BINDGEN_ROOT"
+  rm -rf "$FACTORY_TOOLS_DIR/build/tools"
 }
 
 # Tailwind, wasm-opt (binaryen) and playwright-core, pinned by package.json (exact versions) and
