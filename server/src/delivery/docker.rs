@@ -386,18 +386,17 @@ impl Sandbox for DockerSandbox {
             slot: slot.lock().await,
             armed: true,
         };
-        if guard.slot.as_ref().is_some_and(|h| h.mounted != mounted)
-            && let Some(stale) = guard.slot.take()
-        {
-            stale.container.remove().await;
-        }
-        if guard.slot.is_none() {
-            let user = format!("{}:{}", meta.uid(), meta.gid());
-            *guard.slot = Some(self.hold(&workdir, mounted, user).await?);
-        }
-        let Some(held) = guard.slot.as_ref() else {
-            return Err(SandboxError("no container holds the worktree".into()));
+        let held = match guard.slot.take() {
+            Some(held) if held.mounted == mounted => held,
+            stale => {
+                if let Some(stale) = stale {
+                    stale.container.remove().await;
+                }
+                let user = format!("{}:{}", meta.uid(), meta.gid());
+                self.hold(&workdir, mounted, user).await?
+            }
         };
+        let held = guard.slot.insert(held);
         let ran = self.exec(held, command, limits).await?;
         // A command past its timeout is still running: the container goes with it (every
         // process in it killed), and the next command gets a new one.
@@ -436,5 +435,6 @@ impl Sandbox for DockerSandbox {
         }
     }
 }
+
 #[cfg(test)]
 mod tests;

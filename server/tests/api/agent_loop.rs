@@ -21,7 +21,7 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use crate::support::cli::{add_project, assert_succeeded, auto_run_with_config, factory};
-use crate::support::db::sqlite;
+use crate::support::db::payloads;
 use crate::support::git::{bubblewrap, commit_all, docker_image, git, git_repo, project_settings};
 pub(crate) use crate::support::model::team_of;
 use crate::support::model::{factory_toml, factory_toml_with_tools};
@@ -309,16 +309,7 @@ async fn serve(script: impl FnOnce(u16) -> Script) -> (String, Seen) {
 
 /// The `command_run` events of the data directory's log, in order.
 async fn command_runs(data: &Path) -> Vec<Value> {
-    let pool = sqlite(&data.join("factory.db")).await;
-    sqlx::query_scalar::<_, String>(
-        "SELECT payload FROM events WHERE kind = 'command_run' ORDER BY seq",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|p| serde_json::from_str(p).unwrap())
-    .collect()
+    payloads(data, "command_run").await
 }
 
 /// A Python package whose test expects a factor only the test file states.
@@ -545,16 +536,7 @@ async fn the_agent_loop_in(native_tools: bool, lang: Lang) {
     );
     if rust {
         // The dependency came from the prepare step, which ran before any sandbox.
-        let pool = sqlite(&data.path().join("factory.db")).await;
-        let prepared: Vec<Value> = sqlx::query_scalar::<_, String>(
-            "SELECT payload FROM events WHERE kind = 'dependencies_prepared' ORDER BY seq",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|p| serde_json::from_str(p).unwrap())
-        .collect();
+        let prepared = payloads(data.path(), "dependencies_prepared").await;
         assert_eq!(prepared.len(), 1, "{prepared:?}");
         assert_eq!(prepared[0]["tool"], "cargo");
         assert_eq!(prepared[0]["exit_code"], 0, "{prepared:?}");

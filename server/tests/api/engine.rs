@@ -164,16 +164,7 @@ async fn factory_run_offline_completes_the_full_pipeline() {
         stdout.contains("all 17 stages of `full` complete"),
         "{stdout}"
     );
-    let pool = sqlite(&data.path().join("factory.db")).await;
-    let delivered: Vec<Value> = sqlx::query_scalar::<_, String>(
-        "SELECT payload FROM events WHERE kind = 'work_order_delivered' ORDER BY seq",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap()
-    .iter()
-    .map(|p| serde_json::from_str(p).unwrap())
-    .collect();
+    let delivered = crate::support::db::payloads(data.path(), "work_order_delivered").await;
     let planned: std::collections::BTreeSet<&str> = delivered
         .iter()
         .map(|d| d["work_order_id"].as_str().unwrap())

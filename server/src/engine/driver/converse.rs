@@ -109,11 +109,8 @@ impl<'a> Conversation<'a> {
             "the team's reply was still not a valid TaskResult after {} re-asks",
             brief.team.settings.max_reasks
         );
-        let mut outcome = stopped(reason, self.events, self.cost);
-        if let Outcome::Answered { result, .. } = &mut outcome {
-            result.blockers = vec![format!("malformed TaskResult: {}", self.last_error)];
-        }
-        outcome
+        let blockers = vec![format!("malformed TaskResult: {}", self.last_error)];
+        blocked(reason, blockers, self.events, self.cost)
     }
 
     /// The next call: the conversation so far, the schema, the tools while turns are left.
@@ -237,11 +234,16 @@ impl<'a> Conversation<'a> {
 
 /// A BLOCKED answer for agent work that had to stop (its bench said why).
 fn stopped(reason: String, events: Vec<EventData>, cost: f64) -> Outcome {
+    blocked(reason.clone(), vec![reason], events, cost)
+}
+
+/// A BLOCKED answer the engine gives on the team's behalf.
+fn blocked(reasoning: String, blockers: Vec<String>, events: Vec<EventData>, cost: f64) -> Outcome {
     Outcome::Answered {
         result: Box::new(TaskResult {
             status: TaskStatus::Blocked,
-            reasoning: reason.clone(),
-            blockers: vec![reason],
+            reasoning,
+            blockers,
             assumptions_made: vec![],
             verified_facts: vec![],
             clarification_needed: None,

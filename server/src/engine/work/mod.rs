@@ -120,15 +120,17 @@ pub(super) async fn deliver(
         Ok(o) => o,
         Err(e) => return Ok(Err(format!("the work orders are not valid: {e}"))),
     };
-    let stage = Stage {
+    let opened = Ctx::open(
         engine,
         run,
         team,
         catalogue,
-        root: Path::new(project),
+        Path::new(project),
         base,
-    };
-    let ctx = match Ctx::open(stage, events).await? {
+        events,
+    )
+    .await?;
+    let ctx = match opened {
         Ok(ctx) => ctx,
         Err(reason) => return Ok(Err(reason)),
     };
@@ -195,16 +197,6 @@ async fn in_levels(
     Ok(Ok(delivered))
 }
 
-/// The engineering stage whose work orders these are.
-struct Stage<'a> {
-    engine: &'a Engine,
-    run: &'a RunState,
-    team: &'a Team,
-    catalogue: &'a Catalogue,
-    root: &'a Path,
-    base: &'a str,
-}
-
 /// What every work order of a run shares.
 struct Ctx<'a> {
     engine: &'a Engine,
@@ -227,21 +219,19 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    /// What the stage's work orders share: the project's settings and policy, its gates and
+    /// What the work orders of an engineering stage (its `team`, on the project at `root` from
+    /// `base`) share: the project's settings and policy, its gates and
     /// their limits, the dependencies prepared (its events go to `events`), the sandbox, the
     /// publisher. `Err` says why no work order can run.
     async fn open(
-        stage: Stage<'a>,
+        engine: &'a Engine,
+        run: &'a RunState,
+        team: &'a Team,
+        catalogue: &'a Catalogue,
+        root: &'a Path,
+        base: &'a str,
         events: &mut Vec<EventData>,
     ) -> Result<Result<Ctx<'a>, String>, StoreError> {
-        let Stage {
-            engine,
-            run,
-            team,
-            catalogue,
-            root,
-            base,
-        } = stage;
         let settings = match project_file(root) {
             Ok(s) => s,
             Err(e) => return Ok(Err(e.to_string())),

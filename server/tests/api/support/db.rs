@@ -23,6 +23,19 @@ pub async fn sqlite(path: &Path) -> SqlitePool {
     SqlitePool::connect_with(options).await.unwrap()
 }
 
+/// The payloads of the events of `kind` in the log of the data directory `data`, in order.
+pub async fn payloads(data: &Path, kind: &str) -> Vec<serde_json::Value> {
+    let pool = sqlite(&data.join("factory.db")).await;
+    sqlx::query_scalar::<_, String>("SELECT payload FROM events WHERE kind = ? ORDER BY seq")
+        .bind(kind)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect()
+}
+
 /// `n` small events (admin tokens `{tag}0`, `{tag}1`, … created) to fill the log.
 pub fn tokens(n: usize, tag: &str) -> Vec<NewEvent> {
     (0..n)
