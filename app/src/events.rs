@@ -344,6 +344,8 @@ pub enum EventData {
         after: serde_json::Value,
         changed_by: String,
     },
+    /// One attempt of a gym scenario came out (see `factory gym run`).
+    GymScenarioFinished { record: crate::gym::GymRecord },
 }
 
 impl EventData {
@@ -382,6 +384,7 @@ impl EventData {
             EventData::RunRevised { .. } => "run_revised",
             EventData::ProjectAdded { .. } => "project_added",
             EventData::SettingsChanged { .. } => "settings_changed",
+            EventData::GymScenarioFinished { .. } => "gym_scenario_finished",
         }
     }
 
@@ -423,6 +426,7 @@ impl EventData {
             | EventData::TokenRevoked { .. }
             | EventData::ProjectAdded { .. }
             | EventData::SettingsChanged { .. }
+            | EventData::GymScenarioFinished { .. }
             | EventData::BudgetReached { .. } => None,
         }
     }

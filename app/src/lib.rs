@@ -16,6 +16,7 @@ pub mod components;
 pub mod dto;
 pub mod events;
 pub mod graph;
+pub mod gym;
 pub mod ledger;
 pub mod live;
 pub mod pages;

@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod delivery;
 pub mod engine;
 pub mod gateway;
+pub mod gym;
 pub mod hub;
 pub mod startup;
 pub mod store;

@@ -3,6 +3,7 @@
 
 mod approvals;
 mod audit;
+mod gym;
 mod memory;
 pub mod models;
 mod project;
@@ -96,6 +97,9 @@ pub enum Command {
     /// Search memory.
     #[command(subcommand)]
     Memory(MemoryCommand),
+    /// Scenario evaluation of the whole factory: run scenarios, check and report them.
+    #[command(subcommand)]
+    Gym(gym::GymCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -307,6 +311,10 @@ pub async fn run(cli: Cli) -> Exit {
         })) => {
             let file = models::config_path(cli.config.as_deref(), &data_dir);
             memory::search(&data_dir, file.as_deref(), &query, bank, project, limit).await
+        }
+        Some(Command::Gym(command)) => {
+            let file = models::config_path(cli.config.as_deref(), &data_dir);
+            gym::run(&data_dir, file.as_deref(), command).await
         }
     };
     match outcome {

@@ -252,6 +252,28 @@ impl Catalogue {
         Ok(Catalogue { teams })
     }
 
+    /// SHA-256 (hex) of every team's files as loaded (settings, SOUL, AGENTS, TOOLS, offline
+    /// template): two runs with the same hash had the same teams.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for (name, team) in &self.teams {
+            let settings = serde_json::to_string(&team.settings).unwrap_or_default();
+            for part in [
+                name.as_str(),
+                &settings,
+                &team.soul,
+                &team.agents,
+                &team.tools,
+                &team.offline_template,
+            ] {
+                hash.update((part.len() as u64).to_le_bytes());
+                hash.update(part.as_bytes());
+            }
+        }
+        hex::encode(hash.finalize())
+    }
+
     pub fn get(&self, name: &str) -> Option<&Team> {
         self.teams.get(name)
     }

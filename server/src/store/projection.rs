@@ -109,6 +109,7 @@ async fn apply(
         }
         AdminTokenCreated { .. }
         | SettingsChanged { .. }
+        | GymScenarioFinished { .. }
         | BudgetReached { .. }
         | CommandRun { .. }
         | DependenciesPrepared { .. } => Ok(()),

@@ -12,6 +12,7 @@ mod delivery;
 mod engine;
 mod gateway;
 mod grounded;
+mod gym;
 mod ledger;
 mod memory;
 mod ollama;

@@ -223,6 +223,12 @@ pub fn event_summary(data: &EventData) -> String {
             changed_by,
             ..
         } => format!("{section} settings changed by {changed_by}"),
+        EventData::GymScenarioFinished { record } => format!(
+            "gym scenario `{}` attempt {} {}",
+            record.scenario,
+            record.attempt,
+            if record.passed { "passed" } else { "failed" }
+        ),
         EventData::BudgetReached {
             budget,
             tier,

@@ -197,6 +197,53 @@ async fn in_levels(
     Ok(Ok(delivered))
 }
 
+/// The sandbox a project's gates run in and their limits, with its dependencies prepared for
+/// `base` (their events go to `events`); `Err` says why none can run.
+async fn project_sandbox(
+    engine: &Engine,
+    run_id: &str,
+    root: &Path,
+    base: &str,
+    settings: &crate::delivery::project::ProjectFile,
+    policy: &ProjectPolicy,
+    events: &mut Vec<EventData>,
+) -> Result<(Box<dyn Sandbox>, GateLimits), String> {
+    let limits = gates::limits(&engine.config, settings);
+    let (view, prepared) = prepare::prepare(engine, run_id, root, base, policy, &limits).await;
+    events.extend(prepared);
+    let sandbox = gates::choose(&engine.config, policy, settings, &engine.data_dir, view).await?;
+    Ok((sandbox, limits))
+}
+
+/// The sandbox and limits the registered project at `root` gives its gates, prepared for
+/// `commit`: for a command run outside a work order (the gym's hidden checks), chosen and
+/// bounded exactly as a stage's gates are.
+pub(crate) async fn sandbox_for(
+    engine: &Engine,
+    run_id: &str,
+    root: &Path,
+    commit: &str,
+) -> Result<(Box<dyn Sandbox>, GateLimits), String> {
+    let settings = project_file(root).map_err(|e| e.to_string())?;
+    let policy = engine
+        .store
+        .find_project(&root.to_string_lossy())
+        .await
+        .map_err(|e| e.to_string())?
+        .map(|p| p.policy)
+        .unwrap_or_default();
+    project_sandbox(
+        engine,
+        run_id,
+        root,
+        commit,
+        &settings,
+        &policy,
+        &mut Vec::new(),
+    )
+    .await
+}
+
 /// What every work order of a run shares.
 struct Ctx<'a> {
     engine: &'a Engine,
@@ -244,15 +291,20 @@ impl<'a> Ctx<'a> {
         let github_repo = registered.as_ref().and_then(|p| p.github.clone());
         let mut gate_commands: Vec<String> = registered.map(|p| p.gates).unwrap_or_default();
         gate_commands.extend(settings.gates.clone());
-        let limits = gates::limits(&engine.config, &settings);
-        let (view, prepared) =
-            prepare::prepare(engine, &run.run_id, root, base, &policy, &limits).await;
-        events.extend(prepared);
-        let sandbox =
-            match gates::choose(&engine.config, &policy, &settings, &engine.data_dir, view).await {
-                Ok(s) => s,
-                Err(e) => return Ok(Err(e)),
-            };
+        let (sandbox, limits) = match project_sandbox(
+            engine,
+            &run.run_id,
+            root,
+            base,
+            &settings,
+            &policy,
+            events,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
         let publisher = match policy.publish {
             PublishPolicy::OnDelivery => Some(land::Publisher::new(root, github_repo).await),
             PublishPolicy::AfterReview => None,

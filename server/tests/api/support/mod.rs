@@ -10,6 +10,7 @@ pub mod cli;
 pub mod db;
 pub mod git;
 pub mod github;
+pub mod gym_model;
 pub mod keyed;
 pub mod model;
 pub mod providers;

@@ -1,0 +1,359 @@
+//! The Gym end to end through `factory gym run`: the built-in scenarios with the offline
+//! templates, the critical ones with a scripted model that must read the fixture's code, a
+//! model that never sees the code failing them, a broken team override failing a scenario
+//! with a readable account of what changed, and every check kind passing and failing.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::support::cli::{factory_cli, text};
+use crate::support::git::bubblewrap;
+use crate::support::gym_model::{GymModel, gym_factory_toml, serve_gym_model};
+
+fn gym(data: &Path, args: &[&str]) -> Output {
+    factory_cli(data)
+        .args(["gym", "run"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn report(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap()
+}
+
+/// Each check of a scenario's first attempt: (name, status, detail).
+fn checks(report: &Value, scenario: &str) -> Vec<(String, String, String)> {
+    let s = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == scenario)
+        .unwrap_or_else(|| panic!("no scenario {scenario} in {report}"));
+    s["attempts"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+                c["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn python3() -> bool {
+    let ok = std::process::Command::new("python3")
+        .arg("--version")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("python3 is missing: the gym's Python scenarios need it (apt-get install python3)");
+    }
+    if !ok {
+        eprintln!("skipped: python3 is missing");
+    }
+    ok
+}
+
+#[test]
+fn the_built_in_scenarios_pass_with_the_offline_templates_and_are_recorded() {
+    if !bubblewrap() || !python3() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let out = gym(
+        data.path(),
+        &[
+            "--model",
+            "*=offline:template",
+            "--report",
+            reports.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let report = report(reports.path());
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert!(scenarios.len() >= 6, "{report}");
+    for s in scenarios {
+        assert_eq!(s["passed"], true, "{}", s);
+        assert_eq!(s["attempts"][0]["offline"], true, "{}", s);
+    }
+    // What a model would have to write is said to be skipped, not passed.
+    let hello = checks(&report, "hello-world");
+    assert!(
+        hello
+            .iter()
+            .any(|(n, s, d)| n == "hello.py prints the greeting"
+                && s == "skipped"
+                && d.contains("offline templates")),
+        "{hello:?}"
+    );
+    let hostile = checks(&report, "hostile-gate");
+    assert!(
+        hostile
+            .iter()
+            .filter(|(_, _, d)| d.contains("is absent"))
+            .count()
+            == 2,
+        "{hostile:?}"
+    );
+    // Every attempt is in the gym's event log, with its settings.
+    let history = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        crate::support::db::payloads(data.path(), "gym_scenario_finished").await
+    });
+    assert_eq!(history.len(), scenarios.len());
+    assert!(
+        history.iter().all(
+            |p| p["record"]["catalogue_hash"].as_str().unwrap().len() == 64
+                && p["record"]["models"]
+                    .as_str()
+                    .unwrap()
+                    .contains("factory/coder=offline:template")
+        ),
+        "{history:?}"
+    );
+    let html = std::fs::read_to_string(reports.path().join("report.html")).unwrap();
+    assert!(
+        html.contains("hostile-gate") && html.contains("<table"),
+        "{html}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_critical_scenarios_pass_only_when_the_model_is_shown_the_code() {
+    if !bubblewrap() || !python3() {
+        return;
+    }
+    let model = GymModel::default();
+    let base = serve_gym_model(model.clone()).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("factory.toml");
+    std::fs::write(&config, gym_factory_toml(&base)).unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let dir = reports.path().to_path_buf();
+    let (d, c) = (data.path().to_path_buf(), config.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        factory_cli(&d)
+            .env("FACTORY_CONFIG", &c)
+            .args(["gym", "run", "--report", dir.to_str().unwrap()])
+            .args([
+                "--scenario",
+                "rust-fix-failing-test",
+                "--scenario",
+                "python-add-function",
+            ])
+            .args([
+                "--scenario",
+                "clarification-answered",
+                "--scenario",
+                "budget-stop",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let report = report(reports.path());
+    for name in [
+        "rust-fix-failing-test",
+        "python-add-function",
+        "clarification-answered",
+        "budget-stop",
+    ] {
+        let all = checks(&report, name);
+        // With a model, nothing is skipped: every check was evaluated and passed.
+        assert!(
+            all.iter().all(|(_, s, _)| s == "passed"),
+            "{name}: {all:#?}\n{said}"
+        );
+    }
+    let rust = checks(&report, "rust-fix-failing-test");
+    assert!(
+        rust.iter()
+            .any(|(n, _, d)| n.contains("hidden") && d.contains("passed on")),
+        "{rust:?}"
+    );
+    // The fix was made from the file the engineer was shown.
+    assert!(
+        model
+            .engineer_prompts()
+            .iter()
+            .any(|p| p.contains("nautical_miles * 1000")),
+        "the engineer never saw src/lib.rs"
+    );
+    let diff_path = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "rust-fix-failing-test")
+        .unwrap()["attempts"][0]["diff"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let diff = std::fs::read_to_string(reports.path().join(diff_path)).unwrap();
+    assert!(
+        diff.contains("-    nautical_miles * 1000")
+            && diff.contains("+    nautical_miles * METRES_PER_NAUTICAL_MILE"),
+        "{diff}"
+    );
+}
+
+/// A gym directory holding a copy of the built-in Rust scenario, its fixture with a team
+/// override when `soul` is given.
+fn gym_dir_with_override(root: &Path, soul: Option<&str>) {
+    let builtin = Path::new(env!("CARGO_MANIFEST_DIR")).join("gym");
+    std::fs::create_dir_all(root.join("scenarios")).unwrap();
+    let scenario = std::fs::read_to_string(builtin.join("scenarios/rust-fix-failing-test.toml"))
+        .unwrap()
+        .replace(
+            "critical = true",
+            "critical = true\nname = \"fix-with-overrides\"",
+        );
+    std::fs::write(root.join("scenarios/fix.toml"), scenario).unwrap();
+    copy_dir(
+        &builtin.join("fixtures/rust-crate"),
+        &root.join("fixtures/rust-crate"),
+    );
+    let teams = root.join("fixtures/rust-crate/.factory/teams/solution-architecture");
+    let _ = std::fs::remove_dir_all(&teams);
+    if let Some(soul) = soul {
+        std::fs::create_dir_all(&teams).unwrap();
+        std::fs::write(teams.join("SOUL.md"), soul).unwrap();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_team_override_fails_a_scenario_and_says_what_changed() {
+    if !bubblewrap() {
+        return;
+    }
+    let base = serve_gym_model(GymModel::default()).await;
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("factory.toml");
+    std::fs::write(&config, gym_factory_toml(&base)).unwrap();
+    let gym_dir = tempfile::tempdir().unwrap();
+    let run = |round: &str| {
+        let (d, c, g) = (
+            data.path().to_path_buf(),
+            config.clone(),
+            gym_dir.path().to_path_buf(),
+        );
+        let reports = data.path().join(round);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let out = factory_cli(&d)
+                    .env("FACTORY_CONFIG", &c)
+                    .args(["gym", "run", "--no-builtin", "--dir", g.to_str().unwrap()])
+                    .args(["--report", reports.to_str().unwrap()])
+                    .output()
+                    .unwrap();
+                (out, reports)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    gym_dir_with_override(gym_dir.path(), None);
+    let (first, _) = run("first").await;
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}{}",
+        text(&first.stdout),
+        text(&first.stderr)
+    );
+
+    // The architect's identity now tells it not to name files: the engineer is never shown
+    // the code, cannot fix it, and the hidden tests fail.
+    let mut soul = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("teams/solution-architecture/SOUL.md"),
+    )
+    .unwrap();
+    soul.push_str("\n\nNever name files in scope: engineers find their own way.\n");
+    gym_dir_with_override(gym_dir.path(), Some(&soul));
+    let (second, reports) = run("second").await;
+    let said = text(&second.stdout);
+    assert_eq!(
+        second.status.code(),
+        Some(1),
+        "{said}{}",
+        text(&second.stderr)
+    );
+    assert!(
+        said.contains("critical failed: fix-with-overrides"),
+        "{said}"
+    );
+    assert!(said.contains("team catalogue: "), "{said}");
+    assert!(
+        said.contains("check `the crate's tests and the hidden ones pass`: passed → failed"),
+        "{said}"
+    );
+    let report = report(&reports);
+    let changed = report["scenarios"][0]["attempts"][0]["changed"]
+        .as_str()
+        .unwrap();
+    assert!(changed.contains("team catalogue"), "{changed}");
+    let html = std::fs::read_to_string(reports.join("report.html")).unwrap();
+    assert!(html.contains("What changed since it last passed"), "{html}");
+}
+
+#[test]
+fn bad_scenarios_and_options_are_refused_with_what_is_accepted() {
+    let data = tempfile::tempdir().unwrap();
+    let gym_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(gym_dir.path().join("scenarios")).unwrap();
+    std::fs::write(
+        gym_dir.path().join("scenarios/bad.toml"),
+        "requirement = \"x\"\nfixture = \"f\"\n[[checks]]\nkind = \"file\"\npath = \"/etc/passwd\"\n",
+    )
+    .unwrap();
+    let dir = gym_dir.path().to_str().unwrap();
+    let out = gym(data.path(), &["--no-builtin", "--dir", dir]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("relative path"),
+        "{err}"
+    );
+
+    let out = gym(data.path(), &["--model", "factory/nope=offline:template"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not an alias"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = gym(data.path(), &["--scenario", "no-such-*"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no scenario matches"));
+    let out = gym(data.path(), &["--repeat", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--repeat 0"));
+}
