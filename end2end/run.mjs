@@ -6,11 +6,13 @@
 //    the page's own controls without a reload;
 //  - providers: a provider added with its key on Settings, tested, serving a run started in
 //    the chat, and the key in no event, answer, page or log line;
+//  - gym: the gym's self-contained report.html, written by `factory gym run` and opened from
+//    disk: its tables, both charts drawn, nothing fetched;
 //  - flood: run requests offered at 1,000 a second for 3 s while the Runs page must stay
 //    responsive and end up showing the newest run.
 // Saves screenshots to end2end/artifacts/.
 //
-// Usage: node end2end/run.mjs [basics|chat|pages|providers|flood]...   (default: all; FACTORY_BIN and
+// Usage: node end2end/run.mjs [basics|chat|pages|providers|gym|flood]...   (default: all; FACTORY_BIN and
 // CHROMIUM override the binary and the browser)
 
 import { mkdirSync } from 'node:fs';
@@ -18,10 +20,11 @@ import { artifacts, results } from './lib.mjs';
 import basics from './scenarios/basics.mjs';
 import chat from './scenarios/chat_flow.mjs';
 import flood from './scenarios/flood.mjs';
+import gym from './scenarios/gym.mjs';
 import pages from './scenarios/pages.mjs';
 import providers from './scenarios/providers.mjs';
 
-const scenarios = { basics, chat, pages, providers, flood };
+const scenarios = { basics, chat, pages, providers, gym, flood };
 const wanted = process.argv.slice(2);
 const chosen = wanted.length ? wanted : Object.keys(scenarios);
 

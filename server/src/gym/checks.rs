@@ -393,19 +393,4 @@ fn cut_line(text: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_query_counts_its_matches() {
-        let src = b"pub fn add(a: i32, b: i32) -> i32 { a + b }\nfn sub() {}\n";
-        let q = "(function_item name: (identifier) @n (#eq? @n \"add\"))";
-        assert_eq!(query_matches("src/lib.rs", q, src).unwrap(), 1);
-        let q = "(function_item name: (identifier) @n (#eq? @n \"mul\"))";
-        assert_eq!(query_matches("src/lib.rs", q, src).unwrap(), 0);
-        let py = b"def greet(name):\n    return name\n";
-        let q = "(function_definition name: (identifier) @n (#eq? @n \"greet\") \
-                 parameters: (parameters (identifier) @p))";
-        assert_eq!(query_matches("pkg/m.py", q, py).unwrap(), 1);
-    }
-}
+mod tests;

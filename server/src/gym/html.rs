@@ -68,7 +68,10 @@ pub fn render(report: &Report) -> String {
         .series(Bar::new().name("min").data(secs(report, |s| s.min)))
         .series(Bar::new().name("median").data(secs(report, |s| s.median)))
         .series(Bar::new().name("max").data(secs(report, |s| s.max)));
-    let charts = [("pass-rate", &pass_rate), ("latency", &latency)];
+    let charts = [
+        ("pass-rate", "Pass rate per scenario (%)", &pass_rate),
+        ("latency", "Run time per scenario (s): min, median, max", &latency),
+    ];
 
     let mut page = String::with_capacity(64 * 1024);
     let s = &report.summary;
@@ -126,11 +129,12 @@ pub fn render(report: &Report) -> String {
         );
     }
     page.push_str("</tbody></table>");
-    for (id, chart) in charts {
+    for (id, title, chart) in charts {
         let option = serde_json::to_string(chart).unwrap_or_else(|_| "{}".into());
         let _ = write!(
             page,
-            "<div class=\"chart\" id=\"chart-{id}\" data-option=\"{}\"></div>",
+            "<h2>{}</h2><div class=\"chart\" id=\"chart-{id}\" data-option=\"{}\"></div>",
+            text(title),
             attr(&option)
         );
     }
@@ -158,7 +162,8 @@ pub fn render(report: &Report) -> String {
 
 /// Draws every chart host from its inline option.
 const DRAW: &str = "document.querySelectorAll('.chart[data-option]').forEach(function(el){\
-var c=echarts.init(el,null,{renderer:'svg'});c.setOption(JSON.parse(el.dataset.option));\
+var c=echarts.init(el,null,{renderer:'svg'});\
+c.setOption(Object.assign({animation:false},JSON.parse(el.dataset.option)));\
 el.dataset.rendered='true';});";
 
 fn secs(report: &Report, pick: impl Fn(&super::report::Spread) -> f64) -> Vec<f64> {
