@@ -1,4 +1,4 @@
-//! `factory gym run|list`: scenario evaluation of the whole factory.
+//! `factory gym run|list|import-swebench`: scenario evaluation of the whole factory.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +15,21 @@ pub enum GymCommand {
     Run(GymArgs),
     /// List the scenarios (built-in and those of --dir / --project).
     List(GymArgs),
+    /// Turn SWE-bench instances (JSON Lines) into scenarios over local checkouts; run them
+    /// with `factory gym run --no-builtin --dir OUT`.
+    ImportSwebench {
+        /// The instances: one JSON object per line.
+        file: PathBuf,
+        /// Where the checkouts are (`<owner>__<name>`, `<owner>/<name>` or `<name>`).
+        #[arg(long, value_name = "DIR")]
+        repos: PathBuf,
+        /// The gym directory to write (scenarios/, hidden/).
+        #[arg(long, value_name = "DIR", default_value = "swebench-gym")]
+        out: PathBuf,
+        /// The test command; `{tests}` becomes the instance's test names.
+        #[arg(long, value_name = "CMD", default_value = gym::swebench::DEFAULT_TEST_COMMAND)]
+        test_command: String,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -80,6 +95,31 @@ pub(super) async fn run(
     command: GymCommand,
 ) -> anyhow::Result<Exit> {
     match command {
+        GymCommand::ImportSwebench {
+            file,
+            repos,
+            out,
+            test_command,
+        } => {
+            let options = gym::swebench::ImportOptions {
+                file,
+                repos,
+                out: out.clone(),
+                test_command,
+            };
+            let names = gym::swebench::import(&options).map_err(usage)?;
+            for name in &names {
+                println!("{name}");
+            }
+            println!(
+                "{} scenario(s) written to {}; run them with `factory gym run --no-builtin --dir {}` \
+                 and a model (--model ALIAS=CHAIN)",
+                names.len(),
+                out.display(),
+                out.display()
+            );
+            Ok(Exit::Success)
+        }
         GymCommand::List(args) => {
             let scenarios = gym::select(&args.options(data_dir)).map_err(usage)?;
             for s in scenarios {

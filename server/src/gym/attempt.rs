@@ -60,8 +60,8 @@ pub async fn run(a: Attempt<'_>, report_dir: &Path) -> Result<(GymRecord, Files)
         source,
     })?;
     let fixture = {
-        let (gym, name, work) = (s.gym_dir.clone(), s.fixture.clone(), work.clone());
-        tokio::task::spawn_blocking(move || fixture::materialise(&gym, &name, &work))
+        let (scenario, work) = (s.clone(), work.clone());
+        tokio::task::spawn_blocking(move || fixture::prepare(&scenario, &work))
             .await
             .map_err(|e| GymError::Fixture(e.to_string()))??
     };
@@ -91,7 +91,10 @@ pub async fn run(a: Attempt<'_>, report_dir: &Path) -> Result<(GymRecord, Files)
             github: None,
             gates: s.gates.clone(),
             require_clean: false,
-            policy: Default::default(),
+            policy: app::dto::ProjectPolicy {
+                allow_unverified: s.unverified,
+                ..Default::default()
+            },
         },
         &crate::store::now_rfc3339(),
     )

@@ -167,7 +167,9 @@ async fn one(
                 Ok(format!("{matches} match(es) in {path}"))
             }
         }
-        CheckKind::Command { run, hidden } => command(seen, runner, index, run, hidden).await,
+        CheckKind::Command { run, hidden, patch } => {
+            command(seen, runner, index, run, hidden, patch.as_deref()).await
+        }
         CheckKind::Status { status } => {
             if seen.status == status {
                 Ok(format!("the run {status}"))
@@ -316,8 +318,13 @@ async fn command(
     index: usize,
     run: &str,
     hidden: &[String],
+    patch: Option<&str>,
 ) -> Result<String, String> {
-    let commit = delivered(seen, true)?;
+    let mut commit = delivered(seen, true)?;
+    if let Some(patch) = patch {
+        commit = patched(seen.repo, &commit, &seen.hidden.join(patch))
+            .map_err(|e| format!("the patch {patch} does not apply: {e}"))?;
+    }
     let sandbox = runner.sandbox.as_ref().map_err(Clone::clone)?;
     let dir = seen.work.join(format!("check-{}", index + 1));
     let (repo, hidden_dir) = (seen.repo.to_path_buf(), seen.hidden.to_path_buf());
@@ -366,6 +373,35 @@ async fn command(
             if result.timed_out { " (timed out)" } else { "" }
         ))
     }
+}
+
+/// `commit` with the patch at `path` applied, as a commit no ref points at.
+fn patched(repo: &Path, commit: &str, path: &Path) -> Result<String, String> {
+    let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let git = git2::Repository::open(repo).map_err(|e| e.to_string())?;
+    let base = git
+        .find_commit(git2::Oid::from_str(commit).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let diff = git2::Diff::from_buffer(&text).map_err(|e| e.to_string())?;
+    let mut index = git
+        .apply_to_tree(&base.tree().map_err(|e| e.to_string())?, &diff, None)
+        .map_err(|e| e.message().to_string())?;
+    let tree = git
+        .find_tree(index.write_tree_to(&git).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let signature =
+        git2::Signature::now("Factory Gym", "gym@factory.localhost").map_err(|e| e.to_string())?;
+    let oid = git
+        .commit(
+            None,
+            &signature,
+            &signature,
+            "hidden patch",
+            &tree,
+            &[&base],
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(oid.to_string())
 }
 
 fn short(commit: &str) -> &str {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::GymError;
-use super::scenario::GymDir;
+use super::scenario::{GymDir, RepositorySource, Scenario};
 
 /// Bytes of fixture files at most (a fixture is a small repository, not a dataset).
 const MAX_FIXTURE_BYTES: u64 = 16 * 1024 * 1024;
@@ -20,9 +20,61 @@ pub struct Fixture {
     pub hidden: PathBuf,
 }
 
+/// The scenario's repository under `work`: its fixture written and committed, or its local
+/// checkout cloned at its commit.
+pub fn prepare(scenario: &Scenario, work: &Path) -> Result<Fixture, GymError> {
+    match (&scenario.fixture, &scenario.repository) {
+        (_, Some(source)) => clone(&scenario.gym_dir, source, work),
+        (Some(name), None) => materialise(&scenario.gym_dir, name, work),
+        (None, None) => Err(GymError::Fixture(format!(
+            "{}: no fixture and no repository",
+            scenario.name
+        ))),
+    }
+}
+
+/// Clones the checkout into `work/repo` with HEAD on `source.commit` (detached; the clone
+/// keeps no remote, so nothing can be pushed back into the checkout).
+fn clone(gym: &GymDir, source: &RepositorySource, work: &Path) -> Result<Fixture, GymError> {
+    let base = match gym {
+        GymDir::Dir(dir) => dir.clone(),
+        GymDir::BuiltIn => PathBuf::from("."),
+    };
+    let from = base.join(&source.path);
+    let repo_path = work.join("repo");
+    let fail = |e: git2::Error| {
+        GymError::Fixture(format!(
+            "repository {} at {}: {}",
+            from.display(),
+            source.commit,
+            e.message()
+        ))
+    };
+    let repo = git2::build::RepoBuilder::new()
+        .clone(&from.display().to_string(), &repo_path)
+        .map_err(fail)?;
+    let oid = git2::Oid::from_str(&source.commit).map_err(fail)?;
+    let commit = repo.find_commit(oid).map_err(fail)?;
+    repo.checkout_tree(
+        commit.as_object(),
+        Some(git2::build::CheckoutBuilder::new().force()),
+    )
+    .map_err(fail)?;
+    repo.set_head_detached(oid).map_err(fail)?;
+    repo.remote_delete("origin").map_err(fail)?;
+    let hidden = match &source.hidden {
+        Some(h) => base.join(h),
+        None => work.join("hidden"),
+    };
+    Ok(Fixture {
+        repo: repo_path,
+        hidden,
+    })
+}
+
 /// Writes fixture `name` of `gym` under `work` (`work/repo`, `work/hidden`) and commits the
 /// repository's files. Symlinks and oversize fixtures are refused.
-pub fn materialise(gym: &GymDir, name: &str, work: &Path) -> Result<Fixture, GymError> {
+fn materialise(gym: &GymDir, name: &str, work: &Path) -> Result<Fixture, GymError> {
     let repo = work.join("repo");
     let hidden = work.join("hidden");
     let mut files = Vec::new();

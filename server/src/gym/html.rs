@@ -70,7 +70,11 @@ pub fn render(report: &Report) -> String {
         .series(Bar::new().name("max").data(secs(report, |s| s.max)));
     let charts = [
         ("pass-rate", "Pass rate per scenario (%)", &pass_rate),
-        ("latency", "Run time per scenario (s): min, median, max", &latency),
+        (
+            "latency",
+            "Run time per scenario (s): min, median, max",
+            &latency,
+        ),
     ];
 
     let mut page = String::with_capacity(64 * 1024);

@@ -14,6 +14,7 @@ pub mod history;
 pub mod html;
 pub mod report;
 pub mod scenario;
+pub mod swebench;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

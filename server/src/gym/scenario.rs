@@ -32,7 +32,16 @@ pub struct Scenario {
     pub pipeline: Option<String>,
     /// The fixture under `fixtures/` (plain files made into a git repository at run time);
     /// its `hidden/` directory is kept out of the repository and the model's view.
-    pub fixture: String,
+    #[serde(default)]
+    pub fixture: Option<String>,
+    /// Instead of a fixture: a local git checkout, cloned at `commit` for each attempt
+    /// (`factory gym import-swebench` writes these).
+    #[serde(default)]
+    pub repository: Option<RepositorySource>,
+    /// Let work orders be committed without a gate (recorded as unverified), for a repository
+    /// whose tests only the checks run.
+    #[serde(default)]
+    pub unverified: bool,
     /// A failure of a critical scenario makes `factory gym run` exit non-zero.
     #[serde(default)]
     pub critical: bool,
@@ -58,6 +67,19 @@ pub struct Scenario {
     /// The gym directory holding its fixture.
     #[serde(skip)]
     pub gym_dir: GymDir,
+}
+
+/// A local checkout a scenario starts from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositorySource {
+    /// The checkout (absolute, or relative to the gym directory).
+    pub path: String,
+    /// The base commit (full hex id).
+    pub commit: String,
+    /// The directory of files kept from the model (relative to the gym directory).
+    #[serde(default)]
+    pub hidden: Option<String>,
 }
 
 /// Where a scenario's fixtures are.
@@ -224,6 +246,9 @@ pub enum CheckKind {
         run: String,
         #[serde(default)]
         hidden: Vec<String>,
+        /// A patch among the hidden files applied before `run` (e.g. SWE-bench's test patch).
+        #[serde(default)]
+        patch: Option<String>,
     },
     /// The run ended with this status (`succeeded`, `failed`, `waiting_for_human`, …).
     Status { status: String },
@@ -318,11 +343,36 @@ fn validate(s: &Scenario) -> Result<(), String> {
             s.name
         ));
     }
-    if !name_ok(&s.fixture) {
-        return Err(format!(
-            "fixture `{}`: name a directory under fixtures/ (letters, digits, `-`, `_`)",
-            s.fixture
-        ));
+    match (&s.fixture, &s.repository) {
+        (Some(fixture), None) if name_ok(fixture) => {}
+        (Some(fixture), None) => {
+            return Err(format!(
+                "fixture `{fixture}`: name a directory under fixtures/ (letters, digits, `-`, `_`)"
+            ));
+        }
+        (None, Some(repo)) => {
+            if repo.commit.len() != 40 || !repo.commit.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "repository.commit `{}`: give the full 40-character commit id",
+                    repo.commit
+                ));
+            }
+            if let Some(hidden) = &repo.hidden
+                && Path::new(hidden)
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(format!(
+                    "repository.hidden `{hidden}`: give a directory inside the gym directory"
+                ));
+            }
+        }
+        _ => {
+            return Err(
+                "give either `fixture` (a directory under fixtures/) or [repository] (a local                  checkout and commit), not both or neither"
+                    .into(),
+            );
+        }
     }
     let chars = s.requirement.trim().chars().count();
     if chars == 0 || chars > MAX_REQUIREMENT_CHARS {
@@ -416,11 +466,11 @@ fn check_one(check: &Check) -> Result<(), String> {
             })?;
             tree_sitter::Query::new(&lang.grammar(), query).map_err(|e| format!("query: {e}"))?;
         }
-        CheckKind::Command { run, hidden } => {
+        CheckKind::Command { run, hidden, patch } => {
             if run.trim().is_empty() {
                 return Err("run: give a command".into());
             }
-            for h in hidden {
+            for h in hidden.iter().chain(patch) {
                 relative(h)?;
             }
         }
@@ -588,6 +638,17 @@ offline = false
                 "may not set",
             ),
             (
+                GOOD.replace("fixture = \"rust-crate\"", ""),
+                "either `fixture`",
+            ),
+            (
+                format!(
+                    "{}\n[repository]\npath = \"/r\"\ncommit = \"abc\"\n",
+                    GOOD.replace("fixture = \"rust-crate\"", "")
+                ),
+                "40-character",
+            ),
+            (
                 GOOD.replace("critical = true", "critical = true\nsurprise = 1"),
                 "surprise",
             ),
@@ -604,13 +665,13 @@ offline = false
         let all = builtin().unwrap();
         assert!(all.len() >= 6, "{}", all.len());
         for s in &all {
+            let fixture = s.fixture.as_deref().unwrap_or_default();
             assert!(
                 super::super::BUILTIN
-                    .get_dir(format!("fixtures/{}", s.fixture))
+                    .get_dir(format!("fixtures/{fixture}"))
                     .is_some(),
-                "{}: fixture {} is missing",
+                "{}: fixture {fixture} is missing",
                 s.name,
-                s.fixture
             );
         }
     }

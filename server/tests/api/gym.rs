@@ -49,8 +49,8 @@ fn checks(report: &Value, scenario: &str) -> Vec<(String, String, String)> {
 fn python3() -> bool {
     let ok = std::process::Command::new("python3")
         .arg("--version")
-        .status()
-        .is_ok_and(|s| s.success());
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok && std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("python3 is missing: the gym's Python scenarios need it (apt-get install python3)");
     }
@@ -356,4 +356,179 @@ fn bad_scenarios_and_options_are_refused_with_what_is_accepted() {
     let out = gym(data.path(), &["--repeat", "0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--repeat 0"));
+}
+
+/// A checkout with `calc.py` (whose `add` returns `body`, wrongly) and a test of `mul`;
+/// returns its HEAD and a test patch adding `tests/test_add.py`.
+fn calc_checkout(dir: &Path, body: &str) -> (String, String) {
+    use crate::support::git::{commit_all, git};
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        dir.join("calc.py"),
+        format!("def add(a, b):\n    return {body}\n\n\ndef mul(a, b):\n    return a * b\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("tests/__init__.py"), "").unwrap();
+    std::fs::write(
+        dir.join("tests/test_mul.py"),
+        "import unittest\n\nfrom calc import mul\n\n\nclass Mul(unittest.TestCase):\n    def test_mul(self):\n        self.assertEqual(mul(2, 3), 6)\n",
+    )
+    .unwrap();
+    commit_all(dir, "calc");
+    let head = git(dir, &["rev-parse", "HEAD"]).trim().to_string();
+    std::fs::write(
+        dir.join("tests/test_add.py"),
+        "import unittest\n\nfrom calc import add\n\n\nclass Add(unittest.TestCase):\n    def test_add(self):\n        self.assertEqual(add(2, 3), 5)\n",
+    )
+    .unwrap();
+    git(dir, &["add", "tests/test_add.py"]);
+    let patch = git(dir, &["diff", "--cached"]);
+    git(dir, &["reset", "-q", "--hard"]);
+    (head, patch)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swebench_instances_become_scenarios_whose_hidden_tests_run_after_delivery() {
+    if !bubblewrap() || !python3() {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let repos = root.path().join("repos");
+    let (calc_head, calc_patch) = calc_checkout(&repos.join("acme__calc"), "a - b");
+    let (other_head, other_patch) = calc_checkout(&repos.join("acme").join("other"), "b - a");
+    let line = |id: &str, repo: &str, head: &str, patch: &str, f2p: Value| {
+        serde_json::json!({
+            "instance_id": id, "repo": repo, "base_commit": head,
+            "problem_statement": "The function `add` in `calc.py` subtracts its arguments: make it add them.",
+            "test_patch": patch, "FAIL_TO_PASS": f2p, "PASS_TO_PASS": ["tests.test_mul"],
+            "patch": "the gold patch is never read", "hints_text": "", "version": "1.0"
+        })
+        .to_string()
+    };
+    let jsonl = root.path().join("instances.jsonl");
+    std::fs::write(
+        &jsonl,
+        format!(
+            "{}\n{}\n",
+            // The published datasets encode the test lists as JSON strings.
+            line(
+                "acme__calc-1",
+                "acme/calc",
+                &calc_head,
+                &calc_patch,
+                Value::String("[\"tests.test_add\"]".into())
+            ),
+            line(
+                "acme__other-2",
+                "acme/other",
+                &other_head,
+                &other_patch,
+                serde_json::json!(["tests.test_add"])
+            ),
+        ),
+    )
+    .unwrap();
+    let out_dir = root.path().join("gym");
+    let data = root.path().join("data");
+    let import = |file: &Path| {
+        factory_cli(&data)
+            .args(["gym", "import-swebench", file.to_str().unwrap()])
+            .args([
+                "--repos",
+                repos.to_str().unwrap(),
+                "--out",
+                out_dir.to_str().unwrap(),
+            ])
+            .args(["--test-command", "python3 -m unittest {tests}"])
+            .output()
+            .unwrap()
+    };
+    let out = import(&jsonl);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("2 scenario(s) written"),
+        "{}",
+        text(&out.stdout)
+    );
+    let scenario = std::fs::read_to_string(out_dir.join("scenarios/acme__calc-1.toml")).unwrap();
+    assert!(
+        scenario.contains("python3 -m unittest tests.test_add"),
+        "{scenario}"
+    );
+    assert!(!scenario.contains("gold patch"), "{scenario}");
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("hidden/acme__calc-1/test.patch")).unwrap(),
+        calc_patch
+    );
+
+    // A bad instance stops the import with its line and what is wrong.
+    let bad = root.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        line(
+            "x-1",
+            "acme/missing",
+            &calc_head,
+            &calc_patch,
+            serde_json::json!(["t"]),
+        ),
+    )
+    .unwrap();
+    let out = import(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("line 1: no checkout of acme/missing"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The scripted model fixes `a - b` only (acme/calc), not `b - a` (acme/other): one
+    // instance resolved, one not, decided by the test patch's test (in neither checkout).
+    let model = GymModel::default();
+    let base = serve_gym_model(model.clone()).await;
+    let config = root.path().join("factory.toml");
+    std::fs::write(&config, gym_factory_toml(&base)).unwrap();
+    let reports = root.path().join("reports");
+    let (d, c, g, r) = (
+        data.clone(),
+        config.clone(),
+        out_dir.clone(),
+        reports.clone(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        factory_cli(&d)
+            .env("FACTORY_CONFIG", &c)
+            .args(["gym", "run", "--no-builtin", "--dir", g.to_str().unwrap()])
+            .args(["--report", r.to_str().unwrap()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "not critical: {said}");
+    let report = report(&reports);
+    let calc = checks(&report, "acme__calc-1");
+    assert!(
+        calc.iter().all(|(_, s, _)| s == "passed"),
+        "{calc:#?}\n{said}"
+    );
+    let other = checks(&report, "acme__other-2");
+    let f2p = other
+        .iter()
+        .find(|(n, _, _)| n == "FAIL_TO_PASS tests pass")
+        .unwrap();
+    assert_eq!(f2p.1, "failed", "{other:#?}");
+    assert!(
+        f2p.2.contains("FAIL") || f2p.2.contains("no work order"),
+        "{f2p:?}"
+    );
+    assert!(said.contains("1 of 2 scenario(s) passed"), "{said}");
 }

@@ -29,7 +29,10 @@ fn repo(dir: &Path) -> (String, String) {
     let parent = git.find_commit(base).unwrap();
     let delivered = commit(
         &[
-            ("src/lib.rs", "pub fn add(a: u32, b: u32) -> u32 { a + b }\n"),
+            (
+                "src/lib.rs",
+                "pub fn add(a: u32, b: u32) -> u32 { a + b }\n",
+            ),
             ("NEW.md", "new\n"),
         ],
         &[&parent],
@@ -125,7 +128,8 @@ async fn each_check_kind_passes_and_fails() {
         ..Default::default()
     };
     let out = evaluate(&[], &strict, &seen, &runner).await;
-    let status: Vec<(&str, CheckStatus)> = out.iter().map(|c| (c.name.as_str(), c.status)).collect();
+    let status: Vec<(&str, CheckStatus)> =
+        out.iter().map(|c| (c.name.as_str(), c.status)).collect();
     assert_eq!(
         status,
         [

@@ -240,6 +240,13 @@ fn engineer(team: &str, prompt: &str, goal: &str) -> Value {
         edits.push(json!({"op": "write", "path": "tests/test_word_count.py", "content":
             "import unittest\n\nfrom textkit import word_count\n\n\nclass WordCount(unittest.TestCase):\n    def test_words(self):\n        self.assertEqual(word_count(\"a b\"), 2)\n\n\nif __name__ == \"__main__\":\n    unittest.main()\n"}));
     }
+    // The SWE-bench-style instance of the gym's tests: `add` subtracts.
+    if let Some(calc) = shown(prompt, "calc.py")
+        && calc.contains("return a - b")
+    {
+        let fixed = calc.replace("return a - b", "return a + b");
+        edits.push(json!({"op": "write", "path": "calc.py", "content": fixed}));
+    }
     let mut r = result(
         team,
         format!("# Change\n\n{} file(s) edited for: {goal}\n", edits.len()),
