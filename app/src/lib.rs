@@ -71,6 +71,8 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("approvals") view=pages::ApprovalsPage ssr=SsrMode::Async />
                 <Route path=(StaticSegment("runs"), ParamSegment("id")) view=pages::RunPage ssr=SsrMode::Async />
                 <Route path=StaticSegment("costs") view=pages::CostsPage ssr=SsrMode::Async />
+                <Route path=StaticSegment("gym") view=pages::GymPage ssr=SsrMode::Async />
+                <Route path=(StaticSegment("gym"), StaticSegment("changed"), ParamSegment("seq")) view=pages::GymChangedPage ssr=SsrMode::Async />
                 <Route path=StaticSegment("memory") view=pages::MemoryPage ssr=SsrMode::Async />
                 <Route path=StaticSegment("audit") view=pages::AuditPage ssr=SsrMode::Async />
                 <Route path=StaticSegment("settings") view=pages::SettingsPage ssr=SsrMode::Async />

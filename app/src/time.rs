@@ -35,6 +35,15 @@ pub fn format_clock(ts: &str) -> String {
     }
 }
 
+/// The day and minute (`YYYY-MM-DD HH:MM`, UTC) of an RFC 3339 timestamp; the input when it
+/// is shorter.
+pub fn format_minute(ts: &str) -> String {
+    match ts.get(..16) {
+        Some(head) if head.as_bytes()[10] == b'T' => head.replacen('T', " ", 1),
+        _ => ts.to_string(),
+    }
+}
+
 /// Milliseconds since the Unix epoch of an RFC 3339 UTC instant as Factory writes them
 /// (`2026-11-22T05:01:08.123Z`, fraction optional). `None` for anything else.
 pub fn parse_rfc3339_ms(ts: &str) -> Option<i64> {
@@ -70,7 +79,16 @@ pub fn parse_rfc3339_ms(ts: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::{format_age, parse_rfc3339_ms};
+    use super::{format_age, format_minute, parse_rfc3339_ms};
+
+    #[test]
+    fn minutes_drop_seconds_and_the_t() {
+        assert_eq!(
+            format_minute("2026-11-22T05:01:08.123Z"),
+            "2026-11-22 05:01"
+        );
+        assert_eq!(format_minute("yesterday"), "yesterday");
+    }
 
     #[test]
     fn parses_factory_timestamps() {

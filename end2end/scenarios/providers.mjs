@@ -138,7 +138,7 @@ export default async function providers() {
         for (const path of ['/api/settings', `/api/runs/${runId}`, '/api/costs']) {
           seen.push([path, JSON.stringify((await api(base, token, path)).json)]);
         }
-        for (const path of ['/audit', '/settings', '/costs']) {
+        for (const path of ['/audit', '/settings', '/costs', '/gym']) {
           await page.goto(base + path);
           seen.push([path, await page.content()]);
         }

@@ -75,7 +75,9 @@ fn main() {
     report.write(&again).expect("the reports are written");
     let write_ms = written.elapsed().as_secs_f64() * 1000.0;
     let n = attempts.len();
-    println!("gym bench: {n} attempts ({repeat} per scenario), {jobs} at once, offline templates, bubblewrap gates");
+    println!(
+        "gym bench: {n} attempts ({repeat} per scenario), {jobs} at once, offline templates, bubblewrap gates"
+    );
     println!("| Measure | Result | Target |");
     println!("|---|---|---|");
     println!(

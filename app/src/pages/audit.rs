@@ -41,6 +41,7 @@ const KINDS: &[&str] = &[
     "budget_raised",
     "project_added",
     "settings_changed",
+    "gym_scenario_finished",
     "admin_token_created",
     "token_scoped",
     "token_revoked",

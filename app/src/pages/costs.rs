@@ -4,18 +4,16 @@
 //! (`/charts.js`), and every chart has a plain table of the same numbers beneath it. The page
 //! refreshes when a priced call finishes or a budget changes.
 
-mod chart;
-
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
+use super::chart::ChartGrid;
 use super::{ErrorBox, Frame};
 use crate::dto::safe_run_id;
 use crate::ledger::CostLine;
 use crate::live::LiveScope;
 use crate::server_fns::costs::{CostDashboard, cost_dashboard, format_usd};
 use crate::server_fns::error_text;
-use chart::ChartGrid;
 
 /// The events that change what the Costs views show.
 const CHANGES: &[&str] = &[

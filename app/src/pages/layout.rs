@@ -23,6 +23,7 @@ pub fn Frame(live: LiveScope, children: Children) -> impl IntoView {
                     <NavLink href="/" label="Runs" />
                     <NavLink href="/approvals" label="Approvals" />
                     <NavLink href="/costs" label="Costs" />
+                    <NavLink href="/gym" label="Gym" />
                     <NavLink href="/memory" label="Memory" />
                     <NavLink href="/audit" label="Audit" />
                     <NavLink href="/settings" label="Settings" />

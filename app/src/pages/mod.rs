@@ -2,7 +2,9 @@
 
 mod approvals;
 mod audit;
+mod chart;
 mod costs;
+mod gym;
 mod layout;
 mod login;
 mod memory;
@@ -13,6 +15,7 @@ mod settings;
 pub use approvals::ApprovalsPage;
 pub use audit::AuditPage;
 pub use costs::{CostPanel, CostsPage};
+pub use gym::{GymChangedPage, GymPage};
 pub use layout::{ErrorBox, Frame, NotFound};
 pub use login::LoginPage;
 pub use memory::MemoryPage;

@@ -29,8 +29,8 @@ pub struct CostDashboard {
 /// are readable before the chart script runs and by screen readers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChartSpec {
-    /// Stable id (`team-cost`, `cost-over-time`, `model-tokens`, `budget-…`), also the
-    /// `data-chart` attribute of the chart's host element.
+    /// Stable id (`team-cost`, `cost-over-time`, `model-tokens`, `budget-…`; the Gym page's
+    /// `gym-pass-rate`), also the `data-chart` attribute of the chart's host element.
     pub id: String,
     pub title: String,
     /// The ECharts option, as JSON, handed to `setOption` unchanged.

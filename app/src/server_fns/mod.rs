@@ -9,6 +9,7 @@ pub mod approvals;
 pub mod artifacts;
 pub mod audit;
 pub mod costs;
+pub mod gym;
 pub mod memory;
 pub mod runs;
 pub mod settings;

@@ -1,7 +1,7 @@
 //! The server's side of the Costs port: ledger totals, budgets and the charts built from
 //! them (see [`charts`] and [`gauge`]) for every run or one.
 
-mod charts;
+pub(super) mod charts;
 mod gauge;
 
 use std::sync::Arc;

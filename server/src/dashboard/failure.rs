@@ -7,7 +7,7 @@ use crate::store::StoreError;
 
 use super::artifacts::{ArtifactError, DiffError};
 
-/// Why a memory, audit or artifact request failed.
+/// Why a memory, audit, artifact or gym request failed.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum Failure {
     #[error("{0}")]

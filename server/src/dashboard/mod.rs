@@ -1,5 +1,5 @@
 //! The dashboard's server side: Leptos server-side rendering, the server functions' ports
-//! (one per area: approvals, runs, costs, memory, audit, artifacts, settings; see
+//! (one per area: approvals, runs, costs, gym, memory, audit, artifacts, settings; see
 //! `app::server_fns`) and the compiled assets, wired into the axum router.
 
 mod approvals;
@@ -7,6 +7,7 @@ mod artifacts;
 mod audit;
 mod costs;
 mod failure;
+mod gym;
 mod memory;
 mod runs;
 mod settings;
@@ -32,6 +33,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     let approvals = approvals::port(state);
     let runs = runs::port(state);
     let costs = costs::port(state);
+    let gym = gym::port(state);
     let memory = memory::port(state);
     let audit = audit::port(state);
     let artifacts = artifacts::port(state);
@@ -51,6 +53,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         provide_context(approvals.clone());
         provide_context(runs.clone());
         provide_context(costs.clone());
+        provide_context(gym.clone());
         provide_context(memory.clone());
         provide_context(audit.clone());
         provide_context(artifacts.clone());

@@ -13,6 +13,7 @@ mod engine;
 mod gateway;
 mod grounded;
 mod gym;
+mod gym_page;
 mod ledger;
 mod memory;
 mod ollama;

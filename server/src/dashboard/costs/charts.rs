@@ -154,8 +154,9 @@ fn running_totals(calls: &[CostPoint]) -> Vec<f64> {
         .collect()
 }
 
-/// What the charts share: a grid that keeps the axis labels inside the host.
-fn base() -> Chart {
+/// What the charts share (the Gym page's too): a grid that keeps the axis labels inside the
+/// host.
+pub(in crate::dashboard) fn base() -> Chart {
     Chart::new().grid(
         Grid::new()
             .left("6%")
@@ -190,7 +191,7 @@ pub(super) fn dollars(usd: f64) -> f64 {
 }
 
 /// A chart with its table, the chart serialised for ECharts.
-pub(super) fn spec(
+pub(in crate::dashboard) fn spec(
     id: &str,
     title: &str,
     chart: &Chart,

@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 
 pub use ::app::approval::{ApprovalKind, ApprovalOption};
 pub use ::app::events::{EventData, TokenScope};
+pub use ::app::gym::{CheckOutcome, CheckStatus, GymRecord};
 pub use ::app::ledger::{Attribution, BudgetScope, BudgetTier, CostLine};
 pub use ::app::protocol::{BriefMsg, ServerMsg, StageStream};
 pub use ::app::run_view::{RunView, Speaker, StageState};

@@ -85,6 +85,8 @@ const NOT_GET: &[(&str, &str, TokenScope)] = &[
     ("POST", "/api/list_runs", TokenScope::Viewer),
     ("POST", "/api/pending_approvals", TokenScope::Viewer),
     ("POST", "/api/cost_dashboard", TokenScope::Viewer),
+    ("POST", "/api/gym_dashboard", TokenScope::Viewer),
+    ("POST", "/api/gym_change", TokenScope::Viewer),
     ("POST", "/api/memory_banks", TokenScope::Viewer),
     ("POST", "/api/search_memory", TokenScope::Viewer),
     ("POST", "/api/audit_page", TokenScope::Viewer),

@@ -1,6 +1,6 @@
-//! One chart of the Costs views: a host element carrying the chart's ECharts option, which
-//! `/charts.js` draws (on load, and again after a live refresh changed it), and beneath it a
-//! table of the same numbers.
+//! One chart of the Costs and Gym pages: a host element carrying the chart's ECharts option,
+//! which `/charts.js` draws (on load, and again after a live refresh changed it), and beneath
+//! it a table of the same numbers.
 
 use leptos::prelude::*;
 
@@ -24,7 +24,7 @@ pub(super) fn ChartGrid(charts: Vec<ChartSpec>, compact: bool) -> impl IntoView 
 
 /// A titled chart with its table. `compact` (the run page's panel) folds the table away.
 #[component]
-fn ChartCard(chart: ChartSpec, compact: bool) -> impl IntoView {
+pub(super) fn ChartCard(chart: ChartSpec, compact: bool) -> impl IntoView {
     let ChartSpec {
         id,
         title,
