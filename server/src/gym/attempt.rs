@@ -51,14 +51,8 @@ pub struct Files {
 pub async fn run(a: Attempt<'_>, report_dir: &Path) -> Result<(GymRecord, Files), GymError> {
     let began = Instant::now();
     let s = a.scenario;
-    std::fs::create_dir_all(&a.work).map_err(|source| GymError::Io {
-        path: a.work.display().to_string(),
-        source,
-    })?;
-    let work = std::fs::canonicalize(&a.work).map_err(|source| GymError::Io {
-        path: a.work.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(&a.work).map_err(GymError::io(&a.work))?;
+    let work = std::fs::canonicalize(&a.work).map_err(GymError::io(&a.work))?;
     let fixture = {
         let (scenario, work) = (s.clone(), work.clone());
         tokio::task::spawn_blocking(move || fixture::prepare(&scenario, &work))

@@ -110,30 +110,23 @@ fn materialise(gym: &GymDir, name: &str, work: &Path) -> Result<Fixture, GymErro
         };
         let dest = base.join(rest);
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
+            std::fs::create_dir_all(parent).map_err(GymError::io(parent))?;
         }
         let bytes = match String::from_utf8(bytes) {
             Ok(text) => text.replace(WORK_PLACEHOLDER, &work_text).into_bytes(),
             Err(e) => e.into_bytes(),
         };
-        std::fs::write(&dest, bytes).map_err(io(&dest))?;
+        std::fs::write(&dest, bytes).map_err(GymError::io(&dest))?;
         #[cfg(unix)]
         if dest.extension().is_some_and(|e| e == "sh") {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
-                .map_err(io(&dest))?;
+                .map_err(GymError::io(&dest))?;
         }
     }
-    std::fs::create_dir_all(&repo).map_err(io(&repo))?;
+    std::fs::create_dir_all(&repo).map_err(GymError::io(&repo))?;
     commit(&repo).map_err(|e| GymError::Fixture(format!("fixture `{name}`: git: {e}")))?;
     Ok(Fixture { repo, hidden })
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GymError + '_ {
-    move |source| GymError::Io {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 fn embedded(dir: &include_dir::Dir<'_>, prefix: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
@@ -148,11 +141,11 @@ fn embedded(dir: &include_dir::Dir<'_>, prefix: &Path, out: &mut Vec<(PathBuf, V
 }
 
 fn on_disk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) -> Result<(), GymError> {
-    let entries = std::fs::read_dir(dir).map_err(io(dir))?;
+    let entries = std::fs::read_dir(dir).map_err(GymError::io(dir))?;
     for entry in entries {
-        let entry = entry.map_err(io(dir))?;
+        let entry = entry.map_err(GymError::io(dir))?;
         let path = entry.path();
-        let kind = entry.file_type().map_err(io(&path))?;
+        let kind = entry.file_type().map_err(GymError::io(&path))?;
         if kind.is_symlink() {
             return Err(GymError::Fixture(format!(
                 "{} is a symlink: fixtures hold plain files and directories only",
@@ -168,7 +161,7 @@ fn on_disk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) -> Result
             }
             on_disk(root, &path, out)?;
         } else if kind.is_file() {
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let bytes = std::fs::read(&path).map_err(GymError::io(&path))?;
             let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
             out.push((relative, bytes));
         }

@@ -59,6 +59,16 @@ pub enum GymError {
     Usage(String),
 }
 
+impl GymError {
+    /// An I/O failure on `path`, for `map_err`.
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GymError + '_ {
+        move |source| GymError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
 /// What `factory gym run` was asked.
 #[derive(Debug, Clone)]
 pub struct GymOptions {
@@ -182,14 +192,8 @@ pub async fn run(
         )));
     }
     let report_dir = &options.report_dir;
-    std::fs::create_dir_all(report_dir).map_err(|source| GymError::Io {
-        path: report_dir.display().to_string(),
-        source,
-    })?;
-    let report_dir = std::fs::canonicalize(report_dir).map_err(|source| GymError::Io {
-        path: report_dir.display().to_string(),
-        source,
-    })?;
+    std::fs::create_dir_all(report_dir).map_err(GymError::io(report_dir))?;
+    let report_dir = std::fs::canonicalize(report_dir).map_err(GymError::io(report_dir))?;
     let gym_run_id = uuid::Uuid::now_v7().to_string();
     let started_at = crate::store::now_rfc3339();
     let began = Instant::now();

@@ -172,18 +172,14 @@ impl Report {
 
     /// Writes `report.json` and `report.html` into `dir`.
     pub fn write(&self, dir: &Path) -> Result<(), GymError> {
-        let io = |path: &Path| {
-            let path = path.display().to_string();
-            move |source| GymError::Io { path, source }
-        };
         let json = dir.join("report.json");
         let text = serde_json::to_string_pretty(self).map_err(|e| GymError::Io {
             path: json.display().to_string(),
             source: std::io::Error::other(e),
         })?;
-        std::fs::write(&json, text).map_err(io(&json))?;
+        std::fs::write(&json, text).map_err(GymError::io(&json))?;
         let html = dir.join("report.html");
-        std::fs::write(&html, super::html::render(self)).map_err(io(&html))?;
+        std::fs::write(&html, super::html::render(self)).map_err(GymError::io(&html))?;
         Ok(())
     }
 

@@ -506,10 +506,7 @@ fn check_one(check: &Check) -> Result<(), String> {
 /// Every scenario of a gym directory (sorted by name). Names must be unique.
 pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, GymError> {
     let scenarios = dir.join("scenarios");
-    let entries = std::fs::read_dir(&scenarios).map_err(|e| GymError::Io {
-        path: scenarios.display().to_string(),
-        source: e,
-    })?;
+    let entries = std::fs::read_dir(&scenarios).map_err(GymError::io(&scenarios))?;
     let mut found = BTreeMap::new();
     for entry in entries.flatten() {
         let path = entry.path();
@@ -521,10 +518,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, GymError> {
             .and_then(|s| s.to_str())
             .unwrap_or_default()
             .to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| GymError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(GymError::io(&path))?;
         let mut scenario = parse(&text, &stem, &path.display().to_string())?;
         scenario.gym_dir = GymDir::Dir(dir.to_path_buf());
         insert(&mut found, scenario)?;
@@ -569,110 +563,4 @@ fn insert(found: &mut BTreeMap<String, Scenario>, scenario: Scenario) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-requirement = "Add a function."
-fixture = "rust-crate"
-critical = true
-
-[decisions]
-clarification = "Use metres."
-budget = "stop"
-
-[[checks]]
-kind = "artifact"
-artifact = "*.md"
-regex = "(?i)function"
-
-[[checks]]
-kind = "signature"
-path = "src/lib.rs"
-query = "(function_item name: (identifier) @name (#eq? @name \"add\"))"
-offline = false
-"#;
-
-    #[test]
-    fn a_scenario_reads_with_its_defaults() {
-        let s = parse(GOOD, "add-fn", "test").unwrap();
-        assert_eq!(s.name, "add-fn");
-        assert!(s.critical);
-        assert_eq!(s.limits.wall_secs, 600);
-        assert_eq!(
-            s.decisions.for_kind(ApprovalKind::Plan),
-            Some(("approve".into(), None))
-        );
-        assert_eq!(
-            s.decisions.for_kind(ApprovalKind::Clarification),
-            Some(("answer".into(), Some("Use metres.".into())))
-        );
-        assert_eq!(s.decisions.for_kind(ApprovalKind::Blocked), None);
-        assert!(!s.checks[1].offline);
-    }
-
-    #[test]
-    fn bad_scenarios_say_what_is_wrong_and_what_is_accepted() {
-        let cases = [
-            (
-                GOOD.replace("kind = \"artifact\"", "kind = \"artefact\""),
-                "artefact",
-            ),
-            (GOOD.replace("(?i)function", "(unclosed"), "regex"),
-            (GOOD.replace("#eq? @name", "#eq? @nope"), "query"),
-            (GOOD.replace("src/lib.rs", "../lib.rs"), "no `..`"),
-            (
-                GOOD.replace("budget = \"stop\"", "budget = \"spend\""),
-                "raise_once",
-            ),
-            (
-                GOOD.replace("budget = \"stop\"", "plan = \"revise\""),
-                "needs words",
-            ),
-            (
-                GOOD.replace("fixture = \"rust-crate\"", "fixture = \"../etc\""),
-                "fixture",
-            ),
-            (
-                format!("factory_toml = \"[aliases]\"\n{GOOD}"),
-                "may not set",
-            ),
-            (
-                GOOD.replace("fixture = \"rust-crate\"", ""),
-                "either `fixture`",
-            ),
-            (
-                format!(
-                    "{}\n[repository]\npath = \"/r\"\ncommit = \"abc\"\n",
-                    GOOD.replace("fixture = \"rust-crate\"", "")
-                ),
-                "40-character",
-            ),
-            (
-                GOOD.replace("critical = true", "critical = true\nsurprise = 1"),
-                "surprise",
-            ),
-        ];
-        for (text, says) in cases {
-            let err = parse(&text, "x", "test.toml").unwrap_err().to_string();
-            assert!(err.contains(says), "{says}: {err}");
-            assert!(err.contains("test.toml"), "{err}");
-        }
-    }
-
-    #[test]
-    fn the_built_in_scenarios_read() {
-        let all = builtin().unwrap();
-        assert!(all.len() >= 6, "{}", all.len());
-        for s in &all {
-            let fixture = s.fixture.as_deref().unwrap_or_default();
-            assert!(
-                super::super::BUILTIN
-                    .get_dir(format!("fixtures/{fixture}"))
-                    .is_some(),
-                "{}: fixture {fixture} is missing",
-                s.name,
-            );
-        }
-    }
-}
+mod tests;

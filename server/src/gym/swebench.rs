@@ -82,10 +82,7 @@ pub fn import(options: &ImportOptions) -> Result<Vec<String>, GymError> {
             options.test_command
         )));
     }
-    let file = std::fs::File::open(&options.file).map_err(|source| GymError::Io {
-        path: options.file.display().to_string(),
-        source,
-    })?;
+    let file = std::fs::File::open(&options.file).map_err(GymError::io(&options.file))?;
     let mut planned = Vec::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let at = format!("{} line {}", options.file.display(), n + 1);
@@ -136,19 +133,15 @@ struct Planned {
 }
 
 fn write_all(out: &Path, planned: &[Planned]) -> Result<(), GymError> {
-    let io = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| GymError::Io { path, source }
-    };
     let scenarios = out.join("scenarios");
-    std::fs::create_dir_all(&scenarios).map_err(io(&scenarios))?;
+    std::fs::create_dir_all(&scenarios).map_err(GymError::io(&scenarios))?;
     for p in planned {
         let hidden = out.join("hidden").join(&p.name);
-        std::fs::create_dir_all(&hidden).map_err(io(&hidden))?;
+        std::fs::create_dir_all(&hidden).map_err(GymError::io(&hidden))?;
         let patch = hidden.join("test.patch");
-        std::fs::write(&patch, &p.test_patch).map_err(io(&patch))?;
+        std::fs::write(&patch, &p.test_patch).map_err(GymError::io(&patch))?;
         let file = scenarios.join(format!("{}.toml", p.name));
-        std::fs::write(&file, &p.scenario).map_err(io(&file))?;
+        std::fs::write(&file, &p.scenario).map_err(GymError::io(&file))?;
     }
     Ok(())
 }

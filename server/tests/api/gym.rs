@@ -8,9 +8,10 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::support::cli::{factory_cli, text};
-use crate::support::git::bubblewrap;
-use crate::support::gym_model::{GymModel, gym_factory_toml, serve_gym_model};
+use crate::support::cli::{assert_succeeded, factory_cli, text};
+use crate::support::git::{bubblewrap, python3};
+use crate::support::gym_model::{GymModel, serve_gym_model};
+use crate::support::model::factory_toml_with;
 
 fn gym(data: &Path, args: &[&str]) -> Output {
     factory_cli(data)
@@ -18,6 +19,25 @@ fn gym(data: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// `factory gym run ARGS` on `data` with `config` as its factory.toml, off the test's runtime
+/// (the scripted model serves on it); the output and everything it said.
+async fn gym_with(data: &Path, config: &Path, args: &[&str]) -> (Output, String) {
+    let (data, config) = (data.to_path_buf(), config.to_path_buf());
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = tokio::task::spawn_blocking(move || {
+        factory_cli(&data)
+            .env("FACTORY_CONFIG", &config)
+            .args(["gym", "run"])
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out, said)
 }
 
 fn report(dir: &Path) -> Value {
@@ -46,20 +66,6 @@ fn checks(report: &Value, scenario: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
-fn python3() -> bool {
-    let ok = std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok && std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("python3 is missing: the gym's Python scenarios need it (apt-get install python3)");
-    }
-    if !ok {
-        eprintln!("skipped: python3 is missing");
-    }
-    ok
-}
-
 #[test]
 fn the_built_in_scenarios_pass_with_the_offline_templates_and_are_recorded() {
     if !bubblewrap() || !python3() {
@@ -76,13 +82,7 @@ fn the_built_in_scenarios_pass_with_the_offline_templates_and_are_recorded() {
             reports.path().to_str().unwrap(),
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     let report = report(reports.path());
     let scenarios = report["scenarios"].as_array().unwrap();
     assert!(scenarios.len() >= 6, "{report}");
@@ -140,32 +140,25 @@ async fn the_critical_scenarios_pass_only_when_the_model_is_shown_the_code() {
     let base = serve_gym_model(model.clone()).await;
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("factory.toml");
-    std::fs::write(&config, gym_factory_toml(&base)).unwrap();
+    std::fs::write(&config, factory_toml_with(&base, false)).unwrap();
     let reports = tempfile::tempdir().unwrap();
-    let dir = reports.path().to_path_buf();
-    let (d, c) = (data.path().to_path_buf(), config.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        factory_cli(&d)
-            .env("FACTORY_CONFIG", &c)
-            .args(["gym", "run", "--report", dir.to_str().unwrap()])
-            .args([
-                "--scenario",
-                "rust-fix-failing-test",
-                "--scenario",
-                "python-add-function",
-            ])
-            .args([
-                "--scenario",
-                "clarification-answered",
-                "--scenario",
-                "budget-stop",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let (out, said) = gym_with(
+        data.path(),
+        &config,
+        &[
+            "--report",
+            reports.path().to_str().unwrap(),
+            "--scenario",
+            "rust-fix-failing-test",
+            "--scenario",
+            "python-add-function",
+            "--scenario",
+            "clarification-answered",
+            "--scenario",
+            "budget-stop",
+        ],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(0), "{said}");
     let report = report(reports.path());
     for name in [
@@ -257,38 +250,26 @@ async fn a_broken_team_override_fails_a_scenario_and_says_what_changed() {
     let base = serve_gym_model(GymModel::default()).await;
     let data = tempfile::tempdir().unwrap();
     let config = data.path().join("factory.toml");
-    std::fs::write(&config, gym_factory_toml(&base)).unwrap();
+    std::fs::write(&config, factory_toml_with(&base, false)).unwrap();
     let gym_dir = tempfile::tempdir().unwrap();
     let run = |round: &str| {
-        let (d, c, g) = (
-            data.path().to_path_buf(),
-            config.clone(),
-            gym_dir.path().to_path_buf(),
-        );
         let reports = data.path().join(round);
+        let (data, config, dir) = (data.path(), &config, gym_dir.path().to_path_buf());
         async move {
-            tokio::task::spawn_blocking(move || {
-                let out = factory_cli(&d)
-                    .env("FACTORY_CONFIG", &c)
-                    .args(["gym", "run", "--no-builtin", "--dir", g.to_str().unwrap()])
-                    .args(["--report", reports.to_str().unwrap()])
-                    .output()
-                    .unwrap();
-                (out, reports)
-            })
-            .await
-            .unwrap()
+            let args = [
+                "--no-builtin",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--report",
+                reports.to_str().unwrap(),
+            ];
+            let (out, _) = gym_with(data, config, &args).await;
+            (out, reports)
         }
     };
     gym_dir_with_override(gym_dir.path(), None);
     let (first, _) = run("first").await;
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "{}{}",
-        text(&first.stdout),
-        text(&first.stderr)
-    );
+    assert_succeeded(&first);
 
     // The architect's identity now tells it not to name files: the engineer is never shown
     // the code, cannot fix it, and the hidden tests fail.
@@ -445,13 +426,7 @@ async fn swebench_instances_become_scenarios_whose_hidden_tests_run_after_delive
             .unwrap()
     };
     let out = import(&jsonl);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(
         text(&out.stdout).contains("2 scenario(s) written"),
         "{}",
@@ -494,25 +469,16 @@ async fn swebench_instances_become_scenarios_whose_hidden_tests_run_after_delive
     let model = GymModel::default();
     let base = serve_gym_model(model.clone()).await;
     let config = root.path().join("factory.toml");
-    std::fs::write(&config, gym_factory_toml(&base)).unwrap();
+    std::fs::write(&config, factory_toml_with(&base, false)).unwrap();
     let reports = root.path().join("reports");
-    let (d, c, g, r) = (
-        data.clone(),
-        config.clone(),
-        out_dir.clone(),
-        reports.clone(),
-    );
-    let out = tokio::task::spawn_blocking(move || {
-        factory_cli(&d)
-            .env("FACTORY_CONFIG", &c)
-            .args(["gym", "run", "--no-builtin", "--dir", g.to_str().unwrap()])
-            .args(["--report", r.to_str().unwrap()])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let args = [
+        "--no-builtin",
+        "--dir",
+        out_dir.to_str().unwrap(),
+        "--report",
+        reports.to_str().unwrap(),
+    ];
+    let (out, said) = gym_with(&data, &config, &args).await;
     assert_eq!(out.status.code(), Some(0), "not critical: {said}");
     let report = report(&reports);
     let calc = checks(&report, "acme__calc-1");

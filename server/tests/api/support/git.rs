@@ -101,6 +101,15 @@ pub fn docker_image(image: &str) -> bool {
 
 /// `ok`, after saying why the test skips when it is not; under `CI=true` a missing part fails
 /// the test instead of skipping it.
+/// Whether `python3` runs here; under `CI=true` its absence fails the test.
+pub fn python3() -> bool {
+    let ok = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    present(ok, "python3 is missing (apt-get install python3)")
+}
+
 fn present(ok: bool, missing: &str) -> bool {
     if !ok {
         assert!(

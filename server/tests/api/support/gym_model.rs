@@ -53,20 +53,6 @@ pub async fn serve_gym_model(model: GymModel) -> String {
     format!("http://{addr}/v1")
 }
 
-/// A factory.toml with one provider, `lab`, serving `lab:scripted` (priced, so budgets bite).
-pub fn gym_factory_toml(base: &str) -> String {
-    let chain = "[\"lab:scripted\"]";
-    format!(
-        "[providers.lab]\nkind = \"openai\"\nbase_url = \"{base}\"\n\n\
-         [aliases]\n\"factory/architect\" = {chain}\n\"factory/coder\" = {chain}\n\
-         \"factory/fast\" = {chain}\n\"factory/cheap\" = {chain}\n\n\
-         [models.\"lab:scripted\"]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n\
-         max_concurrency = 8\ncontext_window = 64000\n\n\
-         [retry]\nmax_retries = 1\nbackoff_base_ms = 10\nbackoff_max_ms = 50\ntimeout_secs = 20\n\n\
-         [engine]\nbackoff_base_ms = 20\nbackoff_max_ms = 100\n"
-    )
-}
-
 async fn chat(State(model): State<GymModel>, Json(body): Json<Value>) -> Response {
     model.requests.lock().unwrap().push(body.clone());
     if let Some(error) = super::wire::openai_refusal(&body) {
