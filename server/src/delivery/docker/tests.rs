@@ -221,7 +221,7 @@ async fn a_worktree_keeps_one_container_until_released() {
     };
     let run = async |command: &str| sandbox.run(dir.path(), command, &limits).await.unwrap();
     // One container, `exec`'d into: its private /tmp outlives a command.
-    let r = run("echo kept > /tmp/mark & sleep 30 & echo started").await;
+    let r = run("echo kept > /tmp/mark; sleep 30 & echo started").await;
     assert!(r.passed, "{r:?}");
     let first = containers(&sandbox.docker, dir.path(), true).await;
     assert_eq!(first.len(), 1, "{first:?}");
@@ -253,7 +253,7 @@ async fn a_worktree_keeps_one_container_until_released() {
 
     // A timeout removes the container; the next command gets a new one.
     let quick = GateLimits {
-        timeout: Duration::from_millis(500),
+        timeout: Duration::from_secs(2),
         output_bytes: 100,
     };
     let r = sandbox
