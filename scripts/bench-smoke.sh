@@ -10,10 +10,10 @@ cd "$FACTORY_ROOT"
 export FACTORY_BENCH_SMOKE=1
 limit=300
 
-# Building is not what is bounded: on a clean machine linking six debug bench binaries takes
+# Building is not what is bounded: on a clean machine linking seven debug bench binaries takes
 # minutes, so they are built first and only their runs are timed.
 echo "-- building the benches (dev profile)"
-cargo bench --profile dev -q -p server --bench store --bench gateway --bench engine --bench delivery --bench repo_map --bench gym --no-run
+cargo bench --profile dev -q -p server --bench store --bench gateway --bench engine --bench delivery --bench repo_map --bench gym --bench mcp --no-run
 
 smoke() {
   local name=$1
@@ -31,6 +31,7 @@ smoke engine FACTORY_BENCH_RUNS=3 FACTORY_BENCH_CONCURRENT=20 FACTORY_BENCH_DELA
 smoke delivery FACTORY_BENCH_ROUNDS=2
 smoke repo_map
 smoke gym
+smoke mcp
 echo "-- bench dashboard (smoke)"
 if ! FACTORY_BIN="$FACTORY_ROOT/target/debug/factory" timeout "$limit" node end2end/bench.mjs; then
   echo "bench dashboard failed, or did not finish within $limit s" >&2

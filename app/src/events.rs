@@ -10,6 +10,9 @@ use crate::dto::{Project, RunStatus};
 use crate::ledger::{Attempt, Attribution, BudgetScope, BudgetTier, RoutingDecision};
 use crate::task::{TaskResult, TaskStatus};
 
+mod webhook;
+pub use webhook::WebhookDrop;
+
 /// What happened. Adding a variant is backwards compatible; renaming one is not (the stored
 /// `kind` strings are part of the log).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -346,9 +349,99 @@ pub enum EventData {
     },
     /// One attempt of a gym scenario came out (see `factory gym run`).
     GymScenarioFinished { record: crate::gym::GymRecord },
+    /// A webhook accepted an event (answered 2xx). Never itself delivered to a webhook.
+    WebhookDelivered {
+        /// The webhook's `name` in factory.toml (its URL's origin when unnamed).
+        webhook: String,
+        /// The `X-Factory-Delivery` id, the same on every attempt.
+        delivery_id: String,
+        /// The event delivered, and its run when it belongs to one.
+        event_seq: i64,
+        event_kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
+        /// Attempts made, this one included (1 when the first succeeded).
+        attempts: u32,
+        status: u16,
+        /// From the first attempt to the accepting answer, backoff included.
+        duration_ms: u64,
+    },
+    /// A webhook did not accept an event: its attempts ran out, it answered with a status that
+    /// retrying cannot fix (3xx, 4xx other than 408, 425 and 429), or the process stopped.
+    WebhookFailed {
+        webhook: String,
+        delivery_id: String,
+        event_seq: i64,
+        event_kind: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_id: Option<String>,
+        attempts: u32,
+        /// The last answer's status; absent when the last attempt got no answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<u16>,
+        /// What went wrong on the last attempt.
+        error: String,
+    },
+    /// Events meant for a webhook that were never attempted (see [`WebhookDrop`]).
+    WebhookDropped {
+        webhook: String,
+        reason: WebhookDrop,
+        /// How many, and the range of their sequence numbers when known.
+        count: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        first_seq: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seq: Option<i64>,
+    },
 }
 
 impl EventData {
+    /// Every stored `kind`, one per variant (a test holds it to the enum).
+    pub const KINDS: &'static [&'static str] = &[
+        "run_created",
+        "run_started",
+        "work_order_delivered",
+        "work_order_published",
+        "branch_pushed",
+        "pull_request_opened",
+        "dependencies_prepared",
+        "command_run",
+        "stage_started",
+        "stage_attempt_failed",
+        "stage_completed",
+        "run_finished",
+        "approval_requested",
+        "approval_decided",
+        "clarification_requested",
+        "clarification_answered",
+        "clarification_refused",
+        "budget_raised",
+        "stage_skipped",
+        "run_revised",
+        "project_added",
+        "memory_retained",
+        "admin_token_created",
+        "session_started",
+        "token_scoped",
+        "token_revoked",
+        "model_call_started",
+        "model_call_finished",
+        "model_call_failed",
+        "routing_decided",
+        "budget_reached",
+        "settings_changed",
+        "gym_scenario_finished",
+        "webhook_delivered",
+        "webhook_failed",
+        "webhook_dropped",
+    ];
+
+    /// True for the records of webhook deliveries: they are never delivered themselves, so a
+    /// webhook cannot feed on its own outcomes.
+    pub fn is_webhook_outcome(kind: &str) -> bool {
+        kind.starts_with("webhook_")
+    }
+
     /// The stored `kind` string of this event.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -385,6 +478,9 @@ impl EventData {
             EventData::ProjectAdded { .. } => "project_added",
             EventData::SettingsChanged { .. } => "settings_changed",
             EventData::GymScenarioFinished { .. } => "gym_scenario_finished",
+            EventData::WebhookDelivered { .. } => "webhook_delivered",
+            EventData::WebhookFailed { .. } => "webhook_failed",
+            EventData::WebhookDropped { .. } => "webhook_dropped",
         }
     }
 
@@ -411,7 +507,9 @@ impl EventData {
             | EventData::StageSkipped { run_id, .. }
             | EventData::RunRevised { run_id, .. } => Some(run_id),
             EventData::BudgetRaised { run_id, .. } => run_id.as_deref(),
-            EventData::MemoryRetained { run_id, .. } => run_id.as_deref(),
+            EventData::MemoryRetained { run_id, .. }
+            | EventData::WebhookDelivered { run_id, .. }
+            | EventData::WebhookFailed { run_id, .. } => run_id.as_deref(),
             EventData::ModelCallStarted { attribution, .. }
             | EventData::ModelCallFinished { attribution, .. }
             | EventData::ModelCallFailed { attribution, .. }
@@ -427,6 +525,7 @@ impl EventData {
             | EventData::ProjectAdded { .. }
             | EventData::SettingsChanged { .. }
             | EventData::GymScenarioFinished { .. }
+            | EventData::WebhookDropped { .. }
             | EventData::BudgetReached { .. } => None,
         }
     }

@@ -11,7 +11,11 @@
 //!    so the sandbox is not what is measured). A turn's overhead is the time from the model's
 //!    answer leaving the model server to the next request arriving, minus the command's own
 //!    time (measured alone in the same run): parsing the action, recording the command,
-//!    building and sending the next request.
+//!    building and sending the next request;
+//! 4. section 1 again on the same engine with traces exported over OTLP/HTTP to a loopback
+//!    receiver (the `tracing` subscriber with the OpenTelemetry layer that
+//!    `OTEL_EXPORTER_OTLP_ENDPOINT` sets up), and what that adds per stage at p50. It runs last:
+//!    the subscriber, once installed, stays for the process.
 //!
 //! `cargo bench -p server --bench engine` (`FACTORY_BENCH_RUNS`, `FACTORY_BENCH_CONCURRENT`,
 //! `FACTORY_BENCH_DELAY_MS`, `FACTORY_BENCH_AGENT_RUNS` change the load; `FACTORY_BENCH_DIR` where the data lives).
@@ -283,58 +287,12 @@ async fn run() {
     let concurrent = env_or("FACTORY_BENCH_CONCURRENT", 1_000) as usize;
     let delay = Duration::from_millis(env_or("FACTORY_BENCH_DELAY_MS", 500));
 
-    // 1. Per-stage overhead, sequential runs, instant model.
+    // 1. Per-stage overhead, sequential runs, instant model, without a trace subscriber
+    // (section 4 repeats it with traces exported).
     let base = model(Duration::ZERO).await;
-    let (engine, store, dir) = engine_for(&base, 4).await;
+    let (quick, quick_store, dir) = engine_for(&base, 4).await;
     let floor = fsync_floor(dir.path()).await;
-    let mut overheads = Vec::with_capacity(sequential * 5);
-    let mut events = store.subscribe();
-    for i in 0..sequential + 5 {
-        let run_id = create(
-            &store,
-            format!("Benchmark requirement number {i}: export orders as CSV"),
-        )
-        .await;
-        engine.submit(run_id.clone());
-        let mut last = Instant::now();
-        let mut upstream = Duration::ZERO;
-        let mut seen = "none";
-        loop {
-            let Ok(event) = tokio::time::timeout(QUIET_LIMIT, events.recv()).await else {
-                panic!(
-                    "run {run_id} recorded nothing for {} s (its last event: {seen}); does it wait \
-                     for a person?",
-                    QUIET_LIMIT.as_secs()
-                );
-            };
-            let event = event.expect("events");
-            if event.run_id.as_deref() != Some(run_id.as_str()) {
-                continue;
-            }
-            seen = event.data.kind();
-            match &event.data {
-                EventData::RunStarted { .. } => last = Instant::now(),
-                EventData::ModelCallFinished { upstream_us, .. } => {
-                    upstream += Duration::from_micros(*upstream_us);
-                }
-                EventData::StageCompleted { .. } => {
-                    let now = Instant::now();
-                    // The first five runs warm caches and connections.
-                    if i >= 5 {
-                        overheads.push((now - last).saturating_sub(upstream));
-                    }
-                    last = now;
-                    upstream = Duration::ZERO;
-                }
-                EventData::RunFinished { status, .. } => {
-                    assert_eq!(status.as_str(), "succeeded");
-                    break;
-                }
-                _ => {}
-            }
-        }
-    }
-    overheads.sort();
+    let overheads = stage_overheads(&quick, &quick_store, sequential).await;
 
     // 2. Concurrent runs, slow model.
     let slow = model(delay).await;
@@ -385,6 +343,24 @@ async fn run() {
     let (turn_overheads, command_p50) =
         agent_loop(env_or("FACTORY_BENCH_AGENT_RUNS", 5) as usize).await;
 
+    // 4. Section 1 again with traces exported (last: the subscriber stays for the process).
+    let (receiver, exported) = otlp_receiver().await;
+    let provider = factory_server::telemetry::provider(Some(&format!("{receiver}/v1/traces")))
+        .expect("OTLP exporter");
+    {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        let layer = factory_server::telemetry::layer_for(&provider)
+            .with_filter(factory_server::telemetry::span_filter());
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("the bench's only subscriber");
+    }
+    let traced = stage_overheads(&quick, &quick_store, sequential).await;
+    let _ = provider.force_flush();
+    let exported = exported.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(exported > 0, "the traced runs sent their spans");
+    let _ = provider.shutdown();
+
     let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1_000.0);
     println!("engine benchmark (scripted model on loopback, durable SQLite commits)");
     println!("{:<52} {:>16}", "measure", "value");
@@ -399,6 +375,22 @@ async fn run() {
         "per-stage overhead p99",
         ms(percentile(&overheads, 0.99))
     );
+    println!(
+        "{:<52} {:>16}",
+        "per-stage overhead p50, traces exported",
+        ms(percentile(&traced, 0.50))
+    );
+    println!(
+        "{:<52} {:>16}",
+        "per-stage overhead p99, traces exported",
+        ms(percentile(&traced, 0.99))
+    );
+    println!(
+        "{:<52} {:>16}",
+        "traces: added per stage p50 (target <= 0.2 ms)",
+        ms(percentile(&traced, 0.50).saturating_sub(percentile(&overheads, 0.50)))
+    );
+    println!("{:<52} {:>16}", "OTLP requests received", exported);
     println!(
         "{:<52} {:>16}",
         "floor: one fsync'd SQLite commit (WAL, FULL) p50",
@@ -465,6 +457,85 @@ async fn run() {
 }
 
 /// A git repository with one commit (`src/lib.rs`) at `dir`.
+/// The time from each stage's commit to the next, minus the model server's own time, over
+/// `sequential` five-stage runs (after five to warm up), sorted.
+async fn stage_overheads(engine: &Arc<Engine>, store: &Store, sequential: usize) -> Vec<Duration> {
+    let mut overheads = Vec::with_capacity(sequential * 5);
+    let mut events = store.subscribe();
+    for i in 0..sequential + 5 {
+        let run_id = create(
+            store,
+            format!("Benchmark requirement number {i}: export orders as CSV"),
+        )
+        .await;
+        engine.submit(run_id.clone());
+        let mut last = Instant::now();
+        let mut upstream = Duration::ZERO;
+        let mut seen = "none";
+        loop {
+            let Ok(event) = tokio::time::timeout(QUIET_LIMIT, events.recv()).await else {
+                panic!(
+                    "run {run_id} recorded nothing for {} s (its last event: {seen}); does it wait \
+                     for a person?",
+                    QUIET_LIMIT.as_secs()
+                );
+            };
+            let event = event.expect("events");
+            if event.run_id.as_deref() != Some(run_id.as_str()) {
+                continue;
+            }
+            seen = event.data.kind();
+            match &event.data {
+                EventData::RunStarted { .. } => last = Instant::now(),
+                EventData::ModelCallFinished { upstream_us, .. } => {
+                    upstream += Duration::from_micros(*upstream_us);
+                }
+                EventData::StageCompleted { .. } => {
+                    let now = Instant::now();
+                    // The first five runs warm caches and connections.
+                    if i >= 5 {
+                        overheads.push((now - last).saturating_sub(upstream));
+                    }
+                    last = now;
+                    upstream = Duration::ZERO;
+                }
+                EventData::RunFinished { status, .. } => {
+                    assert_eq!(status.as_str(), "succeeded");
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    overheads.sort();
+    overheads
+}
+
+/// An OTLP/HTTP receiver on loopback that accepts every export: its base URL and how many
+/// requests it received.
+async fn otlp_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    let router = axum::Router::new().route(
+        "/v1/traces",
+        post(move |_body: axum::body::Bytes| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async {
+                (
+                    [("content-type", "application/x-protobuf")],
+                    Vec::<u8>::new(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{addr}"), count)
+}
+
 fn repository(dir: &std::path::Path) {
     std::fs::create_dir_all(dir.join("src")).expect("repository");
     std::fs::write(

@@ -10,5 +10,8 @@ pub mod engine;
 pub mod gateway;
 pub mod gym;
 pub mod hub;
+pub mod mcp;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
+pub mod webhooks;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::http::Request;
+use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -60,6 +61,9 @@ pub struct Application {
     pub gateway: Arc<Gateway>,
     pub engine: Arc<Engine>,
     shutdown: CancellationToken,
+    /// Deliveries to `[[webhooks]]`; finished after the engine stops, so a run's last events
+    /// still go out.
+    webhooks: crate::webhooks::Webhooks,
 }
 
 impl std::fmt::Debug for Application {
@@ -118,6 +122,9 @@ pub async fn build(
     if leftovers > 0 {
         tracing::info!(leftovers, "removed worktrees left by an interrupted run");
     }
+    // Before anything is resumed: every event a resumed run commits is considered.
+    let webhooks = crate::webhooks::Webhooks::start(&config.factory.webhooks, &store)
+        .map_err(|e| StartupError::Config(e.to_string()))?;
     let resumed = engine.resume_all().await?;
     engine.watch_decisions(std::time::Duration::from_secs(2));
     if resumed > 0 {
@@ -148,6 +155,7 @@ pub async fn build(
         engine: engine.clone(),
     };
     Ok(Application {
+        webhooks,
         gateway,
         engine,
         listener,
@@ -215,8 +223,16 @@ impl Application {
     /// Serves until the shutdown token is cancelled, then drains in-flight requests.
     pub async fn run(self) -> std::io::Result<()> {
         let shutdown = self.shutdown.clone();
+        // No Nagle delay: streamed answers (MCP's and the event streams) are written in
+        // several small parts, and each part after the first would otherwise wait for the
+        // client's delayed ACK (40 ms on Linux).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         let served = axum::serve(
-            self.listener,
+            listener,
             // The peer address: failed sign-ins are counted per client address.
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
@@ -226,6 +242,7 @@ impl Application {
         // Drivers stop at the shutdown signal without changing their runs (they resume on the
         // next start); wait for them so nothing is mid-commit when the process exits.
         self.engine.wait_idle().await;
+        self.webhooks.finish(crate::webhooks::DRAIN_GRACE).await;
         // Containers of gates stopped by the shutdown are being removed; let that finish.
         crate::delivery::docker::finish_removals(std::time::Duration::from_secs(15)).await;
         self.gateway.flush().await;

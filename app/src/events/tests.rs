@@ -83,3 +83,47 @@ fn event_round_trips_with_flattened_data() {
     let back: Event = serde_json::from_str(&text).unwrap();
     assert_eq!(back, event);
 }
+
+/// `KINDS` names every variant, and only those: serde lists the variants it expects when it
+/// meets an unknown kind, so a variant added without its kind fails here.
+#[test]
+fn kinds_lists_every_variant() {
+    let err =
+        serde_json::from_value::<EventData>(serde_json::json!({"kind": "nope", "payload": {}}))
+            .unwrap_err()
+            .to_string();
+    let mut expected: Vec<&str> = err.split('`').skip(3).step_by(2).collect();
+    let mut kinds = EventData::KINDS.to_vec();
+    expected.sort_unstable();
+    kinds.sort_unstable();
+    assert_eq!(kinds, expected, "{err}");
+}
+
+#[test]
+fn webhook_records_keep_their_run_and_kind() {
+    let delivered = EventData::WebhookDelivered {
+        webhook: "ci".into(),
+        delivery_id: "d".into(),
+        event_seq: 4,
+        event_kind: "run_finished".into(),
+        run_id: Some("r".into()),
+        attempts: 2,
+        status: 204,
+        duration_ms: 10,
+    };
+    let dropped = EventData::WebhookDropped {
+        webhook: "ci".into(),
+        reason: WebhookDrop::QueueFull,
+        count: 3,
+        first_seq: Some(1),
+        last_seq: Some(3),
+    };
+    assert_eq!(delivered.run_id(), Some("r"));
+    assert_eq!(dropped.run_id(), None);
+    for data in [delivered, dropped] {
+        let json = serde_json::to_value(&data).unwrap();
+        assert_eq!(json["kind"], data.kind());
+        assert!(EventData::is_webhook_outcome(data.kind()));
+    }
+    assert!(!EventData::is_webhook_outcome("run_finished"));
+}

@@ -9,6 +9,7 @@ use app::approval::{Approval, ApprovalStatus, DecideRequest};
 
 use super::{ApiError, ApiJson};
 use crate::startup::AppState;
+use crate::store::Store;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +25,25 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Approval>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let status = match query.status.as_deref() {
+    let approvals = list_approvals(
+        &state.store,
+        query.status.as_deref(),
+        query.run_id.as_deref(),
+        query.limit,
+    )
+    .await?;
+    Ok(Json(approvals))
+}
+
+/// Approvals oldest first: of `status` (`pending` or `decided`; every status when `None`), of
+/// the run `run_id` or every run, at most `limit` (1–[`MAX_APPROVALS`], default 200).
+pub async fn list_approvals(
+    store: &Store,
+    status: Option<&str>,
+    run_id: Option<&str>,
+    limit: Option<u32>,
+) -> Result<Vec<Approval>, ApiError> {
+    let status = match status {
         None => None,
         Some(s) => Some(ApprovalStatus::parse(s).ok_or_else(|| {
             ApiError::BadRequest(format!(
@@ -32,28 +51,30 @@ pub async fn list(
             ))
         })?),
     };
-    let limit = query.limit.unwrap_or(200);
-    if limit == 0 || limit > 1000 {
-        return Err(ApiError::BadRequest(
-            "`limit` must be between 1 and 1000".into(),
-        ));
+    let limit = limit.unwrap_or(200);
+    if limit == 0 || limit > MAX_APPROVALS {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and {MAX_APPROVALS}"
+        )));
     }
-    let approvals = state
-        .store
-        .list_approvals(status, query.run_id.as_deref(), limit)
-        .await?;
-    Ok(Json(approvals))
+    Ok(store.list_approvals(status, run_id, limit).await?)
 }
+
+/// Largest page of approvals.
+pub const MAX_APPROVALS: u32 = 1000;
 
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Approval>, ApiError> {
-    state
-        .store
-        .get_approval(&id)
+    Ok(Json(approval(&state.store, &id).await?))
+}
+
+/// One approval by id; `NotFound` names an unknown id.
+pub async fn approval(store: &Store, id: &str) -> Result<Approval, ApiError> {
+    store
+        .get_approval(id)
         .await?
-        .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no approval with id {id:?}")))
 }
 

@@ -55,7 +55,12 @@ pub fn classify(path: &str) -> Access {
     const API_PREFIXES: &[&str] = &["/api/", "/supervisor/", "/events"];
     if PUBLIC.contains(&path) || path.starts_with("/pkg/") || path.starts_with("/vendor/") {
         Access::Public
-    } else if path == "/ws" || path == "/api" || API_PREFIXES.iter().any(|p| path.starts_with(p)) {
+    } else if path == "/ws"
+        || path == "/mcp"
+        || path == "/api"
+        || path == "/metrics"
+        || API_PREFIXES.iter().any(|p| path.starts_with(p))
+    {
         Access::Api
     } else {
         Access::Page
@@ -91,6 +96,37 @@ impl Principal {
             projects: credential.projects,
             by_session,
         }
+    }
+
+    /// The machine's own user, as the CLI commands act (`factory mcp` over stdio): every scope,
+    /// every project, no token.
+    pub fn local() -> Principal {
+        Principal {
+            token_id: "local".into(),
+            scope: TokenScope::Admin,
+            projects: Vec::new(),
+            by_session: false,
+        }
+    }
+
+    /// Whether this principal may see and act on runs of `project` (a run's recorded project:
+    /// a path, or none): always for an unlimited token, else only for one of its projects.
+    pub async fn may_use_project(&self, project: Option<&str>) -> bool {
+        self.projects.is_empty() || projects::allowed(&self.projects, project).await
+    }
+
+    /// Whether this principal may start a run in `project` as given (a registered project's
+    /// name or a path; none for a run without a project).
+    pub async fn may_start_in(
+        &self,
+        store: &crate::store::Store,
+        project: Option<&str>,
+    ) -> Result<bool, crate::store::StoreError> {
+        if self.projects.is_empty() {
+            return Ok(true);
+        }
+        let resolved = projects::resolve(store, project.map(str::to_string)).await?;
+        Ok(projects::allowed(&self.projects, resolved.as_deref()).await)
     }
 }
 
@@ -333,6 +369,7 @@ mod tests {
         assert_eq!(classify("/vendor/idiomorph.min.js"), Access::Public);
         assert_eq!(classify("/vendorx"), Access::Page);
         assert_eq!(classify("/ws"), Access::Api);
+        assert_eq!(classify("/mcp"), Access::Api);
         assert_eq!(classify("/api/runs"), Access::Api);
         assert_eq!(classify("/api"), Access::Api);
         assert_eq!(classify("/supervisor/start"), Access::Api);

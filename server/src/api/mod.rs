@@ -1,5 +1,5 @@
-//! The HTTP surface: REST under `/api` and `/supervisor`, the `/ws` event stream, sign-in,
-//! health; all behind the authentication middleware except the few public paths.
+//! The HTTP surface: REST under `/api` and `/supervisor`, the `/ws` event stream, MCP at `/mcp`,
+//! sign-in, health; all behind the authentication middleware except the few public paths.
 
 mod approvals;
 mod auth;
@@ -7,6 +7,7 @@ mod costs;
 mod error;
 mod health;
 mod memory;
+mod metrics;
 mod projects;
 mod runs;
 mod settings;
@@ -20,6 +21,10 @@ use axum::routing::{get, post, put};
 pub(crate) use auth::origin::trusted as trusted_origin;
 pub use auth::{Access, Principal, SESSION_COOKIE, classify};
 pub use error::{ApiError, ApiJson};
+// What the REST handlers do, shared with the MCP tools (`crate::mcp`).
+pub(crate) use approvals::{approval, list_approvals};
+pub(crate) use memory::search as search_memory;
+pub(crate) use runs::{events_page, list_runs, run_detail};
 
 use crate::startup::AppState;
 
@@ -28,6 +33,7 @@ use crate::startup::AppState;
 pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::metrics))
         .route("/login", post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/supervisor/start", post(runs::start))
@@ -57,6 +63,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             post(settings::test_provider),
         )
         .route("/ws", get(ws::upgrade))
+        // MCP over streamable HTTP: POST (messages), GET (the server's stream), DELETE (end the
+        // session); each tool checks the caller's scope and projects itself.
+        .merge(crate::mcp::http_routes(state))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
 }
 

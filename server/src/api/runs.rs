@@ -10,6 +10,7 @@ use app::dto::{RunDetail, RunSummary, StartRunRequest, StartRunResponse};
 
 use super::{ApiError, ApiJson};
 use crate::startup::AppState;
+use crate::store::Store;
 
 /// Starts a run; `201` when created, `200` when `request_id` matched an existing run.
 pub async fn start(
@@ -33,11 +34,14 @@ pub async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<RunDetail>, ApiError> {
-    state
-        .store
-        .get_run_detail(&id)
+    Ok(Json(run_detail(&state.store, &id).await?))
+}
+
+/// One run by id with its plan, progress, artifacts and cost; `NotFound` names an unknown id.
+pub async fn run_detail(store: &Store, id: &str) -> Result<RunDetail, ApiError> {
+    store
+        .get_run_detail(id)
         .await?
-        .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("no run with id {id:?}")))
 }
 
@@ -61,9 +65,9 @@ pub struct EventsQuery {
 /// A page of the unified event stream.
 #[derive(Debug, serde::Serialize)]
 pub struct EventsPage {
-    events: Vec<app::events::Event>,
+    pub events: Vec<app::events::Event>,
     /// Pass as `after` for the next page; equal to the request's `after` when nothing is new.
-    next_after: i64,
+    pub next_after: i64,
 }
 
 /// `GET /events?run_id=&after=&limit=`: events in sequence order after `after` (default 0),
@@ -73,24 +77,38 @@ pub async fn events(
     query: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EventsPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let after = query.after.unwrap_or(0);
+    let page = events_page(
+        &state.store,
+        query.run_id.as_deref(),
+        query.after,
+        query.limit,
+    )
+    .await?;
+    Ok(Json(page))
+}
+
+/// A page of the event stream (what `GET /events` and the MCP tool `get_events` return): after
+/// `after` (default 0), at most `limit` events (1–[`MAX_LIST`], default 200) and about 8 MiB,
+/// for the run `run_id` (404 when unknown) or all.
+pub async fn events_page(
+    store: &Store,
+    run_id: Option<&str>,
+    after: Option<i64>,
+    limit: Option<u32>,
+) -> Result<EventsPage, ApiError> {
+    let after = after.unwrap_or(0);
     if after < 0 {
         return Err(ApiError::BadRequest("`after` must be 0 or more".into()));
     }
-    let limit = query.limit.unwrap_or(200);
-    if limit == 0 || limit > MAX_LIST {
-        return Err(ApiError::BadRequest(format!(
-            "`limit` must be between 1 and {MAX_LIST}"
-        )));
-    }
-    let events = match &query.run_id {
+    let limit = checked_limit(limit, 200)?;
+    let events = match run_id {
         Some(run_id) => {
-            if state.store.get_run(run_id).await?.is_none() {
+            if store.get_run(run_id).await?.is_none() {
                 return Err(ApiError::NotFound(format!("no run with id {run_id:?}")));
             }
-            state.store.run_events(run_id, after, limit).await?
+            store.run_events(run_id, after, limit).await?
         }
-        None => state.store.events_after(after, limit).await?,
+        None => store.events_after(after, limit).await?,
     };
     // Bounded by size as well as count: a stage's event carries its artifacts.
     let mut bytes = 0usize;
@@ -103,10 +121,21 @@ pub async fn events(
         kept.push(event);
     }
     let next_after = kept.last().map_or(after, |e| e.seq);
-    Ok(Json(EventsPage {
+    Ok(EventsPage {
         events: kept,
         next_after,
-    }))
+    })
+}
+
+/// `limit` (or `default`) when it is between 1 and [`MAX_LIST`].
+fn checked_limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if limit == 0 || limit > MAX_LIST {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and {MAX_LIST}"
+        )));
+    }
+    Ok(limit)
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,8 +147,8 @@ pub struct ListQuery {
 /// Largest `/events` page in bytes (at least one event is always returned).
 const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Largest page of `GET /api/runs`.
-const MAX_LIST: u32 = 1000;
+/// Largest page of `GET /api/runs` and `GET /events` (and of their MCP tools).
+pub const MAX_LIST: u32 = 1000;
 
 /// Newest runs first; `?limit=` up to 1000 (default 100).
 pub async fn list(
@@ -127,11 +156,11 @@ pub async fn list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<RunSummary>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = query.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_LIST {
-        return Err(ApiError::BadRequest(format!(
-            "`limit` must be between 1 and {MAX_LIST}"
-        )));
-    }
-    Ok(Json(state.store.list_runs(limit).await?))
+    Ok(Json(list_runs(&state.store, query.limit).await?))
+}
+
+/// Newest runs first, at most `limit` (1–[`MAX_LIST`], default 100).
+pub async fn list_runs(store: &Store, limit: Option<u32>) -> Result<Vec<RunSummary>, ApiError> {
+    let limit = checked_limit(limit, 100)?;
+    Ok(store.list_runs(limit).await?)
 }

@@ -61,6 +61,9 @@ pub async fn upgrade(
         .on_upgrade(move |socket| async move {
             // Held for the life of the connection.
             let _slot = slot;
+            let _counted = crate::telemetry::metrics::Held::on(
+                &crate::telemetry::metrics::METRICS.websocket_clients,
+            );
             crate::hub::serve(socket, store, shutdown, options, send_timeout).await;
         }))
 }

@@ -4,6 +4,7 @@
 mod approvals;
 mod audit;
 mod gym;
+mod mcp;
 mod memory;
 pub mod models;
 mod project;
@@ -100,6 +101,10 @@ pub enum Command {
     /// Scenario evaluation of the whole factory: run scenarios, check and report them.
     #[command(subcommand)]
     Gym(gym::GymCommand),
+    /// Serve the Model Context Protocol on stdin/stdout for an agent on this machine (Claude
+    /// Desktop or Code, an IDE), as the local operator; logs go to stderr. Over HTTP the
+    /// running server offers the same at /mcp (see docs/mcp.md).
+    Mcp,
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +316,10 @@ pub async fn run(cli: Cli) -> Exit {
         })) => {
             let file = models::config_path(cli.config.as_deref(), &data_dir);
             memory::search(&data_dir, file.as_deref(), &query, bank, project, limit).await
+        }
+        Some(Command::Mcp) => {
+            let file = models::config_path(cli.config.as_deref(), &data_dir);
+            mcp::run(&data_dir, file.as_deref()).await
         }
         Some(Command::Gym(command)) => {
             let file = models::config_path(cli.config.as_deref(), &data_dir);

@@ -60,6 +60,9 @@ pub(super) async fn run(
         .and_then(|(p, _)| models.providers.get(p))
         .is_some_and(|p| p.kind == ProviderKind::Offline || p.kind == ProviderKind::Ollama);
     let shutdown = CancellationToken::new();
+    // Webhooks fire here as in `serve`: for every event this process commits.
+    let webhooks = crate::webhooks::Webhooks::start(&config.webhooks, &store)
+        .map_err(|e| UsageError(e.to_string()))?;
     let engine = Engine::new(
         store.clone(),
         gateway.clone(),
@@ -241,6 +244,7 @@ pub(super) async fn run(
     }
     shutdown.cancel();
     engine.wait_idle().await;
+    webhooks.finish(crate::webhooks::DRAIN_GRACE).await;
     crate::delivery::docker::finish_removals(std::time::Duration::from_secs(15)).await;
     gateway.flush().await;
 

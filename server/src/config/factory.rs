@@ -1,7 +1,8 @@
 //! `factory.toml` as a whole: defaults derived from the environment, the file's sections over
 //! them, validated together at start-up so a bad file fails with one clear message before any
 //! model is called. Each part goes to its owner: the gateway sees only [`GatewayConfig`], the
-//! engine only [`EngineConfig`] and [`ApprovalsConfig`].
+//! engine only [`EngineConfig`] and [`ApprovalsConfig`], webhook delivery only
+//! [`WebhookConfig`]s.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +14,7 @@ use super::engine::{ApprovalsConfig, EngineConfig};
 use super::gateway::{
     BudgetConfig, GatewayConfig, ModelConfig, ProviderConfig, RetryConfig, RoutingConfig,
 };
+use super::webhooks::WebhookConfig;
 
 /// What was wrong with the configuration, and what is accepted.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub struct FactoryConfig {
     pub engine: EngineConfig,
     /// Clarification limits and approval policies (`[approvals]`).
     pub approvals: ApprovalsConfig,
+    /// Where committed events are POSTed, signed (`[[webhooks]]`); none by default.
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// The `factory.toml` file: every section optional; what it names replaces the default.
@@ -59,6 +63,8 @@ struct FileConfig {
     engine: Option<EngineConfig>,
     #[serde(default)]
     approvals: Option<ApprovalsConfig>,
+    #[serde(default)]
+    webhooks: Option<Vec<WebhookConfig>>,
 }
 
 impl FactoryConfig {
@@ -69,6 +75,7 @@ impl FactoryConfig {
             gateway: GatewayConfig::defaults(env),
             engine: EngineConfig::default(),
             approvals: ApprovalsConfig::default(),
+            webhooks: Vec::new(),
         }
     }
 
@@ -111,6 +118,9 @@ impl FactoryConfig {
         if let Some(approvals) = file.approvals {
             self.approvals = approvals;
         }
+        if let Some(webhooks) = file.webhooks {
+            self.webhooks = webhooks;
+        }
         Ok(())
     }
 
@@ -118,7 +128,8 @@ impl FactoryConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.gateway.validate()?;
         self.engine.validate().map_err(ConfigError::Invalid)?;
-        self.approvals.validate().map_err(ConfigError::Invalid)
+        self.approvals.validate().map_err(ConfigError::Invalid)?;
+        super::webhooks::validate(&self.webhooks)
     }
 }
 

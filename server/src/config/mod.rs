@@ -1,7 +1,7 @@
 //! Configuration: the server's own (where data lives, where to listen, the limits every
 //! request and socket obeys; filled from the CLI, which reads the `FACTORY_*` environment
-//! variables) and `factory.toml` ([`FactoryConfig`]: the gateway's, the engine's and the
-//! approvals' sections, each handed only to its owner).
+//! variables) and `factory.toml` ([`FactoryConfig`]: the gateway's, the engine's, the
+//! approvals' and the webhooks' sections, each handed only to its owner).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,12 +12,14 @@ mod env;
 mod factory;
 pub mod gateway;
 mod sign_in;
+pub mod webhooks;
 
 pub use engine::{ApprovalsConfig, EngineConfig};
 pub use env::EnvSnapshot;
 pub use factory::{ConfigError, FactoryConfig};
 pub use gateway::{GatewayConfig, ProviderKind};
 pub use sign_in::SignInThrottle;
+pub use webhooks::WebhookConfig;
 
 /// Everything [`crate::startup::build`] needs.
 #[derive(Debug, Clone)]
@@ -56,7 +58,7 @@ pub struct Config {
     /// How often the server looks for settings changes another process (the CLI) recorded in
     /// the same data directory (1 s; kept within 50 ms – 60 s).
     pub settings_watch: Duration,
-    /// `factory.toml`: the gateway's, the engine's and the approvals' sections.
+    /// `factory.toml`: the gateway's, the engine's, the approvals' and the webhooks' sections.
     pub factory: FactoryConfig,
 }
 

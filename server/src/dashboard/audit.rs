@@ -107,7 +107,7 @@ fn cut(mut text: String, max: usize) -> (String, bool) {
 }
 
 /// Walks the whole chain and says how long it took.
-async fn verify(store: &Store) -> Result<ChainStatus, StoreError> {
+pub(crate) async fn verify(store: &Store) -> Result<ChainStatus, StoreError> {
     let started = Instant::now();
     let report = store.verify_chain().await?;
     Ok(ChainStatus {

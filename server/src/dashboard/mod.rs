@@ -22,6 +22,9 @@ use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, file_and_error_handler_with_context, generate_route_list};
 
 pub use site::{leptos_options, site_root};
+// Reads the MCP server shares with the pages (`crate::mcp`).
+pub(crate) use artifacts::{artifact_text, work_order_diff};
+pub(crate) use audit::verify as verify_audit;
 
 use crate::api::{Access, Principal, classify};
 use crate::startup::AppState;

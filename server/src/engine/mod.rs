@@ -232,8 +232,11 @@ impl Engine {
             }))
             .await?;
         outcome?;
-        if let Some(token) = self.active().get(run_id) {
-            token.cancel();
+        let token = self.active().get(run_id).cloned();
+        match token {
+            Some(token) => token.cancel(),
+            // Not being driven (waiting for a person): its trace ends here.
+            None => driver::trace_ended(self, run_id).await,
         }
         Ok(())
     }
@@ -317,6 +320,7 @@ pub async fn record_decision(
                     options,
                     status,
                     decision,
+                    created_at,
                     ..
                 } = approval;
                 if status == ApprovalStatus::Decided {
@@ -355,6 +359,7 @@ pub async fn record_decision(
                         vec![],
                     ));
                 }
+                trace_wait(&run_id, &id, kind, &created_at, &option);
                 let event = NewEvent::new(
                     actor.clone(),
                     EventData::ApprovalDecided {
@@ -373,4 +378,31 @@ pub async fn record_decision(
         }))
         .await?;
     outcome
+}
+
+/// Sends the span of an approval's wait, from its request to this decision (traces on only).
+fn trace_wait(
+    run_id: &str,
+    approval_id: &str,
+    kind: app::approval::ApprovalKind,
+    created_at: &str,
+    option: &str,
+) {
+    if !crate::telemetry::tracing_on() {
+        return;
+    }
+    let Ok(asked) = chrono::DateTime::parse_from_rfc3339(created_at) else {
+        return;
+    };
+    crate::telemetry::run_span(
+        run_id,
+        "factory.approval_wait",
+        asked.into(),
+        vec![
+            opentelemetry::KeyValue::new("factory.run.id", run_id.to_string()),
+            opentelemetry::KeyValue::new("factory.approval.id", approval_id.to_string()),
+            opentelemetry::KeyValue::new("factory.approval.kind", kind.as_str()),
+            opentelemetry::KeyValue::new("factory.approval.option", option.to_string()),
+        ],
+    );
 }

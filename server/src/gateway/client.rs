@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use app::events::EventData;
 use app::ledger::Attribution;
@@ -63,6 +64,17 @@ impl GatewayError {
             GatewayError::Permanent { path, .. }
             | GatewayError::Exhausted { path, .. }
             | GatewayError::Budget { path, .. } => path,
+        }
+    }
+
+    /// A short name for the kind of failure (metrics label them by it).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GatewayError::UnknownTarget { .. } => "unknown_target",
+            GatewayError::Permanent { .. } => "permanent",
+            GatewayError::Exhausted { .. } => "exhausted",
+            GatewayError::Budget { .. } => "budget",
+            GatewayError::Ledger(_) => "ledger",
         }
     }
 }
@@ -302,13 +314,39 @@ impl Gateway {
             target: request.target.clone(),
             reserved_usd: reserved,
         });
+        let first = chain
+            .as_ref()
+            .ok()
+            .and_then(|c| c.first())
+            .map_or(request.target.as_str(), String::as_str);
+        let model = split_model(first).map_or(first, |(_, model)| model);
+        // A model call as the GenAI semantic conventions name it: the model asked first (the
+        // chain's head); who answered and what it spent are added when it ends.
+        let span = tracing::info_span!(
+            "factory.model_call",
+            otel.name = format!("chat {model}"),
+            otel.status_code = tracing::field::Empty,
+            gen_ai.operation.name = "chat",
+            gen_ai.provider.name = tracing::field::Empty,
+            gen_ai.request.model = model,
+            gen_ai.response.model = tracing::field::Empty,
+            gen_ai.usage.input_tokens = tracing::field::Empty,
+            gen_ai.usage.output_tokens = tracing::field::Empty,
+            factory.cost_usd = tracing::field::Empty,
+            factory.target = %request.target,
+            factory.team = request.attribution.team.as_deref().unwrap_or(""),
+            factory.call_id = %call_id,
+        );
+        let started = std::time::Instant::now();
         let result = match chain {
             Ok(chain) => {
                 self.walk(&models, request, &chain, call_id.clone(), &mut events)
+                    .instrument(span.clone())
                     .await
             }
             Err(e) => Err(e),
         };
+        observe(&span, request, &result, started.elapsed());
         let result = match result {
             Ok(mut r) => {
                 r.path = models.redact_path(std::mem::take(&mut r.path));
@@ -342,6 +380,33 @@ impl Gateway {
         };
         events.push(event);
         (result, events)
+    }
+}
+
+/// Puts what a model call did on its span and in the metrics.
+fn observe(
+    span: &tracing::Span,
+    request: &ModelRequest,
+    result: &Result<ModelResponse, GatewayError>,
+    took: std::time::Duration,
+) {
+    let metrics = &crate::telemetry::metrics::METRICS;
+    let team = request.attribution.team.as_deref().unwrap_or("");
+    match result {
+        Ok(r) => {
+            let model = format!("{}:{}", r.provider, r.model);
+            span.record("gen_ai.provider.name", r.provider.as_str());
+            span.record("gen_ai.response.model", r.model.as_str());
+            span.record("gen_ai.usage.input_tokens", i64::from(r.input_tokens));
+            span.record("gen_ai.usage.output_tokens", i64::from(r.output_tokens));
+            span.record("factory.cost_usd", r.cost_usd);
+            metrics.model_call(&model, "ok", took);
+            metrics.spent(&model, team, r.input_tokens, r.output_tokens, r.cost_usd);
+        }
+        Err(e) => {
+            span.record("otel.status_code", "ERROR");
+            metrics.model_call(&request.target, e.kind(), took);
+        }
     }
 }
 

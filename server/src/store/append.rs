@@ -116,6 +116,7 @@ impl Store {
         &self,
         work: WriteFn<T>,
     ) -> Result<(T, Vec<Event>), StoreError> {
+        let started = std::time::Instant::now();
         let (reply, mut answer) = oneshot::channel();
         let work: QueuedFn = Box::new(move |conn| {
             Box::pin(async move {
@@ -157,6 +158,11 @@ impl Store {
             }
         };
         let (value, events) = outcome?;
+        if !events.is_empty() {
+            crate::telemetry::metrics::METRICS
+                .event_append_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
         let value = value.downcast::<T>().map_err(|_| StoreError::Abandoned)?;
         Ok((*value, events))
     }

@@ -5,6 +5,7 @@ mod append;
 pub mod approvals;
 pub mod auth;
 pub mod chain;
+mod counts;
 pub mod gym;
 pub mod memory;
 pub mod model_calls;

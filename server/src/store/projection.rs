@@ -112,7 +112,10 @@ async fn apply(
         | GymScenarioFinished { .. }
         | BudgetReached { .. }
         | CommandRun { .. }
-        | DependenciesPrepared { .. } => Ok(()),
+        | DependenciesPrepared { .. }
+        | WebhookDelivered { .. }
+        | WebhookFailed { .. }
+        | WebhookDropped { .. } => Ok(()),
     }
 }
 

@@ -238,6 +238,37 @@ pub fn event_summary(data: &EventData) -> String {
             "{} budget of {budget} reached: ${spent_usd:.2} of ${limit_usd:.2}",
             tier.as_str()
         ),
+        EventData::WebhookDelivered {
+            webhook,
+            event_seq,
+            event_kind,
+            attempts,
+            status,
+            ..
+        } => format!(
+            "webhook {webhook} took #{event_seq} {event_kind} ({status}, attempt {attempts})"
+        ),
+        EventData::WebhookFailed {
+            webhook,
+            event_seq,
+            event_kind,
+            attempts,
+            error,
+            ..
+        } => format!(
+            "webhook {webhook} did not take #{event_seq} {event_kind} after {attempts} \
+             attempt(s): {}",
+            t(error)
+        ),
+        EventData::WebhookDropped {
+            webhook,
+            reason,
+            count,
+            ..
+        } => format!(
+            "webhook {webhook}: {count} event(s) dropped ({})",
+            reason.as_str()
+        ),
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn check(
                 Some(run) => run.project,
             }
         }
-        Found::NewRun(given) => resolve(state, given).await?,
+        Found::NewRun(given) => resolve(&state.store, given).await?,
     };
     if allowed(&principal.projects, project.as_deref()).await {
         Ok(req)
@@ -150,18 +150,21 @@ async fn body_field(
 }
 
 /// A project as a run records it: a registered project's path, else the path given.
-async fn resolve(state: &AppState, given: Option<String>) -> Result<Option<String>, ApiError> {
+pub(super) async fn resolve(
+    store: &crate::store::Store,
+    given: Option<String>,
+) -> Result<Option<String>, crate::store::StoreError> {
     let Some(given) = given else {
         return Ok(None);
     };
-    Ok(Some(match state.store.find_project(&given).await? {
+    Ok(Some(match store.find_project(&given).await? {
         Some(project) => project.path,
         None => given,
     }))
 }
 
 /// True when `project` is one of `projects` (compared as given, then canonicalised).
-async fn allowed(projects: &[String], project: Option<&str>) -> bool {
+pub(super) async fn allowed(projects: &[String], project: Option<&str>) -> bool {
     let Some(project) = project else {
         return false;
     };

@@ -69,6 +69,12 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/api/memory/search", Viewer, Nothing),
     route("GET", "/api/settings", Viewer, Nothing),
     route("GET", "/ws", Viewer, RunInQuery("run")),
+    // MCP over streamable HTTP: messages, the server's stream, ending a session. Every tool
+    // checks the scope it needs and the token's projects itself (`crate::mcp`).
+    route("POST", "/mcp", Viewer, Nothing),
+    route("GET", "/mcp", Viewer, Nothing),
+    route("DELETE", "/mcp", Viewer, Nothing),
+    route("GET", "/metrics", Viewer, Nothing),
     // REST: acting on runs.
     route(
         "POST",

@@ -17,6 +17,7 @@ use app::task::{
 };
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::Engine;
 use super::catalogue::{Catalogue, Team, TeamKind};
@@ -131,6 +132,7 @@ pub(super) async fn drive(
         return Ok(());
     }
     while let Flow::Next = driving.step(&mut run).await? {}
+    trace_ended(engine, run_id).await;
     Ok(())
 }
 
@@ -247,14 +249,76 @@ impl Driving<'_> {
                 target_team: pending.target_team.clone(),
                 question: pending.question.clone(),
             };
+            let span = run_span(
+                run,
+                tracing::info_span!(
+                    parent: None,
+                    "factory.clarification",
+                    factory.run.id = %run.run_id,
+                    factory.clarification.id = %pending.id,
+                    factory.team = %stage.team,
+                    factory.target_team = %ask.target_team,
+                ),
+            );
+            let asked = broker(engine, run, stage, team, &self.catalogue, &pending.id, &ask);
             let events = tokio::select! {
                 () = self.cancel.cancelled() => return Ok(Flow::Stop),
-                events = broker(engine, run, stage, team, &self.catalogue, &pending.id, &ask) => events?,
+                events = asked.instrument(span) => events?,
             };
             return Ok(Flow::committed(commit(engine, run, events).await?));
         }
-        self.stage(run, stage, team).await
+        let span = run_span(
+            run,
+            tracing::info_span!(
+                parent: None,
+                "factory.stage",
+                otel.name = format!("stage {}", stage.name),
+                factory.run.id = %run.run_id,
+                factory.stage = %stage.name,
+                factory.stage.index = i64::from(index),
+                factory.team = %stage.team,
+            ),
+        );
+        let started = std::time::Instant::now();
+        let flow = self.stage(run, stage, team).instrument(span).await;
+        let outcome = match &flow {
+            Ok(Flow::Next) => "next",
+            Ok(Flow::Stop) => "stopped",
+            Err(_) => "error",
+        };
+        crate::telemetry::metrics::METRICS.stage(&stage.team, outcome, started.elapsed());
+        flow
     }
+}
+
+/// `span` put under the run's trace.
+fn run_span(run: &RunState, span: tracing::Span) -> tracing::Span {
+    crate::telemetry::under_run(&span, &run.run_id);
+    span
+}
+
+/// Sends the run's root span once it has ended (traces on only).
+pub(super) async fn trace_ended(engine: &Engine, run_id: &str) {
+    if !crate::telemetry::tracing_on() {
+        return;
+    }
+    let Ok(Some(run)) = engine.store.get_run(run_id).await else {
+        return;
+    };
+    if !run.status.is_terminal() {
+        return;
+    }
+    let started = std::time::UNIX_EPOCH
+        + Duration::from_millis(u64::try_from(run.created_ms).unwrap_or_default());
+    crate::telemetry::run_ended(
+        run_id,
+        started,
+        vec![
+            opentelemetry::KeyValue::new("factory.run.status", run.status.as_str()),
+            opentelemetry::KeyValue::new("factory.cost_usd", run.cost_usd),
+            opentelemetry::KeyValue::new("factory.project", run.project.unwrap_or_default()),
+        ],
+    );
 }
 
 fn backoff(engine: &Engine, attempt: u32) -> Duration {

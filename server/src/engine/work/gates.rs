@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use app::dto::GateSummary;
 
 use crate::config::EngineConfig;
@@ -144,7 +146,11 @@ pub(super) async fn run(
     };
     let mut summaries = Vec::new();
     for command in &commands {
-        let g = match run_one(sandbox, worktree, command, limits, disk).await {
+        let span = tracing::info_span!("factory.gate", factory.command = %command);
+        let g = match run_one(sandbox, worktree, command, limits, disk)
+            .instrument(span)
+            .await
+        {
             Ok(g) => g,
             Err(why) => return (summaries, Some(format!("gate {why}"))),
         };
@@ -174,6 +180,40 @@ pub(super) async fn run(
 /// Runs one command in the sandbox with the worktrees' disk budget watched. `Err` says why it
 /// did not finish (`` `cmd` was stopped: … `` or `` `cmd` could not run: … ``).
 pub(super) async fn run_one(
+    sandbox: &dyn Sandbox,
+    worktree: &Path,
+    command: &str,
+    limits: &GateLimits,
+    disk: &DiskWatch<'_>,
+) -> Result<crate::delivery::sandbox::GateResult, String> {
+    let span = tracing::info_span!(
+        "factory.sandbox",
+        factory.sandbox = sandbox.label(),
+        factory.command = %command,
+        factory.exit_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let ran = run_watched(sandbox, worktree, command, limits, disk)
+        .instrument(span.clone())
+        .await;
+    let outcome = match &ran {
+        Ok(g) if g.timed_out => "timed_out",
+        Ok(g) if g.passed => "passed",
+        Ok(_) => "failed",
+        Err(_) => "error",
+    };
+    if let Ok(Some(code)) = ran.as_ref().map(|g| g.exit_code) {
+        span.record("factory.exit_code", code);
+    }
+    if outcome != "passed" {
+        span.record("otel.status_code", "ERROR");
+    }
+    crate::telemetry::metrics::METRICS.sandbox_run(sandbox.label(), outcome);
+    ran
+}
+
+/// [`run_one`] without its span and count.
+async fn run_watched(
     sandbox: &dyn Sandbox,
     worktree: &Path,
     command: &str,

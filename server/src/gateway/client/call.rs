@@ -242,6 +242,9 @@ impl Gateway {
                 // The model's slot first, then a global one: a call waiting for its model
                 // never holds a slot another model could use.
                 let model_slots = self.model_slots(config, entry);
+                let queued = crate::telemetry::metrics::Held::on(
+                    &crate::telemetry::metrics::METRICS.gateway_queue,
+                );
                 let _model = model_slots
                     .acquire()
                     .await
@@ -251,6 +254,7 @@ impl Gateway {
                     .acquire()
                     .await
                     .expect("semaphores are never closed");
+                drop(queued);
                 endpoint.client.complete(call).await
             };
             let schema = request.schema.is_some();

@@ -231,6 +231,15 @@ impl Models {
 }
 
 impl Gateway {
+    /// Each configured provider's circuit breaker state.
+    pub fn breaker_states(&self) -> Vec<(String, crate::gateway::resilience::BreakerState)> {
+        self.models()
+            .endpoints
+            .iter()
+            .map(|(name, e)| (name.clone(), e.breaker.state()))
+            .collect()
+    }
+
     /// The snapshot a call works with from its start to its end.
     pub fn models(&self) -> Arc<Models> {
         self.models

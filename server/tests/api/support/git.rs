@@ -110,6 +110,23 @@ pub fn python3() -> bool {
     present(ok, "python3 is missing (apt-get install python3)")
 }
 
+/// The test command's Python with the client library `module` (`FACTORY_PYTHON`, set up by
+/// `scripts/test.sh`: the MCP SDK, the Prometheus parser), if it has it; under `CI=true` its
+/// absence fails the test.
+pub fn client_python(module: &str) -> Option<std::path::PathBuf> {
+    let python = std::env::var_os("FACTORY_PYTHON").map(std::path::PathBuf::from);
+    let ok = python.as_ref().is_some_and(|p| {
+        Command::new(p)
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let missing = format!(
+        "FACTORY_PYTHON does not name a python3 with `{module}` (scripts/test.sh sets it up)"
+    );
+    present(ok, &missing).then(|| python.expect("checked"))
+}
+
 fn present(ok: bool, missing: &str) -> bool {
     if !ok {
         assert!(

@@ -1,6 +1,7 @@
 //! What the feature files share: the server under test (`app`), the `factory` binary (`cli`),
 //! git repositories and the sandbox (`git`), scripted model providers on loopback (`model`,
-//! `providers`), `/ws` clients (`ws`) and the database underneath (`db`).
+//! `providers`), `/ws` clients (`ws`), webhook receivers (`webhook`) and the database
+//! underneath (`db`).
 //!
 //! Feature files import from here only, never from each other. The server crate's paths are
 //! re-exported below, once, so a module renamed in `factory_server` or `app` is fixed here.
@@ -16,6 +17,7 @@ pub mod model;
 pub mod providers;
 pub mod served;
 pub mod stream;
+pub mod webhook;
 pub mod wire;
 pub mod ws;
 

@@ -95,6 +95,9 @@ const NOT_GET: &[(&str, &str, TokenScope)] = &[
     ("POST", "/api/artifact_html", TokenScope::Viewer),
     ("POST", "/api/work_order_diff", TokenScope::Viewer),
     ("POST", "/api/get_settings", TokenScope::Viewer),
+    // MCP: each tool checks the scope it needs (a viewer may list and read).
+    ("POST", "/mcp", TokenScope::Viewer),
+    ("DELETE", "/mcp", TokenScope::Viewer),
 ];
 
 #[test]
