@@ -77,6 +77,9 @@ pub struct Engine {
     slots: Arc<Semaphore>,
     /// Cancel tokens of runs being driven (or waiting for a slot).
     active: Mutex<HashMap<String, CancellationToken>>,
+    /// Active runs submitted again (a decision recorded while their drive was ending): driven
+    /// once more when that drive ends.
+    again: Mutex<std::collections::HashSet<String>>,
     /// Stops every driver without changing any run (server shutdown): they resume on start.
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -111,6 +114,7 @@ impl Engine {
             config,
             approvals,
             active: Mutex::new(HashMap::new()),
+            again: Mutex::default(),
             shutdown,
             tasks: TaskTracker::new(),
             progress: Arc::new(LiveProgress::default()),
@@ -171,6 +175,10 @@ impl Engine {
         let cancel = {
             let mut active = self.active();
             if active.contains_key(&run_id) {
+                self.again
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(run_id);
                 return;
             }
             let token = self.shutdown.child_token();
@@ -188,7 +196,15 @@ impl Engine {
             {
                 tracing::error!(run_id, %err, "the run could not be driven; it resumes on the next start");
             }
-            engine.active().remove(&run_id);
+            let again = {
+                let mut active = engine.active();
+                active.remove(&run_id);
+                let mut again = engine.again.lock().unwrap_or_else(|e| e.into_inner());
+                again.remove(&run_id)
+            };
+            if again && !engine.shutdown.is_cancelled() {
+                engine.submit(run_id);
+            }
         });
     }
 

@@ -106,9 +106,6 @@ pub async fn run(a: Attempt<'_>, report_dir: &Path) -> Result<(GymRecord, Files)
         data.clone(),
         shutdown.clone(),
     );
-    // A decision recorded while the run's drive is still ending is not picked up by `decide`'s
-    // own submit (the run is still being driven): look for such runs as the server does.
-    engine.watch_decisions(std::time::Duration::from_millis(250));
     let request = StartRunRequest {
         goal: s.requirement.clone(),
         project: Some(s.name.clone()),
