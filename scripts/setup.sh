@@ -57,20 +57,20 @@ wasm_toolchain() {
 }
 
 # Build tools run a handful of times per build, so they are compiled for a quick install rather
-# than for speed: opt-level 1, no LTO, 16 codegen units, no debug info (cargo-leptos with its
+# than for speed: opt-level 0, no LTO, 256 codegen units, no debug info (cargo-leptos with its
 # own release profile — fat LTO, one codegen unit — took 37 minutes on 2 cores; with LTO off and
-# opt-level 3, 17). Both tools build in one target directory, so what they share is built once;
-# it is removed after the second.
+# opt-level 3, 17; at opt-level 1, 13). Both tools build in one target directory, so what they
+# share is built once; it is removed after the second.
 tool_install() {
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false \
-    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_DEBUG=false \
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_LTO=false \
+    CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 CARGO_PROFILE_RELEASE_DEBUG=false \
     CARGO_TARGET_DIR="$FACTORY_TOOLS_DIR/build/tools" cargo install "$@"
 }
 
 # cargo-leptos, pinned, into a fixed root.
 cargo_leptos() {
   if [ -x "$CARGO_LEPTOS_ROOT/bin/cargo-leptos" ]; then return 0; fi
-  echo "setup: installing cargo-leptos $CARGO_LEPTOS_VERSION (about 10 minutes on 2 cores)"
+  echo "setup: installing cargo-leptos $CARGO_LEPTOS_VERSION (about 8 minutes on 2 cores)"
   source "$FACTORY_ROOT/scripts/env.sh" # re-select the toolchain just installed
   tool_install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked \
     --features no_downloads --root "$CARGO_LEPTOS_ROOT"

@@ -8,10 +8,13 @@ use std::sync::Arc;
 
 use app::events::{Event, EventData};
 use futures::future::BoxFuture;
+use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, Row};
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
+use app::dto::RunStatus;
+
+use super::batch::{Tx, rows_of};
 use super::chain::{GENESIS_HASH, event_hash};
 use super::{Store, StoreError, encode, projection};
 
@@ -38,8 +41,14 @@ impl NewEvent {
 /// The writer connection. The chain head is read inside each write transaction (cheap: the
 /// last row by primary key), so another process appending to the same file — `factory token
 /// create` beside a running server — can never fork the chain.
+///
+/// Transactions are begun and ended with plain statements rather than sqlx's `Transaction`, so
+/// `BEGIN` shares a round trip with the first reads and `COMMIT` with the gathered writes
+/// ([`Tx`]). A write whose caller goes away between the two leaves `open` set, and the next
+/// write rolls that transaction back first.
 pub(super) struct Writer {
     conn: SqliteConnection,
+    open: bool,
 }
 
 /// Sequence number and hash of the newest event.
@@ -49,29 +58,102 @@ struct Head {
     hash: String,
 }
 
+/// A run's row, read with the transaction's first statement by a write that concerns one run.
+pub(super) struct RunRow {
+    pub(super) id: String,
+    /// `None` when there is no such run.
+    pub(super) row: Option<(Option<RunStatus>, String, String)>,
+}
+
+impl RunRow {
+    fn active(&self) -> bool {
+        matches!(&self.row, Some((Some(status), _, _)) if !status.is_terminal())
+    }
+
+    /// The run's plan and artifacts (JSON), to seed the projection's copy.
+    pub(super) fn plans(self) -> Option<(String, String, String)> {
+        let (_, steps, artifacts) = self.row?;
+        Some((self.id, steps, artifacts))
+    }
+}
+
+/// The first round trip of a write: its transaction, the chain's head, and (with a bound run
+/// id) that run's row, each row tagged with what it is.
+const BEGIN: &str = "BEGIN IMMEDIATE; \
+    SELECT 'head', seq, hash, NULL FROM events ORDER BY seq DESC LIMIT 1";
+const BEGIN_WITH_RUN: &str = "BEGIN IMMEDIATE; \
+    SELECT 'head', seq, hash, NULL FROM events ORDER BY seq DESC LIMIT 1; \
+    SELECT 'run', status, steps, artifacts FROM supervisor_runs WHERE id = ?";
+
 impl Writer {
     pub(super) fn new(conn: SqliteConnection) -> Writer {
-        Writer { conn }
+        Writer { conn, open: false }
     }
 
-    pub(super) fn conn_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+    /// The connection outside any write transaction (one left open is rolled back first).
+    pub(super) async fn idle_conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        if self.open {
+            self.rollback().await?;
+        }
+        Ok(&mut self.conn)
     }
 
-    async fn read_head(conn: &mut SqliteConnection) -> Result<Head, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-        Ok(match row {
-            Some(row) => Head {
-                seq: row.try_get(0)?,
-                hash: row.try_get(1)?,
-            },
-            None => Head {
-                seq: 0,
-                hash: GENESIS_HASH.to_string(),
-            },
-        })
+    /// Begins a write transaction and reads the chain's head, and `run`'s row when asked, in
+    /// one round trip.
+    async fn begin(&mut self, run: Option<&str>) -> Result<(Head, Option<RunRow>), StoreError> {
+        if self.open {
+            self.rollback().await?;
+        }
+        self.open = true;
+        let rows = match run {
+            Some(id) => sqlx::query(BEGIN_WITH_RUN)
+                .bind(id)
+                .fetch_all(&mut self.conn),
+            None => sqlx::query(BEGIN).fetch_all(&mut self.conn),
+        }
+        .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.rollback().await?;
+                return Err(e.into());
+            }
+        };
+        let mut head = Head {
+            seq: 0,
+            hash: GENESIS_HASH.to_string(),
+        };
+        let mut prefetched = run.map(|id| RunRow {
+            id: id.to_string(),
+            row: None,
+        });
+        for row in rows {
+            let tag: String = row.try_get(0)?;
+            if tag == "head" {
+                head = Head {
+                    seq: row.try_get(1)?,
+                    hash: row.try_get(2)?,
+                };
+            } else if let Some(prefetched) = prefetched.as_mut() {
+                let status: String = row.try_get(1)?;
+                prefetched.row =
+                    Some((RunStatus::parse(&status), row.try_get(2)?, row.try_get(3)?));
+            }
+        }
+        Ok((head, prefetched))
+    }
+
+    /// Ends the open transaction without keeping anything. "No transaction is active" is not
+    /// an error here: the `BEGIN` itself may be what failed.
+    async fn rollback(&mut self) -> Result<(), StoreError> {
+        self.open = false;
+        match sqlx::query("ROLLBACK").execute(&mut self.conn).await {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.message().contains("no transaction is active") => {
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -101,6 +183,27 @@ impl Store {
         Ok(committed)
     }
 
+    /// Appends `events` only while run `run_id` exists and has not finished, all or none;
+    /// `None` when it has finished. The run's state is read with the transaction's first
+    /// statement, so an engine's commit costs two round trips to SQLite: that read, then the
+    /// events, their projections and the `COMMIT`.
+    pub async fn append_if_active(
+        &self,
+        run_id: &str,
+        events: Vec<NewEvent>,
+    ) -> Result<Option<Vec<Event>>, StoreError> {
+        let (value, events) = self
+            .submit(Work::IfActive {
+                run_id: run_id.to_string(),
+                events,
+            })
+            .await?;
+        let active = value
+            .downcast::<bool>()
+            .map_err(|_| StoreError::Abandoned)?;
+        Ok(active.then_some(events))
+    }
+
     /// Runs `work` in a write transaction (`BEGIN IMMEDIATE`), appends the events it returns
     /// with their projection updates, commits (fsync), then publishes them to subscribers.
     /// On any error nothing of this write is stored.
@@ -116,14 +219,21 @@ impl Store {
         &self,
         work: WriteFn<T>,
     ) -> Result<(T, Vec<Event>), StoreError> {
-        let started = std::time::Instant::now();
-        let (reply, mut answer) = oneshot::channel();
         let work: QueuedFn = Box::new(move |conn| {
             Box::pin(async move {
                 let (value, events) = work(conn).await?;
                 Ok((Box::new(value) as Box<dyn Any + Send>, events))
             })
         });
+        let (value, events) = self.submit(Work::Fn(work)).await?;
+        let value = value.downcast::<T>().map_err(|_| StoreError::Abandoned)?;
+        Ok((*value, events))
+    }
+
+    /// Queues `work` for the next group commit and waits for the commit holding it.
+    async fn submit(&self, work: Work) -> Result<Written, StoreError> {
+        let started = std::time::Instant::now();
+        let (reply, mut answer) = oneshot::channel();
         self.pending_writes().push_back(Queued { work, reply });
         let writer = self.writer.clone().lock_owned().await;
         let outcome = match answer.try_recv() {
@@ -163,8 +273,7 @@ impl Store {
                 .event_append_seconds
                 .observe(started.elapsed().as_secs_f64());
         }
-        let value = value.downcast::<T>().map_err(|_| StoreError::Abandoned)?;
-        Ok((*value, events))
+        Ok((value, events))
     }
 
     fn pending_writes(&self) -> std::sync::MutexGuard<'_, VecDeque<Queued>> {
@@ -190,9 +299,9 @@ impl Store {
 
     /// One transaction for a group of writes; answers every caller.
     async fn commit_group(&self, writer: &mut Writer, group: Vec<Queued>) {
-        let (works, replies): (Vec<QueuedFn>, Vec<_>) =
+        let (works, replies): (Vec<Work>, Vec<_>) =
             group.into_iter().map(|q| (q.work, q.reply)).unzip();
-        let outcomes = match run_group(&mut writer.conn, works).await {
+        let outcomes = match run_group(writer, works).await {
             Ok(outcomes) => outcomes,
             Err(err) => {
                 // Nothing of the group is stored: every caller learns why.
@@ -231,19 +340,59 @@ impl Store {
 /// Runs a group's writes in one transaction and commits it: one outcome per write, in order.
 /// `Err` when the transaction itself failed and nothing was stored.
 async fn run_group(
-    conn: &mut SqliteConnection,
-    works: Vec<QueuedFn>,
+    writer: &mut Writer,
+    works: Vec<Work>,
 ) -> Result<Vec<Result<WrittenSealed, StoreError>>, StoreError> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut head = Writer::read_head(&mut tx).await?;
+    // A write alone that concerns one run reads the run's row with the transaction's first
+    // statement (the engine's commits; in a group, each reads its own).
+    let run = match works.as_slice() {
+        [Work::IfActive { run_id, .. }] => Some(run_id.clone()),
+        _ => None,
+    };
+    let (head, prefetched) = writer.begin(run.as_deref()).await?;
+    match in_transaction(&mut Tx::new(&mut writer.conn), head, prefetched, works).await {
+        Ok(Ended::Committed(outcomes)) => {
+            writer.open = false;
+            Ok(outcomes)
+        }
+        Ok(Ended::Failed(outcomes)) => {
+            writer.rollback().await?;
+            Ok(outcomes)
+        }
+        Err(e) => {
+            if let Err(rollback) = writer.rollback().await {
+                tracing::warn!(error = %rollback, "rolling back a failed write failed too");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// How a group's transaction ended.
+enum Ended {
+    Committed(Vec<Result<WrittenSealed, StoreError>>),
+    /// A write alone failed: its error, and the transaction to roll back.
+    Failed(Vec<Result<WrittenSealed, StoreError>>),
+}
+
+async fn in_transaction(
+    tx: &mut Tx<'_>,
+    mut head: Head,
+    mut prefetched: Option<RunRow>,
+    works: Vec<Work>,
+) -> Result<Ended, StoreError> {
     // A write alone needs no savepoint: when it fails, the whole transaction is rolled back.
     let savepoints = works.len() > 1;
     let mut outcomes = Vec::with_capacity(works.len());
     for work in works {
-        let outcome = write_one(&mut tx, &head, work, savepoints).await;
+        let outcome = if savepoints {
+            write_in_savepoint(tx, &head, work).await?
+        } else {
+            write_body(tx, &head, work, prefetched.take()).await
+        };
         if outcome.is_err() && !savepoints {
-            tx.rollback().await?;
-            return Ok(vec![outcome]);
+            tx.discard();
+            return Ok(Ended::Failed(vec![outcome]));
         }
         if let Ok((_, sealed)) = &outcome
             && let Some(last) = sealed.last()
@@ -255,8 +404,36 @@ async fn run_group(
         }
         outcomes.push(outcome);
     }
-    tx.commit().await?;
-    Ok(outcomes)
+    // The gathered writes and the COMMIT in one round trip; a failing statement stops it
+    // before the COMMIT.
+    tx.flush_with("COMMIT").await?;
+    Ok(Ended::Committed(outcomes))
+}
+
+/// One write of a group inside its own savepoint, rolled back on error so the group goes on.
+/// The outer `Err`: the savepoint itself failed, and with it the group.
+async fn write_in_savepoint(
+    tx: &mut Tx<'_>,
+    head: &Head,
+    work: Work,
+) -> Result<Result<WrittenSealed, StoreError>, StoreError> {
+    tx.push("SAVEPOINT member");
+    tx.flush().await?;
+    let written = match write_body(tx, head, work, None).await {
+        // Its statements are sent now, so a failing one is this write's error alone.
+        Ok(written) => tx.flush().await.map(|()| written),
+        Err(e) => Err(e),
+    };
+    if written.is_err() {
+        tx.discard();
+        tx.push("ROLLBACK TO member");
+    }
+    // Sent with the next write's statements or the COMMIT.
+    tx.push("RELEASE member");
+    if written.is_err() {
+        tx.flush().await?;
+    }
+    Ok(written)
 }
 
 /// Most writes committed together in one transaction.
@@ -264,8 +441,19 @@ pub const MAX_GROUP: usize = 256;
 
 /// A write waiting for its group, with its result type erased.
 pub(super) struct Queued {
-    work: QueuedFn,
+    work: Work,
     reply: oneshot::Sender<Result<Written, StoreError>>,
+}
+
+/// What a write does inside its transaction.
+enum Work {
+    /// Work of the caller's: reads what it needs, returns a value and the events to append.
+    Fn(QueuedFn),
+    /// Events for a run, appended only while it is active ([`Store::append_if_active`]).
+    IfActive {
+        run_id: String,
+        events: Vec<NewEvent>,
+    },
 }
 
 /// A committed write: its work's value (type-erased) and its events as committed.
@@ -282,36 +470,47 @@ type QueuedFn = Box<
         + Send,
 >;
 
-/// One write of a group: its work, its events and their projection updates. With `savepoint`
-/// it runs inside its own savepoint, rolled back on error so the group goes on.
-async fn write_one(
-    conn: &mut SqliteConnection,
+/// One write: its work, then its events and their projection updates, gathered in `tx`.
+/// `prefetched`: the run's row read as the transaction began, when this write concerns one.
+async fn write_body(
+    tx: &mut Tx<'_>,
     head: &Head,
-    work: QueuedFn,
-    savepoint: bool,
+    work: Work,
+    prefetched: Option<RunRow>,
 ) -> Result<WrittenSealed, StoreError> {
-    if !savepoint {
-        return write_body(conn, head, work).await;
-    }
-    let mut savepoint = conn.begin().await?;
-    let written = write_body(&mut savepoint, head, work).await?;
-    savepoint.commit().await?;
-    Ok(written)
+    let (value, new_events): (Box<dyn Any + Send>, _) = match work {
+        Work::Fn(work) => work(tx.conn().await?).await?,
+        Work::IfActive { run_id, events } => {
+            let prefetched = prefetched.filter(|p| p.id == run_id);
+            let active = match &prefetched {
+                Some(row) => row.active(),
+                None => super::runs::is_active(tx.conn().await?, &run_id).await?,
+            };
+            if !active {
+                return Ok((Box::new(false), vec![]));
+            }
+            let seed = prefetched.and_then(RunRow::plans);
+            let sealed = seal(head, events)?;
+            insert_and_apply(tx, &sealed, seed).await?;
+            return Ok((Box::new(true), sealed));
+        }
+    };
+    let sealed = seal(head, new_events)?;
+    insert_and_apply(tx, &sealed, None).await?;
+    Ok((value, sealed))
 }
 
-async fn write_body(
-    conn: &mut SqliteConnection,
-    head: &Head,
-    work: QueuedFn,
-) -> Result<WrittenSealed, StoreError> {
-    let (value, new_events) = work(conn).await?;
-    let sealed = seal(head, new_events)?;
+/// Gathers the events' rows and their projection updates.
+async fn insert_and_apply(
+    tx: &mut Tx<'_>,
+    sealed: &[Sealed],
+    seed: Option<(String, String, String)>,
+) -> Result<(), StoreError> {
     for chunk in sealed.chunks(INSERT_CHUNK) {
-        insert(conn, chunk).await?;
+        insert(tx, chunk);
     }
     let applied: Vec<&Event> = sealed.iter().map(|s| &s.event).collect();
-    projection::apply_all(conn, &applied).await?;
-    Ok((value, sealed))
+    projection::apply_all(tx, &applied, seed).await
 }
 
 /// Rows per multi-row INSERT (8 columns each, well under SQLite's 32,766 bound parameters).
@@ -361,22 +560,23 @@ fn seal(head: &Head, new_events: Vec<NewEvent>) -> Result<Vec<Sealed>, StoreErro
         .collect()
 }
 
-async fn insert(conn: &mut SqliteConnection, rows: &[Sealed]) -> Result<(), StoreError> {
-    let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "INSERT INTO events (seq, run_id, ts, kind, actor, payload, prev_hash, hash) ",
+fn insert(tx: &mut Tx<'_>, rows: &[Sealed]) {
+    let sql = format!(
+        "INSERT INTO events (seq, run_id, ts, kind, actor, payload, prev_hash, hash) VALUES {}",
+        rows_of(8, rows.len())
     );
-    query.push_values(rows, |mut row, s| {
-        row.push_bind(s.event.seq)
-            .push_bind(&s.event.run_id)
-            .push_bind(&s.event.ts)
-            .push_bind(s.kind)
-            .push_bind(&s.event.actor)
-            .push_bind(&s.payload)
-            .push_bind(&s.prev_hash)
-            .push_bind(&s.event.hash);
-    });
-    query.build().execute(&mut *conn).await?;
-    Ok(())
+    let mut stmt = tx.push(&sql);
+    for s in rows {
+        stmt = stmt
+            .bind(s.event.seq)
+            .bind(&s.event.run_id)
+            .bind(&s.event.ts)
+            .bind(s.kind)
+            .bind(&s.event.actor)
+            .bind(&s.payload)
+            .bind(&s.prev_hash)
+            .bind(&s.event.hash);
+    }
 }
 
 /// Now, as Factory stores times: RFC 3339, UTC, milliseconds.

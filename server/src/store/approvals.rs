@@ -2,9 +2,9 @@
 
 use app::approval::{Approval, ApprovalOption, ApprovalStatus, Decision};
 
+use super::batch::Tx;
 use super::{Store, StoreError};
 use app::events::{Event, EventData};
-use sqlx::sqlite::SqliteConnection;
 
 #[derive(Debug, sqlx::FromRow)]
 struct ApprovalRow {
@@ -110,7 +110,7 @@ impl Store {
 
 /// Folds one approval or clarification event into the `approvals`, `clarifications` and
 /// `escalations` tables (and a run's waiting status).
-pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
+pub(super) fn apply(tx: &mut Tx<'_>, event: &Event) -> Result<(), StoreError> {
     match &event.data {
         EventData::ApprovalRequested {
             approval_id,
@@ -124,7 +124,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             escalation,
             detail,
         } => {
-            sqlx::query(
+            tx.push(
                 "INSERT INTO approvals (id, run_id, stage_index, kind, question, context, options, \
                  detail, created_at, deadline, status, created_seq) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
@@ -139,21 +139,17 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .bind(serde_json::to_string(detail)?)
             .bind(&event.ts)
             .bind(deadline)
-            .bind(event.seq)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
+            .bind(event.seq);
+            tx.push(
                 "UPDATE supervisor_runs SET status = 'waiting_for_human', updated_at = ?, \
                  last_seq = ? WHERE id = ? AND status IN ('queued', 'running')",
             )
             .bind(&event.ts)
             .bind(event.seq)
-            .bind(run_id)
-            .execute(&mut *conn)
-            .await?;
+            .bind(run_id);
             if let Some(e) = escalation {
                 let options: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
-                sqlx::query(
+                tx.push(
                     "INSERT INTO escalations (id, run_id, severity, error_type, message, \
                      resolution_options, status, created_at, updated_at) \
                      VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
@@ -169,9 +165,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
                 .bind(&e.message)
                 .bind(serde_json::to_string(&options)?)
                 .bind(&event.ts)
-                .bind(&event.ts)
-                .execute(&mut *conn)
-                .await?;
+                .bind(&event.ts);
             }
         }
         EventData::ApprovalDecided {
@@ -184,7 +178,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             policy,
             ..
         } => {
-            sqlx::query(
+            tx.push(
                 "UPDATE approvals SET status = 'decided', decided_by = ?, option = ?, text = ?, \
                  automatic = ?, policy = ?, decided_at = ? WHERE id = ?",
             )
@@ -194,10 +188,8 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .bind(automatic)
             .bind(policy)
             .bind(&event.ts)
-            .bind(approval_id)
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query(
+            .bind(approval_id);
+            tx.push(
                 "UPDATE supervisor_runs SET status = 'running', updated_at = ?, last_seq = ? \
                  WHERE id = ? AND status = 'waiting_for_human' AND NOT EXISTS \
                  (SELECT 1 FROM approvals WHERE run_id = ? AND status = 'pending')",
@@ -205,20 +197,16 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .bind(&event.ts)
             .bind(event.seq)
             .bind(run_id)
-            .bind(run_id)
-            .execute(&mut *conn)
-            .await?;
+            .bind(run_id);
             let status = if option == "skip" {
                 "ignored"
             } else {
                 "resolved"
             };
-            sqlx::query("UPDATE escalations SET status = ?, updated_at = ? WHERE id = ?")
+            tx.push("UPDATE escalations SET status = ?, updated_at = ? WHERE id = ?")
                 .bind(status)
                 .bind(&event.ts)
-                .bind(approval_id)
-                .execute(&mut *conn)
-                .await?;
+                .bind(approval_id);
         }
         EventData::ClarificationRequested {
             clarification_id,
@@ -230,7 +218,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             depth,
             parent,
         } => {
-            sqlx::query(
+            tx.push(
                 "INSERT INTO clarifications (id, run_id, stage_index, asking_team, target_team, \
                  question, depth, parent, status, created_at, updated_at) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -244,9 +232,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .bind(i64::from(*depth))
             .bind(parent)
             .bind(&event.ts)
-            .bind(&event.ts)
-            .execute(&mut *conn)
-            .await?;
+            .bind(&event.ts);
         }
         EventData::ClarificationAnswered {
             clarification_id,
@@ -254,31 +240,27 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             answered_by,
             ..
         } => {
-            sqlx::query(
+            tx.push(
                 "UPDATE clarifications SET status = 'answered', answer = ?, answered_by = ?, \
                  updated_at = ? WHERE id = ?",
             )
             .bind(answer)
             .bind(answered_by)
             .bind(&event.ts)
-            .bind(clarification_id)
-            .execute(&mut *conn)
-            .await?;
+            .bind(clarification_id);
         }
         EventData::ClarificationRefused {
             clarification_id,
             reason,
             ..
         } => {
-            sqlx::query(
+            tx.push(
                 "UPDATE clarifications SET status = 'refused', reason = ?, updated_at = ? \
                  WHERE id = ?",
             )
             .bind(reason)
             .bind(&event.ts)
-            .bind(clarification_id)
-            .execute(&mut *conn)
-            .await?;
+            .bind(clarification_id);
         }
         _ => {}
     }

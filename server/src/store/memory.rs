@@ -5,6 +5,7 @@ use app::events::{Event, EventData};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::batch::{Tx, rows_of};
 use super::{Store, StoreError};
 
 /// The bank every team reads and the place shared facts go.
@@ -228,15 +229,15 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 /// Inserts the `memory_retained` events of a batch, 128 rows per statement (an item already
 /// stored is kept).
-pub(super) async fn insert_retained(
-    conn: &mut sqlx::SqliteConnection,
-    events: &[Event],
-) -> Result<(), StoreError> {
+pub(super) fn insert_retained(tx: &mut Tx<'_>, events: &[Event]) {
     for chunk in events.chunks(128) {
-        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO memory_items (item_id, bank, project, run_id, kind, text, created_at) ",
+        let sql = format!(
+            "INSERT INTO memory_items (item_id, bank, project, run_id, kind, text, created_at) \
+             VALUES {} ON CONFLICT (item_id) DO NOTHING",
+            rows_of(7, chunk.len())
         );
-        query.push_values(chunk, |mut row, event| {
+        let mut stmt = tx.push(&sql);
+        for event in chunk {
             if let EventData::MemoryRetained {
                 item_id,
                 bank,
@@ -246,19 +247,17 @@ pub(super) async fn insert_retained(
                 text,
             } = &event.data
             {
-                row.push_bind(item_id)
-                    .push_bind(bank)
-                    .push_bind(project)
-                    .push_bind(run_id)
-                    .push_bind(kind)
-                    .push_bind(text)
-                    .push_bind(&event.ts);
+                stmt = stmt
+                    .bind(item_id)
+                    .bind(bank)
+                    .bind(project)
+                    .bind(run_id)
+                    .bind(kind)
+                    .bind(text)
+                    .bind(&event.ts);
             }
-        });
-        query.push(" ON CONFLICT (item_id) DO NOTHING");
-        query.build().execute(&mut *conn).await?;
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod append;
 pub mod approvals;
 pub mod auth;
+mod batch;
 pub mod chain;
 mod counts;
 pub mod gym;
@@ -56,6 +57,8 @@ pub enum StoreError {
     BadRow { table: &'static str, reason: String },
     #[error("could not encode an event: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("a write could not be sent to the database: {0}")]
+    Gathered(String),
     #[error("the commit this write shared with others failed, so nothing of it was stored: {0}")]
     GroupFailed(String),
     #[error(

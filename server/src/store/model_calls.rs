@@ -4,9 +4,9 @@
 use app::ledger::{BudgetScope, CostLine, CostReport};
 use sqlx::Row;
 
+use super::batch::Tx;
 use super::{Store, StoreError};
 use app::events::{Event, EventData};
-use sqlx::sqlite::SqliteConnection;
 
 /// What successful calls cost, per run, team, project and month.
 #[derive(Debug, Clone, PartialEq)]
@@ -171,7 +171,7 @@ pub async fn cost_timeline(store: &Store, run: Option<&str>) -> Result<Vec<CostP
 
 /// Folds one model-call, routing or budget event into the `model_calls`, `routing_decisions`
 /// and `budget_raises` tables.
-pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
+pub(super) fn apply(tx: &mut Tx<'_>, event: &Event) -> Result<(), StoreError> {
     match &event.data {
         EventData::ModelCallStarted {
             call_id,
@@ -180,7 +180,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             reserved_usd,
         } => {
             // A call issued again after a restart keeps its id: the row is reset, not added.
-            sqlx::query(
+            tx.push(
                 "INSERT INTO model_calls (call_id, run_id, project, team, objective_id, \
                  work_order_id, target, status, reserved_usd, started_at, day, month, last_seq) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?) \
@@ -198,9 +198,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .bind(&event.ts)
             .bind(super::projection::day(&event.ts))
             .bind(super::projection::month(&event.ts))
-            .bind(event.seq)
-            .execute(&mut *conn)
-            .await?;
+            .bind(event.seq);
         }
         EventData::ModelCallFinished {
             call_id,
@@ -217,7 +215,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             ..
         } => {
             let path = serde_json::to_string(path)?;
-            sqlx::query(
+            tx.push(
                 "INSERT INTO model_calls (call_id, run_id, project, team, objective_id, \
                  work_order_id, target, provider, model, status, input_tokens, output_tokens, \
                  cached_tokens, cost_usd, latency_ms, path, started_at, finished_at, day, month, \
@@ -249,9 +247,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .bind(&event.ts)
             .bind(super::projection::day(&event.ts))
             .bind(super::projection::month(&event.ts))
-            .bind(event.seq)
-            .execute(&mut *conn)
-            .await?;
+            .bind(event.seq);
         }
         EventData::ModelCallFailed {
             call_id,
@@ -261,7 +257,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             path,
         } => {
             let path = serde_json::to_string(path)?;
-            sqlx::query(
+            tx.push(
                 "INSERT INTO model_calls (call_id, run_id, project, team, objective_id, \
                  work_order_id, target, status, path, error, started_at, finished_at, day, \
                  month, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, 'failed', ?, ?, ?, ?, ?, ?, ?) \
@@ -283,15 +279,13 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .bind(&event.ts)
             .bind(super::projection::day(&event.ts))
             .bind(super::projection::month(&event.ts))
-            .bind(event.seq)
-            .execute(&mut *conn)
-            .await?;
+            .bind(event.seq);
         }
         EventData::RoutingDecided {
             attribution,
             decision,
         } => {
-            sqlx::query(
+            tx.push(
                 "INSERT INTO routing_decisions (seq, run_id, work_order_id, alias, complexity, \
                  reason, decision, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
@@ -302,25 +296,21 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
             .bind(decision.complexity)
             .bind(&decision.reason)
             .bind(serde_json::to_string(decision)?)
-            .bind(&event.ts)
-            .execute(&mut *conn)
-            .await?;
+            .bind(&event.ts);
         }
         EventData::BudgetRaised {
             run_id,
             budget,
             hard_usd,
         } => {
-            sqlx::query(
+            tx.push(
                 "INSERT INTO budget_raises (scope, hard_usd, run_id, seq) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (scope) DO UPDATE SET hard_usd = excluded.hard_usd, seq = excluded.seq",
             )
             .bind(serde_json::to_string(budget)?)
             .bind(hard_usd)
             .bind(run_id)
-            .bind(event.seq)
-            .execute(&mut *conn)
-            .await?;
+            .bind(event.seq);
         }
         _ => {}
     }

@@ -4,8 +4,8 @@
 
 use app::events::{Event, EventData};
 use sqlx::Connection;
-use sqlx::sqlite::SqliteConnection;
 
+use super::batch::Tx;
 use super::chain;
 use super::{Store, StoreError};
 
@@ -31,9 +31,11 @@ const REPLAY_PAGE: i64 = 4096;
 /// and to memory are gathered and written once per batch (a stage's commit touches the same run
 /// several times); a `model_call_started` followed in the same batch by its outcome is folded
 /// into the outcome's row.
+/// `seed`: a run's row (id, steps, artifacts) read as the transaction began.
 pub(super) async fn apply_all(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx<'_>,
     events: &[&Event],
+    seed: Option<(String, String, String)>,
 ) -> Result<(), StoreError> {
     let ended: std::collections::HashSet<&str> = events
         .iter()
@@ -43,38 +45,37 @@ pub(super) async fn apply_all(
             _ => None,
         })
         .collect();
-    let mut pending = Pending::default();
+    let mut pending = Pending {
+        plans: super::runs::Plans::seeded(seed),
+        memory: Vec::new(),
+    };
     for event in events {
         if let EventData::ModelCallStarted { call_id, .. } = &event.data
             && ended.contains(call_id.as_str())
         {
             continue;
         }
-        apply(conn, event, &mut pending).await?;
+        apply(tx, event, &mut pending).await?;
     }
-    pending.flush(conn).await
+    pending.flush(tx)
 }
 
 /// Projection changes gathered over a batch.
-#[derive(Default)]
 struct Pending {
     plans: super::runs::Plans,
     memory: Vec<Event>,
 }
 
 impl Pending {
-    async fn flush(self, conn: &mut SqliteConnection) -> Result<(), StoreError> {
-        self.plans.flush(conn).await?;
-        super::memory::insert_retained(conn, &self.memory).await
+    fn flush(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        self.plans.flush(tx)?;
+        super::memory::insert_retained(tx, &self.memory);
+        Ok(())
     }
 }
 
 /// Applies one event: each projection's owner folds the events it knows.
-async fn apply(
-    conn: &mut SqliteConnection,
-    event: &Event,
-    pending: &mut Pending,
-) -> Result<(), StoreError> {
+async fn apply(tx: &mut Tx<'_>, event: &Event, pending: &mut Pending) -> Result<(), StoreError> {
     use EventData::*;
     match &event.data {
         RunCreated { .. }
@@ -88,24 +89,24 @@ async fn apply(
         | BranchPushed { .. }
         | PullRequestOpened { .. }
         | StageSkipped { .. }
-        | RunRevised { .. } => super::runs::apply(conn, event, &mut pending.plans).await,
+        | RunRevised { .. } => super::runs::apply(tx, event, &mut pending.plans).await,
         ModelCallStarted { .. }
         | ModelCallFinished { .. }
         | ModelCallFailed { .. }
         | RoutingDecided { .. }
-        | BudgetRaised { .. } => super::model_calls::apply(conn, event).await,
+        | BudgetRaised { .. } => super::model_calls::apply(tx, event),
         ApprovalRequested { .. }
         | ApprovalDecided { .. }
         | ClarificationRequested { .. }
         | ClarificationAnswered { .. }
-        | ClarificationRefused { .. } => super::approvals::apply(conn, event).await,
-        ProjectAdded { .. } => super::projects::apply(conn, event).await,
+        | ClarificationRefused { .. } => super::approvals::apply(tx, event),
+        ProjectAdded { .. } => super::projects::apply(tx, event),
         MemoryRetained { .. } => {
             pending.memory.push(event.clone());
             Ok(())
         }
         TokenScoped { .. } | TokenRevoked { .. } | SessionStarted { .. } => {
-            super::auth::apply(conn, event).await
+            super::auth::apply(tx, event)
         }
         AdminTokenCreated { .. }
         | SettingsChanged { .. }
@@ -134,7 +135,11 @@ impl Store {
     /// see the old projections until it commits). Returns the number of events replayed.
     pub async fn rebuild_projections(&self) -> Result<u64, StoreError> {
         let mut writer = self.writer.lock().await;
-        let mut tx = writer.conn_mut().begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = writer
+            .idle_conn()
+            .await?
+            .begin_with("BEGIN IMMEDIATE")
+            .await?;
         for table in PROJECTION_TABLES {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
@@ -153,7 +158,9 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             after = events.last().map_or(after, |e| e.seq);
             replayed += events.len() as u64;
-            apply_all(&mut tx, &events.iter().collect::<Vec<_>>()).await?;
+            let mut gathered = Tx::new(&mut tx);
+            apply_all(&mut gathered, &events.iter().collect::<Vec<_>>(), None).await?;
+            gathered.flush().await?;
         }
         tx.commit().await?;
         Ok(replayed)

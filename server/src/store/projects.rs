@@ -1,8 +1,8 @@
 //! Projects: registration (unique name and path, checked in the write transaction) and queries.
 
+use super::batch::Tx;
 use app::dto::Project;
 use app::events::{Event, EventData};
-use sqlx::sqlite::SqliteConnection;
 
 use super::{NewEvent, Store, StoreError};
 
@@ -100,9 +100,9 @@ impl Store {
 }
 
 /// Folds a `project_added` event into the `projects` table.
-pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<(), StoreError> {
+pub(super) fn apply(tx: &mut Tx<'_>, event: &Event) -> Result<(), StoreError> {
     if let EventData::ProjectAdded { project } = &event.data {
-        sqlx::query(
+        tx.push(
             "INSERT INTO projects (name, path, remote, github, gates, require_clean, active, \
                  created_at, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -114,9 +114,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, event: &Event) -> Result<
         .bind(project.require_clean)
         .bind(project.active)
         .bind(&project.created_at)
-        .bind(serde_json::to_string(&project.policy)?)
-        .execute(&mut *conn)
-        .await?;
+        .bind(serde_json::to_string(&project.policy)?);
     }
     Ok(())
 }

@@ -160,6 +160,60 @@ async fn a_failing_batch_writes_nothing() {
     assert_eq!(store.last_seq().await.unwrap(), 16);
 }
 
+#[tokio::test]
+async fn a_write_abandoned_inside_its_transaction_leaves_nothing_and_the_store_goes_on() {
+    // A caller that goes away (a closed request) while its write is inside the transaction:
+    // what it did is rolled back before the next write begins its own.
+    let (_dir, store) = seeded().await;
+    let abandoned = store.write::<()>(Box::new(|conn| {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM supervisor_runs")
+                .execute(&mut *conn)
+                .await?;
+            std::future::pending().await
+        })
+    }));
+    let outcome = tokio::time::timeout(std::time::Duration::from_millis(300), abandoned).await;
+    assert!(outcome.is_err(), "the write never finishes: {outcome:?}");
+    let next = store.append(token_event(200)).await.unwrap();
+    assert_eq!(next.seq, 16);
+    assert_eq!(store.list_runs(10).await.unwrap().len(), 5);
+    assert_eq!(store.verify_chain().await.unwrap().broken, None);
+}
+
+#[tokio::test]
+async fn events_for_a_run_that_has_finished_are_refused_whole() {
+    let (_dir, store) = seeded().await;
+    let run = store.list_runs(1).await.unwrap().remove(0);
+    let finished = NewEvent::new(
+        "test",
+        EventData::RunFinished {
+            run_id: run.id.clone(),
+            status: app::dto::RunStatus::Failed,
+            reason: "stopped by the test".into(),
+        },
+    );
+    let stored = store
+        .append_if_active(&run.id, vec![finished, token_event(300)])
+        .await
+        .unwrap()
+        .expect("the run was active");
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        store.get_run(&run.id).await.unwrap().unwrap().status,
+        app::dto::RunStatus::Failed
+    );
+    let head = store.last_seq().await.unwrap();
+    for id in [run.id.as_str(), "no-such-run"] {
+        let refused = store
+            .append_if_active(id, vec![token_event(301)])
+            .await
+            .unwrap();
+        assert!(refused.is_none(), "{id}");
+    }
+    assert_eq!(store.last_seq().await.unwrap(), head, "nothing was stored");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writes_share_commits_and_a_failing_one_spares_the_rest() {
     // 300 writers at once: they are committed in groups (several per transaction), every caller

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use app::approval::{ApprovalKind, ErrorType, EscalationInfo, Severity};
 use app::dto::RunStatus;
-use app::events::{Event, EventData, PlannedStage};
+use app::events::{EventData, PlannedStage};
 use app::ledger::{Attribution, BudgetScope, Risk};
 use app::task::{
     Clarification as Ask, TaskResult, TaskStatus, parse_answer, parse_task_result,
@@ -347,22 +347,13 @@ async fn commit(
     events: Vec<EventData>,
 ) -> Result<bool, StoreError> {
     let events = publish_on_success(engine, run, events).await?;
-    let id = run.run_id.clone();
-    let (committed, stored): (bool, Vec<Event>) = engine
-        .store
-        .write(Box::new(move |conn| {
-            Box::pin(async move {
-                if !crate::store::runs::is_active(conn, &id).await? {
-                    return Ok((false, vec![]));
-                }
-                let events = events
-                    .into_iter()
-                    .map(|data| NewEvent::new(ACTOR, data))
-                    .collect();
-                Ok((true, events))
-            })
-        }))
-        .await?;
+    let events = events
+        .into_iter()
+        .map(|data| NewEvent::new(ACTOR, data))
+        .collect();
+    let stored = engine.store.append_if_active(&run.run_id, events).await?;
+    let committed = stored.is_some();
+    let stored = stored.unwrap_or_default();
     for event in &stored {
         if let EventData::BudgetRaised {
             budget, hard_usd, ..

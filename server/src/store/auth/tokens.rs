@@ -6,6 +6,7 @@ use sqlx::sqlite::SqliteConnection;
 
 use super::{TOKEN_PREFIX, random_hex, secret_hash};
 use crate::store::append::now_rfc3339;
+use crate::store::batch::Tx;
 use crate::store::{NewEvent, Store, StoreError};
 
 /// A token just issued; `secret` is shown to the user once and then forgotten.
@@ -282,41 +283,30 @@ impl Store {
 
 /// Folds a token event into `admin_tokens` (the row itself is written when the token is issued:
 /// its hash is never in the log). Idempotent, so a rebuild may replay it.
-pub(in crate::store) async fn apply(
-    conn: &mut SqliteConnection,
-    event: &Event,
-) -> Result<(), StoreError> {
+pub(in crate::store) fn apply(tx: &mut Tx<'_>, event: &Event) -> Result<(), StoreError> {
     match &event.data {
         EventData::TokenScoped {
             token_id,
             scope,
             projects,
         } => {
-            sqlx::query("UPDATE admin_tokens SET scope = ?, projects = ? WHERE id = ?")
+            tx.push("UPDATE admin_tokens SET scope = ?, projects = ? WHERE id = ?")
                 .bind(scope.as_str())
                 .bind(serde_json::to_string(projects)?)
-                .bind(token_id)
-                .execute(&mut *conn)
-                .await?;
+                .bind(token_id);
         }
         EventData::TokenRevoked { token_id, reason } => {
-            sqlx::query("UPDATE admin_tokens SET revoked_at = ?, revoked_reason = ? WHERE id = ?")
+            tx.push("UPDATE admin_tokens SET revoked_at = ?, revoked_reason = ? WHERE id = ?")
                 .bind(&event.ts)
                 .bind(reason)
-                .bind(token_id)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query("DELETE FROM sessions WHERE token_id = ?")
-                .bind(token_id)
-                .execute(&mut *conn)
-                .await?;
+                .bind(token_id);
+            tx.push("DELETE FROM sessions WHERE token_id = ?")
+                .bind(token_id);
         }
         EventData::SessionStarted { token_id } => {
-            sqlx::query("UPDATE admin_tokens SET last_sign_in_at = ? WHERE id = ?")
+            tx.push("UPDATE admin_tokens SET last_sign_in_at = ? WHERE id = ?")
                 .bind(&event.ts)
-                .bind(token_id)
-                .execute(&mut *conn)
-                .await?;
+                .bind(token_id);
         }
         _ => {}
     }

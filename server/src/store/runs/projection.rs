@@ -4,9 +4,9 @@
 
 use app::dto::{RunStatus, StepState};
 use app::events::{Event, EventData};
-use sqlx::sqlite::SqliteConnection;
 
 use crate::store::StoreError;
+use crate::store::batch::Tx;
 
 /// A run's plan and artifacts as JSON, changed in memory during a batch.
 struct RunJson {
@@ -23,24 +23,38 @@ struct RunJson {
 #[derive(Default)]
 pub(in crate::store) struct Plans {
     runs: Vec<RunJson>,
+    /// A run's row read as the transaction began (id, steps, artifacts): used instead of a
+    /// read until something writes the row directly.
+    seed: Option<(String, String, String)>,
 }
 
 impl Plans {
+    pub(in crate::store) fn seeded(seed: Option<(String, String, String)>) -> Plans {
+        Plans {
+            runs: Vec::new(),
+            seed,
+        }
+    }
+
     /// The run's plan, read once per batch. `None` when the run does not exist.
     async fn run(
         &mut self,
-        conn: &mut SqliteConnection,
+        tx: &mut Tx<'_>,
         id: &str,
         event: &Event,
     ) -> Result<Option<&mut RunJson>, StoreError> {
         let i = match self.runs.iter().position(|r| r.id == id) {
             Some(i) => i,
             None => {
-                let row: Option<(String, String)> =
-                    sqlx::query_as("SELECT steps, artifacts FROM supervisor_runs WHERE id = ?")
-                        .bind(id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
+                let row = match self.seed.take_if(|(seeded, _, _)| seeded == id) {
+                    Some((_, steps, artifacts)) => Some((steps, artifacts)),
+                    None => {
+                        sqlx::query_as("SELECT steps, artifacts FROM supervisor_runs WHERE id = ?")
+                            .bind(id)
+                            .fetch_optional(tx.conn().await?)
+                            .await?
+                    }
+                };
                 let Some((steps, artifacts)) = row else {
                     return Ok(None);
                 };
@@ -61,33 +75,32 @@ impl Plans {
         Ok(Some(run))
     }
 
-    /// Writes one run's gathered changes (before a statement that writes the row directly).
-    async fn flush_run(&mut self, conn: &mut SqliteConnection, id: &str) -> Result<(), StoreError> {
+    /// Writes one run's gathered changes (before a statement that writes the row directly,
+    /// which also makes the seed stale).
+    fn flush_run(&mut self, tx: &mut Tx<'_>, id: &str) -> Result<(), StoreError> {
+        self.seed.take_if(|(seeded, _, _)| seeded == id);
         if let Some(i) = self.runs.iter().position(|r| r.id == id) {
             let run = self.runs.remove(i);
-            write_run(conn, &run).await?;
+            write_run(tx, &run)?;
         }
         Ok(())
     }
 
     /// Writes every gathered plan.
-    pub(in crate::store) async fn flush(
-        self,
-        conn: &mut SqliteConnection,
-    ) -> Result<(), StoreError> {
+    pub(in crate::store) fn flush(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         for run in &self.runs {
-            write_run(conn, run).await?;
+            write_run(tx, run)?;
         }
         Ok(())
     }
 }
 
-async fn write_run(conn: &mut SqliteConnection, run: &RunJson) -> Result<(), StoreError> {
+fn write_run(tx: &mut Tx<'_>, run: &RunJson) -> Result<(), StoreError> {
     let (set_stage, stage) = match &run.current_stage {
         Some(stage) => (true, stage.clone()),
         None => (false, None),
     };
-    sqlx::query(
+    tx.push(
         "UPDATE supervisor_runs SET steps = ?, artifacts = ?, \
          current_stage = CASE WHEN ? THEN ? ELSE current_stage END, \
          updated_at = ?, last_seq = MAX(last_seq, ?) WHERE id = ?",
@@ -98,15 +111,13 @@ async fn write_run(conn: &mut SqliteConnection, run: &RunJson) -> Result<(), Sto
     .bind(stage)
     .bind(&run.ts)
     .bind(run.seq)
-    .bind(&run.id)
-    .execute(&mut *conn)
-    .await?;
+    .bind(&run.id);
     Ok(())
 }
 
 /// Folds one run, stage or work-order event into the run's row (plans through `pending`).
 pub(in crate::store) async fn apply(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx<'_>,
     event: &Event,
     pending: &mut Plans,
 ) -> Result<(), StoreError> {
@@ -118,7 +129,7 @@ pub(in crate::store) async fn apply(
             project,
             pipeline,
         } => {
-            sqlx::query(
+            tx.push(
                 "INSERT INTO supervisor_runs (id, request_id, goal, project, pipeline, status, \
                  created_at, created_seq, updated_at, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
@@ -131,9 +142,7 @@ pub(in crate::store) async fn apply(
             .bind(&event.ts)
             .bind(event.seq)
             .bind(&event.ts)
-            .bind(event.seq)
-            .execute(&mut *conn)
-            .await?;
+            .bind(event.seq);
         }
         EventData::RunStarted {
             run_id,
@@ -141,7 +150,7 @@ pub(in crate::store) async fn apply(
             stages,
             ..
         } => {
-            pending.flush_run(conn, run_id).await?;
+            pending.flush_run(tx, run_id)?;
             let steps: Vec<serde_json::Value> = stages
                 .iter()
                 .map(|s| {
@@ -149,7 +158,7 @@ pub(in crate::store) async fn apply(
                                        "attempts": 0, "cost_usd": 0.0})
                 })
                 .collect();
-            sqlx::query(
+            tx.push(
                 "UPDATE supervisor_runs SET status = ?, pipeline = ?, steps = ?, updated_at = ?, \
                  last_seq = ? WHERE id = ?",
             )
@@ -158,9 +167,7 @@ pub(in crate::store) async fn apply(
             .bind(serde_json::to_string(&steps)?)
             .bind(&event.ts)
             .bind(event.seq)
-            .bind(run_id)
-            .execute(&mut *conn)
-            .await?;
+            .bind(run_id);
         }
         EventData::StageStarted {
             run_id,
@@ -168,7 +175,7 @@ pub(in crate::store) async fn apply(
             stage,
             ..
         } => {
-            if let Some(run) = pending.run(conn, run_id, event).await? {
+            if let Some(run) = pending.run(tx, run_id, event).await? {
                 if let Some(step) = run.steps.get_mut(*index as usize) {
                     step["status"] = StepState::Running.as_str().into();
                     step["started_at"] = event.ts.clone().into();
@@ -182,7 +189,7 @@ pub(in crate::store) async fn apply(
             error,
             ..
         } => {
-            if let Some(run) = pending.run(conn, run_id, event).await?
+            if let Some(run) = pending.run(tx, run_id, event).await?
                 && let Some(step) = run.steps.get_mut(*index as usize)
             {
                 let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
@@ -201,12 +208,10 @@ pub(in crate::store) async fn apply(
             cost_usd,
         } => {
             if !result.work_orders.is_empty() {
-                sqlx::query("DELETE FROM work_orders WHERE run_id = ? AND status = 'planned'")
-                    .bind(run_id)
-                    .execute(&mut *conn)
-                    .await?;
+                tx.push("DELETE FROM work_orders WHERE run_id = ? AND status = 'planned'")
+                    .bind(run_id);
                 for wo in &result.work_orders {
-                    sqlx::query(
+                    tx.push(
                         "INSERT INTO work_orders (run_id, work_order_id, title, spec, status, \
                          updated_at) VALUES (?, ?, ?, ?, 'planned', ?) \
                          ON CONFLICT (run_id, work_order_id) DO NOTHING",
@@ -215,12 +220,10 @@ pub(in crate::store) async fn apply(
                     .bind(&wo.id)
                     .bind(&wo.title)
                     .bind(serde_json::to_string(wo)?)
-                    .bind(&event.ts)
-                    .execute(&mut *conn)
-                    .await?;
+                    .bind(&event.ts);
                 }
             }
-            if let Some(run) = pending.run(conn, run_id, event).await? {
+            if let Some(run) = pending.run(tx, run_id, event).await? {
                 if let Some(step) = run.steps.get_mut(*index as usize) {
                     let attempts = step["attempts"].as_u64().unwrap_or(0) + 1;
                     step["attempts"] = attempts.into();
@@ -245,7 +248,7 @@ pub(in crate::store) async fn apply(
             if let Some(run) = pending.runs.iter_mut().find(|r| &r.id == run_id) {
                 run.current_stage = Some(None);
             }
-            sqlx::query(
+            tx.push(
                 "UPDATE supervisor_runs SET status = ?, reason = ?, current_stage = NULL, \
                  updated_at = ?, last_seq = ? WHERE id = ?",
             )
@@ -253,9 +256,7 @@ pub(in crate::store) async fn apply(
             .bind(reason)
             .bind(&event.ts)
             .bind(event.seq)
-            .bind(run_id)
-            .execute(&mut *conn)
-            .await?;
+            .bind(run_id);
         }
         EventData::WorkOrderDelivered {
             run_id,
@@ -273,7 +274,7 @@ pub(in crate::store) async fn apply(
             stacked_on: _,
             unverified: _,
         } => {
-            sqlx::query(
+            tx.push(
                 "INSERT INTO work_orders (run_id, work_order_id, title, status, branch, commit_id, \
                  files, gates, model, cost_usd, pushed, pull_request, updated_at, \
                  published_policy) \
@@ -296,9 +297,7 @@ pub(in crate::store) async fn apply(
             .bind(pushed)
             .bind(pull_request)
             .bind(&event.ts)
-            .bind(published_by_policy)
-            .execute(&mut *conn)
-            .await?;
+            .bind(published_by_policy);
         }
         EventData::WorkOrderPublished {
             run_id,
@@ -309,7 +308,7 @@ pub(in crate::store) async fn apply(
             error: None,
             ..
         } => {
-            sqlx::query(
+            tx.push(
                 "UPDATE work_orders SET pushed = ?, pull_request = ?, published_policy = ?, \
                  updated_at = ? WHERE run_id = ? AND work_order_id = ?",
             )
@@ -318,24 +317,20 @@ pub(in crate::store) async fn apply(
             .bind(policy)
             .bind(&event.ts)
             .bind(run_id)
-            .bind(work_order_id)
-            .execute(&mut *conn)
-            .await?;
+            .bind(work_order_id);
         }
         EventData::BranchPushed {
             run_id,
             work_order_id,
             ..
         } => {
-            sqlx::query(
+            tx.push(
                 "UPDATE work_orders SET pushed = 1, updated_at = ? \
                  WHERE run_id = ? AND work_order_id = ?",
             )
             .bind(&event.ts)
             .bind(run_id)
-            .bind(work_order_id)
-            .execute(&mut *conn)
-            .await?;
+            .bind(work_order_id);
         }
         EventData::PullRequestOpened {
             run_id,
@@ -343,19 +338,17 @@ pub(in crate::store) async fn apply(
             url,
             ..
         } => {
-            sqlx::query(
+            tx.push(
                 "UPDATE work_orders SET pull_request = ?, updated_at = ? \
                  WHERE run_id = ? AND work_order_id = ?",
             )
             .bind(url)
             .bind(&event.ts)
             .bind(run_id)
-            .bind(work_order_id)
-            .execute(&mut *conn)
-            .await?;
+            .bind(work_order_id);
         }
         EventData::StageSkipped { run_id, index, .. } => {
-            if let Some(run) = pending.run(conn, run_id, event).await?
+            if let Some(run) = pending.run(tx, run_id, event).await?
                 && let Some(step) = run.steps.get_mut(*index as usize)
             {
                 step["status"] = StepState::Skipped.as_str().into();
@@ -363,7 +356,7 @@ pub(in crate::store) async fn apply(
             }
         }
         EventData::RunRevised { run_id, .. } => {
-            if let Some(run) = pending.run(conn, run_id, event).await? {
+            if let Some(run) = pending.run(tx, run_id, event).await? {
                 for step in &mut run.steps {
                     step["status"] = StepState::Pending.as_str().into();
                     step["error"] = serde_json::Value::Null;
