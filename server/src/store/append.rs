@@ -424,16 +424,20 @@ async fn write_in_savepoint(
         Ok(written) => tx.flush().await.map(|()| written),
         Err(e) => Err(e),
     };
-    if written.is_err() {
-        tx.discard();
-        tx.push("ROLLBACK TO member");
+    match written {
+        Ok(written) => {
+            // Sent with the next write's statements or the COMMIT.
+            tx.push("RELEASE member");
+            Ok(Ok(written))
+        }
+        Err(e) => {
+            tx.discard();
+            tx.push("ROLLBACK TO member");
+            tx.push("RELEASE member");
+            tx.flush().await?;
+            Ok(Err(e))
+        }
     }
-    // Sent with the next write's statements or the COMMIT.
-    tx.push("RELEASE member");
-    if written.is_err() {
-        tx.flush().await?;
-    }
-    Ok(written)
 }
 
 /// Most writes committed together in one transaction.
@@ -478,8 +482,11 @@ async fn write_body(
     work: Work,
     prefetched: Option<RunRow>,
 ) -> Result<WrittenSealed, StoreError> {
-    let (value, new_events): (Box<dyn Any + Send>, _) = match work {
-        Work::Fn(work) => work(tx.conn().await?).await?,
+    let (value, new_events, seed): (Box<dyn Any + Send>, _, _) = match work {
+        Work::Fn(work) => {
+            let (value, events) = work(tx.conn().await?).await?;
+            (value, events, None)
+        }
         Work::IfActive { run_id, events } => {
             let prefetched = prefetched.filter(|p| p.id == run_id);
             let active = match &prefetched {
@@ -489,14 +496,11 @@ async fn write_body(
             if !active {
                 return Ok((Box::new(false), vec![]));
             }
-            let seed = prefetched.and_then(RunRow::plans);
-            let sealed = seal(head, events)?;
-            insert_and_apply(tx, &sealed, seed).await?;
-            return Ok((Box::new(true), sealed));
+            (Box::new(true), events, prefetched.and_then(RunRow::plans))
         }
     };
     let sealed = seal(head, new_events)?;
-    insert_and_apply(tx, &sealed, None).await?;
+    insert_and_apply(tx, &sealed, seed).await?;
     Ok((value, sealed))
 }
 
