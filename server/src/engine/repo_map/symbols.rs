@@ -93,26 +93,24 @@ struct Compiled {
     references: Query,
 }
 
+/// The language's queries, compiled on its first use (compiling a grammar's queries is a
+/// noticeable cost, so a repository without some language never pays for it).
 fn compiled(lang: Lang) -> Result<&'static Compiled, RepoMapError> {
-    static QUERIES: OnceLock<Vec<Result<Compiled, String>>> = OnceLock::new();
-    let all = QUERIES.get_or_init(|| {
-        Lang::ALL
-            .iter()
-            .map(|&lang| {
-                let grammar = lang.grammar();
-                let definitions = Query::new(&grammar, &lang.definitions())
-                    .map_err(|e| format!("definitions: {e}"))?;
-                let references = Query::new(&grammar, lang.references())
-                    .map_err(|e| format!("references: {e}"))?;
-                Ok(Compiled {
-                    grammar,
-                    definitions,
-                    references,
-                })
+    static QUERIES: [OnceLock<Result<Compiled, String>>; Lang::ALL.len()] =
+        [const { OnceLock::new() }; Lang::ALL.len()];
+    QUERIES[lang.index()]
+        .get_or_init(|| {
+            let grammar = lang.grammar();
+            let definitions = Query::new(&grammar, &lang.definitions())
+                .map_err(|e| format!("definitions: {e}"))?;
+            let references =
+                Query::new(&grammar, lang.references()).map_err(|e| format!("references: {e}"))?;
+            Ok(Compiled {
+                grammar,
+                definitions,
+                references,
             })
-            .collect()
-    });
-    all[lang.index()]
+        })
         .as_ref()
         .map_err(|message| RepoMapError::Query {
             lang,

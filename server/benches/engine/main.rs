@@ -25,19 +25,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::events::EventData;
-use axum::Json;
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use factory_server::config::{EnvSnapshot, FactoryConfig};
 use factory_server::engine::Engine;
 use factory_server::gateway::Gateway;
 use factory_server::store::Store;
 use factory_server::store::runs::NewRun;
-use serde_json::{Value, json};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use tokio_util::sync::CancellationToken;
+
+mod agent;
+mod loopback;
+
+use agent::agent_loop;
+use loopback::{AGENT_TURNS, model, otlp_receiver};
 
 /// Longest a run may go without an event before the bench fails (rather than hang: a run
 /// that waits for a person never finishes).
@@ -64,110 +65,6 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(run());
-}
-
-/// Turns of the agent loop's engineer before it answers.
-const AGENT_TURNS: usize = 20;
-
-/// When the model server answered and was next asked, for the agent loop's engineer.
-#[derive(Clone, Default)]
-struct Turns(Arc<std::sync::Mutex<Vec<(Instant, Instant)>>>);
-
-/// The model: every team answers with a valid TaskResult after `delay`. With `turns`, the
-/// architect plans one work order and its engineer runs `true` for [`AGENT_TURNS`] turns
-/// (the plain-text action format) before it answers with one edit; each of its requests'
-/// arrival and answer is recorded.
-async fn model(delay: Duration) -> String {
-    model_with(delay, None).await
-}
-
-async fn model_with(delay: Duration, turns: Option<Turns>) -> String {
-    async fn chat(
-        State((delay, turns)): State<(Duration, Option<Turns>)>,
-        Json(body): Json<Value>,
-    ) -> Response {
-        let arrived = Instant::now();
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        let messages = body["messages"].as_array().cloned().unwrap_or_default();
-        // The team's own system message (a tool-less model gets the tools message first).
-        let team = messages
-            .iter()
-            .filter(|m| m["role"] == "system")
-            .filter_map(|m| m["content"].as_str())
-            .filter_map(|c| c.lines().next())
-            .find_map(|l| {
-                l.rsplit_once('(')
-                    .and_then(|(_, r)| r.split_once(')'))
-                    .map(|(t, _)| t.to_string())
-            })
-            .unwrap_or_else(|| "team".into());
-        let working = turns.is_some()
-            && team == "backend-engineering"
-            && messages.iter().any(|m| {
-                m["role"] == "user"
-                    && m["content"]
-                        .as_str()
-                        .is_some_and(|c| c.contains("Your work order `wo-1`"))
-            });
-        let assistant_turns = messages.iter().filter(|m| m["role"] == "assistant").count();
-        let mut result = json!({
-            "status": "COMPLETE",
-            "reasoning": format!("{team} is done"),
-            "blockers": [], "assumptions_made": [],
-            "verified_facts": [format!("{team} checked the requirement")],
-            "clarification_needed": null,
-            "artifacts": [{"name": format!("{team}.md"), "content": format!("# {team}\n\nDone.\n")}]
-        });
-        if turns.is_some() && team == "solution-architecture" {
-            result["work_orders"] = json!([{
-                "id": "wo-1", "title": "Note the change", "description": "Add a note",
-                "risk": "low", "files_in_scope": ["src/lib.rs"],
-                "acceptance_criteria": ["the note exists"], "dependencies": [], "confidence": 0.9
-            }]);
-        }
-        if working {
-            result["edits"] = json!([{"op": "write", "path": "NOTE.md", "content": "noted\n"}]);
-        }
-        let content = if working && assistant_turns < AGENT_TURNS {
-            json!({"tool_calls": [{"name": "run", "arguments": {"command": "true"}}]}).to_string()
-        } else {
-            result.to_string()
-        };
-        let result = Value::String(content);
-        let usage = json!({"prompt_tokens": 800, "completion_tokens": 80});
-        if working && let Some(t) = &turns {
-            t.0.lock().unwrap().push((arrived, Instant::now()));
-        }
-        if body["stream"] != true {
-            return Json(json!({
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": result}, "finish_reason": "stop"}],
-                "usage": usage
-            }))
-            .into_response();
-        }
-        // Streamed as the API streams (the engine asks for it by default).
-        let chunk = |delta: Value, finish: Value| json!({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-        let mut frames = [
-            chunk(json!({"role": "assistant", "content": ""}), Value::Null),
-            chunk(json!({"content": result}), Value::Null),
-            chunk(json!({}), json!("stop")),
-            json!({"choices": [], "usage": usage}),
-        ]
-        .iter()
-        .map(|f| format!("data: {f}\n\n"))
-        .collect::<String>();
-        frames.push_str("data: [DONE]\n\n");
-        ([("content-type", "text/event-stream")], frames).into_response()
-    }
-    let app = axum::Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .with_state((delay, turns));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/v1")
 }
 
 fn config(base: &str, concurrency: usize) -> FactoryConfig {
@@ -509,148 +406,4 @@ async fn stage_overheads(engine: &Arc<Engine>, store: &Store, sequential: usize)
     }
     overheads.sort();
     overheads
-}
-
-/// An OTLP/HTTP receiver on loopback that accepts every export: its base URL and how many
-/// requests it received.
-async fn otlp_receiver() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = count.clone();
-    let router = axum::Router::new().route(
-        "/v1/traces",
-        post(move |_body: axum::body::Bytes| {
-            seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            async {
-                (
-                    [("content-type", "application/x-protobuf")],
-                    Vec::<u8>::new(),
-                )
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    (format!("http://{addr}"), count)
-}
-
-fn repository(dir: &std::path::Path) {
-    std::fs::create_dir_all(dir.join("src")).expect("repository");
-    std::fs::write(
-        dir.join("src/lib.rs"),
-        "pub fn answer() -> u32 {\n    42\n}\n",
-    )
-    .expect("file");
-    let repo = git2::Repository::init(dir).expect("git init");
-    let mut index = repo.index().expect("index");
-    index
-        .add_path(std::path::Path::new("src/lib.rs"))
-        .expect("add");
-    let tree = repo
-        .find_tree(index.write_tree().expect("tree"))
-        .expect("tree");
-    let who = git2::Signature::now("bench", "bench@example.com").expect("signature");
-    repo.commit(Some("HEAD"), &who, &who, "start", &tree, &[])
-        .expect("commit");
-}
-
-/// Runs `runs` runs whose work order's engineer takes [`AGENT_TURNS`] command turns; returns
-/// each turn's overhead (sorted) and a command's own time alone (p50).
-async fn agent_loop(runs: usize) -> (Vec<Duration>, Duration) {
-    use app::dto::{Project, ProjectPolicy, SandboxKind};
-    use factory_server::delivery::sandbox::{GateLimits, Process, Sandbox};
-    let turns = Turns::default();
-    let base = model_with(Duration::ZERO, Some(turns.clone())).await;
-    let (engine, store, dir) = engine_for(&base, 4).await;
-    let repo = dir.path().join("repo");
-    repository(&repo);
-    let path = repo.canonicalize().expect("path").display().to_string();
-    store
-        .add_project(
-            Project {
-                name: "bench".into(),
-                path: path.clone(),
-                remote: None,
-                github: None,
-                gates: Vec::new(),
-                require_clean: false,
-                active: true,
-                created_at: factory_server::store::now_rfc3339(),
-                policy: ProjectPolicy {
-                    sandbox: Some(SandboxKind::Process),
-                    allow_unsafe_process: true,
-                    allow_unverified: true,
-                    ..ProjectPolicy::default()
-                },
-            },
-            "bench",
-        )
-        .await
-        .expect("store")
-        .expect("project");
-    let mut events = store.subscribe();
-    for i in 0..runs {
-        let run_id = store
-            .create_run(
-                NewRun {
-                    goal: format!("Agent benchmark {i}: note the change"),
-                    project: Some(path.clone()),
-                    request_id: None,
-                    pipeline: None,
-                },
-                "bench",
-            )
-            .await
-            .expect("run")
-            .0;
-        engine.submit(run_id.clone());
-        loop {
-            let Ok(event) = tokio::time::timeout(QUIET_LIMIT, events.recv()).await else {
-                panic!(
-                    "agent run {run_id} recorded nothing for {} s",
-                    QUIET_LIMIT.as_secs()
-                );
-            };
-            let event = event.expect("events");
-            if event.run_id.as_deref() != Some(run_id.as_str()) {
-                continue;
-            }
-            if let EventData::RunFinished { status, reason, .. } = &event.data {
-                assert_eq!(status.as_str(), "succeeded", "{reason}");
-                break;
-            }
-        }
-    }
-    // A command alone, in the same runner.
-    let work = tempfile::tempdir().expect("directory");
-    let mut alone = Vec::new();
-    for _ in 0..50 {
-        let started = Instant::now();
-        let ran = Process
-            .run(work.path(), "true", &GateLimits::default())
-            .await
-            .expect("true");
-        assert!(ran.passed);
-        alone.push(started.elapsed());
-    }
-    alone.sort();
-    let command = percentile(&alone, 0.5);
-    let recorded = turns.0.lock().unwrap().clone();
-    assert_eq!(
-        recorded.len(),
-        runs * (AGENT_TURNS + 1),
-        "each work order: {AGENT_TURNS} command turns and an answer"
-    );
-    let mut overheads = Vec::with_capacity(runs * AGENT_TURNS);
-    // The first run warms caches and connections.
-    for one in recorded.chunks(AGENT_TURNS + 1).skip(usize::from(runs > 1)) {
-        for pair in one.windows(2) {
-            let gap = pair[1].0.saturating_duration_since(pair[0].1);
-            overheads.push(gap.saturating_sub(command));
-        }
-    }
-    overheads.sort();
-    (overheads, command)
 }
