@@ -26,17 +26,9 @@ use factory_server::store::model_calls::cost_report;
 use factory_server::store::{NewEvent, Store};
 use serde_json::{Value, json};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::{env_or, percentile};
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -11,12 +11,9 @@ use std::time::{Duration, Instant};
 use factory_server::config::{EnvSnapshot, FactoryConfig};
 use factory_server::gym::{self, GymOptions};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "common/mod.rs"]
+mod common;
+use common::env_or;
 
 fn ms(d: u64) -> String {
     format!("{d} ms")

@@ -10,6 +10,10 @@ use app::events::EventData;
 use factory_server::store::runs::NewRun;
 use factory_server::store::{NewEvent, Store};
 
+#[path = "common/mod.rs"]
+mod common;
+use common::percentile;
+
 const SINGLE_APPENDS: usize = 2_000;
 const BATCHES: usize = 50;
 const BATCH_SIZE: usize = 1_000;
@@ -22,11 +26,6 @@ fn event(i: usize) -> NewEvent {
             label: "a label of typical length for an event payload".into(),
         },
     )
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
 }
 
 fn main() {

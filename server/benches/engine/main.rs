@@ -40,23 +40,15 @@ mod loopback;
 use agent::agent_loop;
 use loopback::{AGENT_TURNS, model, otlp_receiver};
 
+#[path = "../common/mod.rs"]
+mod common;
+use common::{env_or, percentile};
+
 /// Longest a run may go without an event before the bench fails (rather than hang: a run
 /// that waits for a person never finishes).
 const QUIET_LIMIT: Duration = Duration::from_secs(60);
 /// Longest the concurrent runs may take together.
 const CONCURRENT_LIMIT: Duration = Duration::from_secs(600);
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
 
 fn main() {
     let _ = rlimit::increase_nofile_limit(65_536);
