@@ -50,6 +50,11 @@ const QUIET_LIMIT: Duration = Duration::from_secs(60);
 /// Longest the concurrent runs may take together.
 const CONCURRENT_LIMIT: Duration = Duration::from_secs(600);
 
+/// One line of the results table: what was measured, and its value.
+fn row(measure: impl std::fmt::Display, value: impl std::fmt::Display) {
+    println!("{measure:<52} {value:>16}");
+}
+
 fn main() {
     let _ = rlimit::increase_nofile_limit(65_536);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -252,96 +257,64 @@ async fn run() {
 
     let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1_000.0);
     println!("engine benchmark (scripted model on loopback, durable SQLite commits)");
-    println!("{:<52} {:>16}", "measure", "value");
-    println!("{:<52} {:>16}", "sequential five-stage runs", sequential);
-    println!(
-        "{:<52} {:>16}",
-        "per-stage overhead p50",
-        ms(percentile(&overheads, 0.50))
-    );
-    println!(
-        "{:<52} {:>16}",
-        "per-stage overhead p99",
-        ms(percentile(&overheads, 0.99))
-    );
-    println!(
-        "{:<52} {:>16}",
+    row("measure", "value");
+    row("sequential five-stage runs", sequential);
+    row("per-stage overhead p50", ms(percentile(&overheads, 0.50)));
+    row("per-stage overhead p99", ms(percentile(&overheads, 0.99)));
+    row(
         "per-stage overhead p50, traces exported",
-        ms(percentile(&traced, 0.50))
+        ms(percentile(&traced, 0.50)),
     );
-    println!(
-        "{:<52} {:>16}",
+    row(
         "per-stage overhead p99, traces exported",
-        ms(percentile(&traced, 0.99))
+        ms(percentile(&traced, 0.99)),
     );
-    println!(
-        "{:<52} {:>16}",
+    row(
         "traces: added per stage p50 (target <= 0.2 ms)",
-        ms(percentile(&traced, 0.50).saturating_sub(percentile(&overheads, 0.50)))
+        ms(percentile(&traced, 0.50).saturating_sub(percentile(&overheads, 0.50))),
     );
-    println!("{:<52} {:>16}", "OTLP requests received", exported);
-    println!(
-        "{:<52} {:>16}",
+    row("OTLP requests received", exported);
+    row(
         "floor: one fsync'd SQLite commit (WAL, FULL) p50",
-        ms(floor)
+        ms(floor),
     );
-    println!(
-        "{:<52} {:>16}",
+    row(
         "per-stage overhead p50 / floor",
         format!(
             "{:.1}×",
             percentile(&overheads, 0.50).as_secs_f64() / floor.as_secs_f64()
-        )
+        ),
     );
-    println!(
-        "{:<52} {:>16}",
-        "per-stage overhead max",
-        ms(*overheads.last().unwrap())
-    );
-    println!(
-        "{:<52} {:>16}",
+    row("per-stage overhead max", ms(*overheads.last().unwrap()));
+    row(
         format!("agent loop turns ({AGENT_TURNS} per work order)"),
-        turn_overheads.len()
+        turn_overheads.len(),
     );
-    println!(
-        "{:<52} {:>16}",
+    row(
         "a command alone (`true`, process runner) p50",
-        ms(command_p50)
+        ms(command_p50),
     );
-    println!(
-        "{:<52} {:>16}",
+    row(
         "agent loop overhead per turn p50",
-        ms(percentile(&turn_overheads, 0.50))
+        ms(percentile(&turn_overheads, 0.50)),
     );
-    println!(
-        "{:<52} {:>16}",
+    row(
         "agent loop overhead per turn p99",
-        ms(percentile(&turn_overheads, 0.99))
+        ms(percentile(&turn_overheads, 0.99)),
     );
-    println!(
-        "{:<52} {:>16}",
+    row(
         format!("concurrent runs ({} ms per model call)", delay.as_millis()),
-        concurrent
+        concurrent,
     );
-    println!(
-        "{:<52} {:>16}",
-        "all finished in",
-        format!("{:.2} s", elapsed.as_secs_f64())
-    );
-    println!(
-        "{:<52} {:>16}",
+    row("all finished in", format!("{:.2} s", elapsed.as_secs_f64()));
+    row(
         "runs/s",
-        format!("{:.1}", concurrent as f64 / elapsed.as_secs_f64())
+        format!("{:.1}", concurrent as f64 / elapsed.as_secs_f64()),
     );
-    println!(
-        "{:<52} {:>16}",
-        "succeeded",
-        statuses.get("succeeded").copied().unwrap_or(0)
-    );
-    println!(
-        "{:<52} {:>16}",
+    row("succeeded", statuses.get("succeeded").copied().unwrap_or(0));
+    row(
         "peak resident memory (whole process, sections 1 and 2)",
-        format!("{peak_mib:.0} MiB")
+        format!("{peak_mib:.0} MiB"),
     );
 }
 
