@@ -8,14 +8,13 @@ use std::sync::Arc;
 
 use app::events::{Event, EventData};
 use futures::future::BoxFuture;
-use sqlx::Row;
 use sqlx::sqlite::SqliteConnection;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
-use app::dto::RunStatus;
-
 use super::batch::{Tx, rows_of};
-use super::chain::{GENESIS_HASH, event_hash};
+use super::chain::event_hash;
+use super::runs::PlanRow;
+use super::writer::{Head, Known, RunRow, Writer};
 use super::{Store, StoreError, encode, projection};
 
 /// An event to append; the store assigns sequence number, time and hash.
@@ -34,125 +33,6 @@ impl NewEvent {
             run_id,
             actor: actor.into(),
             data,
-        }
-    }
-}
-
-/// The writer connection. The chain head is read inside each write transaction (cheap: the
-/// last row by primary key), so another process appending to the same file — `factory token
-/// create` beside a running server — can never fork the chain.
-///
-/// Transactions are begun and ended with plain statements rather than sqlx's `Transaction`, so
-/// `BEGIN` shares a round trip with the first reads and `COMMIT` with the gathered writes
-/// ([`Tx`]). A write whose caller goes away between the two leaves `open` set, and the next
-/// write rolls that transaction back first.
-pub(super) struct Writer {
-    conn: SqliteConnection,
-    open: bool,
-}
-
-/// Sequence number and hash of the newest event.
-#[derive(Debug, Clone)]
-struct Head {
-    seq: i64,
-    hash: String,
-}
-
-/// A run's row, read with the transaction's first statement by a write that concerns one run.
-pub(super) struct RunRow {
-    pub(super) id: String,
-    /// `None` when there is no such run.
-    pub(super) row: Option<(Option<RunStatus>, String, String)>,
-}
-
-impl RunRow {
-    fn active(&self) -> bool {
-        matches!(&self.row, Some((Some(status), _, _)) if !status.is_terminal())
-    }
-
-    /// The run's plan and artifacts (JSON), to seed the projection's copy.
-    pub(super) fn plans(self) -> Option<(String, String, String)> {
-        let (_, steps, artifacts) = self.row?;
-        Some((self.id, steps, artifacts))
-    }
-}
-
-/// The first round trip of a write: its transaction, the chain's head, and (with a bound run
-/// id) that run's row, each row tagged with what it is.
-const BEGIN: &str = "BEGIN IMMEDIATE; \
-    SELECT 'head', seq, hash, NULL FROM events ORDER BY seq DESC LIMIT 1";
-const BEGIN_WITH_RUN: &str = "BEGIN IMMEDIATE; \
-    SELECT 'head', seq, hash, NULL FROM events ORDER BY seq DESC LIMIT 1; \
-    SELECT 'run', status, steps, artifacts FROM supervisor_runs WHERE id = ?";
-
-impl Writer {
-    pub(super) fn new(conn: SqliteConnection) -> Writer {
-        Writer { conn, open: false }
-    }
-
-    /// The connection outside any write transaction (one left open is rolled back first).
-    pub(super) async fn idle_conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
-        if self.open {
-            self.rollback().await?;
-        }
-        Ok(&mut self.conn)
-    }
-
-    /// Begins a write transaction and reads the chain's head, and `run`'s row when asked, in
-    /// one round trip.
-    async fn begin(&mut self, run: Option<&str>) -> Result<(Head, Option<RunRow>), StoreError> {
-        if self.open {
-            self.rollback().await?;
-        }
-        self.open = true;
-        let rows = match run {
-            Some(id) => sqlx::query(BEGIN_WITH_RUN)
-                .bind(id)
-                .fetch_all(&mut self.conn),
-            None => sqlx::query(BEGIN).fetch_all(&mut self.conn),
-        }
-        .await;
-        let rows = match rows {
-            Ok(rows) => rows,
-            Err(e) => {
-                self.rollback().await?;
-                return Err(e.into());
-            }
-        };
-        let mut head = Head {
-            seq: 0,
-            hash: GENESIS_HASH.to_string(),
-        };
-        let mut prefetched = run.map(|id| RunRow {
-            id: id.to_string(),
-            row: None,
-        });
-        for row in rows {
-            let tag: String = row.try_get(0)?;
-            if tag == "head" {
-                head = Head {
-                    seq: row.try_get(1)?,
-                    hash: row.try_get(2)?,
-                };
-            } else if let Some(prefetched) = prefetched.as_mut() {
-                let status: String = row.try_get(1)?;
-                prefetched.row =
-                    Some((RunStatus::parse(&status), row.try_get(2)?, row.try_get(3)?));
-            }
-        }
-        Ok((head, prefetched))
-    }
-
-    /// Ends the open transaction without keeping anything. "No transaction is active" is not
-    /// an error here: the `BEGIN` itself may be what failed.
-    async fn rollback(&mut self) -> Result<(), StoreError> {
-        self.open = false;
-        match sqlx::query("ROLLBACK").execute(&mut self.conn).await {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.message().contains("no transaction is active") => {
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
         }
     }
 }
@@ -339,20 +219,47 @@ impl Store {
 
 /// Runs a group's writes in one transaction and commits it: one outcome per write, in order.
 /// `Err` when the transaction itself failed and nothing was stored.
-async fn run_group(
-    writer: &mut Writer,
-    works: Vec<Work>,
-) -> Result<Vec<Result<WrittenSealed, StoreError>>, StoreError> {
-    // A write alone that concerns one run reads the run's row with the transaction's first
-    // statement (the engine's commits; in a group, each reads its own).
+///
+/// A write alone that concerns one run reads the run's row with the transaction's first
+/// statement (the engine's commits; in a group, each reads its own). When the writer's last
+/// commit was that run's events alone, the head and the row are known already, and the write
+/// costs one round trip: the `BEGIN`, the rows and the `COMMIT` together. Should another
+/// process have appended since, the first event's sequence number is taken, so the insert fails
+/// before the `COMMIT`: nothing is stored, and the write begins again with the reads. The
+/// projections change only with an appended event, so an unchanged head means an unchanged row.
+async fn run_group(writer: &mut Writer, mut works: Vec<Work>) -> Result<Vec<Outcome>, StoreError> {
     let run = match works.as_slice() {
         [Work::IfActive { run_id, .. }] => Some(run_id.clone()),
         _ => None,
     };
+    if let Some(known) = writer.take_known(run.as_deref())
+        && let [Work::IfActive { run_id, events }] = works.as_slice()
+    {
+        let again = Work::IfActive {
+            run_id: run_id.clone(),
+            events: events.clone(),
+        };
+        writer.open = true;
+        let mut tx = Tx::new(&mut writer.conn);
+        tx.push("BEGIN IMMEDIATE");
+        match in_transaction(&mut tx, known.head, Some(known.run), works).await {
+            Ok(Ended::Committed(outcomes, known)) => {
+                writer.open = false;
+                writer.remember(known);
+                return Ok(outcomes);
+            }
+            // Whatever failed is found again, with its cause, by the write begun anew.
+            Ok(Ended::Failed(_)) | Err(_) => {
+                writer.rollback().await?;
+                works = vec![again];
+            }
+        }
+    }
     let (head, prefetched) = writer.begin(run.as_deref()).await?;
     match in_transaction(&mut Tx::new(&mut writer.conn), head, prefetched, works).await {
-        Ok(Ended::Committed(outcomes)) => {
+        Ok(Ended::Committed(outcomes, known)) => {
             writer.open = false;
+            writer.remember(known);
             Ok(outcomes)
         }
         Ok(Ended::Failed(outcomes)) => {
@@ -368,11 +275,15 @@ async fn run_group(
     }
 }
 
+/// How a write of a group ended: its work's value and its events, or why it failed.
+type Outcome = Result<WrittenSealed, StoreError>;
+
 /// How a group's transaction ended.
 enum Ended {
-    Committed(Vec<Result<WrittenSealed, StoreError>>),
+    /// With what it left of a run, when it was that run's events alone.
+    Committed(Vec<Outcome>, Option<Known>),
     /// A write alone failed: its error, and the transaction to roll back.
-    Failed(Vec<Result<WrittenSealed, StoreError>>),
+    Failed(Vec<Outcome>),
 }
 
 async fn in_transaction(
@@ -384,11 +295,17 @@ async fn in_transaction(
     // A write alone needs no savepoint: when it fails, the whole transaction is rolled back.
     let savepoints = works.len() > 1;
     let mut outcomes = Vec::with_capacity(works.len());
+    let mut run_after = None;
     for work in works {
         let outcome = if savepoints {
             write_in_savepoint(tx, &head, work).await?
         } else {
-            write_body(tx, &head, work, prefetched.take()).await
+            write_body(tx, &head, work, prefetched.take())
+                .await
+                .map(|(written, run)| {
+                    run_after = run;
+                    written
+                })
         };
         if outcome.is_err() && !savepoints {
             tx.discard();
@@ -407,7 +324,8 @@ async fn in_transaction(
     // The gathered writes and the COMMIT in one round trip; a failing statement stops it
     // before the COMMIT.
     tx.flush_with("COMMIT").await?;
-    Ok(Ended::Committed(outcomes))
+    let known = run_after.map(|run| Known { head, run });
+    Ok(Ended::Committed(outcomes, known))
 }
 
 /// One write of a group inside its own savepoint, rolled back on error so the group goes on.
@@ -416,12 +334,12 @@ async fn write_in_savepoint(
     tx: &mut Tx<'_>,
     head: &Head,
     work: Work,
-) -> Result<Result<WrittenSealed, StoreError>, StoreError> {
+) -> Result<Outcome, StoreError> {
     tx.push("SAVEPOINT member");
     tx.flush().await?;
     let written = match write_body(tx, head, work, None).await {
         // Its statements are sent now, so a failing one is this write's error alone.
-        Ok(written) => tx.flush().await.map(|()| written),
+        Ok((written, _)) => tx.flush().await.map(|()| written),
         Err(e) => Err(e),
     };
     match written {
@@ -476,16 +394,20 @@ type QueuedFn = Box<
 
 /// One write: its work, then its events and their projection updates, gathered in `tx`.
 /// `prefetched`: the run's row read as the transaction began, when this write concerns one.
+/// With the write: the run's row as it leaves it, when it is one run's events and the row
+/// is known whole.
 async fn write_body(
     tx: &mut Tx<'_>,
     head: &Head,
     work: Work,
     prefetched: Option<RunRow>,
-) -> Result<WrittenSealed, StoreError> {
-    let (value, new_events, seed): (Box<dyn Any + Send>, _, _) = match work {
+) -> Result<(WrittenSealed, Option<RunRow>), StoreError> {
+    match work {
         Work::Fn(work) => {
             let (value, events) = work(tx.conn().await?).await?;
-            (value, events, None)
+            let sealed = seal(head, events)?;
+            insert_and_apply(tx, &sealed, None).await?;
+            Ok(((value, sealed), None))
         }
         Work::IfActive { run_id, events } => {
             let prefetched = prefetched.filter(|p| p.id == run_id);
@@ -494,22 +416,33 @@ async fn write_body(
                 None => super::runs::is_active(tx.conn().await?, &run_id).await?,
             };
             if !active {
-                return Ok((Box::new(false), vec![]));
+                return Ok(((Box::new(false), vec![]), None));
             }
-            (Box::new(true), events, prefetched.and_then(RunRow::plans))
+            // Only its end makes a run inactive.
+            let finishes = events.iter().any(
+                |e| matches!(&e.data, EventData::RunFinished { run_id: r, .. } if *r == run_id),
+            );
+            let sealed = seal(head, events)?;
+            let plans = insert_and_apply(tx, &sealed, prefetched.and_then(RunRow::plans)).await?;
+            let after =
+                plans
+                    .into_iter()
+                    .find(|(id, _, _)| *id == run_id)
+                    .map(|(id, steps, artifacts)| RunRow {
+                        id,
+                        row: Some((!finishes, steps, artifacts)),
+                    });
+            Ok(((Box::new(true), sealed), after))
         }
-    };
-    let sealed = seal(head, new_events)?;
-    insert_and_apply(tx, &sealed, seed).await?;
-    Ok((value, sealed))
+    }
 }
 
 /// Gathers the events' rows and their projection updates.
 async fn insert_and_apply(
     tx: &mut Tx<'_>,
     sealed: &[Sealed],
-    seed: Option<(String, String, String)>,
-) -> Result<(), StoreError> {
+    seed: Option<PlanRow>,
+) -> Result<Vec<PlanRow>, StoreError> {
     for chunk in sealed.chunks(INSERT_CHUNK) {
         insert(tx, chunk);
     }

@@ -322,6 +322,52 @@ mod tests {
     }
 
     #[test]
+    fn an_encoded_payload_reads_back_as_the_same_event() {
+        // Text that looks like the envelope's own punctuation, inside the payload.
+        let result: app::task::TaskResult = serde_json::from_value(serde_json::json!({
+            "status": "COMPLETE", "reasoning": "a \"quoted\" }",
+            "artifacts": [{"name": "a.md", "content": "# A\n\"payload\":}"}],
+        }))
+        .unwrap();
+        let events = [
+            EventData::StageCompleted {
+                run_id: "r".into(),
+                index: 0,
+                stage: "s".into(),
+                team: "t".into(),
+                status: app::task::TaskStatus::Complete,
+                result,
+                artifact_dir: "runs/r/01-s".into(),
+                cost_usd: 0.5,
+            },
+            EventData::AdminTokenCreated {
+                token_id: "t1".into(),
+                label: "}{".into(),
+            },
+        ];
+        for data in events {
+            let (kind, payload) = crate::store::encode(&data).unwrap();
+            assert_eq!(kind, data.kind());
+            let whole = serde_json::to_value(&data).unwrap();
+            assert_eq!(
+                serde_json::from_str::<serde_json::Value>(&payload).unwrap(),
+                whole["payload"]
+            );
+            let row = EventRow {
+                seq: 1,
+                run_id: None,
+                ts: "t".into(),
+                kind: kind.into(),
+                actor: "a".into(),
+                payload,
+                prev_hash: GENESIS_HASH.into(),
+                hash: "h".into(),
+            };
+            assert_eq!(row.into_event().unwrap().data, data);
+        }
+    }
+
+    #[test]
     fn field_boundaries_are_unambiguous() {
         // Moving a character from one field to the next must not collide.
         let a = event_hash(GENESIS_HASH, 1, None, "t", "ab", "c", "{}");

@@ -14,6 +14,7 @@ mod open;
 mod projection;
 pub mod projects;
 pub mod runs;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -87,7 +88,7 @@ pub struct Store {
     /// Connections for reads (WAL lets them run beside the writer).
     pool: SqlitePool,
     /// The single writer connection: appends are serialised here, so the chain has one head.
-    writer: Arc<Mutex<append::Writer>>,
+    writer: Arc<Mutex<writer::Writer>>,
     /// Writes waiting for the next group commit.
     pending: Arc<std::sync::Mutex<std::collections::VecDeque<append::Queued>>>,
     /// Committed events, in sequence order, for the hub. Sending never blocks.
@@ -196,12 +197,27 @@ impl Store {
     }
 }
 
-/// Splits an event into its stored `kind` and `payload` text.
+/// Splits an event into its stored `kind` and `payload` text, serialising it once: an event is
+/// adjacently tagged, `{"kind":"<kind>","payload":<payload>}`, so the payload is that text
+/// between the tag and the closing brace (`null` for a kind without one).
 pub(crate) fn encode(data: &EventData) -> Result<(&'static str, String), StoreError> {
-    let mut value = serde_json::to_value(data)?;
-    let payload = value
-        .get_mut("payload")
-        .map(serde_json::Value::take)
-        .unwrap_or(serde_json::Value::Null);
-    Ok((data.kind(), serde_json::to_string(&payload)?))
+    let kind = data.kind();
+    let whole = serde_json::to_string(data)?;
+    let payload = whole
+        .strip_prefix("{\"kind\":\"")
+        .and_then(|rest| rest.strip_prefix(kind))
+        .and_then(|rest| rest.strip_prefix("\","));
+    let payload = match payload {
+        Some(rest) => rest
+            .strip_prefix("\"payload\":")
+            .and_then(|p| p.strip_suffix('}'))
+            .map(str::to_string),
+        None if whole == format!("{{\"kind\":\"{kind}\"}}") => Some("null".to_string()),
+        None => None,
+    };
+    payload.map(|p| (kind, p)).ok_or_else(|| {
+        StoreError::Gathered(format!(
+            "event `{kind}` did not serialise as kind and payload"
+        ))
+    })
 }

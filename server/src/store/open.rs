@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, SqlitePool};
 
-use super::{DB_FILE, StoreError, append::Writer};
+use super::{DB_FILE, StoreError, writer::Writer};
 
 /// Migrations embedded in the binary; applied on every start.
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

@@ -7,6 +7,7 @@ use sqlx::Connection;
 
 use super::batch::Tx;
 use super::chain;
+use super::runs::PlanRow;
 use super::{Store, StoreError};
 
 /// Every projection table, emptied by a rebuild. Auth tables are not emptied (token hashes are
@@ -31,12 +32,15 @@ const REPLAY_PAGE: i64 = 4096;
 /// and to memory are gathered and written once per batch (a stage's commit touches the same run
 /// several times); a `model_call_started` followed in the same batch by its outcome is folded
 /// into the outcome's row.
-/// `seed`: a run's row (id, steps, artifacts) read as the transaction began.
+/// `seed`: a run's row (id, steps, artifacts) read as the transaction began. Returns the plans
+/// of the runs the batch wrote, and the seed when nothing changed it (see [`Plans::flush`]).
+///
+/// [`Plans::flush`]: super::runs::Plans::flush
 pub(super) async fn apply_all(
     tx: &mut Tx<'_>,
     events: &[&Event],
-    seed: Option<(String, String, String)>,
-) -> Result<(), StoreError> {
+    seed: Option<PlanRow>,
+) -> Result<Vec<PlanRow>, StoreError> {
     let ended: std::collections::HashSet<&str> = events
         .iter()
         .filter_map(|e| match &e.data {
@@ -67,10 +71,10 @@ struct Pending {
 }
 
 impl Pending {
-    fn flush(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        self.plans.flush(tx)?;
+    fn flush(self, tx: &mut Tx<'_>) -> Result<Vec<PlanRow>, StoreError> {
+        let plans = self.plans.flush(tx)?;
         super::memory::insert_retained(tx, &self.memory);
-        Ok(())
+        Ok(plans)
     }
 }
 

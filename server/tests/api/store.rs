@@ -321,6 +321,86 @@ async fn two_handles_on_one_file_never_fork_the_chain() {
     assert_eq!(report.head_seq, 115);
 }
 
+/// A run's plan as its row holds it: each stage's status.
+async fn step_statuses(store: &Store, run_id: &str) -> Vec<String> {
+    let steps: String = sqlx::query("SELECT steps FROM supervisor_runs WHERE id = ?")
+        .bind(run_id)
+        .fetch_one(&sqlite(store.path()).await)
+        .await
+        .unwrap()
+        .get(0);
+    let steps: Vec<serde_json::Value> = serde_json::from_str(&steps).unwrap();
+    steps
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_s_commits_begin_anew_when_another_handle_wrote_since() {
+    // A run's commit after its own last one skips the transaction's reads: the writer knows
+    // the head and the run's row. Another process appending between them (here one changing
+    // that very row) must not be overwritten, nor fork the chain.
+    let (dir, a) = seeded().await;
+    let run = a.list_runs(1).await.unwrap().remove(0);
+    let b = Store::open(dir.path()).await.unwrap();
+    let stage = |index: u32| {
+        NewEvent::new(
+            "test",
+            EventData::StageStarted {
+                run_id: run.id.clone(),
+                index,
+                stage: format!("s{index}"),
+                team: "t".into(),
+            },
+        )
+    };
+    let started = NewEvent::new(
+        "test",
+        EventData::RunStarted {
+            run_id: run.id.clone(),
+            pipeline: "p".into(),
+            stages: (0..3)
+                .map(|i| app::events::PlannedStage {
+                    name: format!("s{i}"),
+                    team: "t".into(),
+                })
+                .collect(),
+            base_commit: None,
+        },
+    );
+    for events in [vec![started], vec![stage(0)]] {
+        a.append_if_active(&run.id, events).await.unwrap().unwrap();
+    }
+    // `a` knows the row with stage 0 running; `b` starts stage 1 behind its back.
+    b.append_if_active(&run.id, vec![stage(1)])
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = a
+        .append_if_active(&run.id, vec![stage(2)])
+        .await
+        .unwrap()
+        .expect("the run is active");
+    assert_eq!(stored[0].seq, 19, "after b's event, not over it");
+    assert_eq!(
+        step_statuses(&a, &run.id).await,
+        ["running", "running", "running"],
+        "b's change to the row was kept"
+    );
+    // And the known path itself: a's next commit right after its own.
+    a.append_if_active(&run.id, vec![token_event(500)])
+        .await
+        .unwrap()
+        .unwrap();
+    let report = a.verify_chain().await.unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.head_seq, 20);
+    let live = step_statuses(&a, &run.id).await;
+    a.rebuild_projections().await.unwrap();
+    assert_eq!(step_statuses(&a, &run.id).await, live);
+}
+
 #[tokio::test]
 async fn a_database_from_a_newer_schema_is_refused_untouched() {
     let (dir, store) = seeded().await;

@@ -9,7 +9,7 @@ use super::{NewEvent, Store, StoreError};
 
 mod projection;
 
-pub(super) use projection::{Plans, apply};
+pub(super) use projection::{PlanRow, Plans, apply};
 
 /// One row of the `supervisor_runs` projection.
 #[derive(Debug, Clone, sqlx::FromRow)]

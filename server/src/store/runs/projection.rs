@@ -86,33 +86,43 @@ impl Plans {
         Ok(())
     }
 
-    /// Writes every gathered plan.
-    pub(in crate::store) fn flush(self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+    /// Writes every gathered plan. Returns each run's plan and artifacts (JSON) as the batch
+    /// leaves them: those it wrote, and the seed when nothing changed it.
+    pub(in crate::store) fn flush(self, tx: &mut Tx<'_>) -> Result<Vec<PlanRow>, StoreError> {
+        let mut rows = Vec::with_capacity(self.runs.len() + 1);
         for run in &self.runs {
-            write_run(tx, run)?;
+            let (steps, artifacts) = write_run(tx, run)?;
+            rows.push((run.id.clone(), steps, artifacts));
         }
-        Ok(())
+        rows.extend(self.seed);
+        Ok(rows)
     }
 }
 
-fn write_run(tx: &mut Tx<'_>, run: &RunJson) -> Result<(), StoreError> {
+/// A run's id, plan and artifacts, as stored (JSON).
+pub(in crate::store) type PlanRow = (String, String, String);
+
+/// Writes a run's gathered changes; returns the plan and artifacts as written.
+fn write_run(tx: &mut Tx<'_>, run: &RunJson) -> Result<(String, String), StoreError> {
     let (set_stage, stage) = match &run.current_stage {
         Some(stage) => (true, stage.clone()),
         None => (false, None),
     };
+    let steps = serde_json::to_string(&run.steps)?;
+    let artifacts = serde_json::to_string(&run.artifacts)?;
     tx.push(
         "UPDATE supervisor_runs SET steps = ?, artifacts = ?, \
          current_stage = CASE WHEN ? THEN ? ELSE current_stage END, \
          updated_at = ?, last_seq = MAX(last_seq, ?) WHERE id = ?",
     )
-    .bind(serde_json::to_string(&run.steps)?)
-    .bind(serde_json::to_string(&run.artifacts)?)
+    .bind(steps.as_str())
+    .bind(artifacts.as_str())
     .bind(set_stage)
     .bind(stage)
     .bind(&run.ts)
     .bind(run.seq)
     .bind(&run.id);
-    Ok(())
+    Ok((steps, artifacts))
 }
 
 /// Folds one run, stage or work-order event into the run's row (plans through `pending`).
