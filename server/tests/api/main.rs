@@ -3,6 +3,7 @@
 mod agent_loop;
 mod anthropic;
 mod approvals;
+mod artifacts;
 mod auth;
 mod cli;
 mod costs_page;

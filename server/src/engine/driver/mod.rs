@@ -12,7 +12,7 @@ use app::dto::RunStatus;
 use app::events::{EventData, PlannedStage};
 use app::ledger::{Attribution, BudgetScope, Risk};
 use app::task::{
-    Clarification as Ask, TaskResult, TaskStatus, parse_answer, parse_task_result,
+    Artifact, Clarification as Ask, TaskResult, TaskStatus, parse_answer, parse_task_result,
     task_result_schema,
 };
 use futures::future::BoxFuture;
@@ -122,6 +122,11 @@ pub(super) async fn drive(
     let Some((catalogue, pipeline)) = setup(engine, &mut run).await? else {
         return Ok(());
     };
+    if let Err(e) = restore_artifacts(engine, &run).await {
+        let reason = format!("cannot write the artifacts of its completed stages again: {e}");
+        finish(engine, &mut run, RunStatus::Failed, reason, vec![]).await?;
+        return Ok(());
+    }
     let driving = Driving {
         engine,
         catalogue,

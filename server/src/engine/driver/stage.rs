@@ -90,11 +90,12 @@ impl Driving<'_> {
                 super::super::work::fold_into(&mut result, delivered);
             }
         }
-        let artifact_dir = match write_artifacts(engine, run, stage, &result).await {
-            Ok(dir) => dir,
+        let artifacts_failed =
+            |e: std::io::Error| format!("cannot write the artifacts of `{}`: {e}", stage.name);
+        let (artifact_dir, files) = match write_artifacts(engine, run, stage, &result) {
+            Ok(started) => started,
             Err(e) => {
-                let reason = format!("cannot write the artifacts of `{}`: {e}", stage.name);
-                finish(engine, run, RunStatus::Failed, reason, events).await?;
+                finish(engine, run, RunStatus::Failed, artifacts_failed(e), events).await?;
                 return Ok(Flow::Stop);
             }
         };
@@ -126,7 +127,21 @@ impl Driving<'_> {
             }
             TaskStatus::Blocked => events.push(stage_blocked(run, stage, team, &result)),
         }
-        Ok(Flow::committed(commit(engine, run, events).await?))
+        let committed = commit(engine, run, events).await;
+        // Waited for even when the commit failed: nothing is left writing behind the driver.
+        let written = files.written().await;
+        let committed = committed?;
+        if let Err(e) = written {
+            let reason = artifacts_failed(e);
+            if run.status.is_terminal() {
+                // The run ended with this stage; the artifacts' text is in its log.
+                tracing::error!(run_id = %run.run_id, reason, "after the run ended");
+            } else if committed {
+                finish(engine, run, RunStatus::Failed, reason, vec![]).await?;
+            }
+            return Ok(Flow::Stop);
+        }
+        Ok(Flow::committed(committed))
     }
 
     /// No answer came: the attempt is recorded and retried after a backoff, or, when the
