@@ -11,15 +11,18 @@ export FACTORY_BENCH_SMOKE=1
 limit=300
 
 # Building is not what is bounded: on a clean machine linking seven debug bench binaries takes
-# minutes, so they are built first and only their runs are timed.
+# minutes, so they are built first and only their runs are timed. `-p app` as in `cargo test -p
+# server -p app`: the same packages give the same features, so the benches link the libraries
+# the tests built instead of compiling `app` and `server` again (about nine minutes).
+packages=(-p server -p app)
 echo "-- building the benches (dev profile)"
-cargo bench --profile dev -q -p server --bench store --bench gateway --bench engine --bench delivery --bench repo_map --bench gym --bench mcp --no-run
+cargo bench --profile dev -q "${packages[@]}" --bench store --bench gateway --bench engine --bench delivery --bench repo_map --bench gym --bench mcp --no-run
 
 smoke() {
   local name=$1
   shift
   echo "-- bench $name (smoke)"
-  if ! env "$@" timeout "$limit" cargo bench --profile dev -q -p server --bench "$name"; then
+  if ! env "$@" timeout "$limit" cargo bench --profile dev -q "${packages[@]}" --bench "$name"; then
     echo "bench $name failed, or did not finish within $limit s" >&2
     return 1
   fi

@@ -84,6 +84,45 @@ impl Store {
         Ok(active.then_some(events))
     }
 
+    /// [`Store::append_if_active`] in two steps, for a caller with work to do meanwhile: the
+    /// returned [`Staged`] holds the events as they will be committed (`None`: the run has
+    /// finished) once they are written inside the transaction, before its `COMMIT`; its
+    /// [`Staged::durable`] says when the `COMMIT` (the fsync) is done. Until then nothing
+    /// may rely on the events being stored: subscribers receive them only after it, and a
+    /// failed `COMMIT` stores none of them.
+    pub async fn append_if_active_staged(
+        &self,
+        run_id: &str,
+        events: Vec<NewEvent>,
+    ) -> Result<Staged, StoreError> {
+        let started = std::time::Instant::now();
+        let (reply, answer) = oneshot::channel();
+        let (accepted, written) = oneshot::channel();
+        self.pending_writes().push_back(Queued {
+            work: Work::IfActive {
+                run_id: run_id.to_string(),
+                events,
+            },
+            reply,
+            accepted: Some(accepted),
+        });
+        // Committed in a task of its own: this caller returns before the COMMIT.
+        let store = self.clone();
+        tokio::spawn(async move {
+            let writer = store.writer.clone().lock_owned().await;
+            store.commit_queued(writer).await;
+        });
+        let durable = Durable { answer, started };
+        match written.await {
+            Ok(events) => Ok(Staged { events, durable }),
+            // Not written: the write failed before its COMMIT, and the answer says why.
+            Err(_) => {
+                durable.wait().await?;
+                Err(StoreError::Abandoned)
+            }
+        }
+    }
+
     /// Runs `work` in a write transaction (`BEGIN IMMEDIATE`), appends the events it returns
     /// with their projection updates, commits (fsync), then publishes them to subscribers.
     /// On any error nothing of this write is stored.
@@ -114,7 +153,11 @@ impl Store {
     async fn submit(&self, work: Work) -> Result<Written, StoreError> {
         let started = std::time::Instant::now();
         let (reply, mut answer) = oneshot::channel();
-        self.pending_writes().push_back(Queued { work, reply });
+        self.pending_writes().push_back(Queued {
+            work,
+            reply,
+            accepted: None,
+        });
         let writer = self.writer.clone().lock_owned().await;
         let outcome = match answer.try_recv() {
             // Already committed by an earlier group.
@@ -179,9 +222,15 @@ impl Store {
 
     /// One transaction for a group of writes; answers every caller.
     async fn commit_group(&self, writer: &mut Writer, group: Vec<Queued>) {
-        let (works, replies): (Vec<Work>, Vec<_>) =
-            group.into_iter().map(|q| (q.work, q.reply)).unzip();
-        let outcomes = match run_group(writer, works).await {
+        let mut works = Vec::with_capacity(group.len());
+        let mut replies = Vec::with_capacity(group.len());
+        let mut accepted = Vec::with_capacity(group.len());
+        for q in group {
+            works.push(q.work);
+            replies.push(q.reply);
+            accepted.push(q.accepted);
+        }
+        let outcomes = match run_group(writer, works, &mut accepted).await {
             Ok(outcomes) => outcomes,
             Err(err) => {
                 // Nothing of the group is stored: every caller learns why.
@@ -227,7 +276,15 @@ impl Store {
 /// process have appended since, the first event's sequence number is taken, so the insert fails
 /// before the `COMMIT`: nothing is stored, and the write begins again with the reads. The
 /// projections change only with an appended event, so an unchanged head means an unchanged row.
-async fn run_group(writer: &mut Writer, mut works: Vec<Work>) -> Result<Vec<Outcome>, StoreError> {
+///
+/// `accepted`, one per write: told the write's events (or that its run has finished) once
+/// they are written, before the `COMMIT`. After that a failure is final: the write is not
+/// begun anew with other sequence numbers.
+async fn run_group(
+    writer: &mut Writer,
+    mut works: Vec<Work>,
+    accepted: &mut [Option<Accepted>],
+) -> Result<Vec<Outcome>, StoreError> {
     let run = match works.as_slice() {
         [Work::IfActive { run_id, .. }] => Some(run_id.clone()),
         _ => None,
@@ -242,11 +299,17 @@ async fn run_group(writer: &mut Writer, mut works: Vec<Work>) -> Result<Vec<Outc
         writer.open = true;
         let mut tx = Tx::new(&mut writer.conn);
         tx.push("BEGIN IMMEDIATE");
-        match in_transaction(&mut tx, known.head, Some(known.run), works).await {
+        let staged = accepted.iter().any(Option::is_some);
+        match in_transaction(&mut tx, known.head, Some(known.run), works, accepted).await {
             Ok(Ended::Committed(outcomes, known)) => {
                 writer.open = false;
                 writer.remember(known);
                 return Ok(outcomes);
+            }
+            // The events were announced with these sequence numbers: no new attempt.
+            Err(e) if staged && accepted.iter().all(Option::is_none) => {
+                writer.rollback().await?;
+                return Err(e);
             }
             // Whatever failed is found again, with its cause, by the write begun anew.
             Ok(Ended::Failed(_)) | Err(_) => {
@@ -256,7 +319,15 @@ async fn run_group(writer: &mut Writer, mut works: Vec<Work>) -> Result<Vec<Outc
         }
     }
     let (head, prefetched) = writer.begin(run.as_deref()).await?;
-    match in_transaction(&mut Tx::new(&mut writer.conn), head, prefetched, works).await {
+    match in_transaction(
+        &mut Tx::new(&mut writer.conn),
+        head,
+        prefetched,
+        works,
+        accepted,
+    )
+    .await
+    {
         Ok(Ended::Committed(outcomes, known)) => {
             writer.open = false;
             writer.remember(known);
@@ -291,6 +362,7 @@ async fn in_transaction(
     mut head: Head,
     mut prefetched: Option<RunRow>,
     works: Vec<Work>,
+    accepted: &mut [Option<Accepted>],
 ) -> Result<Ended, StoreError> {
     // A write alone needs no savepoint: when it fails, the whole transaction is rolled back.
     let savepoints = works.len() > 1;
@@ -320,6 +392,11 @@ async fn in_transaction(
             };
         }
         outcomes.push(outcome);
+    }
+    if accepted.iter().any(Option::is_some) {
+        // Written first, so the staged writes learn their events before the fsync.
+        tx.flush().await?;
+        announce(&outcomes, accepted);
     }
     // The gathered writes and the COMMIT in one round trip; a failing statement stops it
     // before the COMMIT.
@@ -361,10 +438,55 @@ async fn write_in_savepoint(
 /// Most writes committed together in one transaction.
 pub const MAX_GROUP: usize = 256;
 
+/// Tells each staged write of a group its events as they will be committed (`None`: its run
+/// has finished). A write that failed is told nothing; its answer says why.
+fn announce(outcomes: &[Outcome], accepted: &mut [Option<Accepted>]) {
+    for (outcome, accepted) in outcomes.iter().zip(accepted.iter_mut()) {
+        let (Some(sender), Ok((value, sealed))) = (accepted.take(), outcome) else {
+            continue;
+        };
+        let active = value.downcast_ref::<bool>().copied().unwrap_or(true);
+        let events = active.then(|| sealed.iter().map(|s| s.event.clone()).collect());
+        let _ = sender.send(events);
+    }
+}
+
 /// A write waiting for its group, with its result type erased.
 pub(super) struct Queued {
     work: Work,
     reply: oneshot::Sender<Result<Written, StoreError>>,
+    /// A staged write's: told its events before the `COMMIT`.
+    accepted: Option<Accepted>,
+}
+
+/// Where a staged write learns its events before the `COMMIT` (`None`: its run has finished).
+type Accepted = oneshot::Sender<Option<Vec<Event>>>;
+
+/// A staged append ([`Store::append_if_active_staged`]), written but not yet durable.
+pub struct Staged {
+    /// The events as they will be committed; `None` when the run has finished (nothing is
+    /// written).
+    pub events: Option<Vec<Event>>,
+    pub durable: Durable,
+}
+
+/// The `COMMIT` of a staged append.
+pub struct Durable {
+    answer: oneshot::Receiver<Result<Written, StoreError>>,
+    started: std::time::Instant,
+}
+
+impl Durable {
+    /// Waits until the write is durable (`Ok`) or known not stored (`Err`).
+    pub async fn wait(self) -> Result<(), StoreError> {
+        let (_, events) = self.answer.await.map_err(|_| StoreError::Abandoned)??;
+        if !events.is_empty() {
+            crate::telemetry::metrics::METRICS
+                .event_append_seconds
+                .observe(self.started.elapsed().as_secs_f64());
+        }
+        Ok(())
+    }
 }
 
 /// What a write does inside its transaction.

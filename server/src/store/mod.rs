@@ -23,7 +23,7 @@ use app::events::{Event, EventData};
 use sqlx::SqlitePool;
 use tokio::sync::{Mutex, broadcast};
 
-pub use append::{NewEvent, now_rfc3339};
+pub use append::{Durable, NewEvent, Staged, now_rfc3339};
 pub use chain::{ChainBreak, ChainReport};
 pub use open::schema_version;
 

@@ -402,6 +402,94 @@ async fn a_run_s_commits_begin_anew_when_another_handle_wrote_since() {
 }
 
 #[tokio::test]
+async fn a_staged_append_announces_exactly_the_events_it_then_stores() {
+    // The engine folds a completed stage's events as soon as a staged append announces them,
+    // before the COMMIT. They must be the events stored: the same sequence numbers and hashes,
+    // even when another handle appended between two of the run's commits (the writer's known
+    // head is then stale, and the events are sealed again), and published only once durable.
+    let (dir, a) = seeded().await;
+    let run = a.list_runs(1).await.unwrap().remove(0);
+    let b = Store::open(dir.path()).await.unwrap();
+    let mut published = a.subscribe();
+    let stage = |index: u32| {
+        NewEvent::new(
+            "test",
+            EventData::StageStarted {
+                run_id: run.id.clone(),
+                index,
+                stage: format!("s{index}"),
+                team: "t".into(),
+            },
+        )
+    };
+    let started = NewEvent::new(
+        "test",
+        EventData::RunStarted {
+            run_id: run.id.clone(),
+            pipeline: "p".into(),
+            stages: (0..3)
+                .map(|i| app::events::PlannedStage {
+                    name: format!("s{i}"),
+                    team: "t".into(),
+                })
+                .collect(),
+            base_commit: None,
+        },
+    );
+    let mut announced = Vec::new();
+    for (i, events) in [vec![started, stage(0)], vec![stage(1)], vec![stage(2)]]
+        .into_iter()
+        .enumerate()
+    {
+        if i == 2 {
+            // Behind the writer's back, after its last commit of this run.
+            b.append(token_event(600)).await.unwrap();
+        }
+        let staged = a.append_if_active_staged(&run.id, events).await.unwrap();
+        let events = staged.events.clone().expect("the run is active");
+        staged.durable.wait().await.unwrap();
+        announced.extend(events);
+    }
+    let seqs: Vec<i64> = announced.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [16, 17, 18, 20], "after b's event (19), not over it");
+    let db = sqlite(a.path()).await;
+    for event in &announced {
+        let hash: String = sqlx::query_scalar("SELECT hash FROM events WHERE seq = ?")
+            .bind(event.seq)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        assert_eq!(hash, event.hash, "event {} as announced", event.seq);
+        let sent = published.recv().await.unwrap();
+        assert_eq!((sent.seq, &sent.hash), (event.seq, &event.hash));
+    }
+    assert_eq!(a.verify_chain().await.unwrap().broken, None);
+    assert_eq!(
+        step_statuses(&a, &run.id).await,
+        ["running", "running", "running"]
+    );
+
+    // A finished run: nothing is announced, nothing stored.
+    let finished = NewEvent::new(
+        "test",
+        EventData::RunFinished {
+            run_id: run.id.clone(),
+            status: app::dto::RunStatus::Canceled,
+            reason: "test".into(),
+        },
+    );
+    a.append_if_active(&run.id, vec![finished]).await.unwrap();
+    let head = a.verify_chain().await.unwrap().head_seq;
+    let staged = a
+        .append_if_active_staged(&run.id, vec![stage(3)])
+        .await
+        .unwrap();
+    assert!(staged.events.is_none(), "the run has finished");
+    staged.durable.wait().await.unwrap();
+    assert_eq!(a.verify_chain().await.unwrap().head_seq, head);
+}
+
+#[tokio::test]
 async fn a_database_from_a_newer_schema_is_refused_untouched() {
     let (dir, store) = seeded().await;
     let db = sqlite(store.path()).await;

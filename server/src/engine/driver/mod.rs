@@ -38,6 +38,8 @@ mod converse;
 mod flow;
 mod stage;
 
+use stage::Pending;
+
 pub(super) use artifacts::summarise;
 use artifacts::*;
 use ask::*;
@@ -100,12 +102,15 @@ impl Flow {
     }
 }
 
-/// What driving one run holds on to: the engine, the run's teams and pipeline, its cancel.
+/// What driving one run holds on to: the engine, the run's teams and pipeline, its cancel,
+/// and the last stage's commit while it is made durable.
 struct Driving<'a> {
     engine: &'a Arc<Engine>,
     catalogue: Catalogue,
     pipeline: Pipeline,
     cancel: &'a CancellationToken,
+    /// Set by a completed stage ([`Driving::settle`]).
+    pending: std::sync::Mutex<Option<Pending>>,
 }
 
 pub(super) async fn drive(
@@ -132,11 +137,28 @@ pub(super) async fn drive(
         catalogue,
         pipeline,
         cancel,
+        pending: std::sync::Mutex::new(None),
     };
     if !run.started && !driving.start(&mut run).await? {
         return Ok(());
     }
-    while let Flow::Next = driving.step(&mut run).await? {}
+    let stepped = loop {
+        match driving.step(&mut run).await {
+            Ok(Flow::Next) => {}
+            Ok(Flow::Stop) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    // Nothing is left in flight behind the driver.
+    match stepped {
+        Ok(()) => {
+            driving.settle(&mut run).await?;
+        }
+        Err(e) => {
+            driving.abandon().await;
+            return Err(e);
+        }
+    }
     trace_ended(engine, run_id).await;
     Ok(())
 }
@@ -214,6 +236,13 @@ impl Driving<'_> {
     async fn step(&self, run: &mut RunState) -> Result<Flow, StoreError> {
         let engine = self.engine;
         if run.status.is_terminal() {
+            return Ok(Flow::Stop);
+        }
+        // Only a team's answer may be sought while the last stage's commit is on its way to
+        // disk; anything else waits for it.
+        if !self.asks_next(run)
+            && let Flow::Stop = self.settle(run).await?
+        {
             return Ok(Flow::Stop);
         }
         if let Some(awaiting) = run.awaiting.clone() {
@@ -352,14 +381,42 @@ async fn commit(
     events: Vec<EventData>,
 ) -> Result<bool, StoreError> {
     let events = publish_on_success(engine, run, events).await?;
-    let events = events
+    let stored = engine
+        .store
+        .append_if_active(&run.run_id, new_events(events))
+        .await?;
+    let committed = stored.is_some();
+    fold(engine, run, &stored.unwrap_or_default());
+    Ok(committed)
+}
+
+/// [`commit`] up to the fsync: the events are folded into `run` once written inside the
+/// transaction; the returned [`crate::store::Durable`] says when they are stored.
+async fn commit_staged(
+    engine: &Engine,
+    run: &mut RunState,
+    events: Vec<EventData>,
+) -> Result<(bool, crate::store::Durable), StoreError> {
+    let events = publish_on_success(engine, run, events).await?;
+    let staged = engine
+        .store
+        .append_if_active_staged(&run.run_id, new_events(events))
+        .await?;
+    let committed = staged.events.is_some();
+    fold(engine, run, &staged.events.unwrap_or_default());
+    Ok((committed, staged.durable))
+}
+
+fn new_events(events: Vec<EventData>) -> Vec<NewEvent> {
+    events
         .into_iter()
         .map(|data| NewEvent::new(ACTOR, data))
-        .collect();
-    let stored = engine.store.append_if_active(&run.run_id, events).await?;
-    let committed = stored.is_some();
-    let stored = stored.unwrap_or_default();
-    for event in &stored {
+        .collect()
+}
+
+/// Folds committed events into `run` (and a raised budget into the gateway's).
+fn fold(engine: &Engine, run: &mut RunState, stored: &[app::events::Event]) {
+    for event in stored {
         if let EventData::BudgetRaised {
             budget, hard_usd, ..
         } = &event.data
@@ -370,7 +427,6 @@ async fn commit(
             run.apply(event);
         }
     }
-    Ok(committed)
 }
 
 /// A run about to succeed publishes its delivered work orders first (push, pull requests):

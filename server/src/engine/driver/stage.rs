@@ -16,6 +16,13 @@ impl Driving<'_> {
         let engine = self.engine;
         let mut brief = stage_brief(engine, run, stage, team);
         let look = super::super::work::Look::open(engine, run, team).await;
+        // A team with a workbench runs commands on a copy of the repository: only once the
+        // last stage is stored.
+        if look.is_some()
+            && let Flow::Stop = self.settle(run).await?
+        {
+            return Ok(Flow::Stop);
+        }
         brief.bench = look
             .as_ref()
             .map(|l| l as &dyn crate::engine::agent::Workbench);
@@ -23,6 +30,11 @@ impl Driving<'_> {
             () = self.cancel.cancelled() => return Ok(Flow::Stop),
             outcome = ask_team(engine, run, &brief, &self.catalogue) => outcome?,
         };
+        // What the answer causes (work delivered, files, the next commit) waits for the last
+        // stage's commit; should that fail, the answer is dropped with the run's driving.
+        if let Flow::Stop = self.settle(run).await? {
+            return Ok(Flow::Stop);
+        }
         match outcome {
             Outcome::Answered {
                 result,
@@ -90,12 +102,11 @@ impl Driving<'_> {
                 super::super::work::fold_into(&mut result, delivered);
             }
         }
-        let artifacts_failed =
-            |e: std::io::Error| format!("cannot write the artifacts of `{}`: {e}", stage.name);
         let (artifact_dir, files) = match write_artifacts(engine, run, stage, &result) {
             Ok(started) => started,
             Err(e) => {
-                finish(engine, run, RunStatus::Failed, artifacts_failed(e), events).await?;
+                let reason = artifacts_failed(&stage.name, e);
+                finish(engine, run, RunStatus::Failed, reason, events).await?;
                 return Ok(Flow::Stop);
             }
         };
@@ -127,21 +138,94 @@ impl Driving<'_> {
             }
             TaskStatus::Blocked => events.push(stage_blocked(run, stage, team, &result)),
         }
-        let committed = commit(engine, run, events).await;
-        // Waited for even when the commit failed: nothing is left writing behind the driver.
+        let (committed, durable) = match commit_staged(engine, run, events).await {
+            Ok(staged) => staged,
+            Err(e) => {
+                // Waited for even so: nothing is left writing behind the driver.
+                let _ = files.written().await;
+                return Err(e);
+            }
+        };
+        // The next stage's team is asked while the commit's fsync and the files go on.
+        self.defer(Pending {
+            durable,
+            files,
+            stage: stage.name.clone(),
+            committed,
+        });
+        Ok(Flow::committed(committed))
+    }
+
+    /// Whether the next step only asks the next stage's team (see [`Driving::settle`]).
+    pub(super) fn asks_next(&self, run: &RunState) -> bool {
+        run.awaiting.is_none()
+            && run.pending_clarification().is_none()
+            && run.iterations < self.engine.config.max_iterations_per_run
+            && self
+                .pipeline
+                .stages
+                .get(run.next_index as usize)
+                .is_some_and(|s| self.catalogue.get(&s.team).is_some())
+    }
+
+    fn defer(&self, pending: Pending) {
+        let mut slot = self
+            .pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        debug_assert!(slot.is_none(), "one stage's commit in flight at a time");
+        *slot = Some(pending);
+    }
+
+    fn take_pending(&self) -> Option<Pending> {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Waits for the last completed stage's commit to be durable and its artifact files to be
+    /// written. `Err`: the commit failed, and nothing of it (nor of what followed it) is stored.
+    /// `Flow::Stop`: the files failed, and the run with them.
+    ///
+    /// A completed stage's commit does not hold the run up: the stage's events are folded into
+    /// the run as soon as they are written inside the transaction, and the next stage's team
+    /// is asked (its context packed, the model called) while the `COMMIT`'s fsync goes on. Only
+    /// that overlaps it. Whatever the answer causes — work delivered, files, the next commit —
+    /// and every other step wait here first, so nothing acts on a stage that is not stored,
+    /// and the log's order is the run's.
+    pub(super) async fn settle(&self, run: &mut RunState) -> Result<Flow, StoreError> {
+        let Some(Pending {
+            durable,
+            files,
+            stage,
+            committed,
+        }) = self.take_pending()
+        else {
+            return Ok(Flow::Next);
+        };
+        let durable = durable.wait().await;
         let written = files.written().await;
-        let committed = committed?;
+        durable?;
         if let Err(e) = written {
-            let reason = artifacts_failed(e);
+            let reason = artifacts_failed(&stage, e);
             if run.status.is_terminal() {
                 // The run ended with this stage; the artifacts' text is in its log.
                 tracing::error!(run_id = %run.run_id, reason, "after the run ended");
             } else if committed {
-                finish(engine, run, RunStatus::Failed, reason, vec![]).await?;
+                finish(self.engine, run, RunStatus::Failed, reason, vec![]).await?;
             }
             return Ok(Flow::Stop);
         }
-        Ok(Flow::committed(committed))
+        Ok(Flow::Next)
+    }
+
+    /// Waits for what is in flight, its outcome aside (the driver is stopping on an error).
+    pub(super) async fn abandon(&self) {
+        if let Some(pending) = self.take_pending() {
+            let _ = pending.durable.wait().await;
+            let _ = pending.files.written().await;
+        }
     }
 
     /// No answer came: the attempt is recorded and retried after a backoff, or, when the
@@ -197,6 +281,19 @@ impl Driving<'_> {
             () = tokio::time::sleep(wait) => Ok(Flow::Next),
         }
     }
+}
+
+/// A completed stage's commit on its way to disk, and its artifact files.
+pub(super) struct Pending {
+    durable: crate::store::Durable,
+    files: ArtifactFiles,
+    stage: String,
+    /// Whether the run was still active, so the events are being committed.
+    committed: bool,
+}
+
+fn artifacts_failed(stage: &str, e: std::io::Error) -> String {
+    format!("cannot write the artifacts of `{stage}`: {e}")
 }
 
 /// A team's answer through the gate, with what asking it caused and cost.

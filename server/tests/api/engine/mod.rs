@@ -510,4 +510,5 @@ async fn cancel_drops_the_call_in_flight_and_is_refused_once_finished() {
     );
 }
 
+mod commit;
 mod limits;
