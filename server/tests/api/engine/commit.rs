@@ -55,7 +55,10 @@ async fn a_stage_whose_commit_fails_leaves_nothing_after_it_and_the_run_resumes_
         assert!(Instant::now() < deadline, "the run kept calling the model");
         calls = now;
     }
-    assert!(calls <= 3, "at most the next stage's team was asked ahead: {calls} calls");
+    assert!(
+        calls <= 3,
+        "at most the next stage's team was asked ahead: {calls} calls"
+    );
 
     let stored: Vec<(String, Option<i64>)> = sqlx::query_as(
         "SELECT kind, json_extract(payload, '$.index') FROM events WHERE run_id = ? ORDER BY seq",
@@ -98,6 +101,10 @@ async fn a_stage_whose_commit_fails_leaves_nothing_after_it_and_the_run_resumes_
     .await
     .unwrap();
     assert_eq!(completed, [0, 1, 2, 3, 4]);
-    assert_eq!(script.bodies_to("solution-architecture").len(), 2, "asked again");
+    assert_eq!(
+        script.bodies_to("solution-architecture").len(),
+        2,
+        "asked again"
+    );
     assert_eq!(app.store.verify_chain().await.unwrap().broken, None);
 }
