@@ -13,7 +13,7 @@ limit=300
 # Building is not what is bounded: on a clean machine linking seven debug bench binaries takes
 # minutes, so they are built first and only their runs are timed. `-p app` as in `cargo test -p
 # server -p app`: the same packages give the same features, so the benches link the libraries
-# the tests built instead of compiling `app` and `server` again (about nine minutes).
+# the tests built instead of compiling `app` and `server` again (about eight minutes on 2 cores).
 packages=(-p server -p app)
 echo "-- building the benches (dev profile)"
 cargo bench --profile dev -q "${packages[@]}" --bench store --bench gateway --bench engine --bench delivery --bench repo_map --bench gym --bench mcp --no-run
