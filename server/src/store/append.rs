@@ -11,11 +11,10 @@ use futures::future::BoxFuture;
 use sqlx::sqlite::SqliteConnection;
 use tokio::sync::{OwnedMutexGuard, oneshot};
 
-use super::batch::{Tx, rows_of};
-use super::chain::event_hash;
-use super::runs::PlanRow;
+use super::batch::Tx;
+use super::seal::{Sealed, insert_and_apply, seal};
 use super::writer::{Head, Known, RunRow, Writer};
-use super::{Store, StoreError, encode, projection};
+use super::{Store, StoreError};
 
 /// An event to append; the store assigns sequence number, time and hash.
 #[derive(Debug, Clone)]
@@ -557,88 +556,4 @@ async fn write_body(
             Ok(((Box::new(true), sealed), after))
         }
     }
-}
-
-/// Gathers the events' rows and their projection updates.
-async fn insert_and_apply(
-    tx: &mut Tx<'_>,
-    sealed: &[Sealed],
-    seed: Option<PlanRow>,
-) -> Result<Vec<PlanRow>, StoreError> {
-    for chunk in sealed.chunks(INSERT_CHUNK) {
-        insert(tx, chunk);
-    }
-    let applied: Vec<&Event> = sealed.iter().map(|s| &s.event).collect();
-    projection::apply_all(tx, &applied, seed).await
-}
-
-/// Rows per multi-row INSERT (8 columns each, well under SQLite's 32,766 bound parameters).
-const INSERT_CHUNK: usize = 256;
-
-/// A committed-to-be event with its stored encoding.
-struct Sealed {
-    event: Event,
-    kind: &'static str,
-    payload: String,
-    prev_hash: String,
-}
-
-/// Assigns sequence numbers, the transaction's timestamp and the chained hashes.
-fn seal(head: &Head, new_events: Vec<NewEvent>) -> Result<Vec<Sealed>, StoreError> {
-    let ts = now_rfc3339();
-    let (mut seq, mut prev_hash) = (head.seq, head.hash.clone());
-    new_events
-        .into_iter()
-        .map(|new| {
-            seq += 1;
-            let (kind, payload) = encode(&new.data)?;
-            let hash = event_hash(
-                &prev_hash,
-                seq,
-                new.run_id.as_deref(),
-                &ts,
-                kind,
-                &new.actor,
-                &payload,
-            );
-            let sealed = Sealed {
-                event: Event {
-                    seq,
-                    run_id: new.run_id,
-                    ts: ts.clone(),
-                    actor: new.actor,
-                    data: new.data,
-                    hash: hash.clone(),
-                },
-                kind,
-                payload,
-                prev_hash: std::mem::replace(&mut prev_hash, hash),
-            };
-            Ok(sealed)
-        })
-        .collect()
-}
-
-fn insert(tx: &mut Tx<'_>, rows: &[Sealed]) {
-    let sql = format!(
-        "INSERT INTO events (seq, run_id, ts, kind, actor, payload, prev_hash, hash) VALUES {}",
-        rows_of(8, rows.len())
-    );
-    let mut stmt = tx.push(&sql);
-    for s in rows {
-        stmt = stmt
-            .bind(s.event.seq)
-            .bind(&s.event.run_id)
-            .bind(&s.event.ts)
-            .bind(s.kind)
-            .bind(&s.event.actor)
-            .bind(&s.payload)
-            .bind(&s.prev_hash)
-            .bind(&s.event.hash);
-    }
-}
-
-/// Now, as Factory stores times: RFC 3339, UTC, milliseconds.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

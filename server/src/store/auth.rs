@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::events::{EventData, TokenScope};
 use sha2::{Digest, Sha256};
 
-use super::append::now_rfc3339;
+use super::now_rfc3339;
 use super::{NewEvent, Store, StoreError};
 
 pub(super) use tokens::apply;

@@ -14,6 +14,7 @@ mod open;
 mod projection;
 pub mod projects;
 pub mod runs;
+mod seal;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -23,9 +24,10 @@ use app::events::{Event, EventData};
 use sqlx::SqlitePool;
 use tokio::sync::{Mutex, broadcast};
 
-pub use append::{Durable, NewEvent, Staged, now_rfc3339};
+pub use append::{Durable, NewEvent, Staged};
 pub use chain::{ChainBreak, ChainReport};
 pub use open::schema_version;
+pub use seal::now_rfc3339;
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "factory.db";

@@ -336,29 +336,12 @@ async fn step_statuses(store: &Store, run_id: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_run_s_commits_begin_anew_when_another_handle_wrote_since() {
-    // A run's commit after its own last one skips the transaction's reads: the writer knows
-    // the head and the run's row. Another process appending between them (here one changing
-    // that very row) must not be overwritten, nor fork the chain.
-    let (dir, a) = seeded().await;
-    let run = a.list_runs(1).await.unwrap().remove(0);
-    let b = Store::open(dir.path()).await.unwrap();
-    let stage = |index: u32| {
-        NewEvent::new(
-            "test",
-            EventData::StageStarted {
-                run_id: run.id.clone(),
-                index,
-                stage: format!("s{index}"),
-                team: "t".into(),
-            },
-        )
-    };
-    let started = NewEvent::new(
+/// `run_started` for `run_id`, planning three stages `s0`–`s2` of team `t`.
+fn run_started(run_id: &str) -> NewEvent {
+    NewEvent::new(
         "test",
         EventData::RunStarted {
-            run_id: run.id.clone(),
+            run_id: run_id.to_string(),
             pipeline: "p".into(),
             stages: (0..3)
                 .map(|i| app::events::PlannedStage {
@@ -368,7 +351,31 @@ async fn a_run_s_commits_begin_anew_when_another_handle_wrote_since() {
                 .collect(),
             base_commit: None,
         },
-    );
+    )
+}
+
+fn stage_started(run_id: &str, index: u32) -> NewEvent {
+    NewEvent::new(
+        "test",
+        EventData::StageStarted {
+            run_id: run_id.to_string(),
+            index,
+            stage: format!("s{index}"),
+            team: "t".into(),
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_run_s_commits_begin_anew_when_another_handle_wrote_since() {
+    // A run's commit after its own last one skips the transaction's reads: the writer knows
+    // the head and the run's row. Another process appending between them (here one changing
+    // that very row) must not be overwritten, nor fork the chain.
+    let (dir, a) = seeded().await;
+    let run = a.list_runs(1).await.unwrap().remove(0);
+    let b = Store::open(dir.path()).await.unwrap();
+    let stage = |index: u32| stage_started(&run.id, index);
+    let started = run_started(&run.id);
     for events in [vec![started], vec![stage(0)]] {
         a.append_if_active(&run.id, events).await.unwrap().unwrap();
     }
@@ -411,31 +418,8 @@ async fn a_staged_append_announces_exactly_the_events_it_then_stores() {
     let run = a.list_runs(1).await.unwrap().remove(0);
     let b = Store::open(dir.path()).await.unwrap();
     let mut published = a.subscribe();
-    let stage = |index: u32| {
-        NewEvent::new(
-            "test",
-            EventData::StageStarted {
-                run_id: run.id.clone(),
-                index,
-                stage: format!("s{index}"),
-                team: "t".into(),
-            },
-        )
-    };
-    let started = NewEvent::new(
-        "test",
-        EventData::RunStarted {
-            run_id: run.id.clone(),
-            pipeline: "p".into(),
-            stages: (0..3)
-                .map(|i| app::events::PlannedStage {
-                    name: format!("s{i}"),
-                    team: "t".into(),
-                })
-                .collect(),
-            base_commit: None,
-        },
-    );
+    let stage = |index: u32| stage_started(&run.id, index);
+    let started = run_started(&run.id);
     let mut announced = Vec::new();
     for (i, events) in [vec![started, stage(0)], vec![stage(1)], vec![stage(2)]]
         .into_iter()

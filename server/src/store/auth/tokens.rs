@@ -5,8 +5,8 @@ use app::events::{Event, EventData, TokenScope};
 use sqlx::sqlite::SqliteConnection;
 
 use super::{TOKEN_PREFIX, random_hex, secret_hash};
-use crate::store::append::now_rfc3339;
 use crate::store::batch::Tx;
+use crate::store::now_rfc3339;
 use crate::store::{NewEvent, Store, StoreError};
 
 /// A token just issued; `secret` is shown to the user once and then forgotten.
