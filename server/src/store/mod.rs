@@ -15,6 +15,7 @@ mod projection;
 pub mod projects;
 pub mod runs;
 mod seal;
+mod wal;
 mod writer;
 
 use std::path::{Path, PathBuf};

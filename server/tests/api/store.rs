@@ -3,6 +3,8 @@
 
 use sqlx::Row;
 
+mod wal;
+
 use crate::support::db::sqlite;
 use crate::support::{EventData, NewEvent, NewRun, Store, StoreError};
 
