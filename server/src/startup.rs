@@ -87,6 +87,7 @@ pub async fn build(
         .validate()
         .map_err(|e| StartupError::Config(e.to_string()))?;
     let store = Store::open_with_capacity(&config.data_dir, config.ws_backlog).await?;
+    store.reserve_wal().await;
     let gateway =
         Arc::new(Gateway::with_ledger(config.factory.gateway.clone(), store.clone()).await?);
     // What a person set in Settings wins over factory.toml (the newest change of each section),

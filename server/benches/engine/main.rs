@@ -93,6 +93,8 @@ async fn engine_for(base: &str, concurrency: usize) -> (Arc<Engine>, Store, temp
     let store = Store::open_with_capacity(dir.path(), 1 << 17)
         .await
         .expect("store");
+    // As the server does when it starts.
+    store.reserve_wal().await;
     let config = config(base, concurrency);
     let gateway = Arc::new(
         Gateway::with_ledger(config.gateway.clone(), store.clone())

@@ -20,6 +20,7 @@ pub(super) async fn run(data_dir: &Path, config_file: Option<&Path>) -> anyhow::
         .and_then(|c| c.validate().map(|()| c))
         .map_err(|e| UsageError(e.to_string()))?;
     let store = super::open_store(data_dir).await?;
+    store.reserve_wal().await;
     let gateway = Arc::new(Gateway::with_ledger(config.gateway.clone(), store.clone()).await?);
     // What was set from the dashboard or the CLI applies here as it does in `serve`.
     crate::gateway::settings::replay(&gateway, &store).await?;

@@ -37,6 +37,7 @@ pub(super) async fn run(
         config.approvals.auto_approve = true;
     }
     let store = super::open_store(data_dir).await?;
+    store.reserve_wal().await;
     // A project is a registered name, or a directory (relative to here) made absolute.
     let project = match &args.project {
         Some(p) => match store.find_project(&p.display().to_string()).await? {

@@ -46,7 +46,7 @@ pub(super) async fn open(data_dir: &Path) -> Result<(SqlitePool, Writer, PathBuf
         .map_err(unusable)?;
     refuse_newer_schema(&mut writer, &path).await?;
     MIGRATOR.run(&mut writer).await?;
-    super::wal::prepare(&mut writer, &path).await?;
+    super::wal::prepare(&mut writer).await?;
 
     let pool = SqlitePoolOptions::new()
         .max_connections(8)

@@ -1,5 +1,5 @@
-//! The write-ahead log's size: how often the writer checkpoints it, and the space written into it
-//! once at open so that commits overwrite the file instead of growing it.
+//! The write-ahead log's size: how often the writer checkpoints it, and the space a long-running
+//! process writes into it once so that commits overwrite the file instead of growing it.
 //!
 //! Why both matter (measured on the 2-core machine kind, ext4): a durable commit that extends
 //! the WAL also has to commit the file's new size and blocks, and costs about 1.6× one that
@@ -19,7 +19,7 @@ use super::StoreError;
 /// Pages the WAL holds before the commit that crosses this also checkpoints (SQLite's default
 /// is 1,000): one engine stage in about 400 instead of one in 40. Readers search a longer WAL
 /// index for it, which costs nothing measurable at this size.
-pub(super) const CHECKPOINT_PAGES: u64 = 10_000;
+const CHECKPOINT_PAGES: u64 = 10_000;
 
 /// One WAL frame's header (page number, database size, salts, checksums), before its page.
 const FRAME_HEADER: u64 = 24;
@@ -29,21 +29,35 @@ const FILE_HEADER: u64 = 32;
 /// room for a checkpoint that a reader held back.
 const SLACK_PAGES: u64 = 1_000;
 
-/// Sets the writer's checkpoint threshold and writes the WAL's steady size into it once: zeros
-/// past the file's end, never over a byte it holds, while this connection holds the write lock
-/// (so no other connection or process writes a frame meanwhile). SQLite writes every frame at
-/// its own offset and stops reading the log at the first frame whose salts do not match its
-/// header, so the zeros are never read as data; the WAL is restarted from its beginning after
-/// each complete checkpoint and keeps its length (the `journal_size_limit` default).
-pub(super) async fn prepare(conn: &mut SqliteConnection, db: &Path) -> Result<(), StoreError> {
+/// Sets the writer's checkpoint threshold (every store, at open).
+pub(super) async fn prepare(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     sqlx::query(&format!("PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}"))
         .execute(&mut *conn)
         .await?;
-    if let Err(e) = reserve(conn, db).await {
-        // Only slower commits come of it: say so and go on.
-        tracing::warn!(error = %e, "could not reserve the WAL's space; commits will grow it");
-    }
     Ok(())
+}
+
+impl super::Store {
+    /// Writes the WAL's steady size into it once, for a process that commits for a long time
+    /// (the server, `factory run`, `factory mcp`, the benchmarks), so that its commits overwrite
+    /// the log instead of growing it; a one-shot CLI command has no use for 45 MB of zeros and
+    /// does not call it. Zeros go past the file's end only, never over a byte it holds, while
+    /// the writer holds the write lock (so no connection of any process writes a frame
+    /// meanwhile). SQLite writes every frame at its own offset and stops reading the log at the
+    /// first frame whose salts do not match its header, so the zeros are never read as data;
+    /// after each complete checkpoint it writes the log again from its beginning and the file
+    /// keeps its length (the `journal_size_limit` default). A failure only costs speed: it is
+    /// logged, and the store goes on.
+    pub async fn reserve_wal(&self) {
+        let mut writer = self.writer.lock().await;
+        let result = match writer.idle_conn().await {
+            Ok(conn) => reserve(conn, self.path()).await,
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not reserve the WAL's space; commits will grow it");
+        }
+    }
 }
 
 /// Extends the WAL to the length a full checkpoint cycle gives it, under the write lock.
@@ -71,7 +85,7 @@ async fn reserve(conn: &mut SqliteConnection, db: &Path) -> Result<(), String> {
 }
 
 /// The WAL file beside `db` (SQLite names it `<db>-wal`).
-pub(super) fn wal_path(db: &Path) -> PathBuf {
+fn wal_path(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push("-wal");
     PathBuf::from(name)

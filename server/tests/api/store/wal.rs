@@ -1,6 +1,6 @@
-//! The write-ahead log's space, reserved when the store opens: commits overwrite it instead of
-//! growing the file, and the zeros past its last frame never reach the data, even in a copy of
-//! the files taken while the store is open (what a crash leaves behind).
+//! The write-ahead log's space, reserved by a long-running process: commits overwrite it
+//! instead of growing the file, and the zeros past its last frame never reach the data, even in
+//! a copy of the files taken while the store is open (what a crash leaves behind).
 
 use crate::support::Store;
 use crate::support::db::{sqlite, tokens};
@@ -13,6 +13,9 @@ async fn the_wal_is_reserved_at_open_and_a_copy_taken_while_open_keeps_every_com
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).await.unwrap();
     let wal = dir.path().join("factory.db-wal");
+    // Opening alone (a one-shot CLI command) reserves nothing.
+    assert!(std::fs::metadata(&wal).unwrap().len() < 4 << 20);
+    store.reserve_wal().await;
     let reserved = std::fs::metadata(&wal).unwrap().len();
     assert!(
         reserved >= CYCLE_BYTES,
@@ -53,9 +56,10 @@ async fn the_wal_is_reserved_at_open_and_a_copy_taken_while_open_keeps_every_com
         .unwrap();
     assert_eq!(integrity, "ok");
 
-    // A second handle on the same files (as the CLI beside the server) finds the space
+    // A second handle on the same files (as `factory run` beside the server) finds the space
     // reserved and leaves the WAL as it is: the first handle's commits are all still there.
     let second = Store::open(dir.path()).await.unwrap();
+    second.reserve_wal().await;
     assert_eq!(std::fs::metadata(&wal).unwrap().len(), reserved);
     assert_eq!(second.verify_chain().await.unwrap().checked, 2_200);
 }
