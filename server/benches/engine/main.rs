@@ -292,51 +292,29 @@ async fn run() {
     println!("engine benchmark (scripted model on loopback, durable SQLite commits)");
     row("measure", "value");
     row("sequential five-stage runs", sequential);
-    row("per-stage overhead p50", ms(percentile(&overheads, 0.50)));
-    row("per-stage overhead p99", ms(percentile(&overheads, 0.99)));
-    row(
-        "per-stage overhead p50, traces exported",
-        ms(percentile(&traced, 0.50)),
-    );
-    row(
-        "per-stage overhead p99, traces exported",
-        ms(percentile(&traced, 0.99)),
-    );
+    // A p50 row and a p99 row; `label` holds `{p}` where the percentile's name goes.
+    let percentiles = |label: &str, samples: &[Duration]| {
+        for (name, p) in [("p50", 0.50), ("p99", 0.99)] {
+            row(label.replace("{p}", name), ms(percentile(samples, p)));
+        }
+    };
+    let to_floor = |label: &str, floor: Duration| {
+        let ratio = percentile(&overheads, 0.50).as_secs_f64() / floor.as_secs_f64();
+        row(label, format!("{ratio:.1}×"));
+    };
+    percentiles("per-stage overhead {p}", &overheads);
+    percentiles("per-stage overhead {p}, traces exported", &traced);
     row(
         "traces: added per stage p50 (target <= 0.2 ms)",
         ms(percentile(&traced, 0.50).saturating_sub(percentile(&overheads, 0.50))),
     );
     row("OTLP requests received", exported);
-    row(
-        "floor: one fsync'd SQLite commit (WAL, FULL) p50",
-        ms(floor),
-    );
-    row(
-        "floor: one fsync'd SQLite commit p99",
-        ms(percentile(&floors, 0.99)),
-    );
-    row(
-        "floor, into a WAL of its full size: p50",
-        ms(percentile(&grown_floors, 0.50)),
-    );
-    row(
-        "floor, into a WAL of its full size: p99",
-        ms(percentile(&grown_floors, 0.99)),
-    );
-    row(
-        "per-stage overhead p50 / floor",
-        format!(
-            "{:.1}×",
-            percentile(&overheads, 0.50).as_secs_f64() / floor.as_secs_f64()
-        ),
-    );
-    row(
+    percentiles("floor: one fsync'd SQLite commit (WAL, FULL) {p}", &floors);
+    percentiles("floor, into a WAL of its full size: {p}", &grown_floors);
+    to_floor("per-stage overhead p50 / floor", floor);
+    to_floor(
         "per-stage overhead p50 / floor into a full-size WAL",
-        format!(
-            "{:.1}×",
-            percentile(&overheads, 0.50).as_secs_f64()
-                / percentile(&grown_floors, 0.50).as_secs_f64()
-        ),
+        percentile(&grown_floors, 0.50),
     );
     row("per-stage overhead max", ms(*overheads.last().unwrap()));
     row(

@@ -52,7 +52,7 @@ impl super::Store {
         let mut writer = self.writer.lock().await;
         let result = match writer.idle_conn().await {
             Ok(conn) => reserve(conn, self.path()).await,
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not reserve the WAL's space; commits will grow it");
@@ -61,27 +61,20 @@ impl super::Store {
 }
 
 /// Extends the WAL to the length a full checkpoint cycle gives it, under the write lock.
-async fn reserve(conn: &mut SqliteConnection, db: &Path) -> Result<(), String> {
+async fn reserve(
+    conn: &mut SqliteConnection,
+    db: &Path,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
         .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let target =
         FILE_HEADER + (CHECKPOINT_PAGES + SLACK_PAGES) * (FRAME_HEADER + page_size.max(512) as u64);
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| e.to_string())?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let wal = wal_path(db);
     let extended = tokio::task::spawn_blocking(move || extend(&wal, target)).await;
-    sqlx::query("ROLLBACK")
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| e.to_string())?;
-    match extended {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
+    sqlx::query("ROLLBACK").execute(&mut *conn).await?;
+    Ok(extended??)
 }
 
 /// The WAL file beside `db` (SQLite names it `<db>-wal`).
@@ -92,7 +85,8 @@ fn wal_path(db: &Path) -> PathBuf {
 }
 
 /// Appends zeros to `wal` until it is `target` bytes long, and makes them durable; a file
-/// already that long (or missing: SQLite creates it) is left alone.
+/// already that long (or missing: SQLite creates it) is left alone. Written, not `set_len`: a
+/// sparse tail would leave every commit allocating its blocks, which is the cost avoided here.
 fn extend(wal: &Path, target: u64) -> std::io::Result<()> {
     let mut file = match std::fs::OpenOptions::new().append(true).open(wal) {
         Ok(file) => file,
